@@ -1,0 +1,97 @@
+"""Command line: click only parses, calls a command function, and maps errors to exit codes.
+
+Keep this module's imports light: the CLI start-up time is part of every pre-commit run.
+Command modules (and through them boto3, docker, HTTP) are imported inside each command.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from . import __version__
+from .errors import Exit, ImagemirrorError
+
+_PATHS = click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+
+
+def _settings_options(func):
+    func = click.option(
+        "--registry",
+        metavar="HOST",
+        help="The cache registry host (overrides `registry:` in .imagemirror.yaml).",
+    )(func)
+    func = click.option(
+        "--config",
+        "config",
+        type=click.Path(path_type=Path, dir_okay=False),
+        help="Settings file (default: .imagemirror.yaml found walking up from the first PATH).",
+    )(func)
+    return func
+
+
+def run(command, *args, **kwargs) -> None:
+    """Call a command function and exit with its code; errors become one clear line."""
+    try:
+        code = command(*args, **kwargs)
+    except ImagemirrorError as exc:
+        click.echo(f"imagemirror: error: {exc}", err=True)
+        code = exc.exit_code
+    except KeyboardInterrupt:
+        click.echo("imagemirror: interrupted", err=True)
+        code = Exit.INTERRUPTED
+    sys.exit(int(code))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="imagemirror")
+def main() -> None:
+    """Move Helm values' container images onto an ECR pull-through cache, and keep them there.
+
+    Exit codes: 0 ok, 1 findings (check/warm/rewrite --check), 2 usage or settings
+    error, 3 a file could not be processed, 4 an external service failed.
+    """
+
+
+@main.command("list")
+@_PATHS
+@_settings_options
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--jobs", type=click.IntRange(min=0), default=0, help="Worker processes (0: one per core).")
+def list_command(paths, config, registry, fmt, jobs):
+    """List every image reference in the values files under PATHS."""
+    from .commands.listing import list_images
+
+    run(list_images, paths, config=config, registry=registry, fmt=fmt, jobs=jobs)
+
+
+@main.command("rewrite")
+@_PATHS
+@_settings_options
+@click.option("--dry-run", is_flag=True, help="Print a unified diff; write nothing.")
+@click.option("--check", "check_only", is_flag=True, help="Write nothing; exit 1 if a file would change.")
+@click.option("--revert", is_flag=True, help="Map mirrored references back to their upstream form.")
+@click.option("--jobs", type=click.IntRange(min=0), default=0, help="Worker processes (0: one per core).")
+@click.option("--exit-nonzero-on-change", "nonzero_on_change", is_flag=True,
+              help="Exit 1 when a file was changed (the pre-commit fixer's convention).")
+def rewrite_command(paths, config, registry, dry_run, check_only, revert, jobs, nonzero_on_change):
+    """Rewrite image references to the cache registry, byte-exactly, in place."""
+    from .commands.rewrite import rewrite_files
+
+    run(
+        rewrite_files,
+        paths,
+        config=config,
+        registry=registry,
+        dry_run=dry_run,
+        check_only=check_only,
+        revert=revert,
+        jobs=jobs,
+        nonzero_on_change=nonzero_on_change,
+    )
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,44 @@
+"""Shared test helpers.
+
+Integration tests need real binaries (docker-registry, nginx, podman, pre-commit, git) or
+servers.  Where one is absent they skip with the reason -- unless
+IMAGEMIRROR_REQUIRE_INTEGRATION=1 (set by .ci/run), where the skip becomes a failure so CI
+always runs them.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+CORPUS = REPO.parent / "shared" / "corpus"
+REQUIRE_INTEGRATION = os.environ.get("IMAGEMIRROR_REQUIRE_INTEGRATION") == "1"
+
+
+def skip_or_fail(reason: str) -> None:
+    """Skip with ``reason`` -- or fail when CI requires every integration test to run."""
+    if REQUIRE_INTEGRATION:
+        pytest.fail(f"required by IMAGEMIRROR_REQUIRE_INTEGRATION=1 but unavailable: {reason}")
+    pytest.skip(reason)
+
+
+def require_binary(name: str, *alternatives: str) -> str:
+    """Path of the first binary found among ``name`` and ``alternatives``, or skip/fail."""
+    for candidate in (name, *alternatives):
+        found = shutil.which(candidate) or (candidate if os.path.isabs(candidate) and os.access(candidate, os.X_OK) else None)
+        if found:
+            return found
+    skip_or_fail(f"binary {name!r} not found (install it with .ci/install-system)")
+    raise AssertionError("unreachable")
+
+
+@pytest.fixture
+def corpus_dir() -> Path:
+    """The shared real-world corpus, read in place (never copied into the repo)."""
+    if not (CORPUS / "SOURCES.tsv").is_file():
+        skip_or_fail(f"shared corpus not found at {CORPUS}")
+    return CORPUS
