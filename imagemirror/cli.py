@@ -93,5 +93,50 @@ def rewrite_command(paths, config, registry, dry_run, check_only, revert, jobs, 
     )
 
 
+@main.command("check")
+@_PATHS
+@_settings_options
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "github", "json", "sarif"]),
+    default=None,
+    help="Output format (default: github when GITHUB_ACTIONS=true, else text).",
+)
+@click.option(
+    "--deny",
+    multiple=True,
+    metavar="HOST",
+    help="Fail on references pulled from HOST (repeatable; adds to `deny:`). "
+    "Compared normalised: docker.io covers nginx and index.docker.io/...",
+)
+@click.option("--strict", is_flag=True, help="Also fail on no-rule, ambiguous and invalid references.")
+@click.option("--jobs", type=click.IntRange(min=0), default=0, help="Worker processes (0: one per core).")
+def check_command(paths, config, registry, fmt, deny, strict, jobs):
+    """Fail when references bypass the cache (the CI gate and pre-commit hook).
+
+    Exit 1 when a reference is unmirrored or on a denied host (with --strict also
+    no-rule, ambiguous, invalid); 3 when a file could not be processed. A comment
+    `# imagemirror: ignore` (or `# imagemirror: ignore[IM003]`) on the reference's
+    line or its image key's line skips it.
+    """
+    from .commands.check import check_paths
+
+    run(check_paths, paths, config=config, registry=registry, fmt=fmt, deny=deny, strict=strict, jobs=jobs)
+
+
+@main.command("renovate-config")
+@click.argument("path", required=False, default=".", type=click.Path(path_type=Path))
+@_settings_options
+def renovate_config_command(path, config, registry):
+    """Print Renovate `registryAliases` so Renovate looks rewritten images up upstream.
+
+    PATH (default: the current folder) is where .imagemirror.yaml is looked for.
+    """
+    from .commands.renovate import renovate_config
+
+    run(renovate_config, path, config=config, registry=registry)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

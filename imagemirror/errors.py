@@ -52,3 +52,6 @@ class FileError(ImagemirrorError):
         self.message = message
         where = path if line is None else f"{path}:{line}:{column or 1}"
         super().__init__(f"{where}: {message}")
+
+    def __reduce__(self):  # results cross process boundaries
+        return (type(self), (self.path, self.message, self.line, self.column))

@@ -1,0 +1,94 @@
+"""``imagemirror rewrite``: rewrite references to the cache, byte-exactly, atomically."""
+
+from __future__ import annotations
+
+import difflib
+import sys
+
+from ..errors import ConfigError, Exit, FileError
+from ..files import decode, discover, read_bytes, write_atomic
+from ..model import FileResult
+from ..parallel import map_files
+from ..rewrite import rewrite_text
+from .common import report_errors, settings_for, warn
+
+
+def rewrite_files(
+    paths,
+    config=None,
+    registry=None,
+    dry_run: bool = False,
+    check_only: bool = False,
+    revert: bool = False,
+    jobs: int = 0,
+    nonzero_on_change: bool = False,
+) -> int:
+    settings = settings_for(paths, config, registry)
+    if settings.registry is None:
+        raise ConfigError("no cache registry configured: set `registry:` in .imagemirror.yaml or pass --registry")
+    targets, problems = discover(paths, settings)
+    write = not (dry_run or check_only)
+
+    def one(item):
+        path, display = item
+        try:
+            original = read_bytes(path, display)
+            text = decode(original, display)
+            done = rewrite_text(text, display, settings, revert=revert)
+            diff = None
+            if done.changed:
+                new = done.text.encode("utf-8")
+                if dry_run:
+                    diff = "".join(
+                        difflib.unified_diff(
+                            text.splitlines(keepends=True),
+                            done.text.splitlines(keepends=True),
+                            fromfile=f"a/{display.lstrip('/')}",
+                            tofile=f"b/{display.lstrip('/')}",
+                        )
+                    )
+                elif write:
+                    write_atomic(path, new, original, display)
+            return done.result, done.changed, diff
+        except FileError as exc:
+            return FileResult(display, error=exc), False, None
+
+    outcomes = map_files(one, targets, jobs)
+    changed = 0
+    edited_refs = 0
+    skipped: list[str] = []
+    for result, was_changed, diff in outcomes:
+        if diff:
+            sys.stdout.write(diff)
+            if not diff.endswith("\n"):
+                sys.stdout.write("\n\\ No newline at end of file\n")
+        if result.error is not None:
+            continue
+        for note in result.notes:
+            warn(f"imagemirror: {note}")
+        wanted = "mirrored" if revert else "unmirrored"
+        n = sum(1 for r in result.refs if r.status == wanted and r.target)
+        for ref in result.refs:
+            if ref.status in ("ambiguous", "invalid"):
+                skipped.append(f"{ref.file}:{ref.line}:{ref.column}: {ref.status}: {ref.path} {ref.written!r}: {ref.hint}")
+        if was_changed:
+            changed += 1
+            edited_refs += n
+            verb = "would rewrite" if not write else "rewrote"
+            warn(f"{verb} {result.file} ({n} reference{'s' if n != 1 else ''})")
+    for line in skipped:
+        warn(f"imagemirror: left as is: {line}")
+    failed = report_errors(problems + [o[0] for o in outcomes])
+    total = len(targets)
+    verb = "would change" if not write else "changed"
+    warn(
+        f"imagemirror: {verb} {changed} of {total} file{'s' if total != 1 else ''} "
+        f"({edited_refs} reference{'s' if edited_refs != 1 else ''})"
+        + (f"; {failed} failed" if failed else "")
+        + (f"; {len(skipped)} left for review" if skipped else "")
+    )
+    if failed:
+        return Exit.FILE_ERROR
+    if changed and (check_only or nonzero_on_change):
+        return Exit.FINDINGS
+    return Exit.OK

@@ -1,0 +1,188 @@
+"""Which files to scan; reading them strictly; writing them atomically.  The only file I/O."""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+import tempfile
+from pathlib import Path
+
+from .config import Settings
+from .errors import FileError
+from .model import FileResult
+
+VALUES_NAME = re.compile(r"(?:values\.ya?ml|values-.+\.ya?ml|.+-values\.ya?ml|.+\.values\.ya?ml)\Z")
+SKIP_DIRS = frozenset({".git", ".hg", ".svn"})
+
+
+def display_name(path: Path) -> str:
+    """The path as the user would write it: relative to the current folder when inside it."""
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:
+        return str(path)
+    return str(path) if rel.startswith("..") else rel
+
+
+def glob_regex(pattern: str) -> re.Pattern:
+    """A gitignore-like glob: ``**`` spans folders, ``*`` and ``?`` stay within one."""
+    out = []
+    i = 0
+    while i < len(pattern):
+        if pattern.startswith("**/", i):
+            out.append("(?:.*/)?")
+            i += 3
+        elif pattern.startswith("**", i):
+            out.append(".*")
+            i += 2
+        elif pattern[i] == "*":
+            out.append("[^/]*")
+            i += 1
+        elif pattern[i] == "?":
+            out.append("[^/]")
+            i += 1
+        else:
+            out.append(re.escape(pattern[i]))
+            i += 1
+    return re.compile("".join(out) + r"\Z")
+
+
+def _excluded(path: Path, roots: list[Path], patterns: list[re.Pattern]) -> bool:
+    if not patterns:
+        return False
+    for root in roots:
+        try:
+            rel = path.relative_to(root).as_posix()
+        except ValueError:
+            continue
+        if any(p.match(rel) for p in patterns):
+            return True
+    return False
+
+
+def discover(paths, settings: Settings) -> tuple[list[tuple[Path, str]], list[FileResult]]:
+    """Files to scan (``(path, display name)``) and problems met while looking.
+
+    A directory is searched recursively for values files (``values.yaml``,
+    ``values-*.yaml``, ``*-values.yaml``, ``*.values.yaml``), skipping ``.git`` and
+    excluded globs; symbolic links are not followed.  A file named explicitly is
+    scanned whatever its name.
+    """
+    patterns = [glob_regex(p) for p in settings.exclude]
+    found: list[tuple[Path, str]] = []
+    problems: list[FileResult] = []
+    seen: set[str] = set()
+    base_roots = [settings.path.parent.resolve()] if settings.path else []
+    for given in paths:
+        given = Path(given)
+        shown = display_name(given)
+        if given.is_symlink():
+            problems.append(FileResult(shown, error=FileError(shown, "is a symbolic link; not followed (name its target)")))
+            continue
+        if not given.exists():
+            problems.append(FileResult(shown, error=FileError(shown, "no such file or directory")))
+            continue
+        if given.is_file():
+            key = str(given.resolve())
+            if key not in seen:
+                seen.add(key)
+                found.append((given, shown))
+            continue
+        roots = base_roots + [given.resolve()]
+        for folder, dirs, files in os.walk(given):
+            dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS and not os.path.islink(os.path.join(folder, d)))
+            for name in sorted(files):
+                if not VALUES_NAME.match(name):
+                    continue
+                path = Path(folder, name)
+                if os.path.islink(path):
+                    continue  # never followed: it could point outside the tree or loop
+                resolved = path.resolve()
+                if _excluded(resolved, roots, patterns):
+                    continue
+                key = str(resolved)
+                if key in seen:
+                    continue
+                seen.add(key)
+                found.append((path, display_name(path)))
+    return found, problems
+
+
+def read_bytes(path: Path, display: str) -> bytes:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read()
+    except IsADirectoryError:
+        raise FileError(display, "is a directory") from None
+    except OSError as exc:
+        raise FileError(display, f"cannot read: {exc.strerror or exc}") from None
+
+
+def decode(data: bytes, display: str) -> str:
+    """Strict UTF-8 (a BOM is kept in the text); binary and undecodable files are errors."""
+    if b"\x00" in data:
+        raise FileError(display, "binary file (contains NUL bytes); not YAML")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise FileError(display, f"not UTF-8: byte 0x{data[exc.start]:02x} cannot be decoded", line, column) from None
+
+
+def read_text(path: Path, display: str) -> str:
+    return decode(read_bytes(path, display), display)
+
+
+def write_atomic(path: Path, data: bytes, original: bytes, display: str) -> None:
+    """Replace ``path`` with ``data`` unless it no longer holds ``original``.
+
+    The new content goes to a temporary file in the same folder (so the rename is
+    atomic), with the original's permission bits, fsynced, then renamed over the file.
+    A reader sees either the old or the new bytes, never a mix, even if we are killed.
+    """
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        raise FileError(display, f"cannot stat: {exc.strerror or exc}") from None
+    if not st.st_mode & stat.S_IWUSR or not os.access(path, os.W_OK):
+        raise FileError(display, "read-only file; not rewritten")
+    folder = os.path.dirname(os.path.abspath(path))
+    name = os.path.basename(path)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".imagemirror-tmp", dir=folder)
+    except OSError as exc:
+        raise FileError(display, f"cannot write: {exc.strerror or exc}") from None
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, stat.S_IMODE(st.st_mode))
+        if os.geteuid() == 0:
+            try:
+                os.chown(tmp, st.st_uid, st.st_gid)
+            except OSError:
+                pass
+        # the file must still hold what we read: never overwrite someone else's change
+        if read_bytes(path, display) != original:
+            raise FileError(display, "changed on disk while being rewritten; left as it is")
+        os.replace(tmp, path)
+        tmp = None
+    except OSError as exc:
+        raise FileError(display, f"cannot write: {exc.strerror or exc}") from None
+    finally:
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+    try:
+        dfd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+    except OSError:
+        pass

@@ -1,0 +1,212 @@
+"""Image sites + rules -> classified references and the scalar edits a rewrite needs.
+
+Pure: text in, records and planned edits out.  ``scan`` is the thin file-reading edge
+(parallel across files for large inputs).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence as Seq
+
+from .config import Settings
+from .model import FileResult, ImageRef
+from .reference import InvalidReference, Reference, parse
+from .rules import AMBIGUOUS, INVALID, MIRRORED, NO_RULE, TEMPLATED, UNMIRRORED, Rules
+from .walker import LineIndex, Scalar, Site, compose, content_start, find_sites, parse_events
+
+BITNAMI_NAMESPACES = ("bitnami/", "bitnamilegacy/")
+
+
+@dataclass
+class Analysis:
+    """Everything the rewrite needs to know about one text."""
+
+    text: str  # without BOM
+    events: list
+    docs: list
+    refs: list[ImageRef] = field(default_factory=list)
+    edits: dict[int, tuple[Scalar, str]] = field(default_factory=dict)  # id(node) -> new value
+    bitnami_relocated: bool = False
+    notes: list[str] = field(default_factory=list)
+
+
+def analyse(text: str, file: str, settings: Settings, revert: bool = False) -> Analysis:
+    """Find, classify and plan.  ``text`` has no BOM.  Raises walker.YAMLSyntaxError."""
+    evts = parse_events(text)
+    docs = compose(evts)
+    analysis = Analysis(text, evts, docs)
+    sites = find_sites(docs)
+    if not sites:
+        return analysis
+    rules = settings.ruleset
+    lines = LineIndex(text)
+    planned: list[tuple[Site, dict]] = []
+    for site in sites:
+        status, upstream, target, hint, edits = _classify(site, rules, revert)
+        planned.append((site, {"status": status, "upstream": upstream, "target": target, "hint": hint, "edits": edits}))
+    # Two images that need different values in one shared scalar (a global registry, an
+    # anchored node) cannot both be served: report them, change neither.
+    wanted: dict[int, set[str]] = {}
+    for _site, info in planned:
+        for node, value in info["edits"]:
+            wanted.setdefault(id(node), set()).add(value)
+    clashing = {key for key, values in wanted.items() if len(values) > 1}
+    for site, info in planned:
+        if clashing and any(id(node) in clashing for node, _ in info["edits"]):
+            info.update(
+                status=AMBIGUOUS,
+                target=None,
+                edits=[],
+                hint="shares a scalar (anchor or global registry) with an image that needs another value",
+            )
+        for node, value in info["edits"]:
+            analysis.edits[id(node)] = (node, value)
+        if info["edits"] and not revert and _is_bitnami(info["upstream"]):
+            analysis.bitnami_relocated = True
+        main = site.main.node
+        line, column = lines.position(content_start(text, main))
+        upstream = info["upstream"]
+        analysis.refs.append(
+            ImageRef(
+                file=file,
+                line=line,
+                column=column,
+                path=site.path,
+                written=site.written(),
+                upstream=upstream.qualified() if upstream is not None else None,
+                status=info["status"],
+                target=str(info["target"]) if info["target"] is not None else None,
+                hint=info["hint"],
+                lines=tuple(sorted(n + 1 for n in site.lines)),
+            )
+        )
+    return analysis
+
+
+def _is_bitnami(upstream: Reference | None) -> bool:
+    return upstream is not None and upstream.host == "docker.io" and upstream.path.startswith(BITNAMI_NAMESPACES)
+
+
+def _classify(site: Site, rules: Rules, revert: bool):
+    """-> (status, upstream, target, hint, edits) for one site."""
+    parts = [p.node.value for p in site.names]
+    extra = [p.node.value for p in (site.tag, site.digest) if p is not None]
+    if any("{{" in v or "{%" in v for v in parts + extra):
+        return TEMPLATED, None, None, "a template: the chart renders it", []
+    if site.ambiguous:
+        return AMBIGUOUS, None, None, site.ambiguous, []
+    try:
+        ref = parse(site.written())
+    except InvalidReference as exc:
+        return INVALID, None, None, str(exc), []
+    status, upstream, target = rules.classify(ref)
+    if revert:
+        if status != MIRRORED or upstream.host == rules.registry:
+            return status, upstream, None, None, []
+        desired = upstream
+    else:
+        if status != UNMIRRORED:
+            hint = f"no rule for {upstream.host}" if status == NO_RULE else None
+            return status, upstream, None, hint, []
+        desired = target
+    edits = _edits(site, ref, upstream, desired, rules, revert)
+    if edits is None:
+        return AMBIGUOUS, upstream, None, f"cannot express {desired} with the keys this image is composed of", []
+    return status, upstream, desired, None, edits
+
+
+def _edits(site: Site, ref: Reference, upstream: Reference, desired: Reference, rules: Rules, revert: bool):
+    """New values for the scalars of ``site`` so that it composes ``desired`` (name only).
+
+    A registry key of the image's own becomes the bare host and the cache prefix moves
+    into the repository (the convention charts expect).  A shared registry key (a global,
+    or one an ancestor gives) applies to images this file never names, so it becomes
+    ``<registry>/<prefix>``: every path relative to the upstream host stays right.
+    """
+    names = site.names
+    if site.kind == "string":
+        new = Reference(desired.host, desired.path, ref.tag, ref.digest)
+        return _changed([(names[0].node, str(new))])
+    values = [p.node.value for p in names]
+    first = names[0]
+    if first.role == "registry":
+        if first.shared:
+            if revert:
+                head, body = upstream.host, upstream.path
+            else:
+                head, body = f"{desired.host}/{rules.rules[upstream.host]}", upstream.path
+        else:
+            head, body = desired.host, desired.path
+        if len(names) == 1:
+            return None
+        tail = "/".join(values[2:])
+        new_second = _strip_tail(body, tail)
+        if new_second is None:
+            return None
+        out = [(first.node, head), (names[1].node, new_second)]
+    else:
+        tail = "/".join(values[1:])
+        new_first = _strip_tail(f"{desired.host}/{desired.path}", tail)
+        if new_first is None:
+            return None
+        out = [(first.node, new_first)]
+    # the result must compose exactly the desired name
+    new_values = dict((id(n), v) for n, v in out)
+    composed = "/".join(new_values.get(id(p.node), p.node.value) for p in names)
+    try:
+        check = parse(composed)
+    except InvalidReference:
+        return None
+    if check.name != desired.name and not (revert and check.name == upstream.name):
+        return None
+    return _changed(out)
+
+
+def _strip_tail(full: str, tail: str) -> str | None:
+    if not tail:
+        return full
+    if full.endswith("/" + tail) and len(full) > len(tail) + 1:
+        return full[: -(len(tail) + 1)]
+    return None
+
+
+def _changed(edits: list[tuple[Scalar, str]]) -> list[tuple[Scalar, str]]:
+    return [(node, value) for node, value in edits if node.value != value]
+
+
+# --------------------------------------------------------------------------- files
+
+
+def scan_text(text: str, file: str, settings: Settings) -> FileResult:
+    """Inventory of one in-memory text (a BOM is allowed)."""
+    from .errors import FileError
+    from .walker import YAMLSyntaxError
+
+    body = text[1:] if text.startswith("\ufeff") else text
+    try:
+        analysis = analyse(body, file, settings)
+    except YAMLSyntaxError as exc:
+        return FileResult(file, error=FileError(file, f"invalid YAML: {exc.message}", exc.line, exc.column))
+    return FileResult(file, refs=analysis.refs, notes=analysis.notes)
+
+
+def scan(paths: Seq[Path], settings: Settings, jobs: int = 0) -> list[FileResult]:
+    """Inventory of every values file under ``paths`` (directories are searched)."""
+    from .files import discover, read_text
+    from .errors import FileError
+    from .parallel import map_files
+
+    targets, results = discover(paths, settings)
+
+    def one(item):
+        path, display = item
+        try:
+            text = read_text(path, display)
+        except FileError as exc:
+            return FileResult(display, error=exc)
+        return scan_text(text, display, settings)
+
+    results.extend(map_files(one, targets, jobs))
+    return sorted(results, key=lambda r: r.file)

@@ -1,0 +1,212 @@
+"""Where registry credentials come from, and the auth challenge grammar.
+
+- ECR hosts (``<account>.dkr.ecr.<region>.amazonaws.com``): a token from boto3
+  ``get_authorization_token`` (the standard AWS credential chain: env, profiles, SSO, role;
+  ``AWS_ENDPOINT_URL`` honoured by boto3).  boto3 is imported only when such a host is used.
+- Other hosts: ``~/.docker/config.json`` (``$DOCKER_CONFIG`` honoured): ``credHelpers`` for
+  the host, else ``credsStore``, else ``auths``.
+
+Nothing here logs or prints a secret; :class:`Credentials` hides its secret in ``repr``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import subprocess
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from ..errors import ServiceError
+
+ECR_HOST = re.compile(
+    r"(?P<account>[0-9]{12})\.dkr\.ecr(?:-fips)?\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(?:\.cn)?\Z"
+)
+DOCKER_HUB_KEYS = ("https://index.docker.io/v1/", "index.docker.io", "docker.io", "registry-1.docker.io")
+
+
+@dataclass(frozen=True)
+class Credentials:
+    username: str
+    secret: str = field(repr=False)
+    source: str = ""
+    #: an OAuth refresh token (``identitytoken`` in config.json) rather than a password
+    identity_token: bool = False
+
+    def basic(self) -> str:
+        return "Basic " + base64.b64encode(f"{self.username}:{self.secret}".encode()).decode()
+
+    def auth_config(self) -> dict:
+        """The Docker Engine API's ``X-Registry-Auth`` shape."""
+        if self.identity_token:
+            return {"identitytoken": self.secret}
+        return {"username": self.username, "password": self.secret}
+
+
+class CredentialError(ServiceError):
+    pass
+
+
+def ecr_host(host: str) -> tuple[str, str] | None:
+    """``(account, region)`` for an ECR registry host name, else None."""
+    m = ECR_HOST.match(host.split(":", 1)[0])
+    return (m["account"], m["region"]) if m else None
+
+
+def docker_config_path() -> Path:
+    base = os.environ.get("DOCKER_CONFIG")
+    return Path(base) / "config.json" if base else Path.home() / ".docker" / "config.json"
+
+
+def load_docker_config(path: Path | None = None) -> dict:
+    path = path or docker_config_path()
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        raise CredentialError(f"{path}: cannot read docker config: {exc}") from None
+    return data if isinstance(data, dict) else {}
+
+
+def _host_keys(host: str) -> list[str]:
+    keys = [host, f"https://{host}", f"http://{host}", f"https://{host}/v1/", f"https://{host}/v2/"]
+    if host in DOCKER_HUB_KEYS or host == "docker.io":
+        keys = list(DOCKER_HUB_KEYS) + keys
+    return keys
+
+
+def run_credential_helper(helper: str, host: str, runner: Callable | None = None) -> Credentials | None:
+    """``docker-credential-<helper> get`` with the server URL on stdin (the helper protocol)."""
+    runner = runner or subprocess.run
+    argv = [f"docker-credential-{helper}", "get"]
+    try:
+        done = runner(argv, input=host.encode(), capture_output=True, timeout=60)
+    except FileNotFoundError:
+        raise CredentialError(f"credential helper {argv[0]!r} (for {host}) is not installed") from None
+    except subprocess.TimeoutExpired:
+        raise CredentialError(f"credential helper {argv[0]!r} (for {host}) timed out") from None
+    out = done.stdout.decode(errors="replace").strip()
+    if done.returncode != 0:
+        if "credentials not found" in (out + done.stderr.decode(errors="replace")).lower():
+            return None
+        raise CredentialError(f"credential helper {argv[0]!r} failed for {host} (exit {done.returncode})")
+    try:
+        data = json.loads(out)
+        user, secret = data["Username"], data["Secret"]
+    except (ValueError, KeyError, TypeError):
+        raise CredentialError(f"credential helper {argv[0]!r} returned no credentials for {host}") from None
+    if user == "<token>":
+        return Credentials(user, secret, f"credential helper {helper}", identity_token=True)
+    return Credentials(user, secret, f"credential helper {helper}")
+
+
+def from_docker_config(host: str, config: dict, runner: Callable | None = None) -> Credentials | None:
+    """Credentials for ``host`` from a parsed docker config (helpers first, like docker)."""
+    helpers = config.get("credHelpers") or {}
+    for key in _host_keys(host):
+        if key in helpers:
+            return run_credential_helper(helpers[key], host, runner)
+    auths = config.get("auths") or {}
+    for key in _host_keys(host):
+        entry = auths.get(key)
+        if not isinstance(entry, dict):
+            continue
+        if entry.get("identitytoken"):
+            return Credentials("<token>", entry["identitytoken"], "docker config", identity_token=True)
+        if entry.get("auth"):
+            try:
+                user, _, secret = base64.b64decode(entry["auth"]).decode().partition(":")
+            except (ValueError, UnicodeDecodeError):
+                raise CredentialError(f"docker config: auth for {key} is not base64 user:password") from None
+            return Credentials(user, secret, "docker config")
+        if entry.get("username") and entry.get("password"):
+            return Credentials(entry["username"], entry["password"], "docker config")
+    store = config.get("credsStore")
+    if store:
+        return run_credential_helper(store, host, runner)
+    return None
+
+
+def ecr_token(host: str, session_factory: Callable | None = None) -> Credentials:
+    """A registry token for an ECR host from ``get_authorization_token`` (valid 12 hours)."""
+    account, region = ecr_host(host) or (None, None)
+    if account is None:
+        raise CredentialError(f"{host} is not an ECR registry host")
+    try:
+        if session_factory is None:
+            import boto3
+
+            session_factory = boto3.session.Session
+        client = session_factory().client("ecr", region_name=region)
+        reply = client.get_authorization_token(registryIds=[account])
+        token = reply["authorizationData"][0]["authorizationToken"]
+        user, _, secret = base64.b64decode(token).decode().partition(":")
+    except CredentialError:
+        raise
+    except Exception as exc:  # botocore's errors: no credentials, denied, endpoint down
+        name = type(exc).__name__
+        raise CredentialError(f"cannot get an ECR token for {host}: {name}: {_one_line(exc)}") from None
+    return Credentials(user, secret, "ECR get_authorization_token")
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:300]
+
+
+class CredentialStore:
+    """Credentials per registry host, looked up once and cached (thread-safe)."""
+
+    def __init__(
+        self,
+        docker_config: dict | None = None,
+        *,
+        ecr: Callable[[str], Credentials] = ecr_token,
+        runner: Callable | None = None,
+        static: dict[str, Credentials] | None = None,
+    ):
+        self._config = docker_config
+        self._ecr = ecr
+        self._runner = runner
+        self._static = dict(static or {})
+        self._cache: dict[str, Credentials | None] = {}
+        self._lock = threading.Lock()
+
+    def get(self, host: str) -> Credentials | None:
+        with self._lock:
+            if host in self._cache:
+                return self._cache[host]
+        creds = self._lookup(host)
+        with self._lock:
+            self._cache[host] = creds
+        return creds
+
+    def forget(self, host: str) -> None:
+        with self._lock:
+            self._cache.pop(host, None)
+
+    def _lookup(self, host: str) -> Credentials | None:
+        if host in self._static:
+            return self._static[host]
+        if ecr_host(host):
+            return self._ecr(host)
+        if self._config is None:
+            self._config = load_docker_config()
+        return from_docker_config(host, self._config, self._runner)
+
+
+_CHALLENGE = re.compile(r'([A-Za-z][A-Za-z0-9_-]*)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^,\s]*))')
+
+
+def parse_challenge(header: str) -> tuple[str, dict[str, str]]:
+    """``Bearer realm="...",service="...",scope="..."`` -> ``("bearer", {...})``."""
+    scheme, _, rest = header.strip().partition(" ")
+    params = {}
+    for m in _CHALLENGE.finditer(rest):
+        value = m.group(2) if m.group(2) is not None else m.group(3)
+        params[m.group(1).lower()] = re.sub(r"\\(.)", r"\1", value)
+    return scheme.lower(), params

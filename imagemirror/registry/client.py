@@ -1,0 +1,578 @@
+"""A small client for the OCI distribution API, for warming caches: GET manifests and stream
+blobs (discarded, sha256-verified, constant memory).
+
+- one urllib3 ``PoolManager`` (keep-alive connections pooled per host, sized for ``jobs``);
+- auth: the ``WWW-Authenticate`` challenge decides -- ``Basic`` with the host's credentials,
+  or ``Bearer`` tokens fetched from the realm per repository scope (cached until expiry);
+  ECR hosts get their Basic token up front;
+- HTTPS verified against ``ca_bundle`` / ``SSL_CERT_FILE`` / ``REQUESTS_CA_BUNDLE``, or plain
+  HTTP with ``insecure``;
+- retries with exponential backoff and jitter on 429 (``Retry-After`` honoured), 500/502/503/
+  504, connection errors, timeouts and truncated or corrupt bodies; per-read timeouts; an
+  overall deadline that no sleep, connect or read goes past;
+- ``Authorization`` and tokens never reach a log line (see :func:`redact`).
+
+urllib3 is imported when a client is made, never at CLI start-up.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import hashlib
+import json
+import logging
+import os
+import random
+import threading
+import time
+import urllib.parse
+from dataclasses import dataclass
+from typing import Callable
+
+from ..errors import ServiceError
+from .auth import CredentialError, Credentials, CredentialStore, ecr_host, parse_challenge
+
+log = logging.getLogger("imagemirror.registry")
+
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
+DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+INDEX_TYPES = frozenset({OCI_INDEX, DOCKER_LIST})
+IMAGE_TYPES = frozenset({OCI_MANIFEST, DOCKER_MANIFEST})
+ACCEPT_MANIFESTS = ", ".join([OCI_INDEX, DOCKER_LIST, OCI_MANIFEST, DOCKER_MANIFEST])
+MAX_MANIFEST_BYTES = 4 << 20  # ECR's and distribution's manifest limit
+CHUNK = 64 << 10
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+SENSITIVE = frozenset({"authorization", "proxy-authorization", "x-registry-auth", "cookie", "set-cookie"})
+
+
+class RegistryError(ServiceError):
+    """A registry request that failed; ``status``/``code`` as the registry said them."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        code: str | None = None,
+        retryable: bool = False,
+        retry_after: float | None = None,
+        auth: str | None = None,
+    ):
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.retryable = retryable
+        self.retry_after = retry_after
+        #: for 401s: "missing" (no credentials were available) or "rejected"
+        self.auth = auth
+
+
+class DeadlineExceeded(RegistryError):
+    pass
+
+
+@dataclass(frozen=True)
+class Manifest:
+    digest: str
+    media_type: str
+    body: bytes
+
+    @property
+    def doc(self) -> dict:
+        return json.loads(self.body)
+
+    @property
+    def is_index(self) -> bool:
+        return self.media_type in INDEX_TYPES
+
+
+@dataclass(frozen=True)
+class BlobResult:
+    digest: str
+    size: int
+    attempts: int
+    #: True: served from the registry's own storage; False: streamed through from upstream;
+    #: None: the response carried no evidence either way (see ``cache_evidence``).
+    cached: bool | None
+
+
+def redact(headers: dict) -> dict:
+    """Headers safe to log: credentials replaced by ``<redacted>``."""
+    return {k: ("<redacted>" if k.lower() in SENSITIVE else v) for k, v in headers.items()}
+
+
+def cache_evidence(headers, redirected_to: str | None) -> bool | None:
+    """Whether a blob response shows it came from the cache's own storage.
+
+    - A redirect into S3 (``*.s3.*amazonaws.com``, where ECR keeps layers) -> cached; a redirect
+      elsewhere (an upstream's blob storage, as ECR does on a first pull) -> fetched.
+    - The distribution registry serves blobs from its own storage with ``Cache-Control:
+      max-age=...`` (and ``Accept-Ranges``); a pull-through proxy streaming a blob from its
+      remote sends neither -> fetched.  Without ``Docker-Distribution-Api-Version`` we cannot
+      tell -> None.
+    """
+    if redirected_to is not None:
+        host = urllib.parse.urlsplit(redirected_to).hostname or ""
+        return ".s3." in f".{host}" and host.endswith(".amazonaws.com") or host.startswith("s3.")
+    if "max-age" in (headers.get("Cache-Control") or ""):
+        return True
+    if headers.get("Docker-Distribution-Api-Version"):
+        return False
+    return None
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds from a ``Retry-After`` header (delta-seconds or an HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when is None:
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+def _error_message(body: bytes) -> tuple[str | None, str]:
+    try:
+        errors = json.loads(body.decode("utf-8", "replace")).get("errors") or []
+        first = errors[0]
+        return first.get("code"), str(first.get("message") or first.get("code"))
+    except (ValueError, AttributeError, IndexError, TypeError):
+        text = " ".join(body.decode("utf-8", "replace").split())[:200]
+        return None, text
+
+
+def default_ca_bundle() -> str | None:
+    for var in ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+        value = os.environ.get(var)
+        if value and os.path.isfile(value):
+            return value
+    return None
+
+
+class RegistryClient:
+    """Talks to any number of registry hosts; safe to share between threads."""
+
+    def __init__(
+        self,
+        credentials: CredentialStore | None = None,
+        *,
+        insecure: bool = False,
+        ca_bundle: str | None = None,
+        jobs: int = 8,
+        connect_timeout: float = 10.0,
+        read_timeout: float = 60.0,
+        deadline: float | None = None,
+        retries: int = 5,
+        backoff: float = 0.5,
+        max_backoff: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        user_agent: str = "imagemirror",
+    ):
+        import urllib3
+
+        self._urllib3 = urllib3
+        self.credentials = credentials or CredentialStore()
+        self.scheme = "http" if insecure else "https"
+        self.clock = clock
+        self.sleep = sleep
+        self.retries = retries
+        self.backoff = backoff
+        self.max_backoff = max_backoff
+        self.connect_timeout = connect_timeout
+        self.read_timeout = read_timeout
+        self.deadline_at = None if deadline is None else clock() + deadline
+        self.user_agent = user_agent
+        ca = ca_bundle or default_ca_bundle()
+        self.pool = urllib3.PoolManager(
+            num_pools=32,
+            maxsize=max(2, 2 * jobs),
+            block=False,
+            cert_reqs="CERT_REQUIRED",
+            ca_certs=ca,
+            retries=False,
+        )
+        self._lock = threading.Lock()
+        self._challenges: dict[str, tuple[str, dict]] = {}
+        self._tokens: dict[tuple[str, str], tuple[str, float]] = {}
+
+    def close(self) -> None:
+        self.pool.clear()
+
+    # -- public operations -------------------------------------------------------------
+
+    def check(self, host: str) -> None:
+        """``GET /v2/``: the host speaks the API and our credentials are accepted."""
+        self._retrying(f"{host}/v2/", lambda: self._drain(self._call("GET", host, "/v2/", None)))
+
+    def get_manifest(self, host: str, repo: str, reference: str) -> Manifest:
+        """GET a manifest (by tag or digest), checked against its digest."""
+        what = f"{host}/{repo}{'@' if ':' in reference else ':'}{reference}"
+
+        def attempt() -> Manifest:
+            resp = self._call(
+                "GET", host, f"/v2/{repo}/manifests/{reference}", repo, {"Accept": ACCEPT_MANIFESTS}
+            )
+            try:
+                body = self._read_limited(resp, MAX_MANIFEST_BYTES, what)
+            finally:
+                resp.release_conn()
+            digest = "sha256:" + hashlib.sha256(body).hexdigest()
+            expected = reference if reference.startswith("sha256:") else None
+            header = resp.headers.get("Docker-Content-Digest")
+            if expected is None and header and header.startswith("sha256:"):
+                expected = header
+            if expected is not None and digest != expected:
+                raise RegistryError(
+                    f"{what}: manifest digest mismatch (got {digest}, expected {expected})", retryable=True
+                )
+            media_type = (resp.headers.get("Content-Type") or "").split(";")[0].strip()
+            try:
+                doc = json.loads(body)
+            except ValueError:
+                raise RegistryError(f"{what}: manifest is not JSON", retryable=True) from None
+            media_type = doc.get("mediaType") or media_type
+            if media_type not in INDEX_TYPES | IMAGE_TYPES:
+                if "manifests" in doc:
+                    media_type = OCI_INDEX
+                elif "layers" in doc:
+                    media_type = OCI_MANIFEST
+                else:
+                    raise RegistryError(f"{what}: unsupported manifest type {media_type or 'unknown'!r}")
+            return Manifest(digest, media_type, body)
+
+        return self._retrying(what, attempt)
+
+    def fetch_blob(
+        self,
+        host: str,
+        repo: str,
+        digest: str,
+        size: int | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> BlobResult:
+        """GET a blob as a stream, discard it, verify its sha256 (and size); retry if it is cut."""
+        what = f"{host}/{repo}@{digest}"
+        if not digest.startswith("sha256:"):
+            raise RegistryError(f"{what}: only sha256 digests can be verified")
+        attempts = 0
+
+        def attempt() -> BlobResult:
+            nonlocal attempts
+            attempts += 1
+            redirected: list[str] = []
+            resp = self._call("GET", host, f"/v2/{repo}/blobs/{digest}", repo, stream=True, redirects=redirected)
+            hasher = hashlib.sha256()
+            got = 0
+            ok = False
+            try:
+                for chunk in resp.stream(CHUNK):
+                    hasher.update(chunk)
+                    got += len(chunk)
+                    if progress is not None:
+                        progress(len(chunk))
+                    self._check_deadline(what)
+                ok = True
+            except self._urllib3.exceptions.HTTPError as exc:
+                raise self._transport_error(what, exc) from None
+            finally:
+                if not ok:
+                    resp.close()
+                resp.release_conn()
+            actual = "sha256:" + hasher.hexdigest()
+            if (size is not None and got != size) or actual != digest:
+                detail = f"got {got} bytes" + (f" of {size}" if size is not None else "")
+                raise RegistryError(f"{what}: blob digest mismatch ({detail}, sha256 {actual[7:19]}...)", retryable=True)
+            cached = cache_evidence(resp.headers, redirected[-1] if redirected else None)
+            return BlobResult(digest, got, attempts, cached)
+
+        return self._retrying(what, attempt)
+
+    def manifest_served(self, host: str, repo: str, digest: str) -> bool:
+        """Whether the registry serves the manifest ``digest`` (GET by digest, verified)."""
+        try:
+            self.get_manifest(host, repo, digest)
+        except RegistryError as exc:
+            if exc.status == 404:
+                return False
+            raise
+        return True
+
+    # -- retries and deadline -----------------------------------------------------------
+
+    def remaining(self) -> float | None:
+        return None if self.deadline_at is None else self.deadline_at - self.clock()
+
+    def _check_deadline(self, what: str) -> None:
+        left = self.remaining()
+        if left is not None and left <= 0:
+            raise DeadlineExceeded(f"{what}: deadline exceeded")
+
+    def _delay(self, attempt: int, error: RegistryError) -> float:
+        if error.retry_after is not None:
+            return min(error.retry_after, 300.0)
+        base = min(self.max_backoff, self.backoff * (2**attempt))
+        return base / 2 + random.uniform(0, base / 2)
+
+    def _retrying(self, what: str, func):
+        attempt = 0
+        while True:
+            self._check_deadline(what)
+            try:
+                return func()
+            except DeadlineExceeded:
+                raise
+            except RegistryError as exc:
+                if not exc.retryable or attempt >= self.retries:
+                    if exc.retryable and attempt:
+                        raise RegistryError(
+                            f"{exc} (after {attempt + 1} attempts)", status=exc.status, code=exc.code,
+                            auth=exc.auth,
+                        ) from None
+                    raise
+                delay = self._delay(attempt, exc)
+                left = self.remaining()
+                if left is not None and delay >= left:
+                    raise DeadlineExceeded(f"{exc} (no time left to retry before the deadline)") from None
+                log.info("retrying %s in %.1fs: %s", what, delay, exc)
+                self.sleep(delay)
+                attempt += 1
+
+    # -- one HTTP exchange: auth challenge and redirects ------------------------------------
+
+    def _timeout(self):
+        left = self.remaining()
+        connect, read = self.connect_timeout, self.read_timeout
+        if left is not None:
+            if left <= 0:
+                raise DeadlineExceeded("deadline exceeded")
+            connect, read = min(connect, left), min(read, left)
+        return self._urllib3.Timeout(connect=connect, read=read)
+
+    def _transport_error(self, what: str, exc: Exception) -> RegistryError:
+        exceptions = self._urllib3.exceptions
+        reason = getattr(exc, "reason", None) or exc
+        if isinstance(exc, exceptions.SSLError) or isinstance(reason, exceptions.SSLError):
+            return RegistryError(
+                f"{what}: TLS failed: {_short(reason)} (give the CA with --ca-bundle, or --insecure for plain HTTP)"
+            )
+        if isinstance(exc, (exceptions.ReadTimeoutError, exceptions.ConnectTimeoutError)):
+            return RegistryError(f"{what}: timed out", retryable=True)
+        return RegistryError(f"{what}: connection failed: {_short(reason)}", retryable=True)
+
+    def _send(self, method: str, url: str, headers: dict, *, stream: bool, body=None):
+        headers = {"User-Agent": self.user_agent, **headers}
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("%s %s %s", method, url, redact(headers))
+        try:
+            resp = self.pool.urlopen(
+                method, url, body=body, headers=headers, redirect=False, retries=False,
+                preload_content=False, timeout=self._timeout(),
+            )
+        except self._urllib3.exceptions.HTTPError as exc:
+            raise self._transport_error(url, exc) from None
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("-> %s %s", resp.status, redact(dict(resp.headers)))
+        return resp
+
+    def _call(self, method: str, host: str, path: str, repo: str | None, headers: dict | None = None,
+              *, stream: bool = False, redirects: list | None = None):
+        url = f"{self.scheme}://{host}{path}"
+        authed_retry = False
+        for _hop in range(8):
+            target = urllib.parse.urlsplit(url)
+            same_host = target.netloc == host
+            hdrs = dict(headers or {})
+            if same_host:
+                auth = self._auth_header(host, repo)
+                if auth:
+                    hdrs["Authorization"] = auth
+            resp = self._send(method, url, hdrs, stream=stream)
+            status = resp.status
+            if status == 401 and same_host and not authed_retry:
+                challenge = resp.headers.get("WWW-Authenticate", "")
+                self._drain(resp)
+                self._on_challenge(host, repo, challenge)
+                authed_retry = True
+                continue
+            if status in (301, 302, 303, 307, 308) and resp.headers.get("Location"):
+                url = urllib.parse.urljoin(url, resp.headers["Location"])
+                self._drain(resp)
+                if redirects is not None:
+                    redirects.append(url)
+                if status == 303:
+                    method = "GET"
+                continue
+            if 200 <= status < 300:
+                return resp
+            body = self._read_quietly(resp)
+            raise self._status_error(host, path, status, resp.headers, body)
+        raise RegistryError(f"{host}{path}: too many redirects")
+
+    def _status_error(self, host: str, path: str, status: int, headers, body: bytes) -> RegistryError:
+        code, message = _error_message(body)
+        what = f"{host}{_describe(path)}"
+        text = f"{what}: HTTP {status}" + (f" {message}" if message else "")
+        if status == 401:
+            creds = self._creds_or_none(host)
+            auth = "rejected" if creds else "missing"
+            text = f"{what}: authentication failed (HTTP 401" + (f", {message}" if message else "") + ")"
+            text += f"; credentials from {creds.source} were rejected" if creds else f"; no credentials for {host}"
+            return RegistryError(text, status=status, code=code, auth=auth)
+        if status in RETRY_STATUSES:
+            return RegistryError(
+                text, status=status, code=code, retryable=True,
+                retry_after=parse_retry_after(headers.get("Retry-After")),
+            )
+        return RegistryError(text, status=status, code=code)
+
+    def _creds_or_none(self, host: str) -> Credentials | None:
+        try:
+            return self.credentials.get(host)
+        except CredentialError:
+            return None
+
+    # -- auth ------------------------------------------------------------------------------
+
+    def _scope(self, repo: str | None) -> str:
+        return f"repository:{repo}:pull" if repo else ""
+
+    def _auth_header(self, host: str, repo: str | None) -> str | None:
+        with self._lock:
+            challenge = self._challenges.get(host)
+        if challenge is None:
+            if ecr_host(host):  # ECR answers Basic with its token; skip the 401 round trip
+                creds = self.credentials.get(host)
+                return creds.basic() if creds else None
+            return None
+        scheme, params = challenge
+        if scheme == "basic":
+            creds = self.credentials.get(host)
+            return creds.basic() if creds else None
+        if scheme == "bearer":
+            scope = self._scope(repo)
+            with self._lock:
+                cached = self._tokens.get((host, scope))
+            if cached and cached[1] > self.clock():
+                return cached[0]
+            return self._fetch_token(host, scope, params)
+        return None
+
+    def _on_challenge(self, host: str, repo: str | None, header: str) -> None:
+        scheme, params = parse_challenge(header) if header else ("basic", {})
+        if scheme not in ("basic", "bearer"):
+            raise RegistryError(f"{host}: unsupported auth scheme {scheme!r}", status=401)
+        with self._lock:
+            self._challenges[host] = (scheme, params)
+            # a 401 with a cached token means the token went stale: fetch a new one
+            self._tokens.pop((host, self._scope(repo)), None)
+        if scheme == "basic" and self._creds_or_none(host) is None:
+            # retrying without credentials would only repeat the 401
+            try:
+                self.credentials.get(host)
+            except CredentialError as exc:
+                raise RegistryError(f"{host}: authentication required; {exc}", status=401, auth="missing") from None
+            raise RegistryError(
+                f"{host}: authentication required (HTTP 401) and no credentials for {host}",
+                status=401, auth="missing",
+            )
+
+    def _fetch_token(self, host: str, scope: str, params: dict) -> str:
+        realm = params.get("realm")
+        if not realm:
+            raise RegistryError(f"{host}: Bearer challenge without a realm", status=401)
+        creds = self.credentials.get(host)
+        query = {k: v for k, v in (("service", params.get("service")), ("scope", scope)) if v}
+        headers: dict[str, str] = {"Accept": "application/json"}
+        if creds and creds.identity_token:
+            form = urllib.parse.urlencode({**query, "grant_type": "refresh_token", "refresh_token": creds.secret,
+                                           "client_id": "imagemirror"})
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+            resp = self._send("POST", realm, headers, stream=False, body=form.encode())
+        else:
+            if creds:
+                headers["Authorization"] = creds.basic()
+            sep = "&" if urllib.parse.urlsplit(realm).query else "?"
+            resp = self._send("GET", realm + (sep + urllib.parse.urlencode(query) if query else ""), headers, stream=False)
+        body = self._read_quietly(resp, 1 << 20)
+        if resp.status == 401 or resp.status == 403:
+            who = f"credentials from {creds.source} were rejected" if creds else f"no credentials for {host}"
+            raise RegistryError(
+                f"{host}: authentication failed at the token service (HTTP {resp.status}); {who}",
+                status=401, auth="rejected" if creds else "missing",
+            )
+        if resp.status != 200:
+            raise RegistryError(
+                f"{host}: token service answered HTTP {resp.status}", status=resp.status,
+                retryable=resp.status in RETRY_STATUSES,
+                retry_after=parse_retry_after(resp.headers.get("Retry-After")),
+            )
+        try:
+            data = json.loads(body)
+            token = data.get("token") or data.get("access_token")
+            expires = float(data.get("expires_in") or 60)
+        except (ValueError, AttributeError, TypeError):
+            token = None
+        if not token:
+            raise RegistryError(f"{host}: token service returned no token", status=401)
+        header = f"Bearer {token}"
+        with self._lock:
+            self._tokens[(host, scope)] = (header, self.clock() + max(5.0, expires - 10))
+        return header
+
+    # -- bodies ------------------------------------------------------------------------------
+
+    def _read_limited(self, resp, limit: int, what: str) -> bytes:
+        chunks = []
+        total = 0
+        try:
+            for chunk in resp.stream(CHUNK):
+                total += len(chunk)
+                if total > limit:
+                    resp.close()
+                    raise RegistryError(f"{what}: manifest larger than {limit} bytes")
+                chunks.append(chunk)
+                self._check_deadline(what)
+        except self._urllib3.exceptions.HTTPError as exc:
+            resp.close()
+            raise self._transport_error(what, exc) from None
+        return b"".join(chunks)
+
+    def _read_quietly(self, resp, limit: int = 64 << 10) -> bytes:
+        try:
+            return self._read_limited(resp, limit, "response")
+        except RegistryError:
+            return b""
+        finally:
+            resp.release_conn()
+
+    def _drain(self, resp) -> None:
+        try:
+            resp.drain_conn()
+        except self._urllib3.exceptions.HTTPError:
+            resp.close()
+        finally:
+            resp.release_conn()
+
+
+def _short(exc: object) -> str:
+    return " ".join(str(exc).split())[:200]
+
+
+def _describe(path: str) -> str:
+    """``/v2/a/b/manifests/1.0`` -> ``/a/b:1.0``; blobs as ``@sha256:...``."""
+    for marker, sep in (("/manifests/", ":"), ("/blobs/", "@")):
+        if marker in path:
+            repo, _, ref = path.removeprefix("/v2/").partition(marker)
+            if sep == ":" and ref.startswith("sha256:"):
+                sep = "@"
+            return f"/{repo}{sep}{ref}"
+    return path

@@ -1,0 +1,347 @@
+"""Findings and the formats CI systems read: pure functions from records to strings.
+
+A :class:`Finding` is a small record (code, level, message, file, 1-based line and
+column, the reference as written and the fix).  ``format_text``, ``format_github``,
+``format_json`` and ``format_sarif`` turn a :class:`Report` into the text printed on
+stdout; nothing here reads files, looks at the terminal or the environment.
+
+Codes are stable: scripts and ``# imagemirror: ignore[CODE]`` comments rely on them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+ERROR = "error"
+WARNING = "warning"
+NOTE = "note"
+LEVELS = (ERROR, WARNING, NOTE)
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    code: str
+    name: str
+    level: str  # the default level
+    short: str
+    help: str
+
+
+RULES: dict[str, Rule] = {
+    rule.code: rule
+    for rule in (
+        Rule(
+            "IM001",
+            "unmirrored",
+            ERROR,
+            "Image not pulled through the cache",
+            "A pull-through cache rule exists for this image's upstream registry, but the "
+            "reference still points at the upstream. Use the fix (the cache reference), or run "
+            "`imagemirror rewrite` on the file.",
+        ),
+        Rule(
+            "IM002",
+            "denied-host",
+            ERROR,
+            "Image pulled from a denied registry",
+            "The reference is pulled from a registry host listed in `--deny` or `deny:` in "
+            ".imagemirror.yaml (compared after normalisation: `nginx` and `index.docker.io/...` "
+            "are docker.io; `docker.io.example.com` is not). Route it through the cache.",
+        ),
+        Rule(
+            "IM003",
+            "no-rule",
+            WARNING,
+            "No cache rule for the upstream registry",
+            "No pull-through cache rule covers this upstream registry, so the image cannot be "
+            "mirrored by a rewrite. Add a rule, copy the image another way, or ignore it.",
+        ),
+        Rule(
+            "IM004",
+            "ambiguous",
+            WARNING,
+            "Image reference the values file alone cannot resolve",
+            "How the chart composes this reference (e.g. a default `registry`) is not visible "
+            "in the values file, so imagemirror will not guess. Set the registry explicitly.",
+        ),
+        Rule(
+            "IM005",
+            "invalid",
+            WARNING,
+            "Invalid image reference",
+            "The value is not a valid image reference (distribution reference grammar).",
+        ),
+        Rule(
+            "IM006",
+            "templated",
+            NOTE,
+            "Templated image reference not checked",
+            "The value is a template (`{{ ... }}`) and is resolved only when the chart renders.",
+        ),
+        Rule(
+            "IM100",
+            "file-error",
+            ERROR,
+            "File could not be processed",
+            "The file could not be read or parsed; nothing in it was checked.",
+        ),
+    )
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One problem at one place.
+
+    ``line``/``column`` are 1-based.  ``reference`` is the reference as the file
+    composes it; ``fix`` is the reference to use instead (None when there is none).
+    ``fix_span`` is ``(start, end)``, 1-based columns on ``line`` (end exclusive), set
+    only when ``fix`` replaces exactly those characters -- then SARIF carries a fix.
+    """
+
+    code: str
+    level: str
+    message: str
+    file: str
+    line: int
+    column: int
+    reference: str | None = None
+    fix: str | None = None
+    path: str | None = None
+    fix_span: tuple[int, int] | None = None
+    suppressed: bool = False
+
+    def to_json(self) -> dict:
+        out = {
+            "code": self.code,
+            "rule": RULES[self.code].name if self.code in RULES else None,
+            "level": self.level,
+            "message": self.message,
+            "file": self.file,
+            "line": self.line,
+            "column": self.column,
+            "path": self.path,
+            "reference": self.reference,
+            "fix": self.fix,
+        }
+        return out
+
+
+@dataclass(slots=True)
+class Report:
+    """All findings of one run (suppressed ones included, flagged) and what was scanned."""
+
+    findings: list[Finding] = field(default_factory=list)
+    files: int = 0
+    references: int = 0
+
+    @property
+    def active(self) -> list[Finding]:
+        return [f for f in self.findings if not f.suppressed]
+
+    @property
+    def suppressed(self) -> int:
+        return sum(1 for f in self.findings if f.suppressed)
+
+    def count(self, level: str) -> int:
+        return sum(1 for f in self.findings if not f.suppressed and f.level == level)
+
+
+def sort_key(finding: Finding) -> tuple:
+    return (finding.file, finding.line, finding.column, finding.code)
+
+
+# --- text -------------------------------------------------------------------------------
+
+_COLOURS = {ERROR: "\033[31m", WARNING: "\033[33m", NOTE: "\033[36m"}
+_BOLD = "\033[1m"
+_RESET = "\033[0m"
+
+
+def format_text(report: Report, color: bool = False) -> str:
+    """``file:line:col: CODE message``, one per line; notes and suppressed ones left out."""
+    lines = []
+    for f in sorted(report.active, key=sort_key):
+        if f.level == NOTE:
+            continue
+        where = f"{f.file}:{f.line}:{f.column}:"
+        if color:
+            lines.append(f"{_BOLD}{where}{_RESET} {_COLOURS.get(f.level, '')}{f.code}{_RESET} {f.message}")
+        else:
+            lines.append(f"{where} {f.code} {f.message}")
+    return "".join(line + "\n" for line in lines)
+
+
+def summary(report: Report) -> str:
+    """One line for stderr: counts of errors, warnings and suppressed findings."""
+    errors, warnings = report.count(ERROR), report.count(WARNING)
+    parts = [
+        f"{report.references} image reference{'s' * (report.references != 1)} "
+        f"in {report.files} file{'s' * (report.files != 1)}",
+        f"{errors} error{'s' * (errors != 1)}",
+        f"{warnings} warning{'s' * (warnings != 1)}",
+        f"{report.suppressed} suppressed",
+    ]
+    return "imagemirror check: " + ", ".join(parts)
+
+
+# --- GitHub workflow commands -------------------------------------------------------------
+
+_GITHUB_LEVEL = {ERROR: "error", WARNING: "warning", NOTE: "notice"}
+
+
+def escape_data(value: str) -> str:
+    """Escape a workflow command's message (actions/toolkit ``escapeData``)."""
+    return value.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def escape_property(value: str) -> str:
+    """Escape a workflow command's property value (actions/toolkit ``escapeProperty``)."""
+    return escape_data(value).replace(":", "%3A").replace(",", "%2C")
+
+
+def format_github(report: Report) -> str:
+    """``::error file=...,line=...,col=...,title=...::message`` annotations, one per line."""
+    lines = []
+    for f in sorted(report.active, key=sort_key):
+        if f.level == NOTE:
+            continue
+        rule = RULES.get(f.code)
+        props = [
+            ("file", f.file),
+            ("line", str(f.line)),
+            ("col", str(f.column)),
+        ]
+        props.append(("title", f"{f.code} {rule.name}" if rule else f.code))
+        text = ",".join(f"{k}={escape_property(v)}" for k, v in props)
+        lines.append(f"::{_GITHUB_LEVEL[f.level]} {text}::{escape_data(f.message)}")
+    return "".join(line + "\n" for line in lines)
+
+
+# --- JSON ---------------------------------------------------------------------------------
+
+
+def format_json(report: Report) -> str:
+    import json
+
+    doc = {
+        "findings": [f.to_json() for f in sorted(report.active, key=sort_key)],
+        "suppressed": report.suppressed,
+        "summary": {
+            "files": report.files,
+            "references": report.references,
+            "errors": report.count(ERROR),
+            "warnings": report.count(WARNING),
+            "notes": report.count(NOTE),
+            "suppressed": report.suppressed,
+        },
+    }
+    return json.dumps(doc, indent=2) + "\n"
+
+
+# --- SARIF 2.1.0 --------------------------------------------------------------------------
+
+SARIF_SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
+
+
+def artifact_uri(file: str) -> str:
+    """A URI reference for a file: relative paths stay relative (``/``-separated, encoded)."""
+    from pathlib import PurePath
+    from urllib.parse import quote
+
+    path = PurePath(file)
+    if path.is_absolute():
+        from pathlib import Path
+
+        return Path(file).as_uri()
+    posix = path.as_posix()
+    return quote(posix, safe="/-._~")
+
+
+def format_sarif(report: Report, version: str = "0") -> str:
+    """A SARIF 2.1.0 log with one run; suppressed findings carry ``suppressions``."""
+    import json
+
+    codes = list(RULES)
+    rules = [
+        {
+            "id": rule.code,
+            "name": rule.name,
+            "shortDescription": {"text": rule.short},
+            "fullDescription": {"text": rule.help},
+            "help": {"text": rule.help},
+            "defaultConfiguration": {"level": rule.level},
+        }
+        for rule in RULES.values()
+    ]
+    results = []
+    for f in sorted(report.findings, key=sort_key):
+        uri = artifact_uri(f.file)
+        region: dict = {"startLine": f.line, "startColumn": f.column}
+        result: dict = {
+            "ruleId": f.code,
+            "level": f.level,
+            "message": {"text": f.message},
+            "locations": [
+                {"physicalLocation": {"artifactLocation": {"uri": uri}, "region": region}}
+            ],
+        }
+        if f.code in RULES:
+            result["ruleIndex"] = codes.index(f.code)
+        props = {}
+        if f.reference is not None:
+            props["reference"] = f.reference
+        if f.path is not None:
+            props["path"] = f.path
+        if f.fix is not None:
+            props["fix"] = f.fix
+        if props:
+            result["properties"] = props
+        if f.fix is not None and f.fix_span is not None:
+            result["fixes"] = [
+                {
+                    "description": {"text": f"Use {f.fix}"},
+                    "artifactChanges": [
+                        {
+                            "artifactLocation": {"uri": uri},
+                            "replacements": [
+                                {
+                                    "deletedRegion": {
+                                        "startLine": f.line,
+                                        "startColumn": f.fix_span[0],
+                                        "endLine": f.line,
+                                        "endColumn": f.fix_span[1],
+                                    },
+                                    "insertedContent": {"text": f.fix},
+                                }
+                            ],
+                        }
+                    ],
+                }
+            ]
+        if f.suppressed:
+            result["suppressions"] = [
+                {"kind": "inSource", "justification": "# imagemirror: ignore"}
+            ]
+        results.append(result)
+    log = {
+        "$schema": SARIF_SCHEMA,
+        "version": "2.1.0",
+        "runs": [
+            {
+                "tool": {
+                    "driver": {
+                        "name": "imagemirror",
+                        "version": version,
+                        "rules": rules,
+                    }
+                },
+                "columnKind": "unicodeCodePoints",
+                "results": results,
+            }
+        ],
+    }
+    return json.dumps(log, indent=2) + "\n"
+
+
+FORMATTERS = ("text", "github", "json", "sarif")
