@@ -16,9 +16,11 @@ from .auth import CredentialStore
 
 
 class EngineError(ServiceError):
-    def __init__(self, message: str, status: int | None = None):
+    def __init__(self, message: str, status: int | None = None, *, pinned: bool = False):
         super().__init__(message)
         self.status = status
+        #: the pull by tag worked but the pinned digest could not be pulled
+        self.pinned = pinned
 
 
 @dataclass(frozen=True)
@@ -74,11 +76,14 @@ class DockerEngine:
                             progress(delta)
                 sep = "@" if ref.startswith("sha256:") else ":"
                 image_id = self.client.api.inspect_image(f"{name}{sep}{ref}")["Id"]
+            except EngineError as exc:
+                raise EngineError(str(exc), exc.status, pinned=ref == digest) from None
             except APIError as exc:
-                raise EngineError(f"{name}{':' if ':' not in ref else '@'}{ref}: {_short(exc.explanation or exc)}",
-                                  exc.status_code) from None
+                sep = "@" if ref.startswith("sha256:") else ":"
+                raise EngineError(f"{name}{sep}{ref}: {_short(exc.explanation or exc)}", exc.status_code,
+                                  pinned=ref == digest) from None
             except DockerException as exc:
-                raise EngineError(f"{name}: {_short(exc)}") from None
+                raise EngineError(f"{name}: {_short(exc)}", pinned=ref == digest) from None
         try:
             size = int(self.client.api.inspect_image(image_id).get("Size") or 0)
         except (APIError, DockerException):

@@ -1,0 +1,246 @@
+"""``imagemirror warm``: pull every mirrored image (and the target of every unmirrored one)
+through the cache, so that the cache is full before any node pulls.
+
+Results on stdout (a summary table, or ``--format json``), progress on stderr (a bar on a
+terminal, plain lines otherwise).  Exit 1 when an image failed, 3 when a file could not be
+read, 2 for bad options.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import threading
+import time
+from typing import TextIO
+
+from ..errors import ConfigError, Exit
+from ..warm import ImageResult, Target, targets_from_refs, warm_images, warm_with_engine
+
+PLATFORM = re.compile(r"all\Z|[a-z0-9]+/[a-z0-9_]+(?:/[a-z0-9]+)?\Z")
+
+
+def human_bytes(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GiB"
+
+
+class LineProgress:
+    """Plain lines on stderr: one per finished image."""
+
+    def __init__(self, total: int, stream: TextIO):
+        self.total = total
+        self.stream = stream
+        self.done = 0
+        self.lock = threading.Lock()
+
+    def start(self, target: Target) -> None:
+        pass
+
+    def advance(self, target: Target, nbytes: int) -> None:
+        pass
+
+    def finish(self, result: ImageResult) -> None:
+        with self.lock:
+            self.done += 1
+            width = len(str(self.total))
+            self.stream.write(
+                f"warm [{self.done:>{width}}/{self.total}] {result.status:<6} {result.image} "
+                f"({human_bytes(result.bytes)}, {result.seconds:.1f}s)\n"
+            )
+            self.stream.flush()
+
+
+class BarProgress:
+    """A one-line bar on a terminal: images done, bytes so far, the images in flight."""
+
+    def __init__(self, total: int, stream: TextIO, clock=time.monotonic, width: int = 24):
+        self.total = total
+        self.stream = stream
+        self.clock = clock
+        self.width = width
+        self.done = 0
+        self.failed = 0
+        self.bytes = 0
+        self.active: dict[str, int] = {}
+        self.lock = threading.Lock()
+        self.last = 0.0
+
+    def start(self, target: Target) -> None:
+        with self.lock:
+            self.active[target.name] = 0
+            self._draw(force=True)
+
+    def advance(self, target: Target, nbytes: int) -> None:
+        with self.lock:
+            self.bytes += nbytes
+            if target.name in self.active:
+                self.active[target.name] += nbytes
+            self._draw()
+
+    def finish(self, result: ImageResult) -> None:
+        with self.lock:
+            self.active.pop(result.image, None)
+            self.done += 1
+            self.failed += not result.ok
+            if not result.ok:
+                self.stream.write("\r\x1b[2K" + f"failed {result.image}\n")
+            self._draw(force=True)
+            if self.done == self.total:
+                self.stream.write("\r\x1b[2K")
+                self.stream.flush()
+
+    def _draw(self, force: bool = False) -> None:
+        now = self.clock()
+        if not force and now - self.last < 0.1:
+            return
+        self.last = now
+        filled = int(self.width * self.done / self.total) if self.total else self.width
+        bar = "#" * filled + "-" * (self.width - filled)
+        current = ""
+        if self.active:
+            name, got = next(iter(self.active.items()))
+            current = f"  {name} {human_bytes(got)}"
+            if len(self.active) > 1:
+                current += f" (+{len(self.active) - 1})"
+        failed = f", {self.failed} failed" if self.failed else ""
+        line = f"warm [{bar}] {self.done}/{self.total} images{failed}, {human_bytes(self.bytes)}{current}"
+        self.stream.write("\r\x1b[2K" + line[:200])
+        self.stream.flush()
+
+
+def format_text(results: list[ImageResult], seconds: float) -> str:
+    lines = []
+    for r in results:
+        lines.append(
+            f"{r.status:<6} {r.cache:<14} {human_bytes(r.bytes):>10} {r.seconds:>7.1f}s  {r.image}"
+            + (f"  [{', '.join(r.platforms)}]" if r.platforms else "")
+        )
+        if r.error:
+            lines.append(f"    error: {r.error}")
+        if r.hint:
+            lines.append(f"    hint: {r.hint}")
+        for source in r.sources[:3]:
+            lines.append(f"    from: {source}")
+        if len(r.sources) > 3:
+            lines.append(f"    from: ... and {len(r.sources) - 3} more")
+    failed = sum(not r.ok for r in results)
+    total = sum(r.bytes for r in results)
+    lines.append(
+        f"{len(results)} images, {len(results) - failed} warmed, {failed} failed, "
+        f"{human_bytes(total)} in {seconds:.1f}s"
+    )
+    return "\n".join(lines) + "\n"
+
+
+def format_json(results: list[ImageResult], seconds: float) -> str:
+    failed = sum(not r.ok for r in results)
+    doc = {
+        "images": [r.to_json() for r in results],
+        "summary": {
+            "images": len(results),
+            "ok": len(results) - failed,
+            "failed": failed,
+            "bytes": sum(r.bytes for r in results),
+            "seconds": round(seconds, 3),
+        },
+    }
+    return json.dumps(doc, indent=2) + "\n"
+
+
+def check_platform(platform: str) -> str:
+    if not PLATFORM.match(platform):
+        raise ConfigError(f"--platform: {platform!r} is not 'all' or OS/ARCH[/VARIANT] (e.g. linux/arm64)")
+    return platform
+
+
+def run_warm(
+    targets: list[Target],
+    *,
+    jobs: int = 8,
+    platform: str = "all",
+    engine: str = "registry",
+    fmt: str = "text",
+    insecure: bool = False,
+    ca_bundle: str | None = None,
+    deadline: float | None = 3600.0,
+    prefixes: dict[str, str] | None = None,
+    stdout: TextIO | None = None,
+    stderr: TextIO | None = None,
+    client=None,
+    docker_engine=None,
+) -> list[ImageResult]:
+    """Warm ``targets`` and write the summary; the adapters are made here unless given."""
+    stdout = stdout or sys.stdout
+    stderr = stderr or sys.stderr
+    check_platform(platform)
+    tty = getattr(stderr, "isatty", lambda: False)()
+    progress = BarProgress(len(targets), stderr) if tty else LineProgress(len(targets), stderr)
+    start = time.monotonic()
+    if engine == "docker":
+        from ..registry.auth import CredentialStore
+        from ..registry.engine import DockerEngine
+
+        docker_engine = docker_engine or DockerEngine(CredentialStore())
+        results = warm_with_engine(targets, docker_engine, jobs=jobs, platform=platform, progress=progress,
+                                   prefixes=prefixes)
+    else:
+        from ..registry.auth import CredentialStore
+        from ..registry.client import RegistryClient
+
+        own = client is None
+        client = client or RegistryClient(CredentialStore(), insecure=insecure, ca_bundle=ca_bundle, jobs=jobs,
+                                          deadline=deadline)
+        try:
+            results = warm_images(targets, client, jobs=jobs, platform=platform, progress=progress,
+                                  prefixes=prefixes)
+        finally:
+            if own:
+                client.close()
+    seconds = time.monotonic() - start
+    stdout.write(format_json(results, seconds) if fmt == "json" else format_text(results, seconds))
+    stdout.flush()
+    return results
+
+
+def warm(
+    paths,
+    config=None,
+    registry=None,
+    *,
+    jobs: int = 8,
+    platform: str = "all",
+    engine: str = "registry",
+    fmt: str = "text",
+    insecure: bool = False,
+    ca_bundle=None,
+    deadline: float | None = 3600.0,
+) -> int:
+    from ..inventory import scan
+    from .common import report_errors, settings_for
+
+    check_platform(platform)
+    settings = settings_for(paths, config, registry)
+    results = scan(paths, settings)
+    file_errors = report_errors(results)
+    targets, problems = targets_from_refs(ref for result in results for ref in result.refs)
+    for problem in problems:
+        print(f"imagemirror: warning: {problem}", file=sys.stderr)
+    if not targets:
+        note = "" if settings.registry else " (no cache registry configured: registry: in .imagemirror.yaml, or --registry)"
+        print(f"imagemirror: no images to warm{note}", file=sys.stderr)
+        if fmt == "json":
+            sys.stdout.write(format_json([], 0.0))
+        return Exit.FILE_ERROR if file_errors else Exit.OK
+    prefixes = {prefix: host for host, prefix in settings.rules.items()}
+    outcome = run_warm(
+        targets, jobs=jobs, platform=platform, engine=engine, fmt=fmt, insecure=insecure,
+        ca_bundle=str(ca_bundle) if ca_bundle else None, deadline=deadline, prefixes=prefixes,
+    )
+    if file_errors:
+        return Exit.FILE_ERROR
+    return Exit.FINDINGS if any(not r.ok for r in outcome) else Exit.OK

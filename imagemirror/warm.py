@@ -1,0 +1,402 @@
+"""Warm a pull-through cache: pull every target image through it, so nodes never pull first.
+
+Pure orchestration over an injected registry client (``registry.client.RegistryClient`` or
+anything with the same three methods) or Docker engine (``registry.engine.DockerEngine``);
+the clock is injectable.  What it does per image (see ``shared/ECR-FACTS.md``):
+
+1. GET the manifest **by tag** (never first by digest: ECR does not fill its cache on a first
+   pull by digest);
+2. for an index, GET each platform's manifest (``platform="all"`` or ``"os/arch[/variant]"``);
+3. GET the config and every layer as a stream -- discarded, sha256-verified -- with one pool
+   of ``jobs`` workers for images and one of ``jobs`` for blobs (a blob shared by two images
+   of one repository is fetched once);
+4. when the reference pins a digest, check afterwards that the digest is served; if not, the
+   upstream tag has moved and the pinned image is not in the cache.
+
+Each image gets an :class:`ImageResult`; failures carry a hint for the known shapes (missing
+``library/``, bitnami's move to ``bitnamilegacy``, missing credentials).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Protocol
+
+from .reference import DOCKER_HUB, InvalidReference, Reference, parse
+from .rules import DEFAULT_RULES, MIRRORED, UNMIRRORED
+
+PINNED_NOT_CACHED = "upstream tag moved; pinned digest not cached"
+
+
+@dataclass(frozen=True)
+class Target:
+    """One image to warm: ``ref`` is the cache reference; ``sources`` are ``file:line:col``."""
+
+    ref: Reference
+    sources: tuple[str, ...] = ()
+
+    @property
+    def name(self) -> str:
+        return self.ref.qualified()
+
+
+@dataclass
+class ImageResult:
+    image: str
+    status: str  # "ok" | "failed"
+    bytes: int = 0
+    seconds: float = 0.0
+    blobs: int = 0
+    cached_blobs: int = 0
+    fetched_blobs: int = 0
+    platforms: list[str] = field(default_factory=list)
+    digest: str | None = None
+    error: str | None = None
+    hint: str | None = None
+    sources: tuple[str, ...] = ()
+    engine: str = "registry"
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    @property
+    def cache(self) -> str:
+        """``cached-already`` / ``fetched`` / ``partly-cached`` from the blobs' evidence, else
+        ``unknown`` (the registry gave no sign, or the Docker engine pulled it)."""
+        if self.cached_blobs and not self.fetched_blobs:
+            return "cached-already"
+        if self.fetched_blobs and not self.cached_blobs:
+            return "fetched"
+        if self.fetched_blobs and self.cached_blobs:
+            return "partly-cached"
+        return "unknown"
+
+    def to_json(self) -> dict:
+        out = {
+            "image": self.image,
+            "status": self.status,
+            "bytes": self.bytes,
+            "seconds": round(self.seconds, 3),
+            "cache": self.cache,
+            "blobs": self.blobs,
+            "cached_blobs": self.cached_blobs,
+            "fetched_blobs": self.fetched_blobs,
+            "platforms": self.platforms,
+            "digest": self.digest,
+            "engine": self.engine,
+            "sources": list(self.sources),
+        }
+        if self.error:
+            out["error"] = self.error
+        if self.hint:
+            out["hint"] = self.hint
+        return out
+
+
+class Progress(Protocol):
+    def start(self, target: Target) -> None: ...
+    def advance(self, target: Target, nbytes: int) -> None: ...
+    def finish(self, result: ImageResult) -> None: ...
+
+
+class _NoProgress:
+    def start(self, target: Target) -> None:
+        pass
+
+    def advance(self, target: Target, nbytes: int) -> None:
+        pass
+
+    def finish(self, result: ImageResult) -> None:
+        pass
+
+
+# -- targets ------------------------------------------------------------------------------
+
+
+def targets_from_refs(refs: Iterable) -> tuple[list[Target], list[str]]:
+    """Targets from inventory records (``model.ImageRef``): the ``written`` reference of a
+    ``mirrored`` one, the ``target`` of an ``unmirrored`` one; suppressed ones are skipped.
+    Duplicates merge (their sources are kept).  Returns ``(targets, problems)``."""
+    order: list[str] = []
+    found: dict[str, tuple[Reference, list[str]]] = {}
+    problems: list[str] = []
+    for item in refs:
+        if getattr(item, "suppressed", False):
+            continue
+        if item.status == MIRRORED:
+            text = item.written
+        elif item.status == UNMIRRORED and item.target:
+            text = item.target
+        else:
+            continue
+        where = f"{item.file}:{item.line}:{item.column}"
+        try:
+            ref = parse(text)
+        except InvalidReference as exc:
+            problems.append(f"{where}: {text!r} is not a valid reference: {exc}")
+            continue
+        key = ref.qualified()
+        if key not in found:
+            found[key] = (ref, [])
+            order.append(key)
+        found[key][1].append(where)
+    return [Target(found[k][0], tuple(found[k][1])) for k in order], problems
+
+
+def targets_from_strings(texts: Iterable[str]) -> list[Target]:
+    """Targets from plain reference strings (raises :class:`InvalidReference`)."""
+    seen: dict[str, Target] = {}
+    for text in texts:
+        ref = parse(text)
+        seen.setdefault(ref.qualified(), Target(ref))
+    return list(seen.values())
+
+
+# -- hints --------------------------------------------------------------------------------
+
+
+def _split_prefix(ref: Reference, prefixes: dict[str, str]) -> tuple[str, str, str] | None:
+    """``(prefix, upstream host, rest of path)`` when the path starts with a cache prefix."""
+    for prefix, host in sorted(prefixes.items(), key=lambda kv: -len(kv[0])):
+        if ref.path.startswith(prefix + "/"):
+            return prefix, host, ref.path[len(prefix) + 1 :]
+    return None
+
+
+def hint_for(ref: Reference, error: Exception, prefixes: dict[str, str] | None = None) -> str | None:
+    """A hint for a known failure shape, or None."""
+    prefixes = prefixes if prefixes is not None else {v: k for k, v in DEFAULT_RULES.items()}
+    status = getattr(error, "status", None)
+    auth = getattr(error, "auth", None)
+    message = str(error).lower()
+    split = _split_prefix(ref, prefixes)
+    if PINNED_NOT_CACHED in message:
+        return (
+            "the tag now points to another image upstream; pin the new digest, or keep the old "
+            "image by pulling it by digest from a registry that still has it"
+        )
+    if auth == "missing":
+        return (
+            f"no credentials for {ref.host}: run `docker login {ref.host}` (for ECR, configure AWS "
+            "credentials: AWS_PROFILE or the environment), or add the host to ~/.docker/config.json"
+        )
+    if split is not None:
+        prefix, host, rest = split
+        if host == DOCKER_HUB and "/" not in rest and (
+            status in (401, 403, 404) or "authentication failed" in message
+        ):
+            return (
+                f"Docker Hub official images live under library/: use "
+                f"{ref.host}/{prefix}/library/{rest}{ref.suffix or ':latest'}"
+            )
+        if host == DOCKER_HUB and rest.startswith("bitnami/") and status == 404:
+            legacy = f"{ref.host}/{prefix}/bitnamilegacy/{rest.removeprefix('bitnami/')}{ref.suffix}"
+            return (
+                "Bitnami moved its versioned Docker Hub tags to docker.io/bitnamilegacy "
+                f"(August 2025): try {legacy}, or pin a current tag"
+            )
+    if auth == "rejected":
+        return f"the credentials for {ref.host} were rejected: log in again (ECR tokens last 12 hours)"
+    if status == 404 and getattr(error, "code", None) == "NAME_UNKNOWN":
+        return (
+            "repository unknown: no cache rule has this prefix, the upstream repository does not "
+            "exist, or (ECR) the puller lacks ecr:CreateRepository / ecr:BatchImportUpstreamImage"
+        )
+    if status == 404 and ref.tag is None and ref.digest:
+        return (
+            "pinned by digest only: ECR does not fill its cache on a first pull by digest; "
+            "write the tag too (name:tag@digest) so the warm-up can pull by tag"
+        )
+    return None
+
+
+# -- the registry engine ------------------------------------------------------------------
+
+
+def platform_matches(platform: dict | None, wanted: str) -> bool:
+    if wanted == "all":
+        return True
+    if not platform:
+        return False
+    parts = wanted.split("/")
+    have = [platform.get("os"), platform.get("architecture"), platform.get("variant")]
+    return all(w == h for w, h in zip(parts, have))
+
+
+def platform_name(platform: dict | None) -> str:
+    if not platform:
+        return "unknown"
+    name = f"{platform.get('os', '?')}/{platform.get('architecture', '?')}"
+    return name + (f"/{platform['variant']}" if platform.get("variant") else "")
+
+
+class _Blobs:
+    """Blob fetches shared by all images: one pool, one future per (host, repo, digest)."""
+
+    def __init__(self, client, pool: ThreadPoolExecutor):
+        self.client = client
+        self.pool = pool
+        self.lock = threading.Lock()
+        self.futures: dict[tuple[str, str, str], Future] = {}
+
+    def get(self, host: str, repo: str, digest: str, size: int | None, advance: Callable[[int], None]) -> Future:
+        key = (host, repo, digest)
+        with self.lock:
+            fut = self.futures.get(key)
+            if fut is None:
+                fut = self.pool.submit(self.client.fetch_blob, host, repo, digest, size, advance)
+                self.futures[key] = fut
+        return fut
+
+
+def _warm_one(target: Target, client, blobs: _Blobs, platform: str, progress: Progress,
+              clock: Callable[[], float], prefixes) -> ImageResult:
+    ref = target.ref
+    host, repo = ref.host, ref.path
+    result = ImageResult(target.name, "failed", sources=target.sources)
+    start = clock()
+    progress.start(target)
+    try:
+        if ref.tag is not None or ref.digest is None:
+            top = client.get_manifest(host, repo, ref.tag or "latest")
+        else:
+            top = client.get_manifest(host, repo, ref.digest)
+        result.digest = top.digest
+        manifests = []
+        if top.is_index:
+            children = [m for m in top.doc.get("manifests", []) if platform_matches(m.get("platform"), platform)]
+            if not children:
+                raise LookupError(f"{target.name}: the index has no manifest for platform {platform}")
+            for child in children:
+                manifests.append((platform_name(child.get("platform")), client.get_manifest(host, repo, child["digest"])))
+            known = {top.digest, *(m.digest for _, m in manifests)}
+        else:
+            manifests.append(("", top))
+            known = {top.digest}
+        # a pinned digest is verified after the blobs, unless the tag moved away from it
+        verify_pinned = bool(ref.digest and ref.tag is not None)
+        if verify_pinned and ref.digest not in known:
+            verify_pinned = False
+            # The tag no longer points at the pinned image: is the pinned one still cached?
+            if not client.manifest_served(host, repo, ref.digest):
+                raise LookupError(f"{target.name}: {PINNED_NOT_CACHED}")
+            pinned = client.get_manifest(host, repo, ref.digest)
+            if pinned.is_index:
+                for child in pinned.doc.get("manifests", []):
+                    if platform_matches(child.get("platform"), platform):
+                        manifests.append((platform_name(child.get("platform")), client.get_manifest(host, repo, child["digest"])))
+            else:
+                manifests.append(("", pinned))
+            result.digest = pinned.digest
+        futures = []
+        seen: set[str] = set()
+        for name, manifest in manifests:
+            if manifest.is_index:
+                raise LookupError(f"{target.name}: nested index {manifest.digest} is not supported")
+            if name:
+                result.platforms.append(name)
+            doc = manifest.doc
+            for desc in [doc.get("config"), *(doc.get("layers") or [])]:
+                if not desc or desc.get("digest") in seen:
+                    continue
+                seen.add(desc["digest"])
+                futures.append(blobs.get(host, repo, desc["digest"], desc.get("size"),
+                                         lambda n: progress.advance(target, n)))
+        first_error: BaseException | None = None
+        for fut in futures:
+            try:
+                blob = fut.result()
+            except Exception as exc:  # noqa: BLE001 - reported per image
+                first_error = first_error or exc
+                continue
+            result.blobs += 1
+            result.bytes += blob.size
+            if blob.cached is True:
+                result.cached_blobs += 1
+            elif blob.cached is False:
+                result.fetched_blobs += 1
+        if first_error is not None:
+            raise first_error
+        if verify_pinned and not client.manifest_served(host, repo, ref.digest):
+            raise LookupError(f"{target.name}: {PINNED_NOT_CACHED}")
+        result.status = "ok"
+    except Exception as exc:  # noqa: BLE001 - every failure becomes this image's result
+        result.error = str(exc) if str(exc) else type(exc).__name__
+        result.hint = hint_for(ref, exc, prefixes)
+    result.seconds = clock() - start
+    progress.finish(result)
+    return result
+
+
+def warm_images(
+    targets: list[Target],
+    client,
+    *,
+    jobs: int = 8,
+    platform: str = "all",
+    progress: Progress | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    prefixes: dict[str, str] | None = None,
+) -> list[ImageResult]:
+    """Warm every target through ``client``; results in the order of ``targets``."""
+    progress = progress or _NoProgress()
+    jobs = max(1, jobs)
+    with ThreadPoolExecutor(jobs, thread_name_prefix="warm-blob") as blob_pool, ThreadPoolExecutor(
+        jobs, thread_name_prefix="warm-image"
+    ) as image_pool:
+        blobs = _Blobs(client, blob_pool)
+        futures = [
+            image_pool.submit(_warm_one, t, client, blobs, platform, progress, clock, prefixes) for t in targets
+        ]
+        return [f.result() for f in futures]
+
+
+# -- the docker engine --------------------------------------------------------------------
+
+
+def warm_with_engine(
+    targets: list[Target],
+    engine,
+    *,
+    jobs: int = 8,
+    platform: str = "all",
+    progress: Progress | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    prefixes: dict[str, str] | None = None,
+) -> list[ImageResult]:
+    """Pull every target through a Docker engine (``registry.engine.DockerEngine``)."""
+    progress = progress or _NoProgress()
+
+    def one(target: Target) -> ImageResult:
+        ref = target.ref
+        result = ImageResult(target.name, "failed", sources=target.sources, engine="docker")
+        start = clock()
+        progress.start(target)
+        try:
+            pulled = engine.pull(
+                ref.host, ref.path, ref.tag, ref.digest,
+                platform=None if platform == "all" else platform,
+                progress=lambda n: progress.advance(target, n),
+            )
+            result.bytes = pulled.size
+            result.digest = pulled.image_id
+            if platform != "all":
+                result.platforms.append(platform)
+            result.status = "ok"
+        except Exception as exc:  # noqa: BLE001
+            message = str(exc)
+            if getattr(exc, "pinned", False):
+                message = f"{target.name}: {PINNED_NOT_CACHED} ({message})"
+                exc = LookupError(message)
+            result.error = message
+            result.hint = hint_for(ref, exc, prefixes)
+        result.seconds = clock() - start
+        progress.finish(result)
+        return result
+
+    with ThreadPoolExecutor(max(1, jobs), thread_name_prefix="warm-engine") as pool:
+        return list(pool.map(one, targets))
