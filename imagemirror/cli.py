@@ -125,6 +125,35 @@ def check_command(paths, config, registry, fmt, deny, strict, jobs):
     run(check_paths, paths, config=config, registry=registry, fmt=fmt, deny=deny, strict=strict, jobs=jobs)
 
 
+@main.command("warm")
+@_PATHS
+@_settings_options
+@click.option("--jobs", type=click.IntRange(min=1), default=8, show_default=True,
+              help="Images, and blobs, transferred at once.")
+@click.option("--platform", default="all", show_default=True, metavar="all|OS/ARCH",
+              help="Which platforms of a multi-arch image to pull (e.g. linux/arm64).")
+@click.option("--engine", type=click.Choice(["registry", "docker"]), default="registry", show_default=True,
+              help="registry: the OCI distribution API, no daemon; docker: pull through a Docker engine (DOCKER_HOST).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--insecure", is_flag=True, help="Talk plain HTTP to the registry (local test registries).")
+@click.option("--ca-bundle", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="CA certificates to verify the registry with (default: SSL_CERT_FILE, REQUESTS_CA_BUNDLE, system).")
+@click.option("--deadline", type=click.FloatRange(min=1), default=3600, show_default=True, metavar="SECONDS",
+              help="Give up on whatever is left after this long.")
+def warm_command(paths, config, registry, jobs, platform, engine, fmt, insecure, ca_bundle, deadline):
+    """Pull every image through the cache so it is full before nodes pull.
+
+    Warms the references already on the cache and the targets of those not yet
+    rewritten. Exit 1 when an image failed (with a hint for known causes).
+    Credentials: ~/.docker/config.json (auths, credential helpers); ECR hosts use
+    the AWS credential chain.
+    """
+    from .commands.warm import warm
+
+    run(warm, paths, config=config, registry=registry, jobs=jobs, platform=platform, engine=engine,
+        fmt=fmt, insecure=insecure, ca_bundle=ca_bundle, deadline=deadline)
+
+
 @main.command("renovate-config")
 @click.argument("path", required=False, default=".", type=click.Path(path_type=Path))
 @_settings_options
