@@ -167,5 +167,113 @@ def renovate_config_command(path, config, registry):
     run(renovate_config, path, config=config, registry=registry)
 
 
+# ---------------------------------------------------------------- ecr (boto3 only inside)
+
+
+def _ecr_options(func):
+    func = click.option("--debug", is_flag=True, help="Log AWS operations (names only, never values) to stderr.")(func)
+    func = click.option("--region", metavar="REGION", help="AWS Region (default: ecr.region, then AWS_REGION).")(func)
+    func = click.option(
+        "--endpoint-url",
+        metavar="URL",
+        help="AWS endpoint, e.g. LocalStack or moto (default: AWS_ENDPOINT_URL, then AWS).",
+    )(func)
+    func = click.option(
+        "--config",
+        "config",
+        type=click.Path(path_type=Path, dir_okay=False),
+        help="Settings file (default: .imagemirror.yaml found walking up from the current folder).",
+    )(func)
+    return func
+
+
+_ECR_FORMAT = click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+
+
+def _interactive() -> bool:
+    return sys.stdin.isatty()
+
+
+def _ask(text: str, hide: bool) -> str:
+    return click.prompt(text, hide_input=hide, err=True)
+
+
+@main.group("ecr")
+def ecr_group() -> None:
+    """Provision the ECR side: pull-through cache rules, credential secrets, creation
+    templates, repositories, the node-role registry policy and a CI push policy.
+
+    Driven by `rules:` and `ecr:` in .imagemirror.yaml. Exit codes: 0 ok / no drift,
+    1 doctor found problems, 2 settings error, 4 AWS error.
+    """
+
+
+@ecr_group.command("plan")
+@_ecr_options
+@_ECR_FORMAT
+@click.option("--rotate-credentials", is_flag=True, help="Plan to overwrite existing credential secrets.")
+def ecr_plan_command(config, endpoint_url, region, debug, fmt, rotate_credentials):
+    """Show what `apply` would create, update, replace or delete, and why."""
+    from .commands import ecr
+
+    run(ecr.plan, config=config, endpoint_url=endpoint_url, region=region, fmt=fmt,
+        rotate_credentials=rotate_credentials, debug=debug)
+
+
+@ecr_group.command("apply")
+@_ecr_options
+@_ECR_FORMAT
+@click.option("--dry-run", is_flag=True, help="Print the plan; change nothing (same as `plan`).")
+@click.option("--rotate-credentials", is_flag=True, help="Overwrite existing credential secrets with new values.")
+@click.option("--credentials-stdin", is_flag=True,
+              help='Read credentials as JSON from stdin: {"docker.io": {"username": ..., "accessToken": ...}}.')
+def ecr_apply_command(config, endpoint_url, region, debug, fmt, dry_run, rotate_credentials, credentials_stdin):
+    """Make the account match .imagemirror.yaml (a second run changes nothing).
+
+    Upstream credentials come from the environment variables named in
+    ecr.credentials (default IMAGEMIRROR_<HOST>_USERNAME / _TOKEN), --credentials-stdin,
+    or a hidden prompt on a terminal; never from the command line. Existing secrets are
+    reused unless --rotate-credentials.
+    """
+    from .commands import ecr
+
+    run(ecr.apply, config=config, endpoint_url=endpoint_url, region=region, fmt=fmt, dry_run=dry_run,
+        rotate_credentials=rotate_credentials, credentials_stdin=credentials_stdin,
+        ask=_ask if _interactive() else None, debug=debug)
+
+
+@ecr_group.command("destroy")
+@_ecr_options
+@_ECR_FORMAT
+@click.option("--dry-run", is_flag=True, help="Print what would be deleted; delete nothing.")
+@click.option("--purge-cache", is_flag=True, help="Also delete the cached repositories under the rules' prefixes.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def ecr_destroy_command(config, endpoint_url, region, debug, fmt, dry_run, purge_cache, yes):
+    """Remove only what imagemirror manages; cached images stay unless --purge-cache."""
+    from .commands import ecr
+
+    confirm = (lambda text: click.confirm(text, err=True)) if _interactive() else None
+    run(ecr.destroy, config=config, endpoint_url=endpoint_url, region=region, fmt=fmt, dry_run=dry_run,
+        purge_cache=purge_cache, yes=yes, confirm=confirm, debug=debug)
+
+
+@ecr_group.command("doctor")
+@_ecr_options
+@_ECR_FORMAT
+def ecr_doctor_command(config, endpoint_url, region, debug, fmt):
+    """Validate every rule, report drift, the 50-rule quota and node-role permissions (exit 1 on problems)."""
+    from .commands import ecr
+
+    run(ecr.doctor, config=config, endpoint_url=endpoint_url, region=region, fmt=fmt, debug=debug)
+
+
+@ecr_group.command("rules")
+@_ecr_options
+def ecr_rules_command(config, endpoint_url, region, debug):
+    """Print the account's actual pull-through cache rules as a `rules:` block."""
+    from .commands import ecr
+
+    run(ecr.rules, config=config, endpoint_url=endpoint_url, region=region, debug=debug)
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -1,0 +1,173 @@
+"""Execute a plan: each :class:`plan.Change` becomes calls on the :class:`client.AwsClient`.
+
+Credentials are gathered *before* anything is written (so a missing token stops the run with
+nothing half-done), from environment variables, ``--credentials-stdin`` (a JSON object
+``{"<host>": {"username": ..., "accessToken": ...}}``) or a hidden prompt; never from argv.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Callable, Mapping
+
+from ..errors import ConfigError
+from .client import AwsClient, Credential
+from .plan import Change, Observed
+from .settings import MANAGED_TAG, EcrSettings, Upstream
+
+# Order of execution: secrets before the rules that read them, a rule's delete before its
+# re-create, templates before anyone pulls, deletions of secrets last.
+_ORDER = [
+    ("secret", "create"),
+    ("secret", "update"),
+    ("rule", "delete"),
+    ("rule", "replace"),
+    ("rule", "create"),
+    ("rule", "update"),
+    ("template", "delete"),
+    ("template", "create"),
+    ("template", "update"),
+    ("repository", "create"),
+    ("repository", "update"),
+    ("registry-policy", "create"),
+    ("registry-policy", "update"),
+    ("registry-policy", "delete"),
+    ("iam-policy", "create"),
+    ("iam-policy", "update"),
+    ("iam-policy", "delete"),
+    ("cached-repository", "delete"),
+    ("repository", "delete"),
+    ("secret", "delete"),
+]
+_RANK = {key: i for i, key in enumerate(_ORDER)}
+_TAGS = {MANAGED_TAG[0]: MANAGED_TAG[1]}
+
+
+def ordered(changes: list[Change]) -> list[Change]:
+    return sorted(changes, key=lambda c: _RANK[(c.kind, c.action)])
+
+
+Ask = Callable[[str, bool], str]
+
+
+def gather_credentials(
+    changes: list[Change],
+    ecr: EcrSettings,
+    *,
+    environ: Mapping[str, str] | None = None,
+    stdin_text: str | None = None,
+    ask: Ask | None = None,
+) -> dict[str, Credential]:
+    """Credentials (by host) for every secret the plan creates or rotates."""
+    environ = os.environ if environ is None else environ
+    hosts = [c.spec["host"] for c in changes if c.kind == "secret" and c.action in ("create", "update")]
+    if not hosts:
+        return {}
+    upstreams: dict[str, Upstream] = {u.host: u for u in ecr.upstreams}
+    piped: dict = {}
+    if stdin_text is not None:
+        try:
+            piped = json.loads(stdin_text or "{}")
+        except ValueError:
+            raise ConfigError('--credentials-stdin: expected a JSON object {"<host>": {"username": ..., "accessToken": ...}}') from None
+        if not isinstance(piped, dict):
+            raise ConfigError('--credentials-stdin: expected a JSON object {"<host>": {"username": ..., "accessToken": ...}}')
+    out: dict[str, Credential] = {}
+    for host in hosts:
+        up = upstreams[host]
+        user, token = environ.get(up.username_env or ""), environ.get(up.token_env or "")
+        if user and token:
+            out[host] = Credential(user, token)
+            continue
+        entry = piped.get(host)
+        if entry is not None:
+            if not isinstance(entry, dict) or not isinstance(entry.get("username"), str) or not isinstance(entry.get("accessToken"), str) or not entry["username"] or not entry["accessToken"]:
+                raise ConfigError(f"--credentials-stdin: {host!r} needs non-empty \"username\" and \"accessToken\" strings")
+            out[host] = Credential(entry["username"], entry["accessToken"])
+            continue
+        if ask is not None:
+            user = ask(f"{host} username (for {up.secret})", False)
+            token = ask(f"{host} access token", True)
+            if not user or not token:
+                raise ConfigError(f"{host}: an empty username or access token was entered")
+            out[host] = Credential(user, token)
+            continue
+        raise ConfigError(
+            f"{host} needs credentials for secret {up.secret}: set ${up.username_env} and ${up.token_env}, "
+            f"pipe them with --credentials-stdin, or run in a terminal to be prompted"
+        )
+    return out
+
+
+def execute(
+    client: AwsClient,
+    changes: list[Change],
+    observed: Observed,
+    credentials: dict[str, Credential],
+    progress: Callable[[str], None] = lambda line: None,
+) -> list[Change]:
+    """Apply ``changes`` in a safe order; returns them in the order they were made."""
+    arns = {name: s["ARN"] for name, s in observed.secrets.items()}
+    done: list[Change] = []
+    for change in ordered(changes):
+        progress(f"{_ING[change.action]} {change.kind} {change.name}")
+        _one(client, change, arns, credentials)
+        done.append(change)
+    return done
+
+
+_ING = {"create": "creating", "update": "updating", "replace": "replacing", "delete": "deleting"}
+
+
+def _one(client: AwsClient, change: Change, arns: dict[str, str], credentials: dict[str, Credential]) -> None:
+    spec, kind, action = change.spec, change.kind, change.action
+    if kind == "secret":
+        if action == "create":
+            arns[spec["name"]] = client.create_secret(
+                spec["name"], credentials[spec["host"]], _TAGS, f"imagemirror: ECR pull-through cache credentials for {spec['host']}"
+            )
+        elif action == "update":
+            client.put_secret_value(spec["name"], credentials[spec["host"]])
+        else:
+            client.delete_secret(spec["name"])
+    elif kind == "rule":
+        if action == "delete":
+            client.delete_rule(spec["ecrRepositoryPrefix"])
+            return
+        arn = arns.get(spec["secret"]) if spec.get("secret") else None
+        if spec.get("secret") and arn is None:
+            raise ConfigError(f"rule {change.name}: secret {spec['secret']} does not exist (run apply to create it)")
+        if action == "update":
+            client.update_rule(spec["ecrRepositoryPrefix"], arn)
+            return
+        if action == "replace":
+            client.delete_rule(spec["old_prefix"])
+        client.create_rule(spec["ecrRepositoryPrefix"], spec["upstreamRegistry"], spec["upstreamRegistryUrl"], arn)
+    elif kind == "template":
+        if action == "delete":
+            client.delete_template(spec["prefix"])
+        else:
+            client.put_template(spec, exists=action == "update")
+    elif kind in ("repository", "cached-repository"):
+        if action == "delete":
+            client.delete_repository(spec["name"], force=spec.get("force", False))
+        elif action == "create":
+            client.create_repository(spec["name"], spec["scanOnPush"], _TAGS)
+            client.put_lifecycle_policy(spec["name"], spec["lifecyclePolicy"])
+        else:
+            if "scanOnPush" in spec["fields"]:
+                client.put_scan_on_push(spec["name"], spec["scanOnPush"])
+            if "lifecyclePolicy" in spec["fields"]:
+                client.put_lifecycle_policy(spec["name"], spec["lifecyclePolicy"])
+    elif kind == "registry-policy":
+        client.put_registry_policy(spec["document"])
+    elif kind == "iam-policy":
+        if action == "create":
+            client.create_policy(spec["name"], spec["document"], _TAGS)
+        elif action == "update":
+            client.update_policy(spec["arn"], spec["document"])
+        else:
+            client.delete_policy(spec["arn"])
+    else:  # pragma: no cover -- plan only makes the kinds above
+        raise AssertionError(kind)

@@ -1,0 +1,327 @@
+"""The one wrapper around boto3: every AWS call imagemirror makes goes through :class:`AwsClient`.
+
+* "Not found" answers become plain values (None, empty lists), never exceptions.
+* Every other failure -- botocore ``ClientError``, no endpoint, no credentials, no region --
+  becomes :class:`imagemirror.errors.ServiceError` with one clear line (exit code 4).
+* Secret values are passed in as :class:`Credential` objects, are only ever placed in the
+  ``SecretString`` of a Secrets Manager request, and are scrubbed from any error message.
+  Debug logging names operations and parameter *names*, never values; botocore's own loggers
+  are never set to DEBUG by imagemirror (their wire logs would contain request bodies).
+
+The endpoint is injectable (``endpoint_url``, else boto3 honours ``AWS_ENDPOINT_URL``), and so
+is the boto3 session.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any, Iterator
+
+from ..errors import ServiceError
+
+log = logging.getLogger("imagemirror.ecr")
+
+_NOT_FOUND = {
+    "RepositoryNotFoundException",
+    "LifecyclePolicyNotFoundException",
+    "RegistryPolicyNotFoundException",
+    "PullThroughCacheRuleNotFoundException",
+    "TemplateNotFoundException",
+    "ResourceNotFoundException",
+    "NoSuchEntity",
+}
+
+
+class Credential:
+    """An upstream registry credential.  Its repr never shows the values."""
+
+    __slots__ = ("_username", "_token")
+
+    def __init__(self, username: str, token: str):
+        self._username = username
+        self._token = token
+
+    def secret_string(self) -> str:
+        return json.dumps({"username": self._username, "accessToken": self._token})
+
+    def values(self) -> tuple[str, str]:
+        return (self._username, self._token)
+
+    def __repr__(self) -> str:
+        return "Credential(username=***, accessToken=***)"
+
+    __str__ = __repr__
+
+
+class AwsClient:
+    def __init__(self, region: str | None = None, endpoint_url: str | None = None, session: Any = None):
+        import boto3
+
+        self.session = session if session is not None else boto3.session.Session()
+        self.region = region or self.session.region_name
+        self.endpoint_url = endpoint_url
+        self._clients: dict[str, Any] = {}
+        self._sensitive: list[str] = []
+
+    # ------------------------------------------------------------ plumbing
+
+    def _client(self, service: str) -> Any:
+        if service not in self._clients:
+            from botocore.config import Config
+
+            config = Config(
+                retries={"max_attempts": 3, "mode": "standard"},
+                connect_timeout=5,
+                read_timeout=30,
+                user_agent_extra="imagemirror",
+            )
+            try:
+                self._clients[service] = self.session.client(
+                    service, region_name=self.region, endpoint_url=self.endpoint_url, config=config
+                )
+            except Exception as exc:  # NoRegionError, unknown endpoint, bad profile
+                raise ServiceError(f"AWS {service}: {self._scrub(str(exc))}") from None
+        return self._clients[service]
+
+    def _scrub(self, text: str) -> str:
+        for value in self._sensitive:
+            if value:
+                text = text.replace(value, "***")
+        return " ".join(text.split())
+
+    def _call(self, service: str, operation: str, *, missing: bool = False, **params: Any) -> Any:
+        """Call ``operation``; return None for a not-found answer when ``missing``."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        log.debug("%s.%s(%s)", service, operation, ", ".join(sorted(params)))
+        client = self._client(service)
+        try:
+            return getattr(client, operation)(**params)
+        except ClientError as exc:
+            error = exc.response.get("Error", {})
+            code = error.get("Code", "Error")
+            if missing and code in _NOT_FOUND:
+                return None
+            message = self._scrub(str(error.get("Message") or exc))
+            raise ServiceError(f"AWS {service} {_op_name(client, operation)}: {code}: {message}") from None
+        except BotoCoreError as exc:  # EndpointConnectionError, NoCredentialsError, ...
+            raise ServiceError(f"AWS {service} {_op_name(client, operation)}: {self._scrub(str(exc))}") from None
+
+    def _pages(self, service: str, operation: str, key: str, **params: Any) -> Iterator[dict]:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        log.debug("%s.%s(%s) [paginated]", service, operation, ", ".join(sorted(params)))
+        client = self._client(service)
+        try:
+            for page in client.get_paginator(operation).paginate(**params):
+                yield from page.get(key, [])
+        except ClientError as exc:
+            error = exc.response.get("Error", {})
+            raise ServiceError(
+                f"AWS {service} {_op_name(client, operation)}: {error.get('Code')}: {self._scrub(str(error.get('Message') or exc))}"
+            ) from None
+        except BotoCoreError as exc:
+            raise ServiceError(f"AWS {service} {_op_name(client, operation)}: {self._scrub(str(exc))}") from None
+
+    # ------------------------------------------------------------ STS
+
+    def account_id(self) -> str:
+        return self._call("sts", "get_caller_identity")["Account"]
+
+    # ------------------------------------------------------------ pull-through cache rules
+
+    def rules(self) -> dict[str, dict]:
+        return {r["ecrRepositoryPrefix"]: r for r in self._pages("ecr", "describe_pull_through_cache_rules", "pullThroughCacheRules")}
+
+    def create_rule(self, prefix: str, registry: str, url: str, credential_arn: str | None) -> dict:
+        params: dict[str, Any] = {"ecrRepositoryPrefix": prefix, "upstreamRegistry": registry, "upstreamRegistryUrl": url}
+        if credential_arn:
+            params["credentialArn"] = credential_arn
+        return self._call("ecr", "create_pull_through_cache_rule", **params)
+
+    def update_rule(self, prefix: str, credential_arn: str) -> dict:
+        return self._call("ecr", "update_pull_through_cache_rule", ecrRepositoryPrefix=prefix, credentialArn=credential_arn)
+
+    def delete_rule(self, prefix: str) -> dict | None:
+        return self._call("ecr", "delete_pull_through_cache_rule", missing=True, ecrRepositoryPrefix=prefix)
+
+    def validate_rule(self, prefix: str) -> dict | None:
+        return self._call("ecr", "validate_pull_through_cache_rule", missing=True, ecrRepositoryPrefix=prefix)
+
+    # ------------------------------------------------------------ repository creation templates
+
+    def templates(self) -> dict[str, dict]:
+        return {
+            t["prefix"]: t
+            for t in self._pages("ecr", "describe_repository_creation_templates", "repositoryCreationTemplates")
+        }
+
+    def put_template(self, template: dict, *, exists: bool) -> dict:
+        op = "update_repository_creation_template" if exists else "create_repository_creation_template"
+        return self._call("ecr", op, **template)
+
+    def delete_template(self, prefix: str) -> dict | None:
+        return self._call("ecr", "delete_repository_creation_template", missing=True, prefix=prefix)
+
+    # ------------------------------------------------------------ repositories
+
+    def repository(self, name: str) -> dict | None:
+        """A repository's state: scanOnPush, lifecyclePolicy (text), Tags (dict), images; or None."""
+        found = self._call("ecr", "describe_repositories", missing=True, repositoryNames=[name])
+        if not found or not found.get("repositories"):
+            return None
+        repo = found["repositories"][0]
+        tags = self._call("ecr", "list_tags_for_resource", resourceArn=repo["repositoryArn"]).get("tags", [])
+        policy = self._call("ecr", "get_lifecycle_policy", missing=True, repositoryName=name)
+        return {
+            "arn": repo["repositoryArn"],
+            "scanOnPush": (repo.get("imageScanningConfiguration") or {}).get("scanOnPush", False),
+            "imageTagMutability": repo.get("imageTagMutability"),
+            "lifecyclePolicy": (policy or {}).get("lifecyclePolicyText"),
+            "Tags": {t["Key"]: t["Value"] for t in tags},
+            "images": self.image_count(name),
+        }
+
+    def image_count(self, name: str) -> int:
+        return sum(1 for _ in self._pages("ecr", "list_images", "imageIds", repositoryName=name))
+
+    def repository_names(self) -> list[str]:
+        return [r["repositoryName"] for r in self._pages("ecr", "describe_repositories", "repositories")]
+
+    def create_repository(self, name: str, scan_on_push: bool, tags: dict[str, str]) -> dict:
+        return self._call(
+            "ecr",
+            "create_repository",
+            repositoryName=name,
+            imageTagMutability="MUTABLE",
+            imageScanningConfiguration={"scanOnPush": scan_on_push},
+            encryptionConfiguration={"encryptionType": "AES256"},
+            tags=[{"Key": k, "Value": v} for k, v in tags.items()],
+        )
+
+    def put_scan_on_push(self, name: str, scan_on_push: bool) -> None:
+        self._call("ecr", "put_image_scanning_configuration", repositoryName=name, imageScanningConfiguration={"scanOnPush": scan_on_push})
+
+    def put_lifecycle_policy(self, name: str, text: str) -> None:
+        self._call("ecr", "put_lifecycle_policy", repositoryName=name, lifecyclePolicyText=text)
+
+    def delete_repository(self, name: str, force: bool) -> None:
+        self._call("ecr", "delete_repository", missing=True, repositoryName=name, force=force)
+
+    # ------------------------------------------------------------ registry policy
+
+    def registry_policy(self) -> dict | None:
+        found = self._call("ecr", "get_registry_policy", missing=True)
+        if not found or not found.get("policyText"):
+            return None
+        return json.loads(found["policyText"])
+
+    def put_registry_policy(self, document: dict | None) -> None:
+        if document is None:
+            self._call("ecr", "delete_registry_policy", missing=True)
+        else:
+            self._call("ecr", "put_registry_policy", policyText=json.dumps(document))
+
+    # ------------------------------------------------------------ Secrets Manager
+
+    def secrets(self, name_prefix: str) -> dict[str, dict]:
+        """Secrets whose name starts with ``name_prefix``: name -> {"ARN", "Tags"}."""
+        out = {}
+        for s in self._pages("secretsmanager", "list_secrets", "SecretList", Filters=[{"Key": "name", "Values": [name_prefix]}]):
+            if s["Name"].startswith(name_prefix) and not s.get("DeletedDate"):
+                out[s["Name"]] = {"ARN": s["ARN"], "Tags": {t["Key"]: t["Value"] for t in s.get("Tags") or []}}
+        return out
+
+    def create_secret(self, name: str, credential: Credential, tags: dict[str, str], description: str) -> str:
+        self._sensitive.extend(credential.values())
+        return self._call(
+            "secretsmanager",
+            "create_secret",
+            Name=name,
+            Description=description,
+            SecretString=credential.secret_string(),
+            Tags=[{"Key": k, "Value": v} for k, v in tags.items()],
+        )["ARN"]
+
+    def put_secret_value(self, name: str, credential: Credential) -> None:
+        self._sensitive.extend(credential.values())
+        self._call("secretsmanager", "put_secret_value", SecretId=name, SecretString=credential.secret_string())
+
+    def delete_secret(self, name: str) -> None:
+        # Without recovery: a managed secret is re-created from the environment when needed,
+        # and a pending deletion would block re-creating the same name.
+        self._call("secretsmanager", "delete_secret", missing=True, SecretId=name, ForceDeleteWithoutRecovery=True)
+
+    # ------------------------------------------------------------ IAM
+
+    def policy(self, arn: str) -> dict | None:
+        found = self._call("iam", "get_policy", missing=True, PolicyArn=arn)
+        if found is None:
+            return None
+        pol = found["Policy"]
+        version = self._call("iam", "get_policy_version", PolicyArn=arn, VersionId=pol["DefaultVersionId"])
+        document = version["PolicyVersion"]["Document"]
+        if isinstance(document, str):  # URL-encoded JSON on some endpoints
+            from urllib.parse import unquote
+
+            document = json.loads(unquote(document))
+        tags = pol.get("Tags")
+        if tags is None:
+            tags = self._call("iam", "list_policy_tags", PolicyArn=arn).get("Tags", [])
+        return {
+            "Arn": arn,
+            "Document": document,
+            "Tags": {t["Key"]: t["Value"] for t in tags},
+            "AttachmentCount": pol.get("AttachmentCount", 0),
+        }
+
+    def create_policy(self, name: str, document: dict, tags: dict[str, str]) -> str:
+        return self._call(
+            "iam",
+            "create_policy",
+            PolicyName=name,
+            PolicyDocument=json.dumps(document),
+            Description="imagemirror: least-privilege ECR push for CI",
+            Tags=[{"Key": k, "Value": v} for k, v in tags.items()],
+        )["Policy"]["Arn"]
+
+    def update_policy(self, arn: str, document: dict) -> None:
+        versions = self._call("iam", "list_policy_versions", PolicyArn=arn)["Versions"]
+        old = sorted((v for v in versions if not v["IsDefaultVersion"]), key=lambda v: v["CreateDate"])
+        if len(versions) >= 5 and old:  # IAM keeps at most five versions
+            self._call("iam", "delete_policy_version", PolicyArn=arn, VersionId=old[0]["VersionId"])
+        self._call("iam", "create_policy_version", PolicyArn=arn, PolicyDocument=json.dumps(document), SetAsDefault=True)
+
+    def delete_policy(self, arn: str) -> None:
+        versions = self._call("iam", "list_policy_versions", missing=True, PolicyArn=arn)
+        for v in (versions or {}).get("Versions", []):
+            if not v["IsDefaultVersion"]:
+                self._call("iam", "delete_policy_version", PolicyArn=arn, VersionId=v["VersionId"])
+        self._call("iam", "delete_policy", missing=True, PolicyArn=arn)
+
+    def role_exists(self, name: str) -> bool:
+        return self._call("iam", "get_role", missing=True, RoleName=name) is not None
+
+    def role_policies(self, name: str) -> list[dict]:
+        """Identity policy documents of a role (attached managed and inline)."""
+        docs = []
+        for p in self._pages("iam", "list_attached_role_policies", "AttachedPolicies", RoleName=name):
+            found = self.policy(p["PolicyArn"])
+            if found:
+                docs.append(found["Document"])
+        for pname in self._pages("iam", "list_role_policies", "PolicyNames", RoleName=name):
+            doc = self._call("iam", "get_role_policy", RoleName=name, PolicyName=pname)["PolicyDocument"]
+            if isinstance(doc, str):
+                from urllib.parse import unquote
+
+                doc = json.loads(unquote(doc))
+            docs.append(doc)
+        return docs
+
+
+def _op_name(client: Any, operation: str) -> str:
+    try:
+        return client.meta.method_to_api_mapping.get(operation, operation)
+    except AttributeError:
+        return operation
