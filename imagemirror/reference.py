@@ -105,7 +105,7 @@ def parse(text: str) -> Reference:
     if not isinstance(text, str) or not text:
         raise InvalidReference("empty reference")
     for ch in text:
-        if ch.isspace() or ord(ch) < 0x20 or ch in "#'\"{}[],&*!|>%`\\":
+        if ch.isspace() or ord(ch) < 0x20 or ch in "#'\"{},&*!|>%`\\":
             raise InvalidReference(f"character {ch!r} is not allowed in a reference")
     rest, at, digest = text.partition("@")
     if at:
