@@ -1,0 +1,568 @@
+"""`imagemirror check`: classification, deny, suppression, formats, exit codes, end to end."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from imagemirror.cli import main
+from imagemirror.commands import check
+from imagemirror.errors import ConfigError
+from imagemirror.model import FileResult, ImageRef
+from imagemirror.report import ERROR, NOTE, WARNING
+
+REPO = Path(__file__).resolve().parent.parent
+REG = "123456789012.dkr.ecr.af-south-1.amazonaws.com"
+
+
+def ref(written, status, upstream=None, target=None, line=3, column=10, lines=None, hint=None, file="values.yaml"):
+    return ImageRef(
+        file=file,
+        line=line,
+        column=column,
+        path="a.image",
+        written=written,
+        upstream=upstream,
+        status=status,
+        target=target,
+        hint=hint,
+        lines=tuple(lines) if lines is not None else (line,),
+    )
+
+
+# --- comments and suppression (pure) --------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "line, expected",
+    [
+        pytest.param("image: nginx:1.25  # imagemirror: ignore", 19, id="plain"),
+        pytest.param("# imagemirror: ignore", 0, id="whole-line"),
+        pytest.param('image: "nginx # not a comment"', None, id="hash-in-double-quotes"),
+        pytest.param("image: 'nginx # not a comment'", None, id="hash-in-single-quotes"),
+        pytest.param("image: 'it''s # still quoted' # real", 30, id="escaped-single-quote"),
+        pytest.param('image: "a \\" # quoted" # real', 23, id="escaped-double-quote"),
+        pytest.param("image: nginx#1", None, id="hash-without-space"),
+        pytest.param("note: it's # a comment", 11, id="apostrophe-in-plain-scalar"),
+        pytest.param('images: ["a # b", c]  # real', 22, id="flow-sequence"),
+        pytest.param('- "x # y"  # real', 11, id="sequence-item"),
+        pytest.param('{image: "a#b", tag: x} #c', 23, id="flow-mapping"),
+        pytest.param("url: http://x/#frag", None, id="hash-in-url"),
+        pytest.param("", None, id="empty"),
+    ],
+)
+def test_comment_start(line, expected):
+    assert check.comment_start(line) == expected
+
+
+def test_ignore_directives():
+    text = (
+        "a:\n"
+        "  image: nginx  # imagemirror: ignore\n"
+        '  b: "x # imagemirror: ignore"\n'  # inside quotes: not a comment
+        "  c: y  # pinned; imagemirror: ignore[IM003, im004]\n"
+        "  d: z  # imagemirror: ignored\n"  # another word: not the directive
+        "  e: z  #imagemirror:ignore\r\n"
+        "  f: q  # imagemirror: ignore[]\n"
+    )
+    assert check.ignore_directives(text) == {
+        2: None,
+        4: frozenset({"IM003", "IM004"}),
+        6: None,
+        7: None,
+    }
+
+
+def test_is_ignored_by_key_line_or_codes():
+    directives = {4: None, 6: frozenset({"IM003"})}
+    assert check.is_ignored("IM001", (4, 5), directives)
+    assert check.is_ignored("IM003", (6,), directives)
+    assert not check.is_ignored("IM001", (6,), directives)
+    assert not check.is_ignored("IM001", (5,), directives)
+
+
+@pytest.mark.parametrize(
+    "line, column, written, span",
+    [
+        pytest.param("  image: nginx:1.25", 10, "nginx:1.25", (10, 20), id="plain"),
+        pytest.param("  image: nginx:1.25  # c", 10, "nginx:1.25", (10, 20), id="plain-comment"),
+        pytest.param('  image: "nginx:1.25"', 10, "nginx:1.25", (11, 21), id="double-quoted"),
+        pytest.param("  image: 'nginx:1.25'", 10, "nginx:1.25", (11, 21), id="single-quoted"),
+        pytest.param("  repository: bitnami/x", 15, "docker.io/bitnami/x:1", None, id="composed"),
+        pytest.param("  image: nginx:1.25x", 10, "nginx:1.25", None, id="longer-scalar"),
+        pytest.param('  image: "nginx:1.25', 10, "nginx:1.25", None, id="unclosed"),
+    ],
+)
+def test_fix_span(line, column, written, span):
+    assert check.fix_span(line, column, written) == span
+
+
+# --- classification (pure) ------------------------------------------------------------------
+
+NGINX_TARGET = f"{REG}/docker-hub/library/nginx:1.25"
+
+
+@pytest.mark.parametrize(
+    "r, deny, strict, code, level",
+    [
+        pytest.param(ref("nginx:1.25", "unmirrored", "docker.io/library/nginx:1.25", NGINX_TARGET), (), False,
+                     "IM001", ERROR, id="unmirrored"),
+        pytest.param(ref(NGINX_TARGET, "mirrored", "docker.io/library/nginx:1.25"), (), False, None, None,
+                     id="mirrored"),
+        pytest.param(ref(NGINX_TARGET, "mirrored", "docker.io/library/nginx:1.25"), ("docker.io",), True, None,
+                     None, id="mirrored-not-denied-by-upstream"),
+        pytest.param(ref("gcr.io/a/b:1", "no-rule", "gcr.io/a/b:1"), (), False, "IM003", WARNING,
+                     id="no-rule"),
+        pytest.param(ref("gcr.io/a/b:1", "no-rule", "gcr.io/a/b:1"), (), True, "IM003", ERROR,
+                     id="no-rule-strict"),
+        pytest.param(ref("gcr.io/a/b:1", "no-rule", "gcr.io/a/b:1"), ("gcr.io",), False, "IM002", ERROR,
+                     id="no-rule-denied"),
+        pytest.param(ref("bitnami/os-shell:12", "ambiguous", hint="registry from chart"), (), False, "IM004",
+                     WARNING, id="ambiguous"),
+        pytest.param(ref("bitnami/os-shell:12", "ambiguous"), (), True, "IM004", ERROR, id="ambiguous-strict"),
+        pytest.param(ref("bitnami/os-shell:12", "ambiguous"), ("docker.io",), False, "IM002", ERROR,
+                     id="ambiguous-denied-fail-closed"),
+        pytest.param(ref("Nginx:1", "invalid", hint="repository must be lower case"), (), False, "IM005",
+                     WARNING, id="invalid"),
+        pytest.param(ref("Nginx:1", "invalid"), ("docker.io",), True, "IM005", ERROR, id="invalid-strict"),
+        pytest.param(ref("{{ .Values.img }}", "templated"), ("docker.io",), True, "IM006", NOTE,
+                     id="templated-never-fails"),
+        pytest.param(ref("nginx:1.25", "unmirrored", "docker.io/library/nginx:1.25", NGINX_TARGET),
+                     ("docker.io",), False, "IM002", ERROR, id="implicit-docker-hub-denied"),
+        pytest.param(ref("index.docker.io/library/nginx:1", "unmirrored", "docker.io/library/nginx:1", "x"),
+                     ("docker.io",), False, "IM002", ERROR, id="index-docker-io-denied"),
+        pytest.param(ref("bitnami/redis:7", "unmirrored", "docker.io/bitnami/redis:7", "x"), ("docker.io",),
+                     False, "IM002", ERROR, id="namespaced-docker-hub-denied"),
+        pytest.param(ref("docker.io.evil.com/library/nginx:1", "no-rule", "docker.io.evil.com/library/nginx:1"),
+                     ("docker.io",), False, "IM003", WARNING, id="look-alike-not-docker-hub"),
+        pytest.param(ref("registry.rocket.chat/rocketchat/rocket.chat:6", "unmirrored",
+                         "docker.io/rocketchat/rocket.chat:6", "x"), ("docker.io",), False, "IM002", ERROR,
+                     id="alias-upstream-denied"),
+        pytest.param(ref("registry.rocket.chat/rocketchat/rocket.chat:6", "unmirrored",
+                         "docker.io/rocketchat/rocket.chat:6", "x"), ("registry.rocket.chat",), False, "IM002",
+                     ERROR, id="alias-host-denied"),
+    ],
+)
+def test_finding_for(r, deny, strict, code, level):
+    found = check.finding_for(r, check.canonical_deny(deny), strict)
+    if code is None:
+        assert found is None
+    else:
+        assert (found.code, found.level) == (code, level)
+        assert (found.file, found.line, found.column, found.reference) == (r.file, r.line, r.column, r.written)
+
+
+def test_unmirrored_message_names_the_fix():
+    f = check.finding_for(ref("nginx:1.25", "unmirrored", "docker.io/library/nginx:1.25", NGINX_TARGET))
+    assert f.fix == NGINX_TARGET
+    assert f.message == f"nginx:1.25 is not pulled through the cache; use {NGINX_TARGET}"
+
+
+@pytest.mark.parametrize(
+    "given, expected",
+    [
+        (["docker.io"], {"docker.io"}),
+        (["index.docker.io", "registry-1.docker.io", "REGISTRY.HUB.DOCKER.COM"], {"docker.io"}),
+        (["quay.io", "localhost:5000"], {"quay.io", "localhost:5000"}),
+        (["docker.io.evil.com"], {"docker.io.evil.com"}),
+    ],
+)
+def test_canonical_deny(given, expected):
+    assert check.canonical_deny(given) == frozenset(expected)
+
+
+@pytest.mark.parametrize("bad", ["nginx", "https://docker.io", "docker.io/library", "", "a b"])
+def test_canonical_deny_rejects(bad):
+    with pytest.raises(ConfigError, match="--deny"):
+        check.canonical_deny([bad])
+
+
+def test_build_report_suppression_and_fix_span():
+    text = (
+        "a:\n"
+        "  image: nginx:1.25  # imagemirror: ignore\n"
+        "b:\n"
+        "  image: 'nginx:1.25'\n"
+        "c:  # imagemirror: ignore[IM003]\n"
+        "  image: nginx:1.25\n"
+        "d:\n"
+        "  image: gcr.io/x:1  # imagemirror: ignore[IM003]\n"
+    )
+    um = dict(status="unmirrored", upstream="docker.io/library/nginx:1.25", target=NGINX_TARGET)
+    result = FileResult(
+        "values.yaml",
+        refs=[
+            ref("nginx:1.25", line=2, **um),
+            ref("nginx:1.25", line=4, **um),
+            ref("nginx:1.25", line=6, lines=(5, 6), **um),
+            ref("gcr.io/x:1", "no-rule", "gcr.io/x:1", line=8),
+        ],
+    )
+    rep = check.build_report([result], read_text={"values.yaml": text}.get)
+    got = [(f.line, f.code, f.suppressed, f.fix_span) for f in rep.findings]
+    assert got == [
+        (2, "IM001", True, (10, 20)),
+        (4, "IM001", False, (11, 21)),
+        (6, "IM001", False, (10, 20)),  # the key's ignore names another code
+        (8, "IM003", True, None),
+    ]
+    assert rep.suppressed == 2 and rep.references == 4 and rep.files == 1
+    assert check.exit_code(rep) == 1
+
+
+def test_exit_codes():
+    ok = check.build_report([FileResult("v.yaml", refs=[ref("gcr.io/x:1", "no-rule", "gcr.io/x:1")])])
+    assert check.exit_code(ok) == 0
+    from imagemirror.errors import FileError
+
+    broken = check.build_report([FileResult("v.yaml", error=FileError("v.yaml", "invalid YAML: x", 3, 4))])
+    assert [(f.code, f.line, f.column) for f in broken.findings] == [("IM100", 3, 4)]
+    assert check.exit_code(broken) == 3
+
+
+# --- end to end through the CLI -------------------------------------------------------------
+
+MIGRATED = f"""\
+# prod wordpress
+image:
+  registry: {REG}
+  repository: docker-hub/bitnami/wordpress
+  tag: 6.4.2-debian-11-r10
+mariadb:
+  image:
+    registry: {REG}
+    repository: docker-hub/bitnami/mariadb
+    tag: "11.2"
+metrics:
+  image: {REG}/quay/prometheus/node-exporter:v1.7.0
+global:
+  security:
+    allowInsecureImages: true
+"""
+
+
+@pytest.fixture
+def gitops(tmp_path, monkeypatch):
+    """A migrated GitOps repo: every image already on the cache."""
+    root = tmp_path / "gitops"
+    (root / ".git").mkdir(parents=True)
+    (root / ".imagemirror.yaml").write_text(f"registry: {REG}\n")
+    values = root / "environments" / "prod" / "wordpress" / "values.yaml"
+    values.parent.mkdir(parents=True)
+    values.write_text(MIGRATED)
+    monkeypatch.chdir(root)
+    monkeypatch.delenv("GITHUB_ACTIONS", raising=False)
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    return root
+
+
+VALUES = "environments/prod/wordpress/values.yaml"
+
+
+def _runner() -> CliRunner:
+    try:
+        return CliRunner(mix_stderr=False)  # click < 8.2 mixes stderr in by default
+    except TypeError:
+        return CliRunner()  # click >= 8.2 keeps them apart
+
+
+def invoke(*args, env=None):
+    return _runner().invoke(main, list(args), env=env, catch_exceptions=False)
+
+
+def test_migrated_repo_passes(gitops):
+    res = invoke("check", "environments")
+    assert res.exit_code == 0, res.stdout + res.stderr
+    assert res.stdout == ""
+    assert "3 image references in 1 file, 0 errors" in res.stderr
+
+
+def test_new_docker_hub_image_fails_with_line_and_fix(gitops):
+    with open(VALUES, "a") as fh:
+        fh.write("sidecar:\n  image: nginx:1.25\n")
+    res = invoke("check", "environments")
+    assert res.exit_code == 1
+    assert res.stdout == (
+        f"{VALUES}:17:10: IM001 nginx:1.25 is not pulled through the cache; "
+        f"use {REG}/docker-hub/library/nginx:1.25\n"
+    )
+    assert f"imagemirror rewrite {VALUES}" in res.stderr
+    # the rewrite applies exactly that fix, and then the gate passes
+    assert invoke("rewrite", VALUES).exit_code == 0
+    assert Path(VALUES).read_text().endswith(f"sidecar:\n  image: {REG}/docker-hub/library/nginx:1.25\n")
+    assert invoke("check", "environments").exit_code == 0
+
+
+def test_look_alike_host_is_not_docker_hub(gitops):
+    with open(VALUES, "a") as fh:
+        fh.write("evil:\n  image: docker.io.evil.com/library/nginx:1.25\n")
+    res = invoke("check", "--deny", "docker.io", "environments")
+    assert res.exit_code == 0, res.stdout
+    assert "IM002" not in res.stdout
+    assert res.stdout == f"{VALUES}:17:10: IM003 docker.io.evil.com/library/nginx:1.25: no cache rule for docker.io.evil.com\n"
+    res = invoke("check", "--deny", "docker.io.evil.com", "environments")
+    assert res.exit_code == 1 and " IM002 " in res.stdout
+    assert invoke("check", "--strict", "environments").exit_code == 1
+
+
+def test_deny_from_settings_and_cli(gitops):
+    with open(VALUES, "a") as fh:
+        fh.write("tool:\n  image: gcr.io/distroless/static:nonroot\n")
+    assert invoke("check", "environments").exit_code == 0
+    assert invoke("check", "--deny", "gcr.io", "environments").exit_code == 1
+    (gitops / ".imagemirror.yaml").write_text(f"registry: {REG}\ndeny: [gcr.io]\n")
+    res = invoke("check", "environments")
+    assert res.exit_code == 1
+    assert "IM002 gcr.io/distroless/static:nonroot is pulled from denied registry gcr.io" in res.stdout
+
+
+def test_mirrored_references_pass_deny_of_their_upstream(gitops):
+    res = invoke("check", "--deny", "docker.io", "--deny", "quay.io", "--strict", "environments")
+    assert res.exit_code == 0, res.stdout
+
+
+def test_suppression_counted(gitops):
+    with open(VALUES, "a") as fh:
+        fh.write(
+            "sidecar:\n  image: nginx:1.25  # imagemirror: ignore\n"
+            "proxy:\n  image:  # imagemirror: ignore\n    registry: docker.io\n"
+            "    repository: library/haproxy\n    tag: '2.9'\n"
+            "other:\n  image: \"busybox:1.36 # imagemirror: ignore\"\n"
+        )
+    res = invoke("check", "--strict", "environments")
+    assert res.exit_code == 1
+    # the '#' inside the quoted scalar is not a comment: that reference is still reported
+    assert res.stdout.startswith(f"{VALUES}:24:10: IM005 ")
+    (gitops / VALUES).write_text((gitops / VALUES).read_text().rsplit("other:", 1)[0])
+    res = invoke("check", "environments")
+    assert res.exit_code == 0, res.stdout
+    assert res.stdout == ""
+    assert "2 suppressed" in res.stderr
+    doc = json.loads(invoke("check", "--format", "json", "environments").stdout)
+    assert doc["suppressed"] == 2 and doc["findings"] == []
+    sarif = json.loads(invoke("check", "--format", "sarif", "environments").stdout)
+    results = sarif["runs"][0]["results"]
+    assert [r["ruleId"] for r in results] == ["IM001", "IM001"]
+    assert all(r["suppressions"][0]["kind"] == "inSource" for r in results)
+
+
+def test_github_format_chosen_on_actions(gitops):
+    with open(VALUES, "a") as fh:
+        fh.write("sidecar:\n  image: nginx:1.25\n")
+    res = invoke("check", "environments", env={"GITHUB_ACTIONS": "true"})
+    assert res.exit_code == 1
+    assert res.stdout == (
+        f"::error file={VALUES},line=17,col=10,title=IM001 unmirrored::nginx:1.25 is not pulled through "
+        f"the cache; use {REG}/docker-hub/library/nginx:1.25\n"
+    )
+    res = invoke("check", "--format", "text", "environments", env={"GITHUB_ACTIONS": "true"})
+    assert res.stdout.startswith(f"{VALUES}:17:10: IM001")
+
+
+def test_colour_only_on_a_terminal(gitops, monkeypatch):
+    with open(VALUES, "a") as fh:
+        fh.write("sidecar:\n  image: nginx:1.25\n")
+    from imagemirror.commands.check import check_paths
+
+    import click
+
+    seen = {}
+    monkeypatch.setattr(click, "echo", lambda msg=None, nl=True, err=False, color=None, **kw: seen.setdefault(
+        "err" if err else "out", []).append(msg))
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True, raising=False)
+    check_paths([Path("environments")], env={})
+    assert "\033[" in seen["out"][0]
+    seen.clear()
+    check_paths([Path("environments")], env={"NO_COLOR": "1"})
+    assert "\033[" not in seen["out"][0]
+    seen.clear()
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: False, raising=False)
+    check_paths([Path("environments")], env={})
+    assert "\033[" not in seen["out"][0]
+
+
+def test_sarif_and_json_end_to_end(gitops):
+    with open(VALUES, "a") as fh:
+        fh.write('sidecar:\n  image: "nginx:1.25"\n')
+    res = invoke("check", "--format", "sarif", "environments")
+    assert res.exit_code == 1
+    log = json.loads(res.stdout)
+    [result] = log["runs"][0]["results"]
+    assert result["ruleId"] == "IM001"
+    loc = result["locations"][0]["physicalLocation"]
+    assert loc["artifactLocation"]["uri"] == VALUES
+    assert loc["region"]["startLine"] == 17
+    replacement = result["fixes"][0]["artifactChanges"][0]["replacements"][0]
+    line = Path(VALUES).read_text().splitlines()[16]
+    region = replacement["deletedRegion"]
+    assert line[region["startColumn"] - 1 : region["endColumn"] - 1] == "nginx:1.25"
+    assert replacement["insertedContent"]["text"] == f"{REG}/docker-hub/library/nginx:1.25"
+    doc = json.loads(invoke("check", "--format", "json", "environments").stdout)
+    assert doc["findings"][0]["fix"] == f"{REG}/docker-hub/library/nginx:1.25"
+    assert res.stderr == ""
+
+
+def test_file_error_exit_3_others_still_checked(gitops):
+    bad = gitops / "environments" / "staging" / "values.yaml"
+    bad.parent.mkdir()
+    bad.write_text("a: [1, 2\nb: c\n")
+    with open(VALUES, "a") as fh:
+        fh.write("sidecar:\n  image: nginx:1.25\n")
+    res = invoke("check", "environments")
+    assert res.exit_code == 3
+    assert re.search(r"^environments/staging/values\.yaml:\d+:\d+: IM100 ", res.stdout, re.M)
+    assert f"{VALUES}:17:10: IM001" in res.stdout
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        pytest.param(["--deny", "https://docker.io"], "--deny", id="bad-deny"),
+        pytest.param(["--registry", "not a host"], "--registry", id="bad-registry"),
+        pytest.param(["--format", "xml"], "xml", id="bad-format"),
+    ],
+)
+def test_usage_errors_exit_2(gitops, args, message):
+    res = invoke("check", *args, "environments")
+    assert res.exit_code == 2
+    assert message in res.stderr
+
+
+def test_bad_settings_exit_2(gitops):
+    (gitops / ".imagemirror.yaml").write_text(f"registry: {REG}\ndeny: docker.io\n")
+    res = invoke("check", "environments")
+    assert res.exit_code == 2
+    assert ".imagemirror.yaml:2:" in res.stderr
+
+
+def test_subprocess_entry_point(gitops):
+    with open(VALUES, "a") as fh:
+        fh.write("sidecar:\n  image: nginx:1.25\n")
+    env = {k: v for k, v in os.environ.items() if k not in ("GITHUB_ACTIONS", "NO_COLOR")}
+    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
+    proc = subprocess.run(
+        [sys.executable, "-m", "imagemirror", "check", "environments"],
+        capture_output=True, text=True, env=env, cwd=gitops,
+    )
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stdout == (
+        f"{VALUES}:17:10: IM001 nginx:1.25 is not pulled through the cache; "
+        f"use {REG}/docker-hub/library/nginx:1.25\n"
+    )
+    assert "\033[" not in proc.stdout
+
+
+def test_startup_imports_stay_light():
+    """`check` must not pull heavy modules in at start-up (timing lives in bench/)."""
+    code = (
+        "import sys, imagemirror.cli, imagemirror.commands.check, imagemirror.report;"
+        "heavy = [m for m in ('boto3', 'botocore', 'docker', 'urllib3', 'requests', 'http.client', 'rich',"
+        " 'jsonschema') if m in sys.modules]; print(heavy)"
+    )
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+# --- renovate-config ----------------------------------------------------------------------
+
+
+def renovate_lookup(image: str, aliases: dict[str, str]) -> str:
+    """What Renovate looks up for an image (its ``getDep``: the first alias key followed by
+    ``/`` that prefixes the image is replaced by the alias value)."""
+    for key, value in aliases.items():
+        if image.startswith(key + "/"):
+            return value + "/" + image[len(key) + 1 :]
+    return image
+
+
+def test_renovate_config_default_rules(gitops):
+    res = invoke("renovate-config")
+    assert res.exit_code == 0, res.stderr
+    doc = json.loads(res.stdout)
+    assert list(doc) == ["registryAliases"]
+    assert doc["registryAliases"] == {
+        f"{REG}/docker-hub": "docker.io",
+        f"{REG}/ecr-public": "public.ecr.aws",
+        f"{REG}/github": "ghcr.io",
+        f"{REG}/quay": "quay.io",
+        f"{REG}/k8s": "registry.k8s.io",
+    }
+
+
+@pytest.mark.parametrize(
+    "upstream",
+    [
+        "docker.io/library/nginx:1.25",
+        "docker.io/bitnami/wordpress:6",
+        "quay.io/prometheus/node-exporter:v1.7.0",
+        "ghcr.io/dexidp/dex:v2.38.0",
+        "registry.k8s.io/ingress-nginx/controller:v1.9.5",
+        "public.ecr.aws/docker/library/nginx:1.25",
+        "public.ecr.aws/ecr-public-nested/x:1",
+    ],
+)
+def test_renovate_aliases_look_rewritten_images_up_upstream(gitops, upstream):
+    from imagemirror.reference import parse
+    from imagemirror.rules import Rules
+
+    (gitops / ".imagemirror.yaml").write_text(
+        f"registry: {REG}\nrules:\n  docker.io: docker-hub\n  quay.io: quay\n  ghcr.io: github\n"
+        "  registry.k8s.io: k8s\n  public.ecr.aws: ecr\n"
+    )
+    aliases = json.loads(invoke("renovate-config").stdout)["registryAliases"]
+    rules = Rules(REG, {"docker.io": "docker-hub", "quay.io": "quay", "ghcr.io": "github",
+                        "registry.k8s.io": "k8s", "public.ecr.aws": "ecr"})
+    status, up, target = rules.classify(parse(upstream))
+    assert status == "unmirrored"
+    assert renovate_lookup(str(target), aliases) == str(up)
+
+
+def test_renovate_longer_prefix_first():
+    from imagemirror.commands.renovate import registry_aliases
+
+    aliases = registry_aliases("r.example.com", {"docker.io": "hub", "public.ecr.aws": "hub-x/ecr"})
+    assert list(aliases) == ["r.example.com/hub-x/ecr", "r.example.com/hub"]
+    assert renovate_lookup("r.example.com/hub-x/ecr/a/b:1", aliases) == "public.ecr.aws/a/b:1"
+
+
+def test_renovate_config_needs_a_registry(tmp_path, monkeypatch):
+    (tmp_path / ".git").mkdir()
+    monkeypatch.chdir(tmp_path)
+    res = invoke("renovate-config")
+    assert res.exit_code == 2
+    assert "no cache registry configured" in res.stderr
+    res = invoke("renovate-config", "--registry", "r.example.com")
+    assert res.exit_code == 0
+    assert json.loads(res.stdout)["registryAliases"]["r.example.com/docker-hub"] == "docker.io"
+
+
+# --- the pre-commit hook manifest ------------------------------------------------------------
+
+
+def test_hook_files_regex_matches_scanned_names():
+    from ruamel.yaml import YAML
+
+    from imagemirror.files import VALUES_NAME
+
+    hooks = YAML(typ="safe").load((REPO / ".pre-commit-hooks.yaml").read_text())
+    assert [h["id"] for h in hooks] == ["imagemirror-check", "imagemirror-rewrite"]
+    assert hooks[1]["entry"] == "imagemirror rewrite --exit-nonzero-on-change"
+    names = [
+        "values.yaml", "values.yml", "values-prod.yaml", "values-prod.yml", "prod-values.yaml",
+        "prod.values.yaml", "values.json", "myvalues.yaml", "values.yaml.bak", "values-.yaml",
+        "Chart.yaml", "values", "x-values.yml", "a.values.yml", "values_prod.yaml",
+    ]
+    for hook in hooks:
+        assert hook["language"] == "python"
+        pattern = re.compile(hook["files"])
+        for name in names:
+            for path in (name, f"environments/prod/{name}"):
+                assert bool(pattern.search(path)) == bool(VALUES_NAME.match(name)), (hook["id"], path)
