@@ -50,3 +50,40 @@ def assert_only_image_scalars_changed(before: str, after: str, refs, registry: s
             assert path in paths or parent in paths or leaf in IMAGE_KEYS, (path, old, new)
             assert registry in new or new.startswith(("docker-hub/", "quay/", "github/", "k8s/", "ecr-public/", "library/")), (path, old, new)
     return changed
+
+
+def assert_line_edits_are_scalar_swaps(before: str, after: str) -> int:
+    """Line by line: each changed line differs from its original in one token only, and the
+    only inserted lines are the Bitnami ``global.security.allowInsecureImages`` block."""
+    import difflib
+
+    old, new = before.splitlines(keepends=True), after.splitlines(keepends=True)
+    swaps = 0
+    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(None, old, new, autojunk=False).get_opcodes():
+        if op == "equal":
+            continue
+        assert op in ("replace", "insert"), (op, old[i1:i2], new[j1:j2])
+        if op == "replace" and i2 - i1 != j2 - j1:
+            # an insertion next to a replaced line: match the inserted lines out
+            inserted = [l for l in new[j1:j2] if "allowInsecureImages: true" in l or l.strip() in ("security:", "global:")]
+            rest = [l for l in new[j1:j2] if l not in inserted]
+            assert len(rest) == i2 - i1, (old[i1:i2], new[j1:j2])
+            pairs = zip(old[i1:i2], rest)
+        elif op == "insert":
+            for line in new[j1:j2]:
+                assert "allowInsecureImages: true" in line or line.strip() in ("security:", "global:"), line
+            continue
+        else:
+            pairs = zip(old[i1:i2], new[j1:j2])
+        for a, b in pairs:
+            p = 0
+            while p < min(len(a), len(b)) and a[p] == b[p]:
+                p += 1
+            s = 0
+            while s < min(len(a), len(b)) - p and a[-1 - s] == b[-1 - s]:
+                s += 1
+            old_mid, new_mid = a[p : len(a) - s], b[p : len(b) - s]
+            for mid in (old_mid, new_mid):
+                assert not any(c in mid for c in " \t#\r\n"), (a, b)
+            swaps += 1
+    return swaps
