@@ -176,6 +176,7 @@ class RegistryClient:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
         user_agent: str = "imagemirror",
+        addresses: dict[str, str] | None = None,
     ):
         import urllib3
 
@@ -191,6 +192,8 @@ class RegistryClient:
         self.read_timeout = read_timeout
         self.deadline_at = None if deadline is None else clock() + deadline
         self.user_agent = user_agent
+        #: host -> "ip:port" to connect to instead (like curl's --connect-to; split-horizon DNS, tests)
+        self.addresses = dict(addresses or {})
         ca = ca_bundle or default_ca_bundle()
         self.pool = urllib3.PoolManager(
             num_pools=32,
@@ -364,6 +367,8 @@ class RegistryClient:
             return RegistryError(
                 f"{what}: TLS failed: {_short(reason)} (give the CA with --ca-bundle, or --insecure for plain HTTP)"
             )
+        if isinstance(exc, exceptions.NewConnectionError):  # a ConnectTimeoutError subclass in urllib3 2
+            return RegistryError(f"{what}: connection failed: {_short(reason)}", retryable=True)
         if isinstance(exc, (exceptions.ReadTimeoutError, exceptions.ConnectTimeoutError)):
             return RegistryError(f"{what}: timed out", retryable=True)
         return RegistryError(f"{what}: connection failed: {_short(reason)}", retryable=True)
@@ -385,12 +390,15 @@ class RegistryClient:
 
     def _call(self, method: str, host: str, path: str, repo: str | None, headers: dict | None = None,
               *, stream: bool = False, redirects: list | None = None):
-        url = f"{self.scheme}://{host}{path}"
+        origin = self.addresses.get(host, host)
+        url = f"{self.scheme}://{origin}{path}"
         authed_retry = False
         for _hop in range(8):
             target = urllib.parse.urlsplit(url)
-            same_host = target.netloc == host
+            same_host = target.netloc == origin
             hdrs = dict(headers or {})
+            if same_host and origin != host:
+                hdrs["Host"] = host
             if same_host:
                 auth = self._auth_header(host, repo)
                 if auth:
