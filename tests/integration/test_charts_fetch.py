@@ -1,0 +1,133 @@
+"""Fetching charts from a real classic chart repository (HTTP on 127.0.0.1) and a real OCI
+registry (Debian's docker-registry), with Helm's media types, ranges, cache and offline mode."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+
+from charts import ChartRepo, ChartSpec, erpnext, mariadb, push_oci, wordpress
+from conftest import require_binary
+from imagemirror.charts.discover import ChartRef
+from imagemirror.charts.fetch import Fetcher, FetchError
+from imagemirror.charts.values import effective_values
+from registries import start_nginx, start_registry
+
+
+@pytest.fixture
+def chart_repo(tmp_path):
+    repo = ChartRepo(tmp_path / "www")
+    yield repo
+    repo.close()
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory):
+    binary = require_binary("docker-registry", "/usr/bin/docker-registry")
+    server = start_registry(tmp_path_factory.mktemp("oci"), "charts-registry", binary=binary)
+    yield server
+    server.stop()
+
+
+def test_classic_repo_range_cache_and_offline(chart_repo, tmp_path):
+    for version in ("23.0.0", "23.1.0", "23.1.5", "24.0.0"):
+        chart_repo.add(wordpress(version))
+    chart_repo.add(mariadb("20.0.0"), absolute_url=True)
+    fetcher = Fetcher(cache=tmp_path / "cache")
+    chart = fetcher.chart(ChartRef("wordpress", chart_repo.url, "~23.1"))
+    assert (chart.name, chart.version) == ("wordpress", "23.1.5")
+    assert chart_repo.requests == ["/charts/index.yaml", "/charts/archives/wordpress-23.1.5.tgz"]
+    assert fetcher.chart(ChartRef("mariadb", chart_repo.url, "")).version == "20.0.0"
+    # Offline: the cached index and archives answer; nothing is asked of the server.
+    seen = len(chart_repo.requests)
+    offline = Fetcher(cache=tmp_path / "cache", offline=True)
+    assert offline.chart(ChartRef("wordpress", chart_repo.url, "^23")).version == "23.1.5"
+    assert offline.chart(ChartRef("wordpress", chart_repo.url, "23.1.5")).version == "23.1.5"
+    with pytest.raises(FetchError, match="neither vendored nor cached"):
+        offline.chart(ChartRef("wordpress", chart_repo.url, "24.0.0"))
+    assert len(chart_repo.requests) == seen
+
+
+def test_classic_repo_errors(chart_repo, tmp_path):
+    chart_repo.add(wordpress("23.0.0"))
+    fetcher = Fetcher(cache=tmp_path / "cache")
+    with pytest.raises(FetchError, match="no version of 'wordpress' satisfies '>=24'"):
+        fetcher.chart(ChartRef("wordpress", chart_repo.url, ">=24"))
+    with pytest.raises(FetchError, match="no chart named 'ghost'"):
+        fetcher.chart(ChartRef("ghost", chart_repo.url, ""))
+    (chart_repo.folder / "charts" / "archives" / "wordpress-23.0.0.tgz").write_bytes(b"tampered")
+    with pytest.raises(FetchError, match="digest mismatch"):
+        fetcher.chart(ChartRef("wordpress", chart_repo.url, "23.0.0"))
+    with pytest.raises(FetchError, match=r"http://127\.0\.0\.1:\d+/nothing/index\.yaml: HTTP 404"):
+        fetcher.chart(ChartRef("wordpress", chart_repo.url.replace("/charts", "/nothing"), ""))
+
+
+def test_oci_exact_range_and_dependency_from_oci(registry, tmp_path):
+    host = registry.url.split("://", 1)[1]
+    for version in ("7.0.99", "7.0.100", "7.1.0+build.1"):
+        push_oci(registry.url, "frappe/erpnext", erpnext(version))
+    push_oci(registry.url, "bitnamicharts/mariadb", mariadb("20.2.0"))
+    fetcher = Fetcher(cache=tmp_path / "cache")
+    assert fetcher.chart(ChartRef("erpnext", f"oci://{host}/frappe", "7.0.x")).version == "7.0.100"
+    assert fetcher.chart(ChartRef("erpnext", f"oci://{host}/frappe", "^7")).version == "7.1.0+build.1"
+    assert fetcher.chart(ChartRef("erpnext", f"oci://{host}/frappe", "7.0.99")).version == "7.0.99"
+    # A dependency that is not vendored is fetched from its repository, as `helm dep build` does.
+    parent = ChartSpec("site", values="mariadb: {auth: {database: site}}\n", dependencies=[
+        {"name": "mariadb", "version": "20.x", "repository": f"oci://{host}/bitnamicharts"}])
+    chart = fetcher.chart(ChartRef(path=parent.write_dir(tmp_path / "site")))
+    values = effective_values(chart, []).values
+    assert values["mariadb"]["image"]["repository"] == "bitnami/mariadb"
+    assert values["mariadb"]["auth"] == {"database": "site"}
+    offline = Fetcher(cache=tmp_path / "cache", offline=True)
+    assert offline.chart(ChartRef("erpnext", f"oci://{host}/frappe", "~7.0.0")).version == "7.0.100"
+    with pytest.raises(FetchError, match="no tag satisfies '>=8'"):
+        fetcher.chart(ChartRef("erpnext", f"oci://{host}/frappe", ">=8"))
+    with pytest.raises(FetchError, match="not found"):
+        fetcher.chart(ChartRef("erpnext", f"oci://{host}/frappe", "6.0.0"))
+
+
+def test_oci_not_a_chart(registry, tmp_path):
+    """An image manifest (not Helm's config media type) is refused with a clear message."""
+    import hashlib
+    import urllib.request
+
+    host = registry.url.split("://", 1)[1]
+    digest = push_oci(registry.url, "images/app", ChartSpec("app", "1.0.0"))
+    req = urllib.request.Request(f"{registry.url}/v2/images/app/manifests/{digest}",
+                                 headers={"Accept": "application/vnd.oci.image.manifest.v1+json"})
+    manifest = json.loads(urllib.request.urlopen(req).read())
+    manifest["config"]["mediaType"] = "application/vnd.oci.image.config.v1+json"
+    body = json.dumps(manifest).encode()
+    req = urllib.request.Request(f"{registry.url}/v2/images/app/manifests/2.0.0", data=body, method="PUT",
+                                 headers={"Content-Type": "application/vnd.oci.image.manifest.v1+json"})
+    urllib.request.urlopen(req).close()
+    assert hashlib.sha256(body).hexdigest()
+    with pytest.raises(FetchError, match="not a Helm chart"):
+        Fetcher(cache=tmp_path / "cache").chart(ChartRef("app", f"oci://{host}/images", "2.0.0"))
+
+
+def test_oci_basic_auth_from_docker_config(registry, tmp_path, monkeypatch):
+    nginx_bin = require_binary("nginx")
+    require_binary("openssl")
+    push_oci(registry.url, "erpnext", erpnext("7.0.100"))
+    proxy = start_nginx(tmp_path, {"frappe": registry.url}, binary=nginx_bin, basic_auth=("helm", "s3cret-pw"))
+    try:
+        host = proxy.url.split("://", 1)[1]
+        monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "docker"))
+        (tmp_path / "docker").mkdir()
+        fetcher = Fetcher(cache=tmp_path / "cache")
+        with pytest.raises(FetchError, match="no credentials in the Docker config"):
+            fetcher.chart(ChartRef("erpnext", f"oci://{host}/frappe", "7.0.100"))
+        (tmp_path / "docker" / "config.json").write_text(json.dumps(
+            {"auths": {host: {"auth": base64.b64encode(b"helm:wrong").decode()}}}))
+        with pytest.raises(FetchError, match="credentials refused") as err:
+            Fetcher(cache=tmp_path / "cache").chart(ChartRef("erpnext", f"oci://{host}/frappe", "7.0.100"))
+        assert "wrong" not in str(err.value)
+        (tmp_path / "docker" / "config.json").write_text(json.dumps(
+            {"auths": {host: {"auth": base64.b64encode(b"helm:s3cret-pw").decode()}}}))
+        chart = Fetcher(cache=tmp_path / "cache").chart(ChartRef("erpnext", f"oci://{host}/frappe", "7.0.100"))
+        assert chart.defaults["image"]["repository"] == "frappe/erpnext"
+    finally:
+        proxy.stop()
