@@ -66,7 +66,7 @@ def find_config(start: Path) -> Path | None:
     return None
 
 
-def _plain(node, keys: tuple, positions: dict) -> Any:
+def _plain(node, keys: tuple, positions: dict, constructor) -> Any:
     """Turn a composed node into plain data, recording 1-based positions of every key."""
     from ruamel.yaml.nodes import MappingNode, SequenceNode
 
@@ -76,14 +76,12 @@ def _plain(node, keys: tuple, positions: dict) -> Any:
         for knode, vnode in node.value:
             key = knode.value
             positions[keys + (key,)] = (knode.start_mark.line + 1, knode.start_mark.column + 1)
-            out[key] = _plain(vnode, keys + (key,), positions)
+            out[key] = _plain(vnode, keys + (key,), positions, constructor)
             positions[keys + (key,)] = (knode.start_mark.line + 1, knode.start_mark.column + 1)
         return out
     if isinstance(node, SequenceNode):
-        return [_plain(v, keys + (i,), positions) for i, v in enumerate(node.value)]
-    from ruamel.yaml.constructor import SafeConstructor
-
-    return SafeConstructor().construct_object(node, deep=True)
+        return [_plain(v, keys + (i,), positions, constructor) for i, v in enumerate(node.value)]
+    return constructor.construct_object(node, deep=True)
 
 
 def load_settings(path: Path) -> Settings:
@@ -95,8 +93,9 @@ def load_settings(path: Path) -> Settings:
         text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read settings: {exc}") from None
+    yaml = YAML(typ="safe", pure=True)
     try:
-        node = YAML(typ="safe", pure=True).compose(text)
+        node = yaml.compose(text)
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
@@ -104,7 +103,7 @@ def load_settings(path: Path) -> Settings:
     except YAMLError as exc:
         raise ConfigError(f"{path}: invalid YAML: {exc}") from None
     positions: dict[tuple, tuple[int, int]] = {}
-    data = {} if node is None else _plain(node, (), positions)
+    data = {} if node is None else _plain(node, (), positions, yaml.constructor)
     return parse_settings(data, path, positions)
 
 
@@ -135,9 +134,9 @@ def parse_settings(data: Any, path: Path | None = None, positions: dict | None =
                 raise draft.error(f"rule {host!r}: prefix {prefix!r} is not a repository prefix", "rules", host)
             if chost in rules:
                 raise draft.error(f"rule {host!r} repeats upstream {chost!r}", "rules", host)
+            if prefix in rules.values():
+                raise draft.error(f"rule {host!r}: two rules share one prefix {prefix!r}", "rules", host)
             rules[chost] = prefix
-        if len(set(rules.values())) != len(rules):
-            raise draft.error("two rules share one prefix", "rules")
     aliases: dict[str, str] = {}
     raw = data.get("aliases") or {}
     if not isinstance(raw, dict):
