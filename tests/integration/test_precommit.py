@@ -1,0 +1,236 @@
+"""The pre-commit hooks, run by the real `pre-commit` against real git repositories.
+
+A session fixture snapshots this repository's working tree (the package, pyproject.toml,
+README.md, .pre-commit-hooks.yaml) into a temporary git repository -- the "hook repo" a
+user's `.pre-commit-config.yaml` points at by path and commit.  pre-commit clones it and
+pip-installs it into its own virtualenv (PyPI or the local pip cache), once per session:
+PRE_COMMIT_HOME is a session temp folder shared by every test.  One more install happens
+in `test_try_repo`, because `pre-commit try-repo` always uses a fresh store.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO, require_binary, skip_or_fail
+
+pytestmark = pytest.mark.integration
+
+REG = "123456789012.dkr.ecr.af-south-1.amazonaws.com"
+MIGRATED = f"""\
+# prod wordpress
+image:
+  registry: {REG}
+  repository: docker-hub/bitnami/wordpress
+  tag: 6.4.2-debian-11-r10
+metrics:
+  image: {REG}/quay/prometheus/node-exporter:v1.7.0
+global:
+  security:
+    allowInsecureImages: true
+"""
+VALUES = "environments/prod/wordpress/values.yaml"
+TARGET = f"{REG}/docker-hub/library/nginx:1.25"
+
+
+def _env(home: Path) -> dict:
+    env = {k: v for k, v in os.environ.items() if k not in ("GITHUB_ACTIONS", "NO_COLOR", "GIT_DIR", "GIT_INDEX_FILE")}
+    env.update(
+        PRE_COMMIT_HOME=str(home),
+        PRE_COMMIT_COLOR="never",
+        GIT_AUTHOR_NAME="t",
+        GIT_AUTHOR_EMAIL="t@example.invalid",
+        GIT_COMMITTER_NAME="t",
+        GIT_COMMITTER_EMAIL="t@example.invalid",
+        GIT_CONFIG_NOSYSTEM="1",
+        GIT_CONFIG_GLOBAL=os.devnull,
+    )
+    return env
+
+
+def _run(args, cwd, env, check=False) -> subprocess.CompletedProcess:
+    proc = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{args} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def _pre_commit(*args, cwd, env) -> subprocess.CompletedProcess:
+    return _run([sys.executable, "-m", "pre_commit", *args], cwd, env)
+
+
+def _snapshot_files() -> list[str]:
+    """The files a clone of this repository has that installing the package needs."""
+    git = require_binary("git")
+    listed = subprocess.run(
+        [git, "ls-files", "-co", "--exclude-standard"], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    keep = []
+    for name in listed:
+        top = name.split("/", 1)[0]
+        if not (name.startswith("imagemirror/") or top in ("pyproject.toml", "README.md", ".pre-commit-hooks.yaml")
+                or top.startswith("LICENSE")):
+            continue
+        if "__pycache__" in name or name.endswith(".pyc") or not (REPO / name).is_file():
+            continue
+        keep.append(name)
+    return keep
+
+
+@pytest.fixture(scope="session")
+def hook_repo(tmp_path_factory) -> tuple[Path, str]:
+    """This repository's working tree, committed into a temporary git repository."""
+    git = require_binary("git")
+    try:
+        import pre_commit  # noqa: F401
+    except ModuleNotFoundError:
+        skip_or_fail("the pre-commit package is not installed (pip install -e '.[test]')")
+    home = tmp_path_factory.mktemp("pc") / "home"
+    home.mkdir()
+    env = _env(home)
+    repo = tmp_path_factory.mktemp("hook-repo")
+    for name in _snapshot_files():
+        (repo / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(REPO / name, repo / name)
+    if not (repo / "README.md").exists():  # pyproject.toml names it; the copy must have one
+        (repo / "README.md").write_text("# imagemirror\n")
+    _run([git, "init", "-q"], repo, env, check=True)
+    _run([git, "add", "-A"], repo, env, check=True)
+    _run([git, "commit", "-q", "-m", "snapshot"], repo, env, check=True)
+    sha = _run([git, "rev-parse", "HEAD"], repo, env, check=True).stdout.strip()
+    return repo, sha
+
+
+@pytest.fixture(scope="session")
+def pc_home(tmp_path_factory, hook_repo) -> Path:
+    """PRE_COMMIT_HOME with the hook environment installed once for the session."""
+    home = tmp_path_factory.mktemp("pre-commit-home")
+    user = tmp_path_factory.mktemp("install-user")
+    env = _env(home)
+    _run([require_binary("git"), "init", "-q"], user, env, check=True)
+    (user / ".pre-commit-config.yaml").write_text(_config(*hook_repo))
+    proc = _pre_commit("install-hooks", cwd=user, env=env)
+    if proc.returncode != 0:
+        pytest.fail(f"pre-commit install-hooks failed:\n{proc.stdout}\n{proc.stderr}")
+    return home
+
+
+def _config(repo: Path, sha: str) -> str:
+    return (
+        "repos:\n"
+        f"- repo: {repo}\n"
+        f"  rev: {sha}\n"
+        "  hooks:\n"
+        "  - id: imagemirror-check\n"
+        "  - id: imagemirror-rewrite\n"
+    )
+
+
+@pytest.fixture
+def user_repo(tmp_path, hook_repo, pc_home) -> tuple[Path, dict]:
+    """A migrated GitOps repository using the hooks; everything committed."""
+    git = require_binary("git")
+    env = _env(pc_home)
+    root = tmp_path / "gitops"
+    root.mkdir()
+    _run([git, "init", "-q"], root, env, check=True)
+    (root / ".pre-commit-config.yaml").write_text(_config(*hook_repo))
+    (root / ".imagemirror.yaml").write_text(f"registry: {REG}\ndeny: [docker.io]\n")
+    (root / VALUES).parent.mkdir(parents=True)
+    (root / VALUES).write_text(MIGRATED)
+    _run([git, "add", "-A"], root, env, check=True)
+    _run([git, "commit", "-q", "-m", "migrated"], root, env, check=True)
+    return root, env
+
+
+def _append(root: Path, name: str, text: str) -> None:
+    path = root / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write(text)
+
+
+def test_check_hook_fails_with_line_and_fix_then_rewrite_hook_fixes(user_repo):
+    root, env = user_repo
+    git = require_binary("git")
+    _append(root, VALUES, "sidecar:\n  image: nginx:1.25\n")
+    _run([git, "add", VALUES], root, env, check=True)
+
+    proc = _pre_commit("run", "imagemirror-check", cwd=root, env=env)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "imagemirror check" in proc.stdout and "Failed" in proc.stdout
+    assert (
+        f"{VALUES}:12:10: IM002 nginx:1.25 is pulled from denied registry docker.io; use {TARGET}"
+        in proc.stdout
+    )
+
+    proc = _pre_commit("run", "imagemirror-rewrite", cwd=root, env=env)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "files were modified by this hook" in proc.stdout
+    assert (root / VALUES).read_text() == MIGRATED + f"sidecar:\n  image: {TARGET}\n"
+
+    _run([git, "add", VALUES], root, env, check=True)
+    proc = _pre_commit("run", cwd=root, env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.count("Passed") == 2
+
+
+def test_git_commit_blocked_by_installed_hook(user_repo):
+    """As a new user: `pre-commit install`, then a commit bringing nginx back is refused."""
+    root, env = user_repo
+    git = require_binary("git")
+    proc = _pre_commit("install", cwd=root, env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    _append(root, "environments/staging/wordpress/values-staging.yaml", "image: nginx:1.25\n")
+    _run([git, "add", "-A"], root, env, check=True)
+
+    proc = _run([git, "commit", "-m", "add nginx"], root, env)
+    assert proc.returncode != 0
+    out = proc.stdout + proc.stderr
+    assert f"environments/staging/wordpress/values-staging.yaml:1:8: IM002 nginx:1.25" in out
+    assert f"use {TARGET}" in out
+    # the fixer ran too and rewrote the file: stage it and the commit goes through
+    assert (root / "environments/staging/wordpress/values-staging.yaml").read_text() == f"image: {TARGET}\n"
+    _run([git, "add", "-A"], root, env, check=True)
+    proc = _run([git, "commit", "-m", "add nginx via the cache"], root, env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    log = _run([git, "log", "--oneline"], root, env, check=True).stdout
+    assert "add nginx via the cache" in log
+
+
+def test_look_alike_host_passes_and_non_values_files_are_not_checked(user_repo):
+    root, env = user_repo
+    git = require_binary("git")
+    _append(root, VALUES, "evil:\n  image: docker.io.evil.com/library/nginx:1.25\n")
+    _append(root, "charts/app/templates/deploy.yaml", "image: nginx:1.25\n")  # not a values file
+    _run([git, "add", "-A"], root, env, check=True)
+    proc = _pre_commit("run", cwd=root, env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "IM002" not in proc.stdout
+    assert (root / "charts/app/templates/deploy.yaml").read_text() == "image: nginx:1.25\n"
+    assert (root / VALUES).read_text().endswith("image: docker.io.evil.com/library/nginx:1.25\n")
+
+
+def test_try_repo(hook_repo, tmp_path, pc_home):
+    """`pre-commit try-repo` (the way to try a hook repo before adding it) works too."""
+    repo, _sha = hook_repo
+    git = require_binary("git")
+    env = _env(pc_home)
+    root = tmp_path / "try"
+    root.mkdir()
+    _run([git, "init", "-q"], root, env, check=True)
+    (root / ".imagemirror.yaml").write_text(f"registry: {REG}\n")
+    (root / "values.yaml").write_text("image: quay.io/prometheus/prometheus:v2.48.0\n")
+    _run([git, "add", "-A"], root, env, check=True)
+    proc = _pre_commit("try-repo", str(repo), "imagemirror-check", "--files", "values.yaml", cwd=root, env=env)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert (
+        f"values.yaml:1:8: IM001 quay.io/prometheus/prometheus:v2.48.0 is not pulled through the cache; "
+        f"use {REG}/quay/prometheus/prometheus:v2.48.0" in proc.stdout
+    )
