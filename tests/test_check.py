@@ -566,3 +566,68 @@ def test_hook_files_regex_matches_scanned_names():
         for name in names:
             for path in (name, f"environments/prod/{name}"):
                 assert bool(pattern.search(path)) == bool(VALUES_NAME.match(name)), (hook["id"], path)
+
+
+# --- the README's CI, pre-commit and Renovate sections ----------------------------------------
+
+
+def _readme_blocks() -> list[tuple[str, str]]:
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    start = text.index("\n## CI gate")
+    end = text.index("\n## ", text.index("\n## Renovate") + 1)
+    return re.findall(r"```(\w+)\n(.*?)```", text[start:end], re.S)
+
+
+def _imagemirror_commands(blocks) -> list[list[str]]:
+    import shlex
+
+    out = []
+    for lang, body in blocks:
+        for line in body.splitlines():
+            if lang == "console":  # only the prompt lines are commands
+                if not line.startswith("$ "):
+                    continue
+                line = line[2:]
+            line = re.sub(r"^\s*(?:- )?(?:run: )?", "", line)
+            if line.startswith("imagemirror "):
+                words = shlex.split(line, comments=True)
+                cut = [i for i, w in enumerate(words) if w in (">", "||", "&&", "|")]
+                out.append(words[1 : cut[0] if cut else None])
+    return out
+
+
+def test_readme_snippets_parse_and_name_real_hooks_and_options():
+    from ruamel.yaml import YAML
+
+    blocks = _readme_blocks()
+    yaml_blocks = [YAML(typ="safe").load(body) for lang, body in blocks if lang == "yaml"]
+    assert len(yaml_blocks) == 4  # two GitHub jobs, the GitLab job, the pre-commit config
+    hook_ids = {h["id"] for h in YAML(typ="safe").load((REPO / ".pre-commit-hooks.yaml").read_text())}
+    [precommit] = [b for b in yaml_blocks if "repos" in b]
+    assert {h["id"] for h in precommit["repos"][0]["hooks"]} == hook_ids
+    for hook in precommit["repos"][0]["hooks"]:
+        if "args" in hook:
+            _parse(["check", *hook["args"], "x"])
+    commands = _imagemirror_commands(blocks)
+    assert {c[0] for c in commands} == {"check", "renovate-config"}
+    assert len(commands) >= 5
+    for args in commands:
+        _parse(args)
+
+
+def _parse(args: list[str]) -> None:
+    """Parse a command line as the CLI would (raises on an unknown option or choice)."""
+    import click
+
+    command = main.get_command(click.Context(main), args[0])
+    assert command is not None, args
+    command.make_context(args[0], list(args[1:]))
+
+
+def test_readme_parse_check_is_not_vacuous():
+    import click
+
+    with pytest.raises(click.UsageError):
+        _parse(["check", "--formt", "sarif", "x"])
+    with pytest.raises(click.BadParameter):
+        _parse(["check", "--format", "xml", "x"])

@@ -223,13 +223,13 @@ def finding_for(ref, deny: frozenset[str] = frozenset(), strict: bool = False) -
         return make("IM005", soft, f"{ref.written!r} is not a valid image reference{hint}")
     host = denied_host(ref, deny)
     if host is not None:
-        if ref.target:
-            tail = f"; use {ref.target}"
-        else:
-            tail = "; no cache rule covers it: add a rule or copy the image elsewhere"
         if status == "ambiguous":
-            tail += hint
-        return make("IM002", ERROR, f"{ref.written} is pulled from denied registry {host}{tail}", ref.target)
+            message = f"{ref.written} may be pulled from denied registry {host}: ambiguous{hint}"
+        elif ref.target:
+            message = f"{ref.written} is pulled from denied registry {host}; use {ref.target}"
+        else:
+            message = f"{ref.written} is pulled from denied registry {host}; no cache rule covers it"
+        return make("IM002", ERROR, message, ref.target)
     if status == "unmirrored":
         return make("IM001", ERROR, f"{ref.written} is not pulled through the cache; use {ref.target}", ref.target)
     if status == "no-rule":
