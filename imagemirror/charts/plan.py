@@ -1,0 +1,178 @@
+"""Chart-aware planning: the effective images of the releases that read a values file, and the
+edits that move every one of them onto the cache.
+
+``plan_for_file(path, text, settings, fetcher)`` is what ``rewrite --effective`` calls after the
+core's rewrite of ``text``: it evaluates each release that reads ``path`` with ``text`` in its
+place, and for every image still pulled from upstream it sets the keys that the core's rule
+gives (:func:`imagemirror.inventory._classify` on the effective values) -- in ``path`` when
+``path`` is the values file that decides them (the highest-priority file that sets the key,
+else the last file of the release).  Existing scalars are replaced in place; missing keys are
+inserted with a comment (:mod:`.overrides`).  The result is evaluated again: every image the
+plan touched must now resolve to the cache.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..config import Settings
+from ..errors import FileError, ImagemirrorError
+from ..rules import MIRRORED, UNMIRRORED
+from .discover import Release, ChartRef, releases_for, repo_root
+from .effective import EffectiveImage, ReleaseView, _get, evaluate
+from .fetch import Fetcher
+from .overrides import COMMENT, Assignment, apply
+
+ALLOW_INSECURE = ("global", "security", "allowInsecureImages")
+
+
+def make_fetcher(settings: Settings, start: Path, offline: bool = False, progress=None) -> Fetcher:
+    """A fetcher that also finds charts vendored anywhere under the repository root."""
+    return Fetcher(offline=offline, vendored=[repo_root(start, settings)], progress=progress)
+
+
+def views_for(path: Path, settings: Settings, fetcher: Fetcher,
+              texts: dict[Path, str] | None = None) -> list[ReleaseView]:
+    out = []
+    for release in releases_for(path, settings):
+        chart = fetcher.chart(release.chart)
+        out.append(evaluate(release, chart, settings, texts))
+    return out
+
+
+@dataclass
+class FilePlan:
+    file: Path
+    text: str
+    changed: bool = False
+    before: list[ReleaseView] = field(default_factory=list)
+    after: list[ReleaseView] = field(default_factory=list)
+    covered: list[EffectiveImage] = field(default_factory=list)  # images this plan moves
+    notes: list[str] = field(default_factory=list)
+
+
+def _writer(view: ReleaseView, keypath: tuple) -> tuple[Path | None, str | None]:
+    """The values file that decides ``keypath`` -> (file, or None with the reason)."""
+    files = [(layer, data) for layer, data in view.layers if layer.path is not None]
+    if not files:
+        return None, "the release reads no values file of this repository"
+    decided = None
+    for layer, data in view.layers:
+        found, _ = _get(data, keypath)
+        if found:
+            decided = layer
+    if decided is not None and decided.path is None:
+        return None, f"{'.'.join(map(str, keypath))} is set by {decided.label}"
+    if decided is not None:
+        return decided.path, None
+    return files[-1][0].path, None
+
+
+def _is_bitnami(upstream: str | None) -> bool:
+    return bool(upstream) and upstream.startswith(("docker.io/bitnami/", "docker.io/bitnamilegacy/"))
+
+
+def plan_for_file(path: Path, text: str, settings: Settings, fetcher: Fetcher) -> FilePlan:
+    """Edits to ``text`` (the content of ``path``) so every image its releases pull is mirrored."""
+    path = path.resolve()
+    plan = FilePlan(path, text)
+    texts = {path: text}
+    plan.before = views_for(path, settings, fetcher, texts)
+    if not plan.before:
+        return plan
+    wanted: dict[tuple, tuple] = {}  # keypath -> (value, comment, anchor)
+    clashes: set[tuple] = set()
+    for view in plan.before:
+        relocated_bitnami = False
+        for image in view.images:
+            if image.status != UNMIRRORED or not image.assignments:
+                continue
+            mine = []
+            for keypath, value in image.assignments:
+                writer, why = _writer(view, keypath)
+                if writer is None:
+                    plan.notes.append(f"{view.release.name}: {image.path} {image.written}: cannot be fixed in a values file ({why})")
+                    mine = None
+                    break
+                if writer == path:
+                    mine.append((keypath, value))
+            if not mine:
+                continue
+            plan.covered.append(image)
+            relocated_bitnami |= _is_bitnami(image.upstream)
+            for keypath, value in mine:
+                comment = _comment(view, image, keypath)
+                if keypath in wanted and wanted[keypath][0] != value:
+                    clashes.add(keypath)
+                wanted.setdefault(keypath, (value, comment, image.keypath))
+        if relocated_bitnami and view.scope_defaults_have(ALLOW_INSECURE):
+            found, current = _get(view.top.values, ALLOW_INSECURE)
+            writer, _ = _writer(view, ALLOW_INSECURE)
+            if current is not True and writer == path:
+                from ..rewrite import ALLOW_INSECURE_COMMENT
+
+                wanted.setdefault(ALLOW_INSECURE, (True, ALLOW_INSECURE_COMMENT, ALLOW_INSECURE))
+    for keypath in clashes:
+        plan.notes.append(f"{'.'.join(map(str, keypath))}: the releases reading this file need different values; left as is")
+        wanted.pop(keypath)
+    if not wanted:
+        plan.after = plan.before
+        _remaining_notes(plan)
+        return plan
+    assignments = [Assignment(k, v, c, a) for k, (v, c, a) in wanted.items()]
+    new_text = apply(text, assignments, str(path))
+    plan.text = new_text
+    plan.changed = new_text != text
+    plan.after = views_for(path, settings, fetcher, {path: new_text})
+    # Verify by recomputing the effective values: every image the plan touched is now mirrored.
+    after = {(v.release.name, i.path): i for v in plan.after for i in v.images}
+    for image in plan.covered:
+        now = after.get((image.release, image.path))
+        if now is None or now.status != MIRRORED:
+            raise FileError(str(path), f"chart overrides did not verify: {image.path} of release "
+                            f"{image.release} would pull {now.written if now else 'nothing'}; file left untouched")
+    _remaining_notes(plan)
+    return plan
+
+
+def _comment(view: ReleaseView, image: EffectiveImage, keypath: tuple) -> str:
+    if image.default_only:
+        return COMMENT.format(upstream=image.upstream)
+    found, default = _get(_defaults_tree(view), keypath)
+    key = keypath[-1]
+    return f"# imagemirror: overrides chart default {key}: {default}" if found else \
+        f"# imagemirror: composes {image.upstream} through the cache"
+
+
+def _defaults_tree(view: ReleaseView) -> dict:
+    """The chart defaults alone (no values files), as the release's values tree."""
+    from .values import effective_values
+
+    cache = getattr(view, "_defaults", None)
+    if cache is None:
+        cache = effective_values(view.chart, []).values
+        view._defaults = cache  # type: ignore[attr-defined]
+    return cache
+
+
+def _remaining_notes(plan: FilePlan) -> None:
+    for view in plan.after:
+        for image in view.images:
+            if image.status == "ambiguous":
+                plan.notes.append(f"{view.release.name}: {image.path} {image.written!r} is ambiguous: {image.hint}")
+
+
+def rewrite_with_charts(path: Path, display: str, done, settings: Settings, fetcher: Fetcher):
+    """The core's :class:`~imagemirror.rewrite.Rewritten` of ``path`` extended with chart knowledge."""
+    try:
+        plan = plan_for_file(path, done.text, settings, fetcher)
+    except FileError:
+        raise
+    except ImagemirrorError as exc:
+        raise FileError(display, f"chart: {exc}") from None
+    done.notes.extend(plan.notes)
+    if plan.changed:
+        done.text = plan.text
+        done.changed = True
+    return done, plan
