@@ -631,3 +631,22 @@ def test_readme_parse_check_is_not_vacuous():
         _parse(["check", "--formt", "sarif", "x"])
     with pytest.raises(click.BadParameter):
         _parse(["check", "--format", "xml", "x"])
+
+
+def test_crlf_and_bom_positions_suppression_and_fix(gitops):
+    path = gitops / "environments" / "prod" / "crlf" / "values.yaml"
+    path.parent.mkdir()
+    path.write_bytes(
+        "\ufeffa:\r\n  image: 'nginx:1.25'\r\nb:\r\n  image: redis:7  # imagemirror: ignore\r\n".encode("utf-8")
+    )
+    before = path.read_bytes()
+    res = invoke("check", "--format", "sarif", "environments/prod/crlf")
+    assert res.exit_code == 1
+    results = json.loads(res.stdout)["runs"][0]["results"]
+    assert [(r["locations"][0]["physicalLocation"]["region"]["startLine"], "suppressions" in r) for r in results] == [
+        (2, False),
+        (4, True),
+    ]
+    region = results[0]["fixes"][0]["artifactChanges"][0]["replacements"][0]["deletedRegion"]
+    assert (region["startColumn"], region["endColumn"]) == (11, 21)
+    assert path.read_bytes() == before  # check never writes
