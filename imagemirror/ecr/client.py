@@ -71,7 +71,7 @@ class AwsClient:
             from botocore.config import Config
 
             config = Config(
-                retries={"max_attempts": 3, "mode": "standard"},
+                retries={"mode": "standard"},  # attempts: AWS_MAX_ATTEMPTS (default 3)
                 connect_timeout=5,
                 read_timeout=30,
                 user_agent_extra="imagemirror",

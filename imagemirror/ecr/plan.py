@@ -328,7 +328,7 @@ def _statements(document: Any) -> list[dict]:
     return [stmts] if isinstance(stmts, dict) else list(stmts)
 
 
-def _registry_policy_changes(statement: dict | None, policy: dict | None) -> list[Change]:
+def _registry_policy_changes(statement: dict | None, policy: dict | None, why: str = "no node_roles configured") -> list[Change]:
     stmts = _statements(policy)
     ours = [s for s in stmts if s.get("Sid") == SID]
     others = [s for s in stmts if s.get("Sid") != SID]
@@ -336,9 +336,9 @@ def _registry_policy_changes(statement: dict | None, policy: dict | None) -> lis
         if not ours:
             return []
         if not others:
-            return [Change("delete", "registry-policy", SID, "no node_roles configured; no other statements remain", {"document": None})]
+            return [Change("delete", "registry-policy", SID, f"{why}; no other statements remain", {"document": None})]
         doc = {**policy, "Statement": others}
-        return [Change("delete", "registry-policy", SID, f"no node_roles configured; {len(others)} other statement(s) kept", {"document": doc})]
+        return [Change("delete", "registry-policy", SID, f"{why}; {len(others)} other statement(s) kept", {"document": doc})]
     doc = {"Version": (policy or {}).get("Version", "2012-10-17"), "Statement": [*others, statement]}
     kept = f"; {len(others)} other statement(s) kept" if others else ""
     if not ours:
@@ -383,7 +383,7 @@ def destroy_plan(desired: Desired, observed: Observed, *, purge_cache: bool = Fa
             notes.append(f"repository {name}: kept, it holds {repo['images']} image(s); delete it by hand")
         else:
             changes.append(Change("delete", "repository", name, "empty repository made by imagemirror", {"name": name, "force": False}))
-    changes.extend(_registry_policy_changes(None, observed.registry_policy))
+    changes.extend(_registry_policy_changes(None, observed.registry_policy, "statement made by imagemirror"))
     if observed.ci_policy is not None:
         if not is_tagged(observed.ci_policy.get("Tags")):
             notes.append("iam-policy: kept, not tagged managed-by=imagemirror")
@@ -426,7 +426,11 @@ def format_text(changes: list[Change], account: str, region: str, notes: list[st
     for note in notes:
         lines.append(f"  note: {note}")
     s = summary(changes)
-    lines.append(f"{verb}: {s['create']} to create, {s['update']} to update, {s['replace']} to replace, {s['delete']} to delete.")
+    if verb.endswith("plan") or verb == "Plan":
+        counts = f"{s['create']} to create, {s['update']} to update, {s['replace']} to replace, {s['delete']} to delete"
+    else:
+        counts = f"{s['create']} created, {s['update']} updated, {s['replace']} replaced, {s['delete']} deleted"
+    lines.append(f"{verb}: {counts}.")
     return "\n".join(lines) + "\n"
 
 

@@ -30,6 +30,7 @@ Honest limits of the emulation:
 from __future__ import annotations
 
 import json
+import logging
 import re
 from datetime import datetime, timezone
 from typing import Any
@@ -455,4 +456,38 @@ def install() -> None:
     ECRBackend._validate_registry_policy_action = _validate_registry_policy_action  # type: ignore[method-assign]
 
 
-__all__ = ["install", "RULE_QUOTA", "ecr_backends"]
+__all__ = ["install", "Server", "RULE_QUOTA", "ecr_backends"]
+
+
+class Server:
+    """A real moto server on 127.0.0.1 (a free port) with this extension installed."""
+
+    def __init__(self) -> None:
+        from moto.server import ThreadedMotoServer
+
+        install()
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request otherwise
+        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self._server.start()
+        host, port = self._server.get_host_and_port()
+        self.url = f"http://{host}:{port}"
+
+    def reset(self) -> None:
+        """Forget every resource (moto's reset API), between tests."""
+        import urllib.request
+
+        urllib.request.urlopen(urllib.request.Request(self.url + "/moto-api/reset", method="POST"), timeout=10).read()
+
+    def client(self, service: str, region: str = "eu-west-1"):
+        import boto3
+
+        return boto3.client(
+            service,
+            endpoint_url=self.url,
+            region_name=region,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+
+    def stop(self) -> None:
+        self._server.stop()
