@@ -19,8 +19,11 @@ def _call(item):
 
 def worth_forking(items: Sequence, jobs: int) -> int:
     """How many workers to use (1: stay in this process)."""
-    cores = jobs or len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (jobs or os.cpu_count() or 1)
-    if cores <= 1 or len(items) < 2:
+    if hasattr(os, "sched_getaffinity"):
+        cores = len(os.sched_getaffinity(0))
+    else:
+        cores = os.cpu_count() or 1
+    if jobs == 1 or len(items) < 2 or (cores <= 1 and not jobs):
         return 1
     if jobs:
         return min(jobs, len(items))

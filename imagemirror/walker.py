@@ -425,12 +425,18 @@ def _map_site(node: Mapping, by_key: dict, path: str, pkey, pline: int, ancestor
     return site
 
 
+# registry / namespace keys a level (or more) above ``{name: ...}`` image maps:
+# cert-manager (imageRegistry, imageNamespace), strimzi (defaultImageRegistry, defaultImageRepository)
+_ANCESTOR_KEYS = (("imageRegistry", "imageNamespace"), ("defaultImageRegistry", "defaultImageRepository"))
+
+
 def _ancestor_registry(ancestors) -> tuple[Scalar | None, Scalar | None]:
     for by_key in reversed(ancestors):
-        reg = _str_child(by_key, "imageRegistry")
-        ns = _str_child(by_key, "imageNamespace")
-        if reg is not None or ns is not None:
-            return reg, ns
+        for reg_key, ns_key in _ANCESTOR_KEYS:
+            reg = _str_child(by_key, reg_key)
+            ns = _str_child(by_key, ns_key)
+            if reg is not None or ns is not None:
+                return reg, ns
     return None, None
 
 

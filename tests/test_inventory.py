@@ -103,6 +103,19 @@ SHAPES = [
     ),
     pytest.param(
         """
+        defaultImageRegistry: quay.io
+        defaultImageRepository: strimzi
+        image:
+          registry: ""
+          repository: ""
+          name: operator
+          tag: 0.47.0
+        """,
+        [("image", "quay.io/strimzi/operator:0.47.0", "unmirrored")],
+        id="strimzi-name-with-registry-above",
+    ),
+    pytest.param(
+        """
         image:
           repository: docker.io/library/busybox
           tag: "1.36@sha256:1111111111111111111111111111111111111111111111111111111111111111"
