@@ -41,7 +41,7 @@ def analyse(text: str, file: str, settings: Settings, revert: bool = False) -> A
     if not sites:
         return analysis
     rules = settings.ruleset
-    lines = LineIndex(text)
+    lines: LineIndex | None = None
     planned: list[tuple[Site, dict]] = []
     for site in sites:
         status, upstream, target, hint, edits = _classify(site, rules, revert)
@@ -66,7 +66,11 @@ def analyse(text: str, file: str, settings: Settings, revert: bool = False) -> A
         if info["edits"] and not revert and _is_bitnami(info["upstream"]):
             analysis.bitnami_relocated = True
         main = site.main.node
-        line, column = lines.position(content_start(text, main))
+        if main.props:  # an anchor or tag precedes the value: find the value itself
+            lines = lines or LineIndex(text)
+            line, column = lines.position(content_start(text, main))
+        else:
+            line, column = main.line + 1, main.column + 1
         upstream = info["upstream"]
         analysis.refs.append(
             ImageRef(
