@@ -10,7 +10,7 @@ Codes are stable: scripts and ``# imagemirror: ignore[CODE]`` comments rely on t
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 ERROR = "error"
 WARNING = "warning"
@@ -18,13 +18,13 @@ NOTE = "note"
 LEVELS = (ERROR, WARNING, NOTE)
 
 
-@dataclass(frozen=True, slots=True)
 class Rule:
-    code: str
-    name: str
-    level: str  # the default level
-    short: str
-    help: str
+    """A finding's kind: stable code, name, default level, descriptions."""
+
+    __slots__ = ("code", "name", "level", "short", "help")
+
+    def __init__(self, code: str, name: str, level: str, short: str, help: str):
+        self.code, self.name, self.level, self.short, self.help = code, name, level, short, help
 
 
 RULES: dict[str, Rule] = {
@@ -127,13 +127,15 @@ class Finding:
         return out
 
 
-@dataclass(slots=True)
 class Report:
     """All findings of one run (suppressed ones included, flagged) and what was scanned."""
 
-    findings: list[Finding] = field(default_factory=list)
-    files: int = 0
-    references: int = 0
+    __slots__ = ("findings", "files", "references")
+
+    def __init__(self, findings: list[Finding] | None = None, files: int = 0, references: int = 0):
+        self.findings: list[Finding] = list(findings) if findings is not None else []
+        self.files = files
+        self.references = references
 
     @property
     def active(self) -> list[Finding]:
