@@ -650,3 +650,15 @@ def test_crlf_and_bom_positions_suppression_and_fix(gitops):
     region = results[0]["fixes"][0]["artifactChanges"][0]["replacements"][0]["deletedRegion"]
     assert (region["startColumn"], region["endColumn"]) == (11, 21)
     assert path.read_bytes() == before  # check never writes
+
+
+@pytest.mark.parametrize("eol", ["\n", "\r\n", "\r"], ids=["lf", "crlf", "cr"])
+def test_suppression_lines_follow_the_parser(tmp_path, monkeypatch, eol):
+    (tmp_path / ".git").mkdir()
+    (tmp_path / ".imagemirror.yaml").write_text(f"registry: {REG}\n")
+    text = eol.join(["# head", "a:", "  image: nginx:1.25  # imagemirror: ignore", "b:", "  image: redis:7", ""])
+    (tmp_path / "values.yaml").write_bytes(text.encode())
+    monkeypatch.chdir(tmp_path)
+    doc = json.loads(invoke("check", "--format", "json", "values.yaml").stdout)
+    assert doc["suppressed"] == 1
+    assert [(f["line"], f["column"], f["reference"]) for f in doc["findings"]] == [(5, 10, "redis:7")]

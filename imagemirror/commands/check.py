@@ -36,6 +36,7 @@ from ..errors import ConfigError, Exit
 from ..report import ERROR, NOTE, WARNING, Finding, Report
 
 _IGNORE = re.compile(r"imagemirror:\s*ignore(?:\[([A-Za-z0-9_,\s]*)\])?(?![\w\[-])")
+_LINE_BREAK = re.compile("\r\n|[\r\n\x85\u2028\u2029]")
 _HOST = re.compile(r"[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]+)?\Z")
 
 
@@ -96,8 +97,9 @@ def comment_start(line: str) -> int | None:
 
 
 def split_lines(text: str) -> list[str]:
-    """Lines as the inventory numbers them (``\n`` ends a line; a CR before it is dropped)."""
-    return [line[:-1] if line.endswith("\r") else line for line in text.split("\n")]
+    """Lines as the YAML parser numbers them (its marks give the inventory's positions):
+    CRLF, LF, a lone CR, and -- as libyaml and ruamel.yaml count them -- NEL, LS, PS."""
+    return _LINE_BREAK.split(text)
 
 
 def ignore_directives(text: str) -> dict[int, frozenset[str] | None]:
