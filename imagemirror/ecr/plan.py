@@ -391,9 +391,14 @@ def destroy_plan(desired: Desired, observed: Observed, *, purge_cache: bool = Fa
             notes.append(f"iam-policy {observed.ci_policy['Arn']}: kept, attached to {observed.ci_policy['AttachmentCount']} identities; detach it first")
         else:
             changes.append(_delete_ci_policy(observed.ci_policy, "CI push policy made by imagemirror"))
+    deleted_rules = set(rule_prefixes)
     for name in sorted(observed.secrets):
         if is_tagged(observed.secrets[name].get("Tags")):
-            changes.append(Change("delete", "secret", name, "credential secret made by imagemirror", {"name": name}))
+            users = sorted(p for p, r in observed.rules.items() if r.get("credentialArn") == observed.secrets[name]["ARN"] and p not in deleted_rules)
+            if users:
+                notes.append(f"secret {name}: kept, rule(s) {', '.join(users)} still use it")
+            else:
+                changes.append(Change("delete", "secret", name, "credential secret made by imagemirror", {"name": name}))
         elif name in {u.secret for u in desired.rules}:
             notes.append(f"secret {name}: kept, not tagged managed-by=imagemirror")
     cached = sum(len(observed.cached.get(p, [])) for p in rule_prefixes)
