@@ -413,3 +413,40 @@ def test_validation_findings():
     assert validation_finding("quay", {"isValid": True, "upstreamRegistryUrl": "quay.io"}).ok
     bad = validation_finding("docker-hub", {"isValid": False, "failure": "Unable to authenticate"})
     assert not bad.ok and bad.message == "rule docker-hub: invalid: Unable to authenticate"
+
+
+# ---------------------------------------------------------------- the README's ECR section
+
+
+def _readme_ecr_blocks() -> list[tuple[str, str]]:
+    import re
+
+    text = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    start = text.index("\n## ECR provisioning")
+    end = text.index("\n## ", start + 1)
+    return re.findall(r"```(\w+)\n(.*?)```", text[start:end], re.S)
+
+
+def test_readme_ecr_settings_and_commands_are_real(tmp_path):
+    import shlex
+
+    import click
+
+    from imagemirror.cli import main
+
+    blocks = _readme_ecr_blocks()
+    (yaml_text,) = [body for lang, body in blocks if lang == "yaml"]
+    ecr = ecr_settings.parse(write(tmp_path, yaml_text))
+    assert [r.name for r in ecr.repositories] == ["custom-apps", "team/api"]
+    assert {u.host: u.token_env for u in ecr.upstreams if u.secret} == {"docker.io": "DOCKERHUB_TOKEN", "ghcr.io": "GHCR_TOKEN"}
+    commands = []
+    for lang, body in blocks:
+        for line in body.splitlines():
+            if lang == "console" and line.startswith("$ ") and "imagemirror ecr" in line:
+                commands.append(shlex.split(line[2:].rsplit("| ", 1)[-1]))  # the command after a pipe
+    assert len(commands) == 4
+    group = main.get_command(click.Context(main), "ecr")
+    for words in commands:
+        assert words[:2] == ["imagemirror", "ecr"]
+        sub = group.get_command(click.Context(group), words[2])
+        sub.make_context(words[2], words[3:])  # raises on an unknown option
