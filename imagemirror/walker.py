@@ -113,18 +113,11 @@ def events(text: str, pure: bool = False):
     from ruamel.yaml.cyaml import CParser
 
     parser = CParser(text)
-    out = []
-    append = out.append
-    get = parser.get_event
     try:
-        while True:
-            event = get()
-            append(event)
-            if event.__class__.__name__ == "StreamEndEvent":
-                break
+        # get_event() returns None once the stream has ended: list() runs the loop in C.
+        return list(iter(parser.get_event, None))
     finally:
         parser.dispose()
-    return out
 
 
 def parse_events(text: str):
@@ -156,44 +149,53 @@ def _syntax_error(exc) -> YAMLSyntaxError:
 
 def compose(evts) -> list:
     """Light nodes for each document (aliases share the anchored node)."""
+    from ruamel.yaml.events import (
+        AliasEvent,
+        DocumentStartEvent,
+        MappingEndEvent,
+        MappingStartEvent,
+        ScalarEvent,
+        SequenceEndEvent,
+        SequenceStartEvent,
+    )
+
     anchors: dict[str, object] = {}
     docs: list = []
     stack: list = []  # containers being built; a mapping's pending key is kept beside it
     pending: list = []
     for ev in evts:
-        name = ev.__class__.__name__
-        if name == "ScalarEvent":
+        cls = ev.__class__
+        if cls is ScalarEvent:
             sm = ev.start_mark
             node = Scalar(
                 ev.value,
                 ev.style or "",
                 sm.index,
                 ev.end_mark.index,
-                ev.anchor is not None or ev.tag is not None,
+                ev.anchor is not None or ev.ctag is not None,
                 sm.line,
                 sm.column,
             )
             if ev.anchor is not None:
                 anchors[ev.anchor] = node
-        elif name == "AliasEvent":
-            node = anchors.get(ev.anchor)
-            if node is None:
-                m = ev.start_mark
-                raise YAMLSyntaxError(f"found undefined alias {ev.anchor!r}", m.line + 1, m.column + 1)
-        elif name == "MappingStartEvent" or name == "SequenceStartEvent":
+        elif cls is MappingStartEvent or cls is SequenceStartEvent:
             sm = ev.start_mark
-            cls = Mapping if name == "MappingStartEvent" else Sequence
-            node = cls(sm.index, bool(ev.flow_style), sm.line, sm.column)
+            node = (Mapping if cls is MappingStartEvent else Sequence)(sm.index, bool(ev.flow_style), sm.line, sm.column)
             if ev.anchor is not None:
                 anchors[ev.anchor] = node
             stack.append(node)
             pending.append(None)
             continue
-        elif name == "MappingEndEvent" or name == "SequenceEndEvent":
+        elif cls is MappingEndEvent or cls is SequenceEndEvent:
             node = stack.pop()
             pending.pop()
             node.end = ev.end_mark.index
-        elif name == "DocumentStartEvent":
+        elif cls is AliasEvent:
+            node = anchors.get(ev.anchor)
+            if node is None:
+                m = ev.start_mark
+                raise YAMLSyntaxError(f"found undefined alias {ev.anchor!r}", m.line + 1, m.column + 1)
+        elif cls is DocumentStartEvent:
             anchors = {}
             continue
         else:
@@ -355,6 +357,8 @@ def _string_site(node: Scalar, path: str, key: Scalar, by_key: dict, in_seq: boo
 
 
 def _map_site(node: Mapping, by_key: dict, path: str, pkey, pline: int, ancestors, glob) -> Site | None:
+    if "repository" not in by_key and "image" not in by_key and "name" not in by_key:
+        return None  # the common case: no key that could carry an image name
     repository = _str_child(by_key, "repository")
     image = by_key.get("image")
     image = image if isinstance(image, Scalar) and image.string is not None and _is_component("image", by_key) else None
@@ -468,12 +472,10 @@ class LineIndex:
     """1-based line/column of character offsets."""
 
     def __init__(self, text: str):
-        self.starts = [0]
-        find = text.find
-        pos = find("\n")
-        while pos != -1:
-            self.starts.append(pos + 1)
-            pos = find("\n", pos + 1)
+        from itertools import accumulate
+
+        # offsets just past each "\n", summed in C: len(line) + 1 per line but the last
+        self.starts = [0, *accumulate(map((1).__add__, map(len, text.split("\n")[:-1])))]
 
     def position(self, offset: int) -> tuple[int, int]:
         from bisect import bisect_right
