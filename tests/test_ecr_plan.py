@@ -238,6 +238,15 @@ def test_template_drift_is_an_update_naming_the_field(field, value):
     assert (change.action, change.kind, change.name, change.reason) == ("update", "template", "quay", f"{field} differ")
 
 
+def test_a_ci_policy_imagemirror_did_not_make_is_left_alone():
+    d = desired_of()
+    obs = converged(d)
+    obs.ci_policy = {**obs.ci_policy, "Tags": {}, "Document": {"Statement": []}}
+    assert plan(d, obs) == []
+    obs.ci_policy["Tags"] = {"managed-by": "imagemirror"}
+    assert keyed(plan(d, obs)) == {("update", "iam-policy", "imagemirror-ci-push")}
+
+
 def test_repository_drift_is_an_update():
     d = desired_of()
     obs = converged(d)

@@ -171,20 +171,27 @@ def doctor(
     import json
 
     from ..ecr.doctor import Finding, node_role_findings, validation_finding
-    from ..ecr.plan import SYMBOLS, plan as make_plan, quota_problem
+    from ..ecr.plan import SYMBOLS, is_tagged, plan as make_plan, quota_problem
     from ..ecr.settings import RULE_QUOTA
 
     ctx = _context(config, endpoint_url, region, debug)
     desired, observed = _state(ctx)
     findings: list[Finding] = []
     for up in desired.rules:
-        if up.prefix in observed.rules:
+        rule = observed.rules.get(up.prefix)
+        if rule is None:
+            continue  # reported as drift below
+        if rule.get("credentialArn"):
             findings.append(validation_finding(up.prefix, ctx.client.validate_rule(up.prefix)))
+        else:  # ValidatePullThroughCacheRule is documented for authenticated upstreams only
+            findings.append(Finding(True, "validate", f"rule {up.prefix}: {rule.get('upstreamRegistryUrl')} is pulled anonymously; no credentials to validate"))
     changes = make_plan(desired, observed)
     for c in changes:
         findings.append(Finding(False, "drift", f"{SYMBOLS[c.action]} {c.action} {c.kind} {c.name} ({c.reason})"))
     if not changes:
         findings.append(Finding(True, "drift", "the account matches .imagemirror.yaml"))
+    if desired.ci_policy and observed.ci_policy and not is_tagged(observed.ci_policy.get("Tags")):
+        findings.append(Finding(False, "iam-policy", f"{observed.ci_policy['Arn']} exists but is not tagged managed-by=imagemirror, so apply leaves it alone; rename ecr.ci_policy or tag it"))
     problem = quota_problem(desired, observed, changes)
     findings.append(Finding(problem is None, "quota", problem or f"{len(observed.rules)} of {RULE_QUOTA} pull-through cache rules in use"))
     roles: dict[str, list[dict] | None] = {}

@@ -306,6 +306,8 @@ def plan(desired: Desired, observed: Observed, *, rotate_credentials: bool = Fal
         have = observed.ci_policy
         if have is None:
             changes.append(Change("create", "iam-policy", name, "least-privilege push to " + ", ".join(desired.repositories), {"name": name, "document": document}))
+        elif not is_tagged(have.get("Tags")):
+            pass  # someone else's policy of that name: left alone (doctor reports it)
         elif [normal_statement(s) for s in _statements(have.get("Document"))] != [normal_statement(s) for s in document["Statement"]]:
             changes.append(Change("update", "iam-policy", name, "policy document differs", {"name": name, "arn": have["Arn"], "document": document}))
     elif observed.ci_policy is not None and is_tagged(observed.ci_policy.get("Tags")):

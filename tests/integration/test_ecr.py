@@ -362,24 +362,30 @@ def test_a_secret_value_never_reaches_output_or_logs(aws, project, caplog):
     out, err = apply_ok("--debug", "--rotate-credentials")
     out2, err2 = apply_ok("--debug", "--rotate-credentials", "--format", "json")
     assert "imagemirror: debug: secretsmanager.create_secret(" in err
-    seen = out + err + out2 + err2 + caplog.text
+    seen = out + err + out2 + err2
+    for args in (["plan", "--format", "json"], ["doctor", "--format", "json"], ["rules"]):
+        code, o, e = cli(*args, "--debug")
+        assert code == 0, e
+        seen += o + e
+    seen += caplog.text
     assert CANARY_TOKEN not in seen and CANARY_USER not in seen
 
-    # And through the real entry point, credentials on stdin, every command, with --debug.
+    # And through the real entry point (a fresh process), credentials on stdin, with --debug.
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     stdin = json.dumps({"docker.io": {"username": CANARY_USER, "accessToken": CANARY_TOKEN + "-2"},
                         "ghcr.io": {"username": CANARY_USER, "accessToken": CANARY_TOKEN + "-3"}})
     for args, data in [
         (["apply", "--debug", "--rotate-credentials", "--credentials-stdin"], stdin),
-        (["plan", "--debug", "--format", "json"], None),
-        (["doctor", "--debug"], None),
-        (["rules", "--debug"], None),
         (["destroy", "--debug", "--yes"], None),
     ]:
         proc = subprocess.run([sys.executable, "-m", "imagemirror", "ecr", *args], input=data, capture_output=True,
                               text=True, env=env, cwd=project, timeout=60)
-        assert proc.returncode in (0, 1), proc.stderr
+        assert proc.returncode == 0, proc.stderr
+        assert "imagemirror: debug: " in proc.stderr
         assert CANARY_TOKEN not in proc.stdout + proc.stderr and CANARY_USER not in proc.stdout + proc.stderr
+        if args[0] == "apply":  # the piped value did reach the secret
+            value = aws.client("secretsmanager").get_secret_value(SecretId="ecr-pullthroughcache/docker-hub")["SecretString"]
+            assert json.loads(value)["accessToken"] == CANARY_TOKEN + "-2"
 
 
 def test_doctor_reports_drift_node_roles_and_invalid_rules(aws, project):
@@ -400,6 +406,19 @@ def test_doctor_reports_drift_node_roles_and_invalid_rules(aws, project):
     code, out, _ = cli("doctor")
     assert code == 1
     assert "PROBLEM: validate: rule docker-hub: invalid: The secret does not contain the keys 'username' and 'accessToken'" in out
+
+
+def test_a_ci_policy_of_the_same_name_made_by_someone_else_is_left_alone(aws, project):
+    iam = aws.client("iam")
+    theirs = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "ecr:*", "Resource": "*"}]}
+    arn = iam.create_policy(PolicyName="imagemirror-ci-push", PolicyDocument=json.dumps(theirs))["Policy"]["Arn"]
+    apply_ok()
+    assert [v["VersionId"] for v in iam.list_policy_versions(PolicyArn=arn)["Versions"]] == ["v1"]
+    code, out, _ = cli("doctor")
+    assert code == 1
+    assert f"PROBLEM: iam-policy: {arn} exists but is not tagged managed-by=imagemirror" in out
+    assert "ok: validate: rule quay: quay.io is pulled anonymously; no credentials to validate" in out
+    assert "ok: validate: rule docker-hub: valid (registry-1.docker.io)" in out
 
 
 def test_rules_prints_the_accounts_rules_as_a_rules_block(aws, project):
@@ -437,6 +456,15 @@ def test_unreachable_endpoint_is_an_aws_error(aws, project, monkeypatch):
     assert out == ""
     assert err.startswith("imagemirror: error: AWS sts GetCallerIdentity: Could not connect to the endpoint URL")
     assert err.count("\n") == 1
+
+
+def test_no_aws_credentials_is_an_aws_error(aws, project, monkeypatch):
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")  # no instance-metadata lookups off loopback
+    code, out, err = cli("plan")
+    assert (code, out) == (4, "")
+    assert err == "imagemirror: error: AWS sts GetCallerIdentity: Unable to locate credentials\n"
 
 
 def test_wrong_account_is_refused(aws, project):
