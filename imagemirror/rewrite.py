@@ -12,6 +12,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from ruamel.yaml.events import AliasEvent, MappingStartEvent, ScalarEvent, SequenceStartEvent
+
 from .config import Settings
 from .errors import FileError
 from .inventory import analyse
@@ -135,22 +137,56 @@ def _verify(old_events, new_body: str, expected_scalars, splice, file: str) -> N
         new_events = parse_events(new_body)
     except YAMLSyntaxError as exc:
         fail(f"result is not valid YAML: {exc.message}")
-    expected = []
-    for ev in old_events:
-        sig = _sig(ev)
-        if sig[0] == "ScalarEvent" and ev.start_mark.index in expected_scalars:
-            value, style = expected_scalars[ev.start_mark.index]
-            sig = (sig[0], value, style) + sig[3:]
-        expected.append(sig)
+    expected: list = list(old_events)  # old events, or signatures where the splice inserts
     if splice is not None:
         index, remove, inserted = splice
         expected[index : index + remove] = inserted
-    got = [_sig(ev) for ev in new_events]
-    if got != expected:
-        for i, (a, b) in enumerate(zip(got, expected)):
-            if a != b:
-                fail(f"event {i}: expected {b[:3]}, got {a[:3]}")
+    if len(new_events) != len(expected):
         fail("a different number of YAML events")
+    for i, (want, got) in enumerate(zip(expected, new_events)):
+        if not _same(want, got, expected_scalars):
+            want_sig = want if want.__class__ is tuple else _expected_sig(want, expected_scalars)
+            fail(f"event {i}: expected {want_sig[:3]}, got {_sig(got)[:3]}")
+
+
+def _expected_sig(ev, expected_scalars) -> tuple:
+    sig = _sig(ev)
+    if sig[0] == "ScalarEvent" and ev.start_mark.index in expected_scalars:
+        value, style = expected_scalars[ev.start_mark.index]
+        sig = (sig[0], value, style) + sig[3:]
+    return sig
+
+
+def _same(want, got, expected_scalars) -> bool:
+    """``_sig(got) == _expected_sig(want)``, without building the tuples (the hot loop)."""
+    cls = want.__class__
+    if cls is tuple:
+        return _sig(got) == want
+    if cls is not got.__class__:
+        return False
+    if cls is ScalarEvent:
+        wanted = expected_scalars.get(want.start_mark.index) if expected_scalars else None
+        if wanted is None:
+            value, style = want.value, want.style or ""
+        else:
+            value, style = wanted
+        return (
+            got.value == value
+            and (got.style or "") == style
+            and got.anchor == want.anchor
+            and (got.ctag is None) == (want.ctag is None)
+            and (got.ctag is None or got.tag == want.tag)
+        )
+    if cls is MappingStartEvent or cls is SequenceStartEvent:
+        return (
+            got.anchor == want.anchor
+            and bool(got.flow_style) == bool(want.flow_style)
+            and (got.ctag is None) == (want.ctag is None)
+            and (got.ctag is None or got.tag == want.tag)
+        )
+    if cls is AliasEvent:
+        return got.anchor == want.anchor
+    return _sig(got) == _sig(want)  # stream/document start and end, collection ends: rare
 
 
 # --------------------------------------------------------------------------- bitnami
