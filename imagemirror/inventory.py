@@ -7,6 +7,7 @@ Pure: text in, records and planned edits out.  ``scan`` is the thin file-reading
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Sequence as Seq
 
@@ -17,6 +18,15 @@ from .rules import AMBIGUOUS, INVALID, MIRRORED, NO_RULE, TEMPLATED, UNMIRRORED,
 from .walker import LineIndex, Scalar, Site, compose, content_start, find_sites, parse_events
 
 BITNAMI_NAMESPACES = ("bitnami/", "bitnamilegacy/")
+
+
+@lru_cache(maxsize=4096)
+def _parse(text: str) -> Reference:
+    """:func:`reference.parse`, cached: a repository names the same images in many files.
+
+    Pure and the result is frozen, so sharing it is safe; an invalid reference raises each time.
+    """
+    return parse(text)
 
 
 @dataclass
@@ -102,7 +112,7 @@ def _classify(site: Site, rules: Rules, revert: bool):
     if site.ambiguous:
         return AMBIGUOUS, None, None, site.ambiguous, []
     try:
-        ref = parse(site.written())
+        ref = _parse(site.written())
     except InvalidReference as exc:
         return INVALID, None, None, str(exc), []
     status, upstream, target = rules.classify(ref)
@@ -160,7 +170,7 @@ def _edits(site: Site, ref: Reference, upstream: Reference, desired: Reference, 
     new_values = dict((id(n), v) for n, v in out)
     composed = "/".join(new_values.get(id(p.node), p.node.value) for p in names)
     try:
-        check = parse(composed)
+        check = _parse(composed)
     except InvalidReference:
         return None
     if check.name != desired.name and not (revert and check.name == upstream.name):
