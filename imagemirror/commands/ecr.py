@@ -190,6 +190,13 @@ def doctor(
         findings.append(Finding(False, "drift", f"{SYMBOLS[c.action]} {c.action} {c.kind} {c.name} ({c.reason})"))
     if not changes:
         findings.append(Finding(True, "drift", "the account matches .imagemirror.yaml"))
+    cache_host = f"{ctx.account}.dkr.ecr.{ctx.region}.amazonaws.com"
+    if ctx.settings.registry is None:
+        findings.append(Finding(False, "registry", f"no registry: in .imagemirror.yaml; the cache is {cache_host}"))
+    elif ctx.settings.registry != cache_host:
+        findings.append(Finding(False, "registry", f"{ctx.settings.registry} in .imagemirror.yaml, but the cache these rules fill is {cache_host}"))
+    else:
+        findings.append(Finding(True, "registry", f"{cache_host} is this account's cache"))
     if desired.ci_policy and observed.ci_policy and not is_tagged(observed.ci_policy.get("Tags")):
         findings.append(Finding(False, "iam-policy", f"{observed.ci_policy['Arn']} exists but is not tagged managed-by=imagemirror, so apply leaves it alone; rename ecr.ci_policy or tag it"))
     problem = quota_problem(desired, observed, changes)

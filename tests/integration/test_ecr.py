@@ -392,13 +392,14 @@ def test_doctor_reports_drift_node_roles_and_invalid_rules(aws, project):
     code, out, _ = cli("doctor")
     assert code == 1
     assert "PROBLEM: drift: + create rule docker-hub" in out
+    assert f"ok: registry: {ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com is this account's cache" in out
     assert f"PROBLEM: node-role: {NODE_ROLE}: cannot fill the cache on first pull, lacks ecr:BatchImportUpstreamImage on repository/docker-hub/*" in out
 
     apply_ok()
     code, out, _ = cli("doctor", "--format", "json")
     findings = json.loads(out)["findings"]
     assert code == 0, [f for f in findings if not f["ok"]]
-    assert {f["check"] for f in findings} == {"validate", "drift", "quota", "node-role"}
+    assert {f["check"] for f in findings} == {"validate", "drift", "quota", "node-role", "registry"}
     assert sum(f["check"] == "validate" for f in findings) == 5
 
     # A secret without accessToken: ValidatePullThroughCacheRule says isValid=false.
