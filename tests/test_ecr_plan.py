@@ -418,6 +418,17 @@ def test_node_roles_need_both_first_pull_actions():
     assert not finding.ok and "role not found" in finding.message
 
 
+def test_a_registry_policy_for_the_account_root_does_not_grant_the_role_anything():
+    d = desired_of()
+    root = {"Statement": [{"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
+                           "Action": ["ecr:CreateRepository", "ecr:BatchImportUpstreamImage"], "Resource": "*"}]}
+    (finding,) = node_role_findings(d, Observed(registry_policy=root), {ROLE: []})
+    assert not finding.ok
+    anyone = {"Statement": [{**root["Statement"][0], "Principal": "*"}]}
+    (finding,) = node_role_findings(d, Observed(registry_policy=anyone), {ROLE: []})
+    assert finding.ok
+
+
 def test_validation_findings():
     assert validation_finding("quay", {"isValid": True, "upstreamRegistryUrl": "quay.io"}).ok
     bad = validation_finding("docker-hub", {"isValid": False, "failure": "Unable to authenticate"})

@@ -36,11 +36,9 @@ def _principal_matches(principal, arn: str) -> bool:
         return True
     if not isinstance(principal, dict):
         return False
-    account = arn.split(":")[4]
-    for p in _list(principal.get("AWS")):
-        if p in ("*", arn, account, f"arn:aws:iam::{account}:root"):
-            return True
-    return False
+    # The account root (or a bare account id) only delegates to the account's own IAM
+    # policies; it grants nothing to the role by itself.
+    return any(p in ("*", arn) for p in _list(principal.get("AWS")))
 
 
 def _matches(stmt: dict, action: str, resource: str, principal: str | None) -> bool:
