@@ -18,6 +18,24 @@ REPO = Path(__file__).resolve().parent.parent
 CORPUS = REPO.parent / "shared" / "corpus"
 REQUIRE_INTEGRATION = os.environ.get("IMAGEMIRROR_REQUIRE_INTEGRATION") == "1"
 
+# Hypothesis budgets (tests/test_properties.py): small by default, large in CI
+# (HYPOTHESIS_PROFILE=ci, set by .ci/run).  No deadline: speed is for bench/, not tests.
+try:
+    from hypothesis import HealthCheck, settings as _hsettings
+
+    _hsettings.register_profile("default", max_examples=60, deadline=None)
+    _hsettings.register_profile(
+        "ci",
+        max_examples=int(os.environ.get("IMAGEMIRROR_CI_EXAMPLES", "1800")),
+        deadline=None,
+        derandomize=False,
+        print_blob=True,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
+    _hsettings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+except ImportError:  # pragma: no cover - hypothesis is in the [test] extra
+    pass
+
 
 def skip_or_fail(reason: str) -> None:
     """Skip with ``reason`` -- or fail when CI requires every integration test to run."""

@@ -1,0 +1,88 @@
+"""Failing examples hypothesis found (tests/test_properties.py), kept as explicit cases.
+
+Each case is the shrunk example, written out by hand so it reads without the generator.
+Cases marked ``xfail(strict=True)`` are open bugs in code the lead owns (walker/inventory):
+the test turns red the day the bug is fixed, so the mark gets removed, not forgotten.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from imagemirror.config import parse_settings
+from imagemirror.inventory import scan_text
+from imagemirror.rewrite import rewrite_text
+
+ECR = "123456789012.dkr.ecr.af-south-1.amazonaws.com"
+SETTINGS = parse_settings({"registry": ECR})
+LOCAL = parse_settings({"registry": "localhost:5000"})
+
+
+def refs(text, settings=SETTINGS):
+    result = scan_text(text, "values.yaml", settings)
+    assert result.error is None, result.error
+    return result.refs
+
+
+# --------------------------------------------------------------------------- open bugs
+
+DOTTED_NAMESPACE = "image:\n  registry: docker.io\n  repository: my.org/app\n  tag: v1\n"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="walker: with an explicit `registry:` key, a repository whose first component has a "
+    "'.' is taken as a host and the registry key ignored; charts render registry/repository "
+    "(docker.io/my.org/app). Found by test_properties (shrunk from '0.0/nginx').",
+)
+def test_registry_key_wins_over_a_dotted_first_component():
+    (ref,) = refs(DOTTED_NAMESPACE)
+    assert ref.upstream == "docker.io/my.org/app:v1"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="same root cause: revert writes {registry: docker.io, repository: my.org/app}, "
+    "which the walker then reads as host my.org (no-rule). Found by "
+    "test_revert_restores_the_upstream_references.",
+)
+def test_revert_of_a_dotted_namespace_reads_back_as_its_upstream():
+    mirrored = f"image:\n  registry: {ECR}\n  repository: docker-hub/my.org/app\n  tag: v1\n"
+    back = rewrite_text(mirrored, "values.yaml", SETTINGS, revert=True).text
+    (ref,) = refs(back)
+    assert (ref.status, ref.upstream) == ("unmirrored", "docker.io/my.org/app:v1")
+
+
+# --------------------------------------------------------------------------- fixed / by design
+
+
+def test_dotted_namespace_is_never_rewritten_to_a_wrong_target():
+    """Whatever the walker decides, the one thing that must hold: no wrong image is written."""
+    done = rewrite_text(DOTTED_NAMESPACE, "values.yaml", SETTINGS)
+    assert done.text in (DOTTED_NAMESPACE, DOTTED_NAMESPACE.replace("docker.io", ECR).replace("my.org/app", "docker-hub/my.org/app"))
+
+
+def test_plain_host_port_in_a_flow_mapping_is_quoted():
+    """``{registry: localhost:5000}`` only parses with YAML 1.2 parsers, not libyaml (nor Helm's):
+    a rewrite writes it double-quoted, and from then on the scalar keeps its (new) quotes."""
+    text = "image: {registry: docker.io, repository: library/nginx}\n"
+    out = rewrite_text(text, "values.yaml", LOCAL).text
+    assert out == 'image: {registry: "localhost:5000", repository: docker-hub/library/nginx}\n'
+    assert rewrite_text(out, "values.yaml", LOCAL).changed is False
+    back = rewrite_text(out, "values.yaml", LOCAL, revert=True).text
+    assert back == 'image: {registry: "docker.io", repository: library/nginx}\n'
+    assert rewrite_text(back, "values.yaml", LOCAL).text == out
+
+
+def test_lone_word_outside_a_container_is_ambiguous_not_rewritten():
+    """``image: nginx`` at top level may be composed by the chart (istio's ``image: pilot``)."""
+    (ref,) = refs("image: nginx\n")
+    assert ref.status == "ambiguous"
+    assert rewrite_text("image: nginx\n", "values.yaml", SETTINGS).changed is False
+    (ref,) = refs("containers:\n- name: x\n  image: nginx\n")
+    assert ref.status == "unmirrored"
+
+
+def test_templated_string_is_left_alone_by_revert():
+    text = "image: '{{ .Values.image }}'\n"
+    assert rewrite_text(text, "values.yaml", SETTINGS, revert=True).text == text

@@ -1,0 +1,195 @@
+"""Property-based tests of the byte-exact rewrite (hypothesis).
+
+Documents come from ``tests/strategies.py``: values files with image references in every
+supported shape, among comments, quote styles, flow and block collections, anchors,
+aliases, merge keys, CRLF, a BOM, unicode and ``---`` markers.  The generator knows where
+it put every image scalar and computes, on its own, what ``rewrite`` must put there; the
+tests hold imagemirror's pure core (``rewrite_text``, ``scan_text``) to that.
+
+Budget: the ``ci`` profile (``HYPOTHESIS_PROFILE=ci``, set by ``.ci/run``) runs
+``CI_EXAMPLES`` examples per property (>= 10,000 in total); the default profile is small for
+local runs.  Failures hypothesis finds are kept in ``tests/regressions/`` and as
+``@example`` cases below.
+"""
+
+from __future__ import annotations
+
+import re
+
+from hypothesis import given, note
+from ruamel.yaml import YAML
+
+from imagemirror.config import parse_settings
+from imagemirror.inventory import scan_text
+from imagemirror.rewrite import rewrite_text
+
+from strategies import Document, Slot, documents, upstream_text
+
+FILE = "values.yaml"
+_settings_cache: dict = {}
+
+
+def settings_of(doc: Document):
+    key = repr(doc.cfg)
+    if key not in _settings_cache:
+        _settings_cache[key] = parse_settings(doc.cfg.data())
+    return _settings_cache[key]
+
+
+def rewrite(doc: Document, text: str, revert: bool = False):
+    return rewrite_text(text, FILE, settings_of(doc), revert=revert)
+
+
+def show(doc: Document) -> None:
+    note(f"settings: {doc.cfg}")
+    note("text:\n" + doc.text)
+    note("expected:\n" + doc.expected)
+    note("sites: " + repr([(s.shape, s.kind, s.path, s.ref.written()) for s in doc.sites]))
+
+
+def load_all(text: str) -> list:
+    """Documents as plain data (ruamel's pure parser reads all of YAML 1.2)."""
+    return list(YAML(typ="safe", pure=True).load_all(text.lstrip("\ufeff")))
+
+
+def refs_at(result, doc: Document, expected: bool) -> dict:
+    """Each site -> the references reported at its path and position."""
+    by_place: dict = {}
+    for ref in result.refs:
+        by_place.setdefault((ref.path, ref.line, ref.column), []).append(ref)
+    return {id(site): by_place.get((site.path, *doc.position(site, expected)), []) for site in doc.sites}
+
+
+def diff_paths(a, b, path: str = "") -> set[str]:
+    """Leaf paths (``a.b[0].c``) where two plain data trees differ."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        out: set[str] = set()
+        for k in a.keys() | b.keys():
+            sub = f"{path}.{k}" if path else str(k)
+            if k not in a or k not in b:
+                out.add(sub)
+            else:
+                out |= diff_paths(a[k], b[k], sub)
+        return out
+    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        out = set()
+        for i, (x, y) in enumerate(zip(a, b)):
+            out |= diff_paths(x, y, f"{path}[{i}]")
+        return out
+    return set() if a == b and type(a) is type(b) else {path}
+
+
+def shape_regex(doc: Document) -> re.Pattern:
+    """The document with every image scalar a wildcard: bytes outside them must match."""
+    out = ["\ufeff" if doc.bom else ""]
+    for p in doc.parts:
+        if isinstance(p, Slot) and p.may_change:
+            out.append(r"(['\"]?[^\s'\",\[\]{}#]+['\"]?)")
+        elif isinstance(p, Slot):
+            out.append(re.escape(p.original_text))
+        else:
+            out.append(re.escape(p.replace("\n", "\r\n") if doc.crlf else p))
+    return re.compile("".join(out), re.DOTALL)
+
+
+# ------------------------------------------------------------------------------ properties
+
+
+@given(documents())
+def test_bytes_outside_image_scalars_unchanged(doc: Document):
+    """The rewrite equals the independently computed expected text, byte for byte."""
+    show(doc)
+    done = rewrite(doc, doc.text)
+    assert done.text == doc.expected
+    assert done.changed == (doc.changes > 0)
+
+
+@given(documents())
+def test_reparsed_document_equal_except_rewritten_paths(doc: Document):
+    show(doc)
+    out = rewrite(doc, doc.text).text
+    before, after = load_all(doc.text), load_all(out)
+    assert len(before) == len(after)
+    allowed: set[str] = set()
+    for i, site in enumerate(doc.sites):
+        if site.kind != "unmirrored":
+            continue
+        for base in [site.path] + doc.alias_paths.get(i, []):
+            prefix = f"[{site.doc}]{base}"
+            allowed |= {prefix, f"{prefix}.registry", f"{prefix}.repository", f"{prefix}.image"}
+    changed: set[str] = set()
+    for d, (x, y) in enumerate(zip(before, after)):
+        changed |= {f"[{d}]{p}" for p in diff_paths(x, y)}
+    assert changed <= allowed, changed - allowed
+    assert after == load_all(doc.expected)
+
+
+@given(documents())
+def test_rewrite_is_idempotent(doc: Document):
+    show(doc)
+    once = rewrite(doc, doc.text).text
+    twice = rewrite(doc, once)
+    assert twice.text == once
+    assert not twice.changed
+
+
+@given(documents())
+def test_list_reports_each_site_where_it_is(doc: Document):
+    """``list`` finds every generated site, at its line/column, with the right status and upstream."""
+    show(doc)
+    result = scan_text(doc.text, FILE, settings_of(doc))
+    assert result.error is None, result.error
+    found_at = refs_at(result, doc, expected=False)
+    for site in doc.sites:
+        found = found_at[id(site)]
+        assert found, (
+            f"no reference reported at {site.path} {doc.position(site)}; "
+            f"got {[(r.path, r.line, r.column) for r in result.refs]}"
+        )
+        statuses = {r.status for r in found}
+        assert statuses == {site.kind}, (site.path, statuses, site.kind)
+        if site.kind in ("unmirrored", "no-rule", "mirrored") and site.ref.host != doc.cfg.registry:
+            assert {r.upstream for r in found} == {upstream_text(site.ref, doc.cfg)}
+
+
+@given(documents())
+def test_after_rewrite_every_reference_with_a_rule_is_mirrored(doc: Document):
+    show(doc)
+    out = rewrite(doc, doc.text).text
+    result = scan_text(out, FILE, settings_of(doc))
+    assert result.error is None, result.error
+    assert not [r for r in result.refs if r.status == "unmirrored"]
+    found_at = refs_at(result, doc, expected=True)
+    for site in doc.sites:
+        want = "mirrored" if site.kind == "unmirrored" else site.kind
+        got = {r.status for r in found_at[id(site)]}
+        assert got == {want}, (site.path, got, want)
+
+
+@given(documents())
+def test_revert_restores_the_upstream_references(doc: Document):
+    show(doc)
+    out = rewrite(doc, doc.text).text
+    back = rewrite(doc, out, revert=True).text
+    note("reverted:\n" + back)
+    # only image scalars differ from the original
+    assert shape_regex(doc).fullmatch(back), "revert changed bytes outside image scalars"
+    result = scan_text(back, FILE, settings_of(doc))
+    assert result.error is None, result.error
+    refs = {(r.path, r.line): r for r in result.refs}
+    for site in doc.sites:
+        if site.kind not in ("unmirrored", "mirrored"):
+            continue
+        ref = refs.get((site.path, doc.position(site)[0]))
+        assert ref is not None and ref.status == "unmirrored", (site.path, ref)
+        if site.kind == "unmirrored":
+            assert ref.upstream == upstream_text(site.ref, doc.cfg)
+    # and forward again lands on the same references as the first rewrite (the same bytes,
+    # but for quotes a plain ``host:port`` in a flow collection gains)
+    again = rewrite(doc, back).text
+    assert shape_regex(doc).fullmatch(again)
+    first = scan_text(out, FILE, settings_of(doc))
+    second = scan_text(again, FILE, settings_of(doc))
+    assert [(r.path, r.line, r.status, r.upstream) for r in first.refs] == [
+        (r.path, r.line, r.status, r.upstream) for r in second.refs
+    ]
