@@ -357,6 +357,55 @@ def test_hidden_prompt_on_a_terminal(aws, project):
     assert json.loads(value) == {"username": "prompted-user", "accessToken": "prompted-token"}
 
 
+def _run_on_a_terminal(args: list[str], answers: dict[str, str], cwd: Path) -> tuple[int, str]:
+    """Run the CLI with a pseudo-terminal as its controlling terminal; answer prompts as they come."""
+    import fcntl
+    import pty
+    import select
+    import termios
+
+    master, slave = pty.openpty()
+
+    def become_session_leader_on_the_pty():
+        os.setsid()
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+    proc = subprocess.Popen([sys.executable, "-m", "imagemirror", *args], stdin=slave, stdout=slave, stderr=slave,
+                            cwd=cwd, env={**os.environ, "PYTHONPATH": str(REPO)}, preexec_fn=become_session_leader_on_the_pty)
+    os.close(slave)
+    seen, pending = b"", list(answers.items())
+    while True:
+        ready, _, _ = select.select([master], [], [], 60)
+        if not ready:  # a hung prompt: fail rather than wait forever
+            proc.kill()
+            break
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        seen += chunk
+        if pending and pending[0][0].encode() in seen.rsplit(b"\n", 1)[-1]:
+            os.write(master, pending.pop(0)[1].encode() + b"\n")
+    os.close(master)
+    return proc.wait(), seen.decode(errors="replace")
+
+
+def test_hidden_prompt_on_a_real_terminal_does_not_echo_the_token(aws, project):
+    code, screen = _run_on_a_terminal(
+        ["ecr", "apply"],
+        {"docker.io username": CANARY_USER, "docker.io access token": CANARY_TOKEN,
+         "ghcr.io username": "gh-user", "ghcr.io access token": "gh-token-9"},
+        project,
+    )
+    assert code == 0, screen
+    assert "docker.io access token" in screen and "Applied:" in screen
+    assert CANARY_TOKEN not in screen and "gh-token-9" not in screen  # the terminal never echoed them
+    value = json.loads(aws.client("secretsmanager").get_secret_value(SecretId="ecr-pullthroughcache/docker-hub")["SecretString"])
+    assert value == {"username": CANARY_USER, "accessToken": CANARY_TOKEN}
+
+
 def test_a_secret_value_never_reaches_output_or_logs(aws, project, caplog):
     caplog.set_level(logging.DEBUG)  # every logger, botocore's included, as far as the root is concerned
     out, err = apply_ok("--debug", "--rotate-credentials")
