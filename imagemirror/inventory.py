@@ -15,7 +15,7 @@ from .config import Settings
 from .model import FileResult, ImageRef
 from .reference import InvalidReference, Reference, parse
 from .rules import AMBIGUOUS, INVALID, MIRRORED, NO_RULE, TEMPLATED, UNMIRRORED, Rules
-from .walker import LineIndex, Scalar, Site, compose, content_start, find_sites, parse_events
+from .walker import LineIndex, Scalar, Site, compose, content_start, find_sites, gc_paused, parse_events
 
 BITNAMI_NAMESPACES = ("bitnami/", "bitnamilegacy/")
 
@@ -200,7 +200,8 @@ def scan_text(text: str, file: str, settings: Settings) -> FileResult:
 
     body = text[1:] if text.startswith("\ufeff") else text
     try:
-        analysis = analyse(body, file, settings)
+        with gc_paused():
+            analysis = analyse(body, file, settings)
     except YAMLSyntaxError as exc:
         return FileResult(file, error=FileError(file, f"invalid YAML: {exc.message}", exc.line, exc.column))
     return FileResult(file, refs=analysis.refs, notes=analysis.notes)

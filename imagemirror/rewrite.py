@@ -18,7 +18,7 @@ from .config import Settings
 from .errors import FileError
 from .inventory import analyse
 from .model import FileResult
-from .walker import LineIndex, Mapping, Scalar, YAMLSyntaxError, content_start, parse_events
+from .walker import LineIndex, Mapping, Scalar, YAMLSyntaxError, content_start, gc_paused, parse_events
 
 # What a reference or registry may contain; anything else would change the YAML around it.
 _SAFE_VALUE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/@:+\-\[\]]*\Z")
@@ -83,6 +83,11 @@ def rewrite_text(text: str, file: str, settings: Settings, revert: bool = False)
     Raises :class:`FileError` for invalid YAML (with line and column) and when the
     result would not verify (the caller leaves the file untouched).
     """
+    with gc_paused():  # the events and nodes of both parses live until the end
+        return _rewrite_text(text, file, settings, revert)
+
+
+def _rewrite_text(text: str, file: str, settings: Settings, revert: bool) -> Rewritten:
     bom = "\ufeff" if text.startswith("\ufeff") else ""
     body = text[len(bom):]
     try:

@@ -105,6 +105,26 @@ class Sequence:
 # --------------------------------------------------------------------------- parse
 
 
+class gc_paused:
+    """No cyclic garbage collection inside the block (switched back on after, if it was on).
+
+    For building event lists and nodes: everything made there stays alive until the
+    file is done, so a collection would find nothing; on large files they cost a tenth
+    of the parse time.  Reference counting still frees everything as usual.
+    """
+
+    __slots__ = ("was",)
+
+    def __enter__(self) -> None:
+        self.was = gc.isenabled()
+        gc.disable()
+
+    def __exit__(self, *exc) -> None:
+        if self.was:
+            gc.enable()
+
+
+
 def events(text: str, pure: bool = False):
     """The event stream of ``text`` (C parser; the pure one when ``pure``)."""
     if pure:
@@ -114,16 +134,11 @@ def events(text: str, pure: bool = False):
     from ruamel.yaml.cyaml import CParser
 
     parser = CParser(text)
-    # Every object made here stays alive in the list: a cyclic collection would find
-    # nothing, so none runs (a tenth of the parse time on large files).
-    collecting = gc.isenabled()
-    gc.disable()
     try:
-        # get_event() returns None once the stream has ended: list() runs the loop in C.
-        return list(iter(parser.get_event, None))
+        with gc_paused():
+            # get_event() returns None once the stream has ended: list() runs the loop in C.
+            return list(iter(parser.get_event, None))
     finally:
-        if collecting:
-            gc.enable()
         parser.dispose()
 
 
@@ -156,13 +171,8 @@ def _syntax_error(exc) -> YAMLSyntaxError:
 
 def compose(evts) -> list:
     """Light nodes for each document (aliases share the anchored node)."""
-    collecting = gc.isenabled()
-    gc.disable()  # as in events(): every node made here is kept
-    try:
+    with gc_paused():
         return _compose(evts)
-    finally:
-        if collecting:
-            gc.enable()
 
 
 def _compose(evts) -> list:
