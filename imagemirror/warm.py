@@ -52,6 +52,8 @@ class ImageResult:
     blobs: int = 0
     cached_blobs: int = 0
     fetched_blobs: int = 0
+    #: fetched blobs the cache had not confirmed storing when the settle time ran out
+    unconfirmed_blobs: int = 0
     platforms: list[str] = field(default_factory=list)
     digest: str | None = None
     error: str | None = None
@@ -85,6 +87,7 @@ class ImageResult:
             "blobs": self.blobs,
             "cached_blobs": self.cached_blobs,
             "fetched_blobs": self.fetched_blobs,
+            "unconfirmed_blobs": self.unconfirmed_blobs,
             "platforms": self.platforms,
             "digest": self.digest,
             "engine": self.engine,
@@ -253,8 +256,23 @@ class _Blobs:
         return fut
 
 
+def _settle(client, host: str, repo: str, digests: list[str], clock, sleep, settle: float) -> int:
+    """Wait (up to ``settle`` seconds) until the cache says it stores each fetched blob;
+    return how many it has not confirmed."""
+    pending = list(digests)
+    end = clock() + settle
+    delay = 0.05
+    while pending:
+        pending = [d for d in pending if client.blob_stored(host, repo, d) is False]
+        if not pending or clock() + delay > end:
+            break
+        sleep(delay)
+        delay = min(1.0, delay * 2)
+    return len(pending)
+
+
 def _warm_one(target: Target, client, blobs: _Blobs, platform: str, progress: Progress,
-              clock: Callable[[], float], prefixes) -> ImageResult:
+              clock: Callable[[], float], prefixes, sleep: Callable[[float], None], settle: float) -> ImageResult:
     ref = target.ref
     host, repo = ref.host, ref.path
     result = ImageResult(target.name, "failed", sources=target.sources)
@@ -282,9 +300,14 @@ def _warm_one(target: Target, client, blobs: _Blobs, platform: str, progress: Pr
         if verify_pinned and ref.digest not in known:
             verify_pinned = False
             # The tag no longer points at the pinned image: is the pinned one still cached?
-            if not client.manifest_served(host, repo, ref.digest):
-                raise LookupError(f"{target.name}: {PINNED_NOT_CACHED}")
-            pinned = client.get_manifest(host, repo, ref.digest)
+            # (ECR answers 404; a distribution proxy whose remote lacks it answers 500.)
+            try:
+                pinned = client.get_manifest(host, repo, ref.digest)
+            except Exception as exc:  # noqa: BLE001 - any failure here means "not served"
+                status = getattr(exc, "status", None)
+                raise LookupError(
+                    f"{target.name}: {PINNED_NOT_CACHED}" + (f" (HTTP {status} for the digest)" if status else f" ({exc})")
+                ) from None
             if pinned.is_index:
                 for child in pinned.doc.get("manifests", []):
                     if platform_matches(child.get("platform"), platform):
@@ -307,6 +330,7 @@ def _warm_one(target: Target, client, blobs: _Blobs, platform: str, progress: Pr
                 futures.append(blobs.get(host, repo, desc["digest"], desc.get("size"),
                                          lambda n: progress.advance(target, n)))
         first_error: BaseException | None = None
+        streamed: list[str] = []
         for fut in futures:
             try:
                 blob = fut.result()
@@ -319,8 +343,12 @@ def _warm_one(target: Target, client, blobs: _Blobs, platform: str, progress: Pr
                 result.cached_blobs += 1
             elif blob.cached is False:
                 result.fetched_blobs += 1
+                if not blob.redirected:
+                    streamed.append(blob.digest)
         if first_error is not None:
             raise first_error
+        if streamed and settle > 0 and hasattr(client, "blob_stored"):
+            result.unconfirmed_blobs = _settle(client, host, repo, streamed, clock, sleep, settle)
         if verify_pinned and not client.manifest_served(host, repo, ref.digest):
             raise LookupError(f"{target.name}: {PINNED_NOT_CACHED}")
         result.status = "ok"
@@ -341,8 +369,13 @@ def warm_images(
     progress: Progress | None = None,
     clock: Callable[[], float] = time.monotonic,
     prefixes: dict[str, str] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    settle: float = 30.0,
 ) -> list[ImageResult]:
-    """Warm every target through ``client``; results in the order of ``targets``."""
+    """Warm every target through ``client``; results in the order of ``targets``.
+
+    ``settle``: how long to wait, per image, for the cache to confirm it stored the blobs it
+    streamed through from upstream (0: do not wait)."""
     progress = progress or _NoProgress()
     jobs = max(1, jobs)
     with ThreadPoolExecutor(jobs, thread_name_prefix="warm-blob") as blob_pool, ThreadPoolExecutor(
@@ -350,7 +383,8 @@ def warm_images(
     ) as image_pool:
         blobs = _Blobs(client, blob_pool)
         futures = [
-            image_pool.submit(_warm_one, t, client, blobs, platform, progress, clock, prefixes) for t in targets
+            image_pool.submit(_warm_one, t, client, blobs, platform, progress, clock, prefixes, sleep, settle)
+            for t in targets
         ]
         return [f.result() for f in futures]
 

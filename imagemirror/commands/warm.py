@@ -124,6 +124,9 @@ def format_text(results: list[ImageResult], seconds: float) -> str:
             lines.append(f"    error: {r.error}")
         if r.hint:
             lines.append(f"    hint: {r.hint}")
+        if r.unconfirmed_blobs:
+            lines.append(f"    note: the cache had not yet confirmed storing {r.unconfirmed_blobs} "
+                         "blob(s) it streamed from upstream")
         for source in r.sources[:3]:
             lines.append(f"    from: {source}")
         if len(r.sources) > 3:

@@ -96,6 +96,8 @@ class BlobResult:
     #: True: served from the registry's own storage; False: streamed through from upstream;
     #: None: the response carried no evidence either way (see ``cache_evidence``).
     cached: bool | None
+    #: whether the registry redirected the GET (the evidence then came from the redirect)
+    redirected: bool = False
 
 
 def redact(headers: dict) -> dict:
@@ -295,7 +297,20 @@ class RegistryClient:
                 detail = f"got {got} bytes" + (f" of {size}" if size is not None else "")
                 raise RegistryError(f"{what}: blob digest mismatch ({detail}, sha256 {actual[7:19]}...)", retryable=True)
             cached = cache_evidence(resp.headers, redirected[-1] if redirected else None)
-            return BlobResult(digest, got, attempts, cached)
+            return BlobResult(digest, got, attempts, cached, bool(redirected))
+
+        return self._retrying(what, attempt)
+
+    def blob_stored(self, host: str, repo: str, digest: str) -> bool | None:
+        """HEAD a blob: does the registry now serve it from its own storage?  (A distribution
+        pull-through proxy stores a blob in the background while streaming it to the first
+        client, so "fetched" is not yet "cached".)  None when the answer carries no evidence."""
+        what = f"{host}/{repo}@{digest}"
+
+        def attempt():
+            resp = self._call("HEAD", host, f"/v2/{repo}/blobs/{digest}", repo)
+            self._drain(resp)
+            return cache_evidence(resp.headers, None)
 
         return self._retrying(what, attempt)
 

@@ -52,7 +52,8 @@ class DockerEngine:
         from docker.errors import APIError, DockerException
 
         creds = self.credentials.get(host)
-        auth = creds.auth_config() if creds else None
+        # serveraddress: podman's compat API files single credentials under it
+        auth = {**creds.auth_config(), "serveraddress": host} if creds else None
         name = f"{host}/{repository}"
         start = self.clock()
         seen: dict[str, int] = {}

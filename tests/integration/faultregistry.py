@@ -68,7 +68,7 @@ class FaultRegistry:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self.thread.start()
 
     @property
@@ -213,7 +213,9 @@ class FaultRegistry:
             return
         if fault is not None and fault.kind == "corrupt":
             data = bytes(b ^ 0xFF for b in data[:16]) + data[16:]
-        self._send(h, 200, data, {"Content-Type": "application/octet-stream", "Docker-Content-Digest": ref}, head)
+        # served from its own storage, as distribution does it (Cache-Control: max-age)
+        self._send(h, 200, data, {"Content-Type": "application/octet-stream", "Docker-Content-Digest": ref,
+                                  "Cache-Control": "max-age=31536000"}, head)
 
     def _token(self, h) -> None:
         from urllib.parse import parse_qs, urlsplit

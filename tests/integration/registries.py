@@ -251,9 +251,11 @@ http {{
     proxy_set_header Connection "";
     proxy_read_timeout 300s;
     location = /v2/ {{
+      # a static file, not `return`: `return` would answer before auth_basic runs
+      root {home}/www;
       default_type application/json;
       add_header Docker-Distribution-Api-Version registry/2.0 always;
-      return 200 '{{}}';
+      try_files /v2.json =404;
     }}
     {chr(10).join(locations)}
     location / {{
@@ -263,6 +265,8 @@ http {{
   }}
 }}
 """
+    (home / "www").mkdir(exist_ok=True)
+    (home / "www" / "v2.json").write_text("{}")
     conf_path = home / "nginx.conf"
     conf_path.write_text(conf)
     proc, log = _spawn(name, [binary, "-e", str(home / "error.log"), "-p", str(home), "-c", str(conf_path)], home)
@@ -328,3 +332,81 @@ def start_podman(workdir: Path, insecure_registries: list[str], binary: str = "p
         time.sleep(0.1)
     server.stop()
     raise RuntimeError(f"podman socket not ready:\n{server.logs()}")
+
+
+# -- pytest fixtures (import them into a test module) --------------------------------------
+
+
+@dataclass
+class Stack:
+    """Two upstreams (``docker-hub``, ``quay``), a pull-through proxy for each, nginx in front."""
+
+    workdir: Path
+    upstreams: dict[str, Server]
+    proxies: dict[str, Server]
+    front: Server
+    servers: list[Server]
+
+    @property
+    def registry(self) -> str:
+        return self.front.host
+
+    def pusher(self, prefix: str):
+        import oci
+
+        return oci.Pusher(self.upstreams[prefix].url)
+
+    def stop_upstreams(self) -> None:
+        for server in self.upstreams.values():
+            server.stop()
+
+    def add_front(self, **kwargs) -> Server:
+        """Another nginx on the same proxies (TLS, auth)."""
+        server = start_nginx(self.workdir, {p: s.url for p, s in self.proxies.items()},
+                             binary=self.front.extra["binary"], **kwargs)
+        server.extra["binary"] = self.front.extra["binary"]
+        self.servers.append(server)
+        return server
+
+    def stop(self) -> None:
+        for server in reversed(self.servers):
+            server.stop()
+
+
+def start_stack(workdir: Path, registry_binary: str, nginx_binary: str, prefixes=("docker-hub", "quay")) -> Stack:
+    servers: list[Server] = []
+    try:
+        upstreams, proxies = {}, {}
+        for prefix in prefixes:
+            upstreams[prefix] = start_registry(workdir, f"upstream-{prefix}", binary=registry_binary)
+            servers.append(upstreams[prefix])
+            proxies[prefix] = start_registry(workdir, f"proxy-{prefix}", binary=registry_binary,
+                                             proxy_remote=upstreams[prefix].url)
+            servers.append(proxies[prefix])
+        front = start_nginx(workdir, {p: s.url for p, s in proxies.items()}, binary=nginx_binary)
+        front.extra["binary"] = nginx_binary
+        servers.append(front)
+    except Exception:
+        for server in reversed(servers):
+            server.stop()
+        raise
+    return Stack(workdir, upstreams, proxies, front, servers)
+
+
+try:
+    import pytest
+except ImportError:  # pragma: no cover - bench without pytest
+    pytest = None
+
+if pytest is not None:
+
+    @pytest.fixture
+    def stack(tmp_path):
+        from conftest import require_binary
+
+        registry_binary = require_binary("docker-registry", "/usr/bin/docker-registry")
+        nginx_binary = require_binary("nginx", "/usr/sbin/nginx")
+        require_binary("openssl")
+        the_stack = start_stack(tmp_path, registry_binary, nginx_binary)
+        yield the_stack
+        the_stack.stop()
