@@ -16,10 +16,16 @@ VALUES_NAME = re.compile(r"(?:values\.ya?ml|values-.+\.ya?ml|.+-values\.ya?ml|.+
 SKIP_DIRS = frozenset({".git", ".hg", ".svn"})
 
 
-def display_name(path: Path) -> str:
-    """The path as the user would write it: relative to the current folder when inside it."""
+def display_name(path: Path, cwd: str | None = None) -> str:
+    """The path as the user would write it: relative to the current folder when inside it.
+
+    ``cwd``: the current folder, when the caller already knows it (saves a system call).
+    """
     try:
-        rel = os.path.relpath(path)
+        if cwd is None:
+            rel = os.path.relpath(path)
+        else:
+            rel = os.path.relpath(os.path.join(cwd, path), cwd)
     except ValueError:
         return str(path)
     return str(path) if rel.startswith("..") else rel
@@ -89,24 +95,49 @@ def discover(paths, settings: Settings) -> tuple[list[tuple[Path, str]], list[Fi
                 seen.add(key)
                 found.append((given, shown))
             continue
-        roots = base_roots + [given.resolve()]
-        for folder, dirs, files in os.walk(given):
-            dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS and not os.path.islink(os.path.join(folder, d)))
-            for name in sorted(files):
-                if not VALUES_NAME.match(name):
-                    continue
-                path = Path(folder, name)
-                if os.path.islink(path):
-                    continue  # never followed: it could point outside the tree or loop
-                resolved = path.resolve()
-                if _excluded(resolved, roots, patterns):
-                    continue
-                key = str(resolved)
-                if key in seen:
-                    continue
-                seen.add(key)
-                found.append((path, display_name(path)))
+        real = given.resolve()
+        roots = base_roots + [real]
+        cwd = os.getcwd()
+        for folder, rel, name in _values_files(str(given), ""):
+            path = Path(folder, name)
+            # nothing below ``given`` is a link (links are never followed), so the
+            # resolved path is the resolved root plus the relative path
+            resolved = real / rel / name
+            if _excluded(resolved, roots, patterns):
+                continue
+            key = str(resolved)
+            if key in seen:
+                continue
+            seen.add(key)
+            found.append((path, display_name(path, cwd)))
     return found, problems
+
+
+def _values_files(folder: str, rel: str):
+    """``(folder, relative folder, name)`` of the values files under ``folder``: its own
+    files sorted by name, then each sub-folder's in name order (``os.walk``'s order);
+    ``.git`` & co. and symbolic links (to files or folders) are skipped, unreadable
+    folders ignored.  One ``scandir`` per folder, no ``stat`` per file."""
+    try:
+        with os.scandir(folder) as it:
+            entries = sorted(it, key=lambda e: e.name)
+    except OSError:
+        return
+    subfolders = []
+    for entry in entries:
+        try:
+            if entry.is_symlink():
+                continue  # never followed: it could point outside the tree or loop
+            is_dir = entry.is_dir(follow_symlinks=False)
+        except OSError:
+            is_dir = False
+        if is_dir:
+            if entry.name not in SKIP_DIRS:
+                subfolders.append(entry.name)
+        elif VALUES_NAME.match(entry.name):
+            yield folder, rel, entry.name
+    for name in subfolders:
+        yield from _values_files(os.path.join(folder, name), os.path.join(rel, name) if rel else name)
 
 
 def read_bytes(path: Path, display: str) -> bytes:
