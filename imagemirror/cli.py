@@ -55,13 +55,27 @@ def main() -> None:
     """
 
 
+def _effective_options(func):
+    func = click.option("--offline", is_flag=True,
+                        help="With --effective: use only vendored and cached charts; fetch nothing.")(func)
+    func = click.option("--effective", is_flag=True,
+                        help="Chart-aware: merge each release's chart defaults (subcharts, globals) with its "
+                        "values files, as Helm does, and cover every image the release pulls.")(func)
+    return func
+
+
 @main.command("list")
 @_PATHS
 @_settings_options
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("--jobs", type=click.IntRange(min=0), default=0, help="Worker processes (0: one per core).")
-def list_command(paths, config, registry, fmt, jobs):
+@_effective_options
+def list_command(paths, config, registry, fmt, jobs, effective, offline):
     """List every image reference in the values files under PATHS."""
+    if effective:
+        from .charts.commands import list_effective
+
+        run(list_effective, paths, config=config, registry=registry, fmt=fmt, offline=offline)
     from .commands.listing import list_images
 
     run(list_images, paths, config=config, registry=registry, fmt=fmt, jobs=jobs)
@@ -76,7 +90,8 @@ def list_command(paths, config, registry, fmt, jobs):
 @click.option("--jobs", type=click.IntRange(min=0), default=0, help="Worker processes (0: one per core).")
 @click.option("--exit-nonzero-on-change", "nonzero_on_change", is_flag=True,
               help="Exit 1 when a file was changed (the pre-commit fixer's convention).")
-def rewrite_command(paths, config, registry, dry_run, check_only, revert, jobs, nonzero_on_change):
+@_effective_options
+def rewrite_command(paths, config, registry, dry_run, check_only, revert, jobs, nonzero_on_change, effective, offline):
     """Rewrite image references to the cache registry, byte-exactly, in place."""
     from .commands.rewrite import rewrite_files
 
@@ -90,6 +105,7 @@ def rewrite_command(paths, config, registry, dry_run, check_only, revert, jobs, 
         revert=revert,
         jobs=jobs,
         nonzero_on_change=nonzero_on_change,
+        **({"effective": True, "offline": offline} if effective else {}),
     )
 
 
@@ -112,7 +128,8 @@ def rewrite_command(paths, config, registry, dry_run, check_only, revert, jobs, 
 )
 @click.option("--strict", is_flag=True, help="Also fail on no-rule, ambiguous and invalid references.")
 @click.option("--jobs", type=click.IntRange(min=0), default=0, help="Worker processes (0: one per core).")
-def check_command(paths, config, registry, fmt, deny, strict, jobs):
+@_effective_options
+def check_command(paths, config, registry, fmt, deny, strict, jobs, effective, offline):
     """Fail when references bypass the cache (the CI gate and pre-commit hook).
 
     Exit 1 when a reference is unmirrored or on a denied host (with --strict also
@@ -120,6 +137,11 @@ def check_command(paths, config, registry, fmt, deny, strict, jobs):
     `# imagemirror: ignore` (or `# imagemirror: ignore[IM003]`) on the reference's
     line or its image key's line skips it.
     """
+    if effective:
+        from .charts.commands import check_effective
+
+        run(check_effective, paths, config=config, registry=registry, fmt=fmt, deny=deny, strict=strict,
+            offline=offline)
     from .commands.check import check_paths
 
     run(check_paths, paths, config=config, registry=registry, fmt=fmt, deny=deny, strict=strict, jobs=jobs)

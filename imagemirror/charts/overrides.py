@@ -92,6 +92,29 @@ def _line_end(text: str, offset: int) -> int:
     return len(text) if nl == -1 else nl + 1
 
 
+def _before_blank_lines(text: str, at: int, mapping) -> int:
+    """Keep a mapping's trailing blank lines below the inserted block (not in a ``|+`` scalar)."""
+    from ..walker import Scalar
+
+    last = mapping
+    while not isinstance(last, Scalar):
+        items = getattr(last, "pairs", None) or getattr(last, "items", None)
+        if not items or getattr(last, "flow", False):
+            break
+        last = items[-1][1] if isinstance(items[-1], tuple) else items[-1]
+    if isinstance(last, Scalar) and last.style in ("|", ">"):
+        header = text[last.start:text.find("\n", last.start)]
+        if "+" in header:
+            return at
+    while at > 0:
+        start = text.rfind("\n", 0, at - 1) + 1
+        if text[start:at].strip() == "" and start < at and start > 0:
+            at = start
+        else:
+            break
+    return at
+
+
 def _tree_insert(tree: dict, keys: tuple, value: Any, comment: str | None, comments: dict) -> None:
     node = tree
     for key in keys[:-1]:
@@ -199,11 +222,19 @@ def apply(text: str, assignments: list[Assignment], file: str = "<values>") -> s
             lead = "" if not body or body.endswith("\n") else nl
             replacements.append((len(body), len(body), lead + "".join(_block(tree, 0, step, nl, comments, ())), 0))
         elif node.flow:
-            close = body.rfind("}", node.start, node.end)
+            # right after the last entry (``{ a: 1, new: 2 }``), or inside an empty ``{}``
+            at = node.pairs[-1][1].end if node.pairs else body.find("{", node.start) + 1
             sep = ", " if node.pairs else ""
-            replacements.append((close, close, sep + _flow(tree), len(prefix)))
+            replacements.append((at, at, sep + _flow(tree), len(prefix)))
+            comment = next(iter(comments.values()), None)
+            eol = body.find("\n", node.end - 1)
+            eol = len(body) if eol == -1 else eol
+            if comment and body[node.end:eol].strip() in ("", "\r"):
+                end = eol - 1 if body[eol - 1:eol] == "\r" else eol
+                replacements.append((end, end, "  " + comment, len(prefix)))
         else:
             at = _line_end(body, _last_scalar_end(node))
+            at = _before_blank_lines(body, at, node)
             lead = nl if at == len(body) and body and not body.endswith("\n") else ""
             replacements.append((at, at, lead + "".join(_block(tree, node.column, step, nl, comments, ())), len(prefix)))
     out = body

@@ -175,4 +175,14 @@ def rewrite_with_charts(path: Path, display: str, done, settings: Settings, fetc
     if plan.changed:
         done.text = plan.text
         done.changed = True
+        # The core left these ``ambiguous``; the chart settled them and the plan moved them.
+        from dataclasses import replace
+
+        settled = {image.path: image for image in plan.covered if not image.default_only}
+        refs = done.result.refs
+        for i, ref in enumerate(refs):
+            image = settled.get(ref.path)
+            if ref.status == "ambiguous" and image is not None:
+                refs[i] = replace(ref, status=UNMIRRORED, upstream=image.upstream, target=image.target,
+                                  hint=f"resolved from chart {image.chart}")
     return done, plan

@@ -22,12 +22,20 @@ def rewrite_files(
     revert: bool = False,
     jobs: int = 0,
     nonzero_on_change: bool = False,
+    effective: bool = False,
+    offline: bool = False,
 ) -> int:
     settings = settings_for(paths, config, registry)
     if settings.registry is None:
         raise ConfigError("no cache registry configured: set `registry:` in .imagemirror.yaml or pass --registry")
     targets, problems = discover(paths, settings)
     write = not (dry_run or check_only)
+    charts = None
+    if effective and not revert:  # chart-aware (imagemirror.charts): one process, one fetcher
+        from ..charts.commands import effective_targets
+
+        targets, charts = effective_targets(paths, settings, targets, offline)
+        jobs = 1
 
     def one(item):
         path, display = item
@@ -35,6 +43,10 @@ def rewrite_files(
             original = read_bytes(path, display)
             text = decode(original, display)
             done = rewrite_text(text, display, settings, revert=revert)
+            if charts is not None:
+                from ..charts.plan import rewrite_with_charts
+
+                done, _plan = rewrite_with_charts(path, display, done, settings, charts)
             diff = None
             if done.changed:
                 new = done.text.encode("utf-8")
