@@ -16,11 +16,25 @@ from .auth import CredentialStore
 
 
 class EngineError(ServiceError):
-    def __init__(self, message: str, status: int | None = None, *, pinned: bool = False):
+    def __init__(self, message: str, status: int | None = None, *, pinned: bool = False, auth: str | None = None):
         super().__init__(message)
-        self.status = status
+        # the engine relays registry errors as text: recover the HTTP meaning for hints
+        self.status = status if status not in (None, 500) else _status_from_message(message) or status
         #: the pull by tag worked but the pinned digest could not be pulled
         self.pinned = pinned
+        #: for 401s: "missing" (no credentials were passed) or "rejected"
+        self.auth = auth
+
+
+def _status_from_message(message: str) -> int | None:
+    text = message.lower()
+    if "unauthorized" in text or "authentication required" in text or "no basic auth credentials" in text:
+        return 401
+    if "denied" in text or "forbidden" in text:
+        return 403
+    if "manifest unknown" in text or "not found" in text or "name unknown" in text:
+        return 404
+    return None
 
 
 @dataclass(frozen=True)
@@ -78,11 +92,11 @@ class DockerEngine:
                 sep = "@" if ref.startswith("sha256:") else ":"
                 image_id = self.client.api.inspect_image(f"{name}{sep}{ref}")["Id"]
             except EngineError as exc:
-                raise EngineError(str(exc), exc.status, pinned=ref == digest) from None
+                raise self._error(str(exc), exc.status, ref == digest, creds) from None
             except APIError as exc:
                 sep = "@" if ref.startswith("sha256:") else ":"
-                raise EngineError(f"{name}{sep}{ref}: {_short(exc.explanation or exc)}", exc.status_code,
-                                  pinned=ref == digest) from None
+                raise self._error(f"{name}{sep}{ref}: {_short(exc.explanation or exc)}", exc.status_code,
+                                  ref == digest, creds) from None
             except DockerException as exc:
                 raise EngineError(f"{name}: {_short(exc)}", pinned=ref == digest) from None
         try:
@@ -90,6 +104,13 @@ class DockerEngine:
         except (APIError, DockerException):
             size = 0
         return PullResult(image_id, size, self.clock() - start)
+
+    @staticmethod
+    def _error(message: str, status, pinned: bool, creds) -> EngineError:
+        error = EngineError(message, status, pinned=pinned)
+        if error.status == 401:
+            error.auth = "rejected" if creds else "missing"
+        return error
 
     def remove(self, image: str) -> None:
         from docker.errors import APIError

@@ -58,14 +58,15 @@ class Server:
 
     def stop(self) -> None:
         proc = self.process
-        if proc is None or proc.poll() is not None:
-            return
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        if proc is not None and proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=10)
+        if self.extra.get("short"):
+            shutil.rmtree(self.extra["short"], ignore_errors=True)
 
     def logs(self) -> str:
         try:
@@ -284,9 +285,14 @@ def start_podman(workdir: Path, insecure_registries: list[str], binary: str = "p
     """podman's Docker-compatible API on a unix socket, vfs storage under ``workdir``.
 
     Returns a Server whose ``url`` is the ``DOCKER_HOST`` value (``unix://...``)."""
+    import tempfile
+
     home = workdir / "podman"
     (home / "root").mkdir(parents=True, exist_ok=True)
-    (home / "runroot").mkdir(parents=True, exist_ok=True)
+    # podman wants a runroot under 50 characters, and a unix socket path is limited too
+    short = Path(tempfile.mkdtemp(prefix="impod-", dir="/tmp"))
+    runroot = short / "run"
+    runroot.mkdir()
     registries = home / "registries.conf"
     registries.write_text(
         'unqualified-search-registries = []\n'
@@ -294,28 +300,28 @@ def start_podman(workdir: Path, insecure_registries: list[str], binary: str = "p
     )
     storage = home / "storage.conf"
     storage.write_text(
-        f'[storage]\ndriver = "vfs"\nrunroot = "{home / "runroot"}"\ngraphroot = "{home / "root"}"\n'
+        f'[storage]\ndriver = "vfs"\nrunroot = "{runroot}"\ngraphroot = "{home / "root"}"\n'
     )
     containers_conf = home / "containers.conf"
     containers_conf.write_text('[engine]\ncgroup_manager = "cgroupfs"\nevents_logger = "file"\n'
                                f'events_logfile_path = "{home / "events.log"}"\n')
-    sock = home / "podman.sock"
+    sock = short / "podman.sock"
     env = {
         "CONTAINERS_REGISTRIES_CONF": str(registries),
         "CONTAINERS_STORAGE_CONF": str(storage),
         "CONTAINERS_CONF": str(containers_conf),
-        "XDG_RUNTIME_DIR": str(home / "runroot"),
+        "XDG_RUNTIME_DIR": str(runroot),
         "TMPDIR": str(home),
     }
     proc, log = _spawn(
         "podman",
-        [binary, "--root", str(home / "root"), "--runroot", str(home / "runroot"), "--storage-driver", "vfs",
+        [binary, "--root", str(home / "root"), "--runroot", str(runroot), "--storage-driver", "vfs",
          "--cgroup-manager", "cgroupfs", "--events-backend", "file",
          "system", "service", "--time=0", f"unix://{sock}"],
         home,
         env,
     )
-    server = Server("podman", f"unix://{sock}", proc, log, {"home": home, "env": env})
+    server = Server("podman", f"unix://{sock}", proc, log, {"home": home, "env": env, "short": short})
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if proc.poll() is not None:
