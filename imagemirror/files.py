@@ -217,3 +217,34 @@ def write_atomic(path: Path, data: bytes, original: bytes, display: str) -> None
             os.close(dfd)
     except OSError:
         pass
+
+
+class BackgroundWrites:
+    """Atomic writes on a few threads: each waits on ``fsync`` far longer than it computes,
+    so the writes of one batch overlap each other and the parsing of the next files.
+
+    ``submit`` returns at once; ``wait`` returns ``{key: FileError}`` for the writes that
+    failed.  Every write is still :func:`write_atomic` (temporary file, fsync, rename).
+    """
+
+    def __init__(self, threads: int = 4):
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._pool = ThreadPoolExecutor(threads, thread_name_prefix="imagemirror-write")
+        self._pending: list = []
+
+    def submit(self, key, path: Path, data: bytes, original: bytes, display: str) -> None:
+        self._pending.append((key, self._pool.submit(write_atomic, path, data, original, display)))
+
+    def wait(self) -> dict:
+        failed = {}
+        try:
+            for key, future in self._pending:
+                try:
+                    future.result()
+                except FileError as exc:
+                    failed[key] = exc
+        finally:
+            self._pool.shutdown(wait=True)
+            self._pending = []
+        return failed

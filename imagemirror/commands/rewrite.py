@@ -6,9 +6,9 @@ import difflib
 import sys
 
 from ..errors import ConfigError, Exit, FileError
-from ..files import decode, discover, read_bytes, write_atomic
+from ..files import BackgroundWrites, decode, discover, read_bytes, write_atomic
 from ..model import FileResult
-from ..parallel import map_files
+from ..parallel import map_files, worth_forking
 from ..rewrite import rewrite_text
 from .common import report_errors, settings_for, warn
 
@@ -37,7 +37,7 @@ def rewrite_files(
         targets, charts = effective_targets(paths, settings, targets, offline)
         jobs = 1
 
-    def one(item):
+    def one(item, writes: BackgroundWrites | None = None):
         path, display = item
         try:
             original = read_bytes(path, display)
@@ -59,13 +59,27 @@ def rewrite_files(
                             tofile=f"b/{display.lstrip('/')}",
                         )
                     )
+                elif write and writes is not None:
+                    writes.submit(display, path, new, original, display)
                 elif write:
                     write_atomic(path, new, original, display)
             return done.result, done.changed, diff
         except FileError as exc:
             return FileResult(display, error=exc), False, None
 
-    outcomes = map_files(one, targets, jobs)
+    def batch(items):
+        """``one`` over a batch of files; the writes run on a few threads meanwhile."""
+        if not write:
+            return [one(item) for item in items]
+        writes = BackgroundWrites()
+        done = [one(item, writes) for item in items]
+        failed = writes.wait()
+        return [(FileResult(o[0].file, error=failed[o[0].file]), False, None) if o[0].file in failed else o for o in done]
+
+    workers = worth_forking(targets, jobs)
+    size = max(1, len(targets) // (workers * 8))
+    batches = [targets[i : i + size] for i in range(0, len(targets), size)]
+    outcomes = [o for part in map_files(batch, batches, workers) for o in part]
     changed = 0
     edited_refs = 0
     skipped: list[str] = []
