@@ -114,6 +114,7 @@ def dump_yaml(data: Any) -> str:
     yaml = YAML(typ="safe", pure=True)
     yaml.default_flow_style = False
     yaml.width = 4096
+    yaml.representer.sort_base_mapping_type_on_output = False  # keep the chart's own order
     out = io.StringIO()
     yaml.dump(data, out)
     return out.getvalue()
@@ -220,7 +221,7 @@ def evaluate(release: Release, chart: Chart, settings: Settings,
         if not docs:
             continue
         paths = keypaths(docs[0])
-        for site in find_sites(docs):
+        for site in sorted(find_sites(docs), key=lambda s: s.main.node.start):
             hint_extra = None
             if site.ambiguous and site.kind == "map":
                 site.ambiguous = None

@@ -112,11 +112,20 @@ def mariadb(version: str = "20.0.0") -> ChartSpec:
         """)
 
 
-def wordpress(version: str = "23.1.0", packed: bool = True) -> ChartSpec:
+def wordpress(version: str = "23.1.0", packed: bool = True, security: bool = False,
+              mariadb_repo: str = "oci://registry-1.docker.io/bitnamicharts", vendored: bool = True) -> ChartSpec:
+    """bitnami/wordpress: mariadb (enabled) and memcached (disabled) subcharts.
+
+    ``security`` adds ``global.security.allowInsecureImages: false`` (newer bitnami charts);
+    ``vendored=False`` leaves mariadb out of ``charts/`` so it is fetched from ``mariadb_repo``.
+    """
+    security_block = "          security:\n            allowInsecureImages: false\n" if security else ""
     return ChartSpec(
         "wordpress", version, """\
         global:
           imageRegistry: ""
+"""
+        + security_block + """\
         image:
           registry: docker.io
           repository: bitnami/wordpress
@@ -138,12 +147,12 @@ def wordpress(version: str = "23.1.0", packed: bool = True) -> ChartSpec:
           enabled: false
         """,
         dependencies=[
-            {"name": "mariadb", "version": "20.x.x", "repository": "oci://registry-1.docker.io/bitnamicharts",
+            {"name": "mariadb", "version": "20.x.x", "repository": mariadb_repo,
              "condition": "mariadb.enabled"},
             {"name": "memcached", "version": "7.x.x", "repository": "oci://registry-1.docker.io/bitnamicharts",
              "condition": "memcached.enabled"},
         ],
-        subcharts=[mariadb(), ChartSpec("memcached", "7.4.0", """\
+        subcharts=([mariadb()] if vendored else []) + [ChartSpec("memcached", "7.4.0", """\
             image:
               registry: docker.io
               repository: bitnami/memcached
