@@ -120,9 +120,11 @@ def from_docker_config(host: str, config: dict, runner: Callable | None = None) 
             return Credentials("<token>", entry["identitytoken"], "docker config", identity_token=True)
         if entry.get("auth"):
             try:
-                user, _, secret = base64.b64decode(entry["auth"]).decode().partition(":")
+                user, sep, secret = base64.b64decode(entry["auth"], validate=True).decode().partition(":")
             except (ValueError, UnicodeDecodeError):
-                raise CredentialError(f"docker config: auth for {key} is not base64 user:password") from None
+                sep = ""
+            if not sep:
+                raise CredentialError(f"docker config: auth for {key} is not base64 user:password")
             return Credentials(user, secret, "docker config")
         if entry.get("username") and entry.get("password"):
             return Credentials(entry["username"], entry["password"], "docker config")
