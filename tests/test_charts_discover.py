@@ -177,7 +177,7 @@ def test_umbrella_chart_and_own_defaults(tmp_path):
     own = write(tmp_path, "umbrella/values.yaml", "{}\n")
     prod = write(tmp_path, "umbrella/values-prod.yaml", "{}\n")
     [rel] = releases_for(own, s)
-    assert rel.kind == "defaults" and rel.layers == []
+    assert rel.kind == "defaults" and rel.files() == [own.resolve()]
     [rel] = releases_for(prod, s)
     assert rel.kind == "umbrella" and rel.files() == [prod.resolve()]
 

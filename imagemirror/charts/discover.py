@@ -432,8 +432,11 @@ def releases_for(values: Path, settings: Settings, root: Path | None = None) -> 
     chart_yaml = values.parent / "Chart.yaml"
     if not found and chart_yaml.is_file():
         if values.name in ("values.yaml", "values.yml"):
+            # The chart's own defaults; listed as its one values layer so that overrides for
+            # its subcharts' images are written into it.
             found.append(Release(values.parent.name, ChartRef(name=values.parent.name, path=values.parent),
-                                 [], f"{_rel(index(root), chart_yaml)}", "defaults"))
+                                 [Layer(_rel(index(root), values), values)], f"{_rel(index(root), chart_yaml)}",
+                                 "defaults"))
         else:
             found.append(Release(values.parent.name, ChartRef(name=values.parent.name, path=values.parent),
                                  [Layer(_rel(index(root), values), values)], _rel(index(root), chart_yaml), "umbrella"))

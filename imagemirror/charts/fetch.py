@@ -130,6 +130,7 @@ class Fetcher:
     progress: object = None  # callable(str) for stderr progress, or None
     _tokens: dict = field(default_factory=dict)
     _loaded: dict = field(default_factory=dict)
+    _indexes: dict = field(default_factory=dict)  # repo -> index.yaml text, once per run
     _vendored_index: dict | None = None
 
     # ----------------------------------------------------------------- public
@@ -221,7 +222,9 @@ class Fetcher:
         if cached is not None:
             return cached
         index_path = self.cache / "repos" / _key(repo) / "index.yaml"
-        if self.offline:
+        if repo in self._indexes:
+            text = self._indexes[repo]
+        elif self.offline:
             if not index_path.is_file():
                 raise self._offline_miss(repo, name, version)
             text = index_path.read_text(encoding="utf-8")
@@ -237,6 +240,7 @@ class Fetcher:
                 index_path.write_text(text, encoding="utf-8")
             except OSError:
                 pass
+        self._indexes[repo] = text
         index = load_yaml(text, f"{repo}/index.yaml")
         entries = (index or {}).get("entries") if isinstance(index, dict) else None
         if not isinstance(entries, dict) or name not in entries:

@@ -171,9 +171,15 @@ def rewrite_with_charts(path: Path, display: str, done, settings: Settings, fetc
         raise
     except ImagemirrorError as exc:
         raise FileError(display, f"chart: {exc}") from None
-    done.notes.extend(plan.notes)
+    done.result.notes.extend(plan.notes)
     if plan.changed:
-        done.text = plan.text
+        # The core sees the images the plan just moved (e.g. relocated Bitnami ones) and may
+        # add what they need; run it once more so a second ``rewrite`` has nothing to do.
+        from ..rewrite import rewrite_text
+
+        again = rewrite_text(plan.text, display, settings)
+        done.result.notes.extend(n for n in again.result.notes if n not in done.result.notes)
+        done.text = again.text if again.changed else plan.text
         done.changed = True
         # The core left these ``ambiguous``; the chart settled them and the plan moved them.
         from dataclasses import replace
