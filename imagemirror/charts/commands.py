@@ -36,6 +36,9 @@ def gather(paths, settings, offline: bool = False):
     """-> (views, text-only results, problems, service_failed)."""
     from ..inventory import scan_text
 
+    from .discover import validate_settings
+
+    validate_settings(settings)
     roots = [Path(p).resolve() for p in paths]
     targets, problems = discover(paths, settings)
     files = {p.resolve(): d for p, d in targets}
@@ -214,6 +217,9 @@ def check_effective(paths, *, config=None, registry=None, fmt=None, deny=(), str
 def effective_targets(paths, settings, targets, offline: bool = False):
     """``rewrite --effective``: the core's targets plus every file a release reads under PATHS,
     and the fetcher to use -> ``(targets, fetcher)``."""
+    from .discover import validate_settings
+
+    validate_settings(settings)
     roots = [Path(p).resolve() for p in paths]
     have = {p.resolve() for p, _ in targets}
     out = list(targets)

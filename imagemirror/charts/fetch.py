@@ -63,13 +63,31 @@ class HttpClient:
     def __init__(self, timeout: float = 30.0):
         self.timeout = timeout
 
+    def _open(self):
+        import urllib.request
+        from urllib.parse import urlsplit as split
+
+        if getattr(self, "_opener", None) is None:
+            class Redirects(urllib.request.HTTPRedirectHandler):
+                """Follow redirects, but never carry credentials to another host (blob storage)."""
+
+                def redirect_request(self, req, fp, code, msg, headers, newurl):
+                    new = super().redirect_request(req, fp, code, msg, headers, newurl)
+                    if new is not None and split(newurl).netloc != split(req.full_url).netloc:
+                        new.headers.pop("Authorization", None)
+                        new.unredirected_hdrs.pop("Authorization", None)
+                    return new
+
+            self._opener = urllib.request.build_opener(Redirects())
+        return self._opener
+
     def get(self, url: str, headers: dict | None = None) -> Response:
         import urllib.error
         import urllib.request
 
         req = urllib.request.Request(url, headers=headers or {}, method="GET")
         try:
-            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
+            with self._open().open(req, timeout=self.timeout) as resp:
                 return Response(resp.status, {k.lower(): v for k, v in resp.headers.items()}, resp.read())
         except urllib.error.HTTPError as exc:
             body = exc.read() if exc.fp is not None else b""

@@ -131,3 +131,104 @@ def test_oci_basic_auth_from_docker_config(registry, tmp_path, monkeypatch):
         assert chart.defaults["image"]["repository"] == "frappe/erpnext"
     finally:
         proxy.stop()
+
+
+class TokenFront:
+    """A Bearer-token front for the real registry, written here because Debian's
+    docker-registry only speaks token auth with a JWT-signing token service: ``/token`` checks
+    Basic credentials and hands out a token; ``/v2/...`` wants that token and proxies to the
+    registry, except blobs, which it redirects to a "storage" port that (like S3 behind Docker
+    Hub) refuses any request carrying an Authorization header."""
+
+    TOKEN = "tok-for-charts"
+
+    def __init__(self, upstream: str, user: str, password: str):
+        import http.server
+        import threading
+        import urllib.error
+        import urllib.request
+
+        front = self
+        self.requests: list[tuple[str, str, str | None]] = []
+        expected = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            role = "front"
+
+            def log_message(self, *args):
+                pass
+
+            def reply(self, code, body=b"", headers=None):
+                self.send_response(code)
+                for k, v in (headers or {}).items():
+                    self.send_header(k, v)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def proxy(self):
+                req = urllib.request.Request(upstream + self.path, headers={"Accept": self.headers.get("Accept", "*/*")})
+                try:
+                    with urllib.request.urlopen(req) as resp:
+                        keep = {k: v for k, v in resp.headers.items() if k in ("Content-Type", "Docker-Content-Digest")}
+                        self.reply(resp.status, resp.read(), keep)
+                except urllib.error.HTTPError as exc:
+                    self.reply(exc.code, exc.read())
+
+            def do_GET(self):  # noqa: N802
+                auth = self.headers.get("Authorization")
+                front.requests.append((self.role, self.path.split("?")[0], auth))
+                if self.role == "storage":
+                    if auth:
+                        return self.reply(400, b"Only one auth mechanism allowed")
+                    return self.proxy()
+                if self.path.startswith("/token"):
+                    if auth != expected:
+                        return self.reply(401, b"{}")
+                    return self.reply(200, json.dumps({"token": TokenFront.TOKEN}).encode())
+                if auth != f"Bearer {TokenFront.TOKEN}":
+                    name = self.path.split("/v2/", 1)[-1].rsplit("/", 2)[0]
+                    challenge = (f'Bearer realm="{front.url}/token",service="charts-test",'
+                                 f'scope="repository:{name}:pull"')
+                    return self.reply(401, b"{}", {"WWW-Authenticate": challenge})
+                if "/blobs/" in self.path:
+                    return self.reply(307, b"", {"Location": f"{front.storage_url}{self.path}"})
+                return self.proxy()
+
+        class Storage(Handler):
+            role = "storage"
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.storage = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Storage)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.storage_url = f"http://127.0.0.1:{self.storage.server_address[1]}"
+        for server in (self.server, self.storage):
+            threading.Thread(target=server.serve_forever, daemon=True).start()
+
+    def close(self):
+        for server in (self.server, self.storage):
+            server.shutdown()
+            server.server_close()
+
+
+def test_oci_bearer_token_and_blob_redirect_without_credentials(registry, tmp_path, monkeypatch):
+    push_oci(registry.url, "charts/erpnext", erpnext("7.0.100"))
+    front = TokenFront(registry.url, "helm", "t0ken-pw")
+    try:
+        host = front.url.split("://", 1)[1]
+        monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "docker"))
+        (tmp_path / "docker").mkdir()
+        (tmp_path / "docker" / "config.json").write_text(json.dumps(
+            {"auths": {host: {"username": "helm", "password": "t0ken-pw"}}}))
+        chart = Fetcher(cache=tmp_path / "cache").chart(ChartRef("erpnext", f"oci://{host}/charts", "~7.0"))
+        assert chart.version == "7.0.100"
+        roles = [(role, path.split("/")[-2] if "/v2/" in path else path) for role, path, _ in front.requests]
+        assert ("front", "/token") in roles and ("storage", "blobs") in roles
+        assert all(auth is None for role, _, auth in front.requests if role == "storage")
+        (tmp_path / "docker" / "config.json").write_text(json.dumps(
+            {"auths": {host: {"username": "helm", "password": "nope"}}}))
+        with pytest.raises(FetchError, match="token service answered HTTP 401") as err:
+            Fetcher(cache=tmp_path / "other").chart(ChartRef("erpnext", f"oci://{host}/charts", "7.0.100"))
+        assert "nope" not in str(err.value)
+    finally:
+        front.close()
