@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import re
 import stat
-import tempfile
 from pathlib import Path
 
 from .config import Settings
@@ -182,6 +181,8 @@ def write_atomic(path: Path, data: bytes, original: bytes, display: str) -> None
     folder = os.path.dirname(os.path.abspath(path))
     name = os.path.basename(path)
     try:
+        import tempfile  # here, not at start-up: `check` and `list` never write (4 ms of imports)
+
         fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".imagemirror-tmp", dir=folder)
     except OSError as exc:
         raise FileError(display, f"cannot write: {exc.strerror or exc}") from None
