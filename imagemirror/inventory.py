@@ -6,7 +6,6 @@ Pure: text in, records and planned edits out.  ``scan`` is the thin file-reading
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Sequence as Seq
@@ -29,17 +28,22 @@ def _parse(text: str) -> Reference:
     return parse(text)
 
 
-@dataclass
 class Analysis:
-    """Everything the rewrite needs to know about one text."""
+    """Everything the rewrite needs to know about one text.
 
-    text: str  # without BOM
-    events: list
-    docs: list
-    refs: list[ImageRef] = field(default_factory=list)
-    edits: dict[int, tuple[Scalar, str]] = field(default_factory=dict)  # id(node) -> new value
-    bitnami_relocated: bool = False
-    notes: list[str] = field(default_factory=list)
+    (A plain slotted class, not a dataclass: ``check`` imports this at start-up.)
+    """
+
+    __slots__ = ("text", "events", "docs", "refs", "edits", "bitnami_relocated", "notes")
+
+    def __init__(self, text: str, events: list, docs: list):
+        self.text = text  # without BOM
+        self.events = events
+        self.docs = docs
+        self.refs: list[ImageRef] = []
+        self.edits: dict[int, tuple[Scalar, str]] = {}  # id(node) -> new value
+        self.bitnami_relocated = False
+        self.notes: list[str] = []
 
 
 def analyse(text: str, file: str, settings: Settings, revert: bool = False) -> Analysis:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import gc
 import re
-from dataclasses import dataclass, field
 
 NULLS = frozenset({"", "~", "null", "Null", "NULL"})
 
@@ -247,28 +246,65 @@ def _compose(evts) -> list:
 # --------------------------------------------------------------------------- sites
 
 
-@dataclass
 class Part:
-    """A scalar that contributes to a composed reference."""
+    """A scalar that contributes to a composed reference.
 
-    node: Scalar
-    role: str  # "registry" | "name" | "tag" | "digest"
-    shared: bool = False  # a global/ancestor key that other images (maybe unseen) use too
-    key: str = ""
+    (Plain slotted classes here, not dataclasses: ``check`` imports them at start-up.)
+    """
+
+    __slots__ = ("node", "role", "shared", "key")
+
+    def __init__(self, node: Scalar, role: str, shared: bool = False, key: str = ""):
+        self.node = node
+        self.role = role  # "registry" | "name" | "tag" | "digest"
+        self.shared = shared  # a global/ancestor key that other images (maybe unseen) use too
+        self.key = key
+
+    def __repr__(self) -> str:
+        return f"Part({self.node.value!r}, {self.role!r}, shared={self.shared}, key={self.key!r})"
+
+    def __eq__(self, other) -> bool:
+        if other.__class__ is not Part:
+            return NotImplemented
+        return (self.node, self.role, self.shared, self.key) == (other.node, other.role, other.shared, other.key)
+
+    __hash__ = None  # mutable
 
 
-@dataclass
 class Site:
     """One image reference: the scalars it is composed of, and where it sits."""
 
-    path: str
-    kind: str  # "string" | "map"
-    names: list[Part]  # registry?, then name parts, joined with "/"
-    tag: Part | None = None
-    digest: Part | None = None
-    key_line: int = 0  # 0-based line of the key holding the image
-    ambiguous: str | None = None  # why the text alone cannot tell the image
-    lines: set[int] = field(default_factory=set)
+    __slots__ = ("path", "kind", "names", "tag", "digest", "key_line", "ambiguous", "lines")
+
+    def __init__(
+        self,
+        path: str,
+        kind: str,
+        names: list[Part],
+        tag: Part | None = None,
+        digest: Part | None = None,
+        key_line: int = 0,
+        ambiguous: str | None = None,
+        lines: set[int] | None = None,
+    ):
+        self.path = path
+        self.kind = kind  # "string" | "map"
+        self.names = names  # registry?, then name parts, joined with "/"
+        self.tag = tag
+        self.digest = digest
+        self.key_line = key_line  # 0-based line of the key holding the image
+        self.ambiguous = ambiguous  # why the text alone cannot tell the image
+        self.lines = set() if lines is None else lines
+
+    def __repr__(self) -> str:
+        return f"Site({self.path!r}, {self.kind!r}, {self.written()!r}, ambiguous={self.ambiguous!r})"
+
+    def __eq__(self, other) -> bool:
+        if other.__class__ is not Site:
+            return NotImplemented
+        return all(getattr(self, k) == getattr(other, k) for k in Site.__slots__)
+
+    __hash__ = None  # mutable
 
     @property
     def main(self) -> Part:
