@@ -43,7 +43,7 @@ def gather(paths, settings, offline: bool = False):
     targets, problems = discover(paths, settings)
     files = {p.resolve(): d for p, d in targets}
     root = repo_root(roots[0], settings)
-    for file in values_files(root):
+    for file in values_files(root, settings):
         if _under(file, roots) and file.is_file():
             files.setdefault(file, display_name(file))
     fetcher = make_fetcher(settings, roots[0], offline=offline, progress=_progress)
@@ -224,7 +224,7 @@ def effective_targets(paths, settings, targets, offline: bool = False):
     have = {p.resolve() for p, _ in targets}
     out = list(targets)
     root = repo_root(roots[0], settings)
-    for file in values_files(root):
+    for file in values_files(root, settings):
         if file not in have and _under(file, roots) and file.is_file():
             out.append((file, display_name(file)))
             have.add(file)

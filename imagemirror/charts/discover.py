@@ -456,10 +456,19 @@ def releases_for(values: Path, settings: Settings, root: Path | None = None) -> 
     return found
 
 
-def values_files(root: Path) -> list[Path]:
-    """Every repository file some release reads as values."""
+def values_files(root: Path, settings: Settings | None = None) -> list[Path]:
+    """Every repository file some release reads as values (and those ``charts:`` globs match)."""
     seen: dict[Path, None] = {}
     for release in index(root.resolve()).releases:
         for file in release.files():
             seen.setdefault(file, None)
+    if settings is not None and settings.charts:
+        from ..files import glob_regex
+
+        base = settings.path.resolve().parent if settings.path else root.resolve()
+        patterns = [glob_regex(glob) for glob, _ in _settings_refs(settings)]
+        for path in _walk(base):
+            rel = path.relative_to(base).as_posix()
+            if any(p.match(rel) for p in patterns):
+                seen.setdefault(path.resolve(), None)
     return list(seen)

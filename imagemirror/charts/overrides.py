@@ -132,15 +132,27 @@ def _block(tree: dict, indent: int, step: int, nl: str, comments: dict, prefix: 
         if isinstance(value, dict):
             lines.append(" " * indent + render_key(key) + ":" + nl)
             lines.extend(_block(value, indent + step, step, nl, comments, here))
+        elif isinstance(value, list):
+            # a whole list (Helm replaces lists): dumped as YAML under the key
+            lines.append(" " * indent + render_key(key) + ":" + nl)
+            lines.extend(" " * (indent + step) + line + nl for line in _dump(value).splitlines())
         else:
             lines.append(" " * indent + f"{render_key(key)}: {render_value(value)}" + nl)
     return lines
 
 
+def _dump(value: Any) -> str:
+    from .effective import dump_yaml
+
+    return dump_yaml(value)
+
+
 def _flow(tree: dict) -> str:
     parts = []
     for key, value in tree.items():
-        if isinstance(value, dict):
+        if isinstance(value, list):
+            parts.append(f"{render_key(key)}: {json.dumps(value)}")
+        elif isinstance(value, dict):
             parts.append(f"{render_key(key)}: {{{_flow(value)}}}")
         else:
             parts.append(f"{render_key(key)}: {render_value(value, inflow=True)}")

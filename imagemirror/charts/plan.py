@@ -120,6 +120,7 @@ def plan_for_file(path: Path, text: str, settings: Settings, fetcher: Fetcher) -
         plan.after = plan.before
         _remaining_notes(plan)
         return plan
+    wanted = _whole_lists(wanted, plan.before)
     assignments = [Assignment(k, v, c, a) for k, (v, c, a) in wanted.items()]
     new_text = apply(text, assignments, str(path))
     plan.text = new_text
@@ -134,6 +135,32 @@ def plan_for_file(path: Path, text: str, settings: Settings, fetcher: Fetcher) -
                             f"{image.release} would pull {now.written if now else 'nothing'}; file left untouched")
     _remaining_notes(plan)
     return plan
+
+
+def _whole_lists(wanted: dict, views: list[ReleaseView]) -> dict:
+    """Helm replaces lists: a key inside a list element becomes the whole list, copied from the
+    effective values with the element changed (``extraInitContainers[0].image``)."""
+    import copy
+
+    out: dict = {}
+    lists: dict[tuple, tuple] = {}
+    for keypath, (value, comment, anchor) in wanted.items():
+        cut = next((i for i, k in enumerate(keypath) if isinstance(k, int)), None)
+        if cut is None:
+            out[keypath] = (value, comment, anchor)
+            continue
+        head = keypath[:cut]
+        if head not in lists:
+            current = next((found for v in views for ok, found in [_get(v.top.values, head)] if ok), None)
+            if not isinstance(current, list):
+                continue
+            lists[head] = (copy.deepcopy(current), comment, head)
+        node = lists[head][0]
+        for key in keypath[cut:-1]:
+            node = node[key]
+        node[keypath[-1]] = value
+    out.update(lists)
+    return out
 
 
 def _comment(view: ReleaseView, image: EffectiveImage, keypath: tuple) -> str:
@@ -181,6 +208,10 @@ def rewrite_with_charts(path: Path, display: str, done, settings: Settings, fetc
         done.result.notes.extend(n for n in again.result.notes if n not in done.result.notes)
         done.text = again.text if again.changed else plan.text
         done.changed = True
+        defaults = sum(1 for image in plan.covered if image.default_only)
+        if defaults:
+            done.result.notes.append(f"{display}: overrode {defaults} image{'s' if defaults != 1 else ''} "
+                                     "named only by chart defaults")
         # The core left these ``ambiguous``; the chart settled them and the plan moved them.
         from dataclasses import replace
 
