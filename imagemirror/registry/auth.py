@@ -48,7 +48,9 @@ class Credentials:
 
 
 class CredentialError(ServiceError):
-    pass
+    """Credentials could not be had (a helper failed, no AWS credentials for an ECR token)."""
+
+    auth = "missing"
 
 
 def ecr_host(host: str) -> tuple[str, str] | None:

@@ -226,7 +226,8 @@ class FaultRegistry:
             self.token_requests.append(scope)
         user, password = self.bearer or ("", "")
         expected = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
-        if h.headers.get("Authorization") != expected:
+        anonymous_ok = not user and not h.headers.get("Authorization")  # bearer=("", ""): public images
+        if h.headers.get("Authorization") != expected and not anonymous_ok:
             return self._error(h, 401, "UNAUTHORIZED", "bad credentials")
         body = json.dumps({"token": f"tok-{scope}", "expires_in": 300}).encode()
         self._send(h, 200, body, {"Content-Type": "application/json"})

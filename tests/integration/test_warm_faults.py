@@ -241,3 +241,36 @@ def test_credential_helper_is_used(tmp_path, monkeypatch):
         assert json.dumps(store.get(reg.host).auth_config()) == '{"username": "user", "password": "pw"}'
     finally:
         reg.stop()
+
+
+def test_anonymous_bearer_tokens_for_public_images():
+    """Docker Hub / ghcr style: a Bearer challenge, a token issued without credentials."""
+    reg = FaultRegistry(bearer=("", ""))
+    try:
+        reg.add_image("library/nginx", "1", [LAYER_B])
+        results = warm(reg, client_for(reg), "library/nginx:1")
+        assert results[0].ok, results[0].error
+        assert reg.token_requests == ["repository:library/nginx:pull"]
+        assert {a for m, p, a in reg.requests if "/blobs/" in p} == {"Bearer"}
+    finally:
+        reg.stop()
+
+
+def test_ecr_without_aws_credentials_fails_with_the_credentials_hint():
+    from imagemirror.registry.auth import CredentialError
+
+    def no_aws(host):
+        raise CredentialError(f"cannot get an ECR token for {host}: NoCredentialsError: Unable to locate credentials")
+
+    reg = FaultRegistry(basic=("AWS", "token"))
+    try:
+        reg.add_image("docker-hub/library/nginx", "1", [LAYER_B])
+        ecr = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
+        client = RegistryClient(CredentialStore({}, ecr=no_aws), insecure=True, addresses={ecr: reg.host},
+                                sleep=Sleeps())
+        results = warm_images(targets_from_strings([f"{ecr}/docker-hub/library/nginx:1"]), client)
+        assert results[0].status == "failed"
+        assert "Unable to locate credentials" in results[0].error
+        assert results[0].hint.startswith(f"no credentials for {ecr}")
+    finally:
+        reg.stop()
