@@ -471,11 +471,12 @@ def test_a_ci_policy_of_the_same_name_made_by_someone_else_is_left_alone(aws, pr
     assert "ok: validate: rule docker-hub: valid (registry-1.docker.io)" in out
 
 
-def test_rules_prints_the_accounts_rules_as_a_rules_block(aws, project):
+def test_rules_prints_the_accounts_rules_as_a_rules_block(aws, project, monkeypatch):
     from ruamel.yaml import YAML
 
     apply_ok()
-    code, out, _ = cli("rules")
+    monkeypatch.delenv("AWS_ENDPOINT_URL")  # the option alone points at the emulator
+    code, out, _ = cli("rules", "--endpoint-url", aws.url)
     assert code == 0
     data = YAML(typ="safe").load(out)
     assert data == {"rules": {"docker.io": "docker-hub", "ghcr.io": "github", "public.ecr.aws": "ecr-public",
