@@ -203,6 +203,10 @@ def doctor(
     findings.append(Finding(problem is None, "quota", problem or f"{len(observed.rules)} of {RULE_QUOTA} pull-through cache rules in use"))
     roles: dict[str, list[dict] | None] = {}
     for arn in ctx.ecr.node_roles:
+        if arn.split(":")[4] != ctx.account:
+            findings.append(Finding(False, "node-role", f"{arn}: in another account; first pulls through the cache "
+                                    "need a role in the registry's account"))
+            continue
         name = arn.rsplit("/", 1)[-1]
         roles[arn] = ctx.client.role_policies(name) if ctx.client.role_exists(name) else None
     findings.extend(node_role_findings(desired, observed, roles))

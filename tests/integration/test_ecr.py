@@ -471,6 +471,14 @@ def test_a_ci_policy_of_the_same_name_made_by_someone_else_is_left_alone(aws, pr
     assert "ok: validate: rule docker-hub: valid (registry-1.docker.io)" in out
 
 
+def test_doctor_flags_a_node_role_in_another_account(aws, project):
+    other = "arn:aws:iam::210987654321:role/eks-nodes"
+    (project / ".imagemirror.yaml").write_text(SETTINGS.replace(NODE_ROLE, other))
+    code, out, _ = cli("doctor")
+    assert code == 1
+    assert f"PROBLEM: node-role: {other}: in another account" in out
+
+
 def test_rules_prints_the_accounts_rules_as_a_rules_block(aws, project, monkeypatch):
     from ruamel.yaml import YAML
 
