@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 import sys
+from collections import Counter
 import threading
 import time
 from typing import TextIO
@@ -230,9 +231,14 @@ def warm(
     settings = settings_for(paths, config, registry)
     results = scan(paths, settings)
     file_errors = report_errors(results)
-    targets, problems = targets_from_refs(ref for result in results for ref in result.refs)
+    refs = [ref for result in results for ref in result.refs]
+    targets, problems = targets_from_refs(refs)
     for problem in problems:
         print(f"imagemirror: warning: {problem}", file=sys.stderr)
+    skipped = Counter(r.status for r in refs if r.status not in ("mirrored", "unmirrored") and not r.suppressed)
+    if skipped:
+        counts = ", ".join(f"{n} {status}" for status, n in sorted(skipped.items()))
+        print(f"imagemirror: note: not warmed ({counts}): see `imagemirror list` for why", file=sys.stderr)
     if not targets:
         note = "" if settings.registry else " (no cache registry configured: registry: in .imagemirror.yaml, or --registry)"
         print(f"imagemirror: no images to warm{note}", file=sys.stderr)

@@ -113,6 +113,7 @@ a: {image: REG/docker-hub/nginx:1.25}
 b: {image: REG/docker-hub/bitnami/postgresql:15.4.0-debian-11-r45}
 c: {image: REG/nowhere/team/app:1.0}
 d: {image: REG/docker-hub/library/nginx:1.25}
+e: {image: gcr.io/distroless/static:nonroot}
 """)
     done = run_cli(str(folder), "--insecure", cwd=tmp_path)
     assert done.returncode == 1, done.stdout + done.stderr
@@ -123,6 +124,7 @@ d: {image: REG/docker-hub/library/nginx:1.25}
     assert "repository unknown" in out  # no route (cache rule) for the prefix
     assert "4 images, 1 warmed, 3 failed" in out
     assert "values.yaml:1:" in out  # where the reference was found
+    assert "not warmed (1 no-rule)" in done.stderr
 
 
 def test_platform_filter_warms_only_that_platform(stack, tmp_path):
