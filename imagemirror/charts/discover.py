@@ -99,9 +99,14 @@ def _load_all(path: Path) -> list:
 
     try:
         text = path.read_text(encoding="utf-8-sig")
-        return [d for d in YAML(typ="safe", pure=True).load_all(text) if d is not None]
-    except (OSError, UnicodeDecodeError, YAMLError, ValueError, TypeError):
+    except (OSError, UnicodeDecodeError):
         return []
+    for pure in (False, True):  # libyaml first; the pure parser where it refuses valid YAML
+        try:
+            return [d for d in YAML(typ="safe", pure=pure).load_all(text) if d is not None]
+        except (YAMLError, ValueError, TypeError, AttributeError):
+            continue
+    return []
 
 
 def _load_one(path: Path) -> Any:
