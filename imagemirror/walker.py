@@ -72,9 +72,12 @@ class Mapping:
 
     def items(self):
         """Key/value pairs with merge keys (``<<``) expanded; own keys win."""
+        for k, _v in self.pairs:
+            if k.__class__ is Scalar and k.value == "<<" and k.style == "":
+                break
+        else:
+            return self.pairs[:]  # no merge key: the common case
         own = [(k, v) for k, v in self.pairs if not (isinstance(k, Scalar) and k.value == "<<" and k.style == "")]
-        if len(own) == len(self.pairs):
-            return own
         seen = {k.value for k, _ in own if isinstance(k, Scalar)}
         out = list(own)
         for k, v in self.pairs:
