@@ -22,6 +22,10 @@ from ..errors import FileError
 Resolver = Callable[[str, str, str, "Path | None"], "bytes | Path"]
 
 
+MAX_MEMBER = 32 << 20
+MAX_TOTAL = 256 << 20
+
+
 class ChartError(FileError):
     """A chart that cannot be read or whose dependency cannot be found."""
 
@@ -84,10 +88,14 @@ def _files_from_tgz(data: bytes, where: str) -> dict[str, bytes]:
     except (tarfile.TarError, OSError, EOFError) as exc:
         raise ChartError(where, f"not a chart archive: {exc}") from None
     out: dict[str, bytes] = {}
+    total = 0
     with tar:
         for member in tar:
             if not member.isfile():
                 continue
+            total += member.size
+            if member.size > MAX_MEMBER or total > MAX_TOTAL:
+                raise ChartError(where, "chart archive too large (a values file over 32 MiB, or 256 MiB in all)")
             parts = member.name.lstrip("./").split("/", 1)
             if len(parts) != 2:
                 continue

@@ -141,33 +141,29 @@ def keypaths(root) -> dict[int, KeyPath]:
 
 def scalar_positions(text: str) -> dict[KeyPath, tuple[int, int]]:
     """1-based ``(line, column)`` of every scalar value of a values text, by key path."""
-    from ..walker import Scalar, compose, content_start, parse_events, LineIndex
+    from ..walker import LineIndex, Mapping, Scalar, Sequence, compose, content_start, parse_events
 
     body = text.lstrip("\ufeff")
     docs = compose(parse_events(body))
     if not docs:
         return {}
     lines = LineIndex(body)
-    out = {}
-    for node_id, path in keypaths(docs[0]).items():
-        out[path] = node_id
-    nodes = {}
-    stack = [docs[0]]
-    from ..walker import Mapping, Sequence
-
+    out: dict[KeyPath, tuple[int, int]] = {}
+    stack = [(docs[0], ())]
+    seen: set[int] = set()
     while stack:
-        node = stack.pop()
-        nodes[id(node)] = node
-        if isinstance(node, Mapping):
-            stack.extend(v for _, v in node.items())
-        elif isinstance(node, Sequence):
-            stack.extend(node.items)
-    result = {}
-    for path, node_id in out.items():
-        node = nodes.get(node_id)
+        node, path = stack.pop()
         if isinstance(node, Scalar):
-            result[path] = lines.position(content_start(body, node))
-    return result
+            out.setdefault(path, lines.position(content_start(body, node)))
+            continue
+        if id(node) in seen:  # an alias: walked once
+            continue
+        seen.add(id(node))
+        if isinstance(node, Mapping):
+            stack.extend((v, path + (k.value,)) for k, v in node.items() if isinstance(k, Scalar))
+        elif isinstance(node, Sequence):
+            stack.extend((item, path + (i,)) for i, item in enumerate(node.items))
+    return out
 
 
 def _get(data: Any, keypath: KeyPath) -> tuple[bool, Any]:
