@@ -48,6 +48,9 @@ def test_argocd_multi_source_values_ref_and_inline_values(tmp_path):
                   image: {tag: "6.7"}
                 valuesObject:
                   replicaCount: 2
+                parameters:
+                  - {name: image.tag, value: "6.8"}
+                  - {name: mariadb.enabled, value: "false"}
             - repoURL: https://git.example/gitops.git
               targetRevision: main
               ref: values
@@ -58,8 +61,10 @@ def test_argocd_multi_source_values_ref_and_inline_values(tmp_path):
     assert rel.chart == ChartRef(name="wordpress", repo="oci://registry-1.docker.io/bitnamicharts", version="23.x")
     assert [layer.label for layer in rel.layers] == [
         "environments/common/wordpress.yaml", "environments/prod/wordpress.yaml",
-        "apps/wordpress.yaml (wordpress-prod: helm.values)", "apps/wordpress.yaml (wordpress-prod: helm.valuesObject)"]
+        "apps/wordpress.yaml (wordpress-prod: helm.values)", "apps/wordpress.yaml (wordpress-prod: helm.valuesObject)",
+        "apps/wordpress.yaml (wordpress-prod: helm.parameters)"]
     assert rel.layers[2].data == {"image": {"tag": "6.7"}}
+    assert rel.layers[4].data == {"image": {"tag": "6.8"}, "mariadb": {"enabled": False}}
     assert releases_for(tmp_path / "environments/prod/other.yaml", s) == []
 
 

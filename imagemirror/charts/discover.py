@@ -195,6 +195,40 @@ def _rel(idx: Index, path: Path) -> str:
         return str(path)
 
 
+# --------------------------------------------------------------------------- --set
+
+
+def set_values(params: Any) -> dict:
+    """``--set``-style ``[{name: a.b, value: v, forceString: bool}]`` (Argo CD ``helm.parameters``,
+    helmfile ``set``) as values.  Dots separate keys (``\\.`` is a literal dot); names with list
+    indexes (``a[0].b``) are skipped.  Values are typed as ``helm --set`` types them."""
+    out: dict = {}
+    for item in params or []:
+        if not isinstance(item, dict) or not isinstance(item.get("name"), str) or "[" in item["name"]:
+            continue
+        value = item.get("value")
+        if isinstance(value, str) and not item.get("forceString"):
+            value = _typed(value)
+        keys = [k.replace("\x00", ".") for k in item["name"].replace("\\.", "\x00").split(".")]
+        node = out
+        for key in keys[:-1]:
+            if not isinstance(node.get(key), dict):
+                node[key] = {}
+            node = node[key]
+        node[keys[-1]] = value
+    return out
+
+
+def _typed(text: str) -> Any:
+    if text in ("true", "false"):
+        return text == "true"
+    if text == "null":
+        return None
+    if re.fullmatch(r"-?[0-9]+", text) and not (len(text) > 1 and text.lstrip("-").startswith("0")):
+        return int(text)
+    return text
+
+
 # --------------------------------------------------------------------------- Argo CD
 
 
@@ -266,6 +300,9 @@ def _argocd(idx: Index, path: Path, doc: dict) -> None:
             layers.append(Layer(f"{_rel(idx, path)} ({name}: helm.values)", data=helm["values"]))
         if isinstance(helm.get("valuesObject"), dict):
             layers.append(Layer(f"{_rel(idx, path)} ({name}: helm.valuesObject)", data=helm["valuesObject"]))
+        params = set_values(helm.get("parameters"))
+        if params:
+            layers.append(Layer(f"{_rel(idx, path)} ({name}: helm.parameters)", data=params))
         release = str(helm.get("releaseName") or name)
         idx.releases.append(Release(release, ref, layers, _rel(idx, path), "argocd"))
 
@@ -374,6 +411,9 @@ def _helmfile(idx: Index, path: Path, doc: Any) -> None:
                 layers.append(Layer(_rel(idx, file), file))
             elif isinstance(item, dict):
                 layers.append(Layer(f"{_rel(idx, path)} ({rel.get('name')}: values[{i}])", data=item))
+        params = set_values(rel.get("set"))
+        if params:
+            layers.append(Layer(f"{_rel(idx, path)} ({rel.get('name')}: set)", data=params))
         idx.releases.append(Release(str(rel.get("name") or ref.name), ref, layers, _rel(idx, path), "helmfile"))
 
 
