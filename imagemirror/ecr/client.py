@@ -56,9 +56,7 @@ class Credential:
 
 class AwsClient:
     def __init__(self, region: str | None = None, endpoint_url: str | None = None, session: Any = None):
-        import boto3
-
-        self.session = session if session is not None else boto3.session.Session()
+        self.session = session if session is not None else _new_session()
         self.region = region or self.session.region_name
         self.endpoint_url = endpoint_url
         self._clients: dict[str, Any] = {}
@@ -318,6 +316,24 @@ class AwsClient:
                 doc = json.loads(unquote(doc))
             docs.append(doc)
         return docs
+
+
+_LOADER: Any = None
+
+
+def _new_session() -> Any:
+    """A fresh boto3 session (fresh credentials and config) sharing one service-model loader,
+    so several sessions in one process parse botocore's JSON models once."""
+    import boto3
+    import botocore.session
+
+    global _LOADER
+    core = botocore.session.get_session()
+    if _LOADER is None:
+        _LOADER = core.get_component("data_loader")
+    else:
+        core.register_component("data_loader", _LOADER)
+    return boto3.session.Session(botocore_session=core)
 
 
 def _op_name(client: Any, operation: str) -> str:

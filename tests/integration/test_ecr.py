@@ -17,12 +17,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import skip_or_fail
 from click.testing import CliRunner
 
 from imagemirror.cli import main
-
-pytest.importorskip("moto.server", reason="moto[server] is not installed (pip install -e '.[test]')")
-from integration.moto_ecr_ext import Server  # noqa: E402
 
 pytestmark = pytest.mark.integration
 
@@ -48,6 +46,10 @@ ecr:
 
 @pytest.fixture(scope="module")
 def server():
+    try:
+        from integration.moto_ecr_ext import Server
+    except ImportError as exc:  # moto[server] (flask, werkzeug) not installed
+        skip_or_fail(f"moto[server] is not installed (pip install -e '.[test]'): {exc}")
     srv = Server()
     yield srv
     srv.stop()
