@@ -245,6 +245,8 @@ class _Blobs:
         self.pool = pool
         self.lock = threading.Lock()
         self.futures: dict[tuple[str, str, str], Future] = {}
+        #: host -> whether it ever confirmed storing a streamed blob (see ``_settle``)
+        self.confirms: dict[str, bool] = {}
 
     def get(self, host: str, repo: str, digest: str, size: int | None, advance: Callable[[int], None]) -> Future:
         key = (host, repo, digest)
@@ -256,18 +258,38 @@ class _Blobs:
         return fut
 
 
-def _settle(client, host: str, repo: str, digests: list[str], clock, sleep, settle: float) -> int:
-    """Wait (up to ``settle`` seconds) until the cache says it stores each fetched blob;
-    return how many it has not confirmed."""
+def _settle(client, host: str, repo: str, digests: list[str], clock, sleep, settle: float,
+            confirms: dict[str, bool]) -> int:
+    """Wait (up to ``settle`` seconds, never past the client's deadline) until the cache says
+    it stores each blob it streamed from upstream; return how many it has not confirmed.
+
+    ``confirms`` is shared by the run: a host that never confirmed a blob within a whole
+    settle period is not waited for again (a registry that gives no such sign costs one wait,
+    not one per image)."""
+    if confirms.get(host) is False:
+        return len(digests)
     pending = list(digests)
     end = clock() + settle
+    left = getattr(client, "remaining", lambda: None)()
+    if left is not None:
+        end = min(end, clock() + left - 1.0)
     delay = 0.05
+    confirmed = False
     while pending:
-        pending = [d for d in pending if client.blob_stored(host, repo, d) is False]
+        try:
+            still = [d for d in pending if client.blob_stored(host, repo, d) is False]
+        except Exception:  # noqa: BLE001 - the blobs were fetched; only the confirmation failed
+            break
+        confirmed = confirmed or len(still) < len(pending)
+        pending = still
         if not pending or clock() + delay > end:
             break
         sleep(delay)
         delay = min(1.0, delay * 2)
+    if confirmed or not pending:
+        confirms[host] = True
+    elif host not in confirms:
+        confirms[host] = False
     return len(pending)
 
 
@@ -348,7 +370,7 @@ def _warm_one(target: Target, client, blobs: _Blobs, platform: str, progress: Pr
         if first_error is not None:
             raise first_error
         if streamed and settle > 0 and hasattr(client, "blob_stored"):
-            result.unconfirmed_blobs = _settle(client, host, repo, streamed, clock, sleep, settle)
+            result.unconfirmed_blobs = _settle(client, host, repo, streamed, clock, sleep, settle, blobs.confirms)
         if verify_pinned and not client.manifest_served(host, repo, ref.digest):
             raise LookupError(f"{target.name}: {PINNED_NOT_CACHED}")
         result.status = "ok"

@@ -190,6 +190,24 @@ def test_unconfirmed_blobs_are_counted_when_settle_runs_out():
     assert now[0] <= 2
 
 
+def test_a_host_that_never_confirms_is_waited_for_once():
+    reg = MemoryRegistry(stored_after=1000)
+    for i in range(4):
+        reg.image(f"p/app{i}", "1", [f"layer{i}".encode()])
+    now = [0.0]
+    lock = threading.Lock()
+
+    def sleep(seconds):
+        with lock:
+            now[0] += seconds
+
+    results = warm_images(refs(*(f"p/app{i}:1" for i in range(4))), reg, jobs=1, settle=2, sleep=sleep,
+                          clock=lambda: now[0])
+    assert all(r.ok for r in results)
+    assert [r.unconfirmed_blobs for r in results] == [2, 2, 2, 2]
+    assert now[0] <= 2  # only the first image waited
+
+
 def test_progress_events():
     reg = MemoryRegistry()
     reg.image("p/app", "1", [b"12345"])
