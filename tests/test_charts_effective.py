@@ -145,3 +145,32 @@ def test_evaluate_origin_positions(repo, tmp_path):
     assert m.written == "docker.io/bitnamilegacy/mariadb:11.4.3-debian-12-r0"
     assert by_path["image"].default_only and by_path["image"].origin == "chart default (wordpress-23.1.0)"
     assert by_path["volumePermissions.image"].disabled and not by_path["image"].disabled
+
+
+def test_image_split_across_files_is_written_whole_into_the_deciding_file(repo):
+    """registry from a shared file, repository from the env file: both keys go to the env file
+    (it has the higher priority), so the image is never half moved; the shared file is left
+    to its own rewrite."""
+    wordpress().write_dir(repo / "charts" / "wordpress")
+    (repo / "apps" / "wp.yaml").write_text(textwrap.dedent("""\
+        apiVersion: argoproj.io/v1alpha1
+        kind: Application
+        metadata: {name: wp}
+        spec:
+          sources:
+            - repoURL: https://git.example/gitops.git
+              path: charts/wordpress
+              helm:
+                valueFiles: [$values/env/common.yaml, $values/env/prod.yaml]
+            - {repoURL: https://git.example/gitops.git, ref: values}
+        """))
+    (repo / "env" / "common.yaml").write_text("image:\n  registry: docker.io\n")
+    p = plan(repo, "prod.yaml", "image:\n  repository: bitnami/wordpress\n")
+    assert p.text.startswith(f"image:\n  repository: docker-hub/bitnami/wordpress\n"
+                             "  # imagemirror: overrides chart default registry: docker.io\n"
+                             f"  registry: {REG}\n")
+    assert {i.status for v in p.after for i in v.images} == {"mirrored"}
+    s = settings(repo)
+    shared = plan_for_file(repo / "env" / "common.yaml", "image:\n  registry: docker.io\n", s,
+                           make_fetcher(s, repo, offline=True))
+    assert not shared.changed  # prod decides every image; nothing to write in the shared file

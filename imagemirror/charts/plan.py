@@ -52,21 +52,26 @@ class FilePlan:
     notes: list[str] = field(default_factory=list)
 
 
-def _writer(view: ReleaseView, keypath: tuple) -> tuple[Path | None, str | None]:
-    """The values file that decides ``keypath`` -> (file, or None with the reason)."""
-    files = [(layer, data) for layer, data in view.layers if layer.path is not None]
+def _writer(view: ReleaseView, keypaths: list[tuple]) -> tuple[Path | None, str | None]:
+    """The values file to write ``keypaths`` (one image's keys, written together) into.
+
+    The highest-priority layer that sets any of them decides; when none does, the release's
+    last values file.  Writing every key there shadows whatever lower layers say, so an image
+    is never half moved.  A key decided by inline values (Argo CD, Flux) cannot be fixed in a
+    file -> ``(None, reason)``.
+    """
+    files = [layer for layer, _data in view.layers if layer.path is not None]
     if not files:
         return None, "the release reads no values file of this repository"
     decided = None
     for layer, data in view.layers:
-        found, _ = _get(data, keypath)
-        if found:
+        if any(_get(data, keypath)[0] for keypath in keypaths):
             decided = layer
-    if decided is not None and decided.path is None:
-        return None, f"{'.'.join(map(str, keypath))} is set by {decided.label}"
-    if decided is not None:
-        return decided.path, None
-    return files[-1][0].path, None
+    if decided is None:
+        return files[-1].path, None
+    if decided.path is None:
+        return None, f"set by {decided.label}"
+    return decided.path, None
 
 
 def _is_bitnami(upstream: str | None) -> bool:
@@ -88,17 +93,14 @@ def plan_for_file(path: Path, text: str, settings: Settings, fetcher: Fetcher) -
         for image in view.images:
             if image.status != UNMIRRORED or not image.assignments:
                 continue
-            mine = []
-            for keypath, value in image.assignments:
-                writer, why = _writer(view, keypath)
-                if writer is None:
-                    plan.notes.append(f"{view.release.name}: {image.path} {image.written}: cannot be fixed in a values file ({why})")
-                    mine = None
-                    break
-                if writer == path:
-                    mine.append((keypath, value))
-            if not mine:
+            writer, why = _writer(view, [keypath for keypath, _ in image.assignments])
+            if writer is None:
+                plan.notes.append(f"{view.release.name}: {image.path} {image.written}: "
+                                  f"cannot be fixed in a values file ({why})")
                 continue
+            if writer != path:
+                continue  # another values file of the release decides it (its own rewrite does)
+            mine = list(image.assignments)
             plan.covered.append(image)
             relocated_bitnami |= _is_bitnami(image.upstream)
             for keypath, value in mine:
@@ -108,7 +110,7 @@ def plan_for_file(path: Path, text: str, settings: Settings, fetcher: Fetcher) -
                 wanted.setdefault(keypath, (value, comment, image.keypath))
         if relocated_bitnami and view.scope_defaults_have(ALLOW_INSECURE):
             found, current = _get(view.top.values, ALLOW_INSECURE)
-            writer, _ = _writer(view, ALLOW_INSECURE)
+            writer, _ = _writer(view, [ALLOW_INSECURE])
             if current is not True and writer == path:
                 from ..rewrite import ALLOW_INSECURE_COMMENT
 
@@ -116,6 +118,10 @@ def plan_for_file(path: Path, text: str, settings: Settings, fetcher: Fetcher) -
     for keypath in clashes:
         plan.notes.append(f"{'.'.join(map(str, keypath))}: the releases reading this file need different values; left as is")
         wanted.pop(keypath)
+    if clashes:  # an image that loses one key keeps all of them: rebuild from the others
+        plan.covered = [i for i in plan.covered if not any(k in clashes for k, _ in i.assignments)]
+        keep = {k for i in plan.covered for k, _ in i.assignments} | {ALLOW_INSECURE}
+        wanted = {k: v for k, v in wanted.items() if k in keep}
     if not wanted:
         plan.after = plan.before
         _remaining_notes(plan)
