@@ -423,9 +423,13 @@ def warm_with_engine(
     progress: Progress | None = None,
     clock: Callable[[], float] = time.monotonic,
     prefixes: dict[str, str] | None = None,
+    deadline: float | None = None,
 ) -> list[ImageResult]:
-    """Pull every target through a Docker engine (``registry.engine.DockerEngine``)."""
+    """Pull every target through a Docker engine (``registry.engine.DockerEngine``).
+
+    ``deadline`` (seconds from now): images not started by then fail without being tried."""
     progress = progress or _NoProgress()
+    end = None if deadline is None else clock() + deadline
 
     def one(target: Target) -> ImageResult:
         ref = target.ref
@@ -433,6 +437,8 @@ def warm_with_engine(
         start = clock()
         progress.start(target)
         try:
+            if end is not None and clock() >= end:
+                raise TimeoutError(f"{target.name}: deadline exceeded before the pull started")
             pulled = engine.pull(
                 ref.host, ref.path, ref.tag, ref.digest,
                 platform=None if platform == "all" else platform,

@@ -227,3 +227,42 @@ def test_progress_events():
     assert events[0] == ("start", f"{HOST}/p/app:1")
     assert ("bytes", 5) in events
     assert events.count(("finish", "ok")) == 1 and events.count(("finish", "failed")) == 1
+
+
+class MemoryEngine:
+    """Stands in for registry.engine.DockerEngine: knows some images, fails pinned digests."""
+
+    def __init__(self, known):
+        self.known = known
+        self.pulled = []
+
+    def pull(self, host, repository, tag, digest, platform=None, progress=None):
+        from imagemirror.registry.engine import EngineError, PullResult
+
+        self.pulled.append((repository, tag, digest, platform))
+        if (repository, tag) not in self.known:
+            raise EngineError(f"{host}/{repository}:{tag}: manifest unknown: manifest unknown")
+        if digest and digest != self.known[(repository, tag)]:
+            raise EngineError(f"{host}/{repository}@{digest}: manifest unknown", pinned=True)
+        return PullResult("sha256:" + "e" * 64, 1234, 0.0)
+
+
+def test_engine_results_hints_and_deadline():
+    from imagemirror.warm import warm_with_engine
+
+    good = "sha256:" + "1" * 64
+    engine = MemoryEngine({("docker-hub/library/nginx", "1"): good, ("docker-hub/team/app", "2"): good})
+    targets = refs("docker-hub/library/nginx:1", "docker-hub/nginx:1", f"docker-hub/team/app:2@sha256:{'2' * 64}")
+    ok, wrong, moved = warm_with_engine(targets, engine, jobs=1, platform="linux/arm64")
+    assert ok.ok and ok.engine == "docker" and ok.bytes == 1234 and ok.platforms == ["linux/arm64"]
+    assert engine.pulled[0] == ("docker-hub/library/nginx", "1", None, "linux/arm64")
+    assert wrong.status == "failed" and "library/" in wrong.hint
+    assert moved.status == "failed" and PINNED_NOT_CACHED in moved.error and "pin the new digest" in moved.hint
+    now = [0.0]
+
+    def clock():
+        now[0] += 10
+        return now[0]
+
+    late = warm_with_engine(refs("docker-hub/library/nginx:1"), engine, deadline=5, clock=clock)
+    assert late[0].status == "failed" and "deadline exceeded" in late[0].error

@@ -189,9 +189,10 @@ def run_warm(
         from ..registry.auth import CredentialStore
         from ..registry.engine import DockerEngine
 
-        docker_engine = docker_engine or DockerEngine(CredentialStore())
+        timeout = 600.0 if deadline is None else min(600.0, deadline)
+        docker_engine = docker_engine or DockerEngine(CredentialStore(), timeout=timeout)
         results = warm_with_engine(targets, docker_engine, jobs=jobs, platform=platform, progress=progress,
-                                   prefixes=prefixes)
+                                   prefixes=prefixes, deadline=deadline)
     else:
         from ..registry.auth import CredentialStore
         from ..registry.client import RegistryClient
