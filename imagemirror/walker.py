@@ -364,43 +364,46 @@ def find_sites(docs: list) -> list[Site]:
     sites: list[Site] = []
     for root in docs:
         glob = _globals(root)
+        if root.__class__ is Scalar:
+            continue
         seen: set[int] = set()
-        # (node, path, parent key, its line, ancestors' item dicts, in-sequence)
+        # (container, path, parent key, its line, ancestors' item dicts, in-sequence);
+        # only containers are pushed: a scalar is looked at from its mapping
         stack = [(root, "", None, 0, (), False)]
         while stack:
             node, path, pkey, pline, ancestors, in_seq = stack.pop()
-            if not isinstance(node, (Mapping, Sequence)):
-                continue
             if id(node) in seen:
                 continue
             seen.add(id(node))
-            if isinstance(node, Sequence):
-                children = []
-                for i, item in enumerate(node.items):
-                    children.append((item, f"{path}[{i}]", pkey, item.line if hasattr(item, "line") else pline, ancestors, True))
-                stack.extend(reversed(children))
+            if node.__class__ is Sequence:
+                children = [
+                    (item, f"{path}[{i}]", pkey, item.line, ancestors, True)
+                    for i, item in enumerate(node.items)
+                    if item.__class__ is not Scalar
+                ]
+                children.reverse()
+                stack.extend(children)
                 continue
             items = node.items()
-            by_key = {}
-            for k, v in items:
-                kk = _key(k)
-                if kk is not None:
-                    by_key[kk] = v
+            by_key = {k.value: v for k, v in items if k.__class__ is Scalar}
             site = _map_site(node, by_key, path, pkey, pline, ancestors, glob)
             if site is not None:
                 sites.append(site)
             children = []
+            below = None  # ancestors + (by_key,), made once for all the children
             for k, v in items:
-                kk = _key(k)
-                if kk is None:
+                if k.__class__ is not Scalar:
                     continue
-                child_path = f"{path}.{kk}" if path else kk
-                if isinstance(v, Scalar):
+                kk = k.value
+                if v.__class__ is Scalar:
                     if _IMAGE_KEY.match(kk) and v.string is not None and not _is_component(kk, by_key):
-                        sites.append(_string_site(v, child_path, k, by_key, in_seq))
+                        sites.append(_string_site(v, f"{path}.{kk}" if path else kk, k, by_key, in_seq))
                 else:
-                    children.append((v, child_path, kk, k.line, ancestors + (by_key,), False))
-            stack.extend(reversed(children))
+                    if below is None:
+                        below = ancestors + (by_key,)
+                    children.append((v, f"{path}.{kk}" if path else kk, kk, k.line, below, False))
+            children.reverse()
+            stack.extend(children)
     return sites
 
 
