@@ -117,3 +117,4 @@ VERSIONS = ["1.0.0", "1.2.0", "1.2.10", "1.3.0-rc.1", "2.0.0", "2.1.0", "not-a-v
 ])
 def test_best_match(constraint, expected):
     assert best_match(constraint, VERSIONS) == expected
+

@@ -59,10 +59,16 @@ class Chart:
         return f"{self.name}-{self.version}"
 
 
-def load_yaml(text: str, where: str) -> Any:
+def load_yaml(text: str, where: str, fast: bool = False) -> Any:
+    """Plain data of a YAML text; ``fast`` tries libyaml first (large ``index.yaml`` files)."""
     from ruamel.yaml import YAML
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
+    if fast:
+        try:
+            return YAML(typ="safe").load(text)
+        except (YAMLError, ValueError, TypeError, AttributeError):
+            pass  # the pure parser below reports the error with its position
     try:
         return YAML(typ="safe", pure=True).load(text)
     except MarkedYAMLError as exc:

@@ -120,10 +120,12 @@ def docker_credentials(host: str) -> tuple[str, str] | None:
             continue
         if entry.get("auth"):
             try:
-                user, _, secret = base64.b64decode(entry["auth"]).decode().partition(":")
+                user, sep, secret = base64.b64decode(entry["auth"], validate=True).decode().partition(":")
             except (ValueError, UnicodeDecodeError):
                 continue
-            return user, secret
+            if user and sep:
+                return user, secret
+            continue
         if entry.get("username") and entry.get("password"):
             return str(entry["username"]), str(entry["password"])
         if entry.get("identitytoken"):
@@ -259,8 +261,7 @@ class Fetcher:
             except OSError:
                 pass
         self._indexes[repo] = text
-        index = load_yaml(text, f"{repo}/index.yaml")
-        entries = (index or {}).get("entries") if isinstance(index, dict) else None
+        entries = _index_entries(text, name, f"{repo}/index.yaml")
         if not isinstance(entries, dict) or name not in entries:
             raise FetchError(f"{repo}: no chart named {name!r} in index.yaml")
         listed = [e for e in entries[name] or [] if isinstance(e, dict) and e.get("version")]
@@ -381,6 +382,25 @@ class Fetcher:
         if resp.status == 401:
             raise FetchError(f"{host}: credentials refused (HTTP 401)")
         return resp
+
+
+def _index_entries(text: str, name: str, where: str) -> dict | None:
+    """``entries`` of an ``index.yaml``, parsing only ``name``'s block when the file has the
+    layout ``helm repo index`` writes (big repositories' indexes are tens of megabytes)."""
+    if not text.lstrip().startswith("{"):
+        found = re.search(rf"^entries:[ \t]*\r?\n(?:.*\r?\n)*?(  {re.escape(name)}:[ \t]*\r?\n)", text, re.M)
+        if found is not None:
+            start = found.start(1)
+            end = re.compile(r"^(?:  [^\s-]|[^\s-])", re.M).search(text, found.end(1))
+            block = text[start:end.start() if end else len(text)]
+            try:
+                data = load_yaml("entries:\n" + block, where, fast=True)
+                if isinstance(data, dict) and isinstance(data.get("entries"), dict) and name in data["entries"]:
+                    return data["entries"]
+            except ChartError:
+                pass
+    index = load_yaml(text, where, fast=True)
+    return index.get("entries") if isinstance(index, dict) else None
 
 
 def _pick(versions: list[str], constraint: str) -> str | None:

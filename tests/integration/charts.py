@@ -240,7 +240,13 @@ class ChartRepo:
             "appVersion": spec.app_version, "digest": hashlib.sha256(data).hexdigest(), "urls": [url],
         })
         index = {"apiVersion": "v1", "entries": self.entries, "generated": "2026-01-01T00:00:00Z"}
-        (self.folder / "charts" / "index.yaml").write_text(json.dumps(index, indent=1))  # JSON is YAML
+        # The layout `helm repo index` writes (go-yaml: list items at their key's indentation).
+        from ruamel.yaml import YAML
+
+        yaml = YAML(typ="safe", pure=True)
+        yaml.default_flow_style = False
+        with open(self.folder / "charts" / "index.yaml", "w") as fh:
+            yaml.dump(index, fh)
 
     def close(self) -> None:
         self.server.shutdown()
