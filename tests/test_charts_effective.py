@@ -174,3 +174,32 @@ def test_image_split_across_files_is_written_whole_into_the_deciding_file(repo):
     shared = plan_for_file(repo / "env" / "common.yaml", "image:\n  registry: docker.io\n", s,
                            make_fetcher(s, repo, offline=True))
     assert not shared.changed  # prod decides every image; nothing to write in the shared file
+
+
+def test_registry_the_chart_never_reads_is_ignored(repo):
+    """The hand-made ERPNext migration: `registry: <ECR>` + `repository: docker-hub/frappe/erpnext`
+    renders `docker-hub/frappe/erpnext:<tag>` -- an image on Docker Hub that does not exist."""
+    erpnext().write_dir(repo / "charts" / "erpnext")
+    (repo / "apps" / "erp.yaml").write_text(app("charts/erpnext", "env/erp.yaml"))
+    text = f"image:\n  registry: {REG}\n  repository: docker-hub/frappe/erpnext\n  tag: v15.40.0\n"
+    p = plan(repo, "erp.yaml", text)
+    image = next(i for v in p.before for i in v.images if i.path == "image")
+    assert (image.written, image.status) == ("docker-hub/frappe/erpnext:v15.40.0", "unmirrored")
+    assert image.target == f"{REG}/docker-hub/frappe/erpnext:v15.40.0"
+    assert "the chart ignores `registry:" in image.hint
+    assert p.text.startswith(f"image:\n  registry: {REG}\n  repository: {REG}/docker-hub/frappe/erpnext\n")
+    assert {i.status for v in p.after for i in v.images} == {"mirrored"}
+
+
+def test_cache_prefix_under_a_chart_default_registry_is_ambiguous_not_doubled(repo):
+    """bitnami: `{repository: docker-hub/bitnami/wordpress}` without registry still pulls
+    docker.io/docker-hub/...: reported, never rewritten to docker-hub/docker-hub/..."""
+    wordpress().write_dir(repo / "charts" / "wordpress")
+    (repo / "apps" / "wp.yaml").write_text(app("charts/wordpress", "env/wp.yaml"))
+    text = "image:\n  repository: docker-hub/bitnami/wordpress\n  tag: 6.7.0\n"
+    p = plan(repo, "wp.yaml", text)
+    image = next(i for v in p.before for i in v.images if i.path == "image")
+    assert (image.written, image.status) == ("docker.io/docker-hub/bitnami/wordpress:6.7.0", "ambiguous")
+    assert "unfinished migration" in image.hint
+    assert p.text.startswith(text)  # this image is left for a human; the defaults-only ones are moved
+    assert any("unfinished migration" in n for n in p.notes)

@@ -26,6 +26,8 @@ from ..config import Settings
 from ..errors import FileError
 from .chart import Chart, load_yaml
 from .discover import Layer, Release
+from ..reference import DOCKER_HUB
+from ..rules import AMBIGUOUS, UNMIRRORED
 from .values import Scope, effective_values, merge_user, path_value
 
 KeyPath = tuple  # of str keys (and int indexes for sequences)
@@ -185,7 +187,8 @@ def _dotted(keypath: KeyPath) -> str:
     return out
 
 
-def _scope_values(scope: Scope) -> dict:
+def _scope_values(scope: Scope, ignored: list | None = None) -> dict:
+    ignored = [] if ignored is None else ignored
     skip = {child.path[-1] for child in scope.children} | set(scope.disabled)
     values = {k: v for k, v in scope.values.items() if k not in skip}
     glob = values.get("global")
@@ -198,6 +201,24 @@ def _scope_values(scope: Scope) -> dict:
         if isinstance(image, dict) and not image.get("registry"):
             glob["image"] = {k: v for k, v in image.items() if k != "registry"}
         values["global"] = glob
+    return _drop_unused_registries(values, scope.chart.defaults, (), ignored)
+
+
+def _drop_unused_registries(values: Any, defaults: Any, path: KeyPath, ignored: list) -> Any:
+    """A ``registry`` the chart never reads is dropped: where the chart's defaults give an image
+    map ``repository`` but no ``registry`` (frappe's ERPNext, Rocket.Chat's services), the chart
+    composes ``repository:tag`` -- a ``registry: <ECR>`` an overlay adds there changes nothing."""
+    if isinstance(values, dict):
+        out = {}
+        for key, value in values.items():
+            sub = defaults.get(key) if isinstance(defaults, dict) else None
+            out[key] = _drop_unused_registries(value, sub, path + (key,), ignored)
+        if ("registry" in out and "repository" in out and isinstance(defaults, dict)
+                and "repository" in defaults and "registry" not in defaults):
+            ignored.append((path, out.pop("registry")))
+        return out
+    if isinstance(values, list):
+        return [_drop_unused_registries(v, None, path + (i,), ignored) for i, v in enumerate(values)]
     return values
 
 
@@ -215,7 +236,8 @@ def evaluate(release: Release, chart: Chart, settings: Settings,
     for scope in top.walk():
         # JSON is YAML (flow style): the C dumper and libyaml make this cheap, and the walker
         # finds the same sites in it as in a block-style dump.
-        text = json.dumps(_scope_values(scope), ensure_ascii=False, default=str)
+        ignored: list[KeyPath] = []
+        text = json.dumps(_scope_values(scope, ignored), ensure_ascii=False, default=str)
         docs = compose(parse_events(text))
         if not docs:
             continue
@@ -228,9 +250,29 @@ def evaluate(release: Release, chart: Chart, settings: Settings,
             status, upstream, target, hint, edits = inventory._classify(site, rules, False)
             main_path = paths.get(id(site.main.node), ())
             image_path = main_path[:-1] if site.kind == "map" else main_path
+            dropped = dict(ignored).get(tuple(image_path), None)
+            if dropped is not None:
+                hint_extra = ("the chart has no registry key for this image and ignores the one given: "
+                              "it composes repository:tag")
             full = _absolute(scope.path, image_path)
             assignments = [(_absolute(scope.path, paths.get(id(node), ())), value) for node, value in edits]
             name_keys = [_absolute(scope.path, paths.get(id(p.node), ())) for p in site.names]
+            prefix = upstream.path.split("/", 1)[0] if status == UNMIRRORED and upstream is not None \
+                and upstream.host == DOCKER_HUB and "/" in upstream.path else None
+            if prefix is not None and prefix in settings.rules.values() and site.kind == "map":
+                # ``docker-hub/frappe/erpnext`` read as a Docker Hub image: a migration half done.
+                rest = upstream.path.split("/", 1)[1]
+                if dropped is not None and dropped == settings.registry and name_keys:
+                    # registry: <cache> that the chart ignores: the cache host belongs in repository
+                    target_ref = f"{settings.registry}/{prefix}/{rest}"
+                    assignments = [(name_keys[0], target_ref)]
+                    target = target_ref + upstream.suffix
+                    hint = (f"the chart ignores `registry: {dropped}`: the cache host belongs in "
+                            "repository (repository:tag is all it composes)")
+                else:
+                    status, target, assignments = AMBIGUOUS, None, []
+                    hint = (f"repository starts with the cache prefix '{prefix}/' but the chart pulls it from "
+                            f"{upstream.host}: an unfinished migration? (set the registry to the cache)")
             origin, origin_file, pos, default_only = _origin(layers, name_keys, positions_cache, texts)
             view.images.append(EffectiveImage(
                 release=release.name,
