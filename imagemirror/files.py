@@ -126,17 +126,38 @@ def _values_files(folder: str, rel: str):
     for entry in entries:
         try:
             if entry.is_symlink():
-                continue  # never followed: it could point outside the tree or loop
+                # never followed: it could point outside the tree or loop -- and say so
+                # when it looks like something we would have read (a values file, a folder)
+                if VALUES_NAME.match(entry.name) or _is_dir_quietly(entry):
+                    _note(f"{os.path.join(folder, entry.name)}: symbolic link, not followed")
+                continue
             is_dir = entry.is_dir(follow_symlinks=False)
+            # a FIFO, socket or device named values.yaml is not read (a FIFO would block)
+            is_file = not is_dir and entry.is_file(follow_symlinks=False)
         except OSError:
-            is_dir = False
+            is_dir = is_file = False
         if is_dir:
             if entry.name not in SKIP_DIRS:
                 subfolders.append(entry.name)
-        elif VALUES_NAME.match(entry.name):
+        elif is_file and VALUES_NAME.match(entry.name):
             yield folder, rel, entry.name
+        elif VALUES_NAME.match(entry.name):
+            _note(f"{os.path.join(folder, entry.name)}: not a regular file, skipped")
     for name in subfolders:
         yield from _values_files(os.path.join(folder, name), os.path.join(rel, name) if rel else name)
+
+
+def _is_dir_quietly(entry) -> bool:
+    try:
+        return entry.is_dir()
+    except OSError:  # a loop or a dangling link
+        return False
+
+
+def _note(message: str) -> None:
+    import sys
+
+    print(f"imagemirror: note: {message}", file=sys.stderr)
 
 
 def read_bytes(path: Path, display: str) -> bytes:

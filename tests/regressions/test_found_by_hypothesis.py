@@ -53,6 +53,18 @@ def test_revert_of_a_dotted_namespace_reads_back_as_its_upstream():
     assert (ref.status, ref.upstream) == ("unmirrored", "docker.io/my.org/app:v1")
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="walker._syntax_error: libyaml reader errors (control characters, bad encoding "
+    "inside the text) carry no mark, only a character position, so the message has no "
+    "line:column although one is known. Found by tests/test_bad_input.py.",
+)
+def test_control_character_error_names_line_and_column():
+    result = scan_text("a: 1\nb: x\x01y\n", "values.yaml", SETTINGS)
+    assert result.error is not None
+    assert (result.error.line, result.error.column) == (2, 5)
+
+
 # --------------------------------------------------------------------------- fixed / by design
 
 
