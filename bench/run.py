@@ -1,23 +1,26 @@
 #!/usr/bin/env python3
 """Run every imagemirror benchmark and print a table of ratios measured side by side.
 
-    python3 bench/run.py                      # everything (about 2 minutes on 2 cores)
-    python3 bench/run.py --only startup,list  # a subset: rewrite, list, startup, scale, warm
+    python3 bench/run.py                      # everything (warm needs .ci/install-system's servers)
+    python3 bench/run.py --only rewrite,list,startup,scale   # a subset; also: warm, effective
     python3 bench/run.py --files 300 --quick  # a smaller corpus, fewer repetitions
     python3 bench/run.py --markdown           # the tables as Markdown (for RESULTS.md)
 
 Absolute times drift on a shared machine, so each contender and its baseline run in the same
 invocation, interleaved, and the ratio is the result.  Every rewrite run gets a fresh copy of
 the corpus (the copy is not timed).  Times are wall-clock of a whole process
-(``time.perf_counter`` around ``subprocess``), start-up included; peak RSS comes from
-``os.wait4`` (largest single process of the tree) and from sampling ``/proc`` every 10 ms
-(sum over the process tree, i.e. parent plus pool workers).
+(``time.perf_counter`` around ``subprocess``), start-up included; CPU time (user + system,
+pool workers included) and peak RSS come from ``os.wait4`` (RSS: largest single process of
+the tree), and the whole tree's RSS from sampling ``/proc`` every 10 ms.
 
-imagemirror is run both as the installed console script and as ``python -m imagemirror``:
-the script installs the current tree, non-editable, into a throw-away venv that sees the
-system site-packages (``--imagemirror PATH`` uses an existing script instead).  Both the
-floors (``python -c "import click"``) and imagemirror run on that venv's interpreter.
-Standard library only.
+imagemirror is run both as the console script and as ``python -m imagemirror``: the current
+tree is copied, as a non-editable install would lay it down, into a throw-away venv with
+pip's console-script template; its dependencies come from this interpreter's site-packages
+by a plain path entry, so no ``.pth`` hook of this machine runs at start-up (``--imagemirror
+PATH`` uses an installed script instead).  Floors (``python -c "import click"``) and the
+naive baselines run on that same venv interpreter.  ``warm`` and ``effective`` run
+``bench/bench_warm.py`` and ``bench/bench_effective.py`` (owned by those commands' authors)
+and print their tables.  Exit 1 when a target is not met.  Standard library only.
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ GITOPS = REPO / "examples" / "gitops"
 sys.path.insert(0, str(BENCH))
 import gen_corpus  # noqa: E402
 
-ALL = ("rewrite", "list", "startup", "scale", "warm")
+ALL = ("rewrite", "list", "startup", "scale", "warm", "effective")
 SED_EXPR = f"s#registry: docker.io#registry: {gen_corpus.REGISTRY}/docker-hub#"
 
 
@@ -55,6 +58,7 @@ class Sample:
     code: int
     max_rss_kb: int  # largest single process (wait4)
     tree_rss_kb: int = 0  # peak of the sum over the tree (sampled), when asked
+    cpu: float = 0.0  # user + system seconds of the process and the children it waited for
 
 
 @dataclass
@@ -74,6 +78,12 @@ class Series:
     @property
     def median(self) -> float:
         return statistics.median(self.times)
+
+    @property
+    def cpu(self) -> float:
+        """Median CPU seconds (user + system, pool workers included): steadier than wall time
+        on a shared machine, and what the work costs whatever the number of cores."""
+        return statistics.median(s.cpu for s in self.samples)
 
     def fmt(self) -> str:
         if self.failure:
@@ -142,7 +152,7 @@ def run_once(argv: list[str], cwd: Path | None = None, sample_tree: bool = False
         stderr.seek(0)
         tail = stderr.read().decode(errors="replace").strip().splitlines()[-3:]
         raise RuntimeError(f"{' '.join(map(str, argv[:4]))}... exit {code}: {' | '.join(tail)}")
-    return Sample(elapsed, code, usage.ru_maxrss, peak[0])
+    return Sample(elapsed, code, usage.ru_maxrss, peak[0], usage.ru_utime + usage.ru_stime)
 
 
 def measure(series: list[tuple], prepare=None, cwd=None, sample_tree=False) -> None:
@@ -360,6 +370,12 @@ def bench_rewrite(env: Env, args) -> list[Row]:
         if not naive.failure:
             naive_changed = changed_files(pristine, work)
     note = f"{len(files)} files, {total / 1e6:.1f} MB; files changed: imagemirror {ours_changed}, naive {naive_changed}"
+    if ours.samples:
+        note += f"; CPU (user+sys, median): imagemirror {ours.cpu:.2f} s"
+        if naive.samples:
+            note += f", naive {naive.cpu:.2f} s ({naive.cpu / ours.cpu:.1f}x)"
+        if sed.samples:
+            note += f", sed {sed.cpu:.2f} s"
     rows = [Row(f"rewrite {len(files)} files vs naive", ours, None if args.no_naive else naive, "faster", 25, note)]
     rows.append(Row(f"rewrite {len(files)} files vs sed", ours, sed, "within", 10))
     return rows
@@ -380,7 +396,10 @@ def bench_list(env: Env, args) -> list[Row]:
             (naive, [env.python, str(BENCH / "naive.py"), "list", str(SHARED_CORPUS)], args.naive_reps),
         ]
     )
-    return [Row("list ../shared/corpus", ours, naive, "faster", 25, f"{len(files)} real files, {total / 1e6:.1f} MB")]
+    note = f"{len(files)} real files, {total / 1e6:.1f} MB"
+    if ours.samples and naive.samples:
+        note += f"; CPU (user+sys, median): imagemirror {ours.cpu * 1000:.0f} ms, naive {naive.cpu:.2f} s"
+    return [Row("list ../shared/corpus", ours, naive, "faster", 25, note)]
 
 
 def bench_startup(env: Env, args) -> list[Row]:
@@ -444,24 +463,34 @@ def bench_scale(env: Env, args) -> list[Row]:
         else:
             growth = f"; time x{s.min / first[1]:.1f} for files x{n / first[0]:g}"
         note = (
-            f"{total / 1e6:.1f} MB; {per_file:.2f} ms/file{growth}; peak RSS {peak_max:.0f} MB largest process, "
-            f"{peak_tree:.0f} MB whole tree"
+            f"{total / 1e6:.1f} MB; {per_file:.2f} ms/file{growth}; CPU {s.cpu:.2f} s; "
+            f"peak RSS {peak_max:.0f} MB largest process, {peak_tree:.0f} MB whole tree"
         )
         rows.append(Row(f"rewrite {n} files (scale)", s, None, "info", None, note))
     return rows
 
 
-def bench_warm(env: Env, args) -> str:
-    script = BENCH / "bench_warm.py"
+def _sub_bench(name: str, extra: list[str]) -> str:
+    """Run another benchmark script of this folder (owned by its command's author) and
+    return its table; it runs on this interpreter, with the tests' helpers it imports."""
+    script = BENCH / name
     if not script.is_file():
-        return "warm: bench/bench_warm.py not present yet (skipped)"
-    print("bench: warm (bench/bench_warm.py) ...", file=sys.stderr)
-    argv = [env.python, str(script), *args.warm_args]
-    proc = subprocess.run(argv, capture_output=True, text=True, cwd=REPO)
+        return f"{name}: not present (skipped)"
+    print(f"bench: {name} ...", file=sys.stderr)
+    proc = subprocess.run([sys.executable, str(script), *extra], capture_output=True, text=True, cwd=REPO)
     out = proc.stdout.rstrip()
     if proc.returncode != 0:
-        out += f"\n(bench_warm.py exited {proc.returncode}: {proc.stderr.strip().splitlines()[-1:] })"
+        tail = proc.stderr.strip().splitlines()[-3:]
+        out += f"\n({name} exited {proc.returncode}: {' | '.join(tail)})"
     return out
+
+
+def bench_warm(env: Env, args) -> str:
+    return _sub_bench("bench_warm.py", args.warm_args)
+
+
+def bench_effective(env: Env, args) -> str:
+    return _sub_bench("bench_effective.py", args.effective_args)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -477,6 +506,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--imagemirror", help="an installed imagemirror console script to use (default: install into a temp venv)")
     parser.add_argument("--python", help="with --imagemirror: the interpreter for floors and baselines")
     parser.add_argument("--warm-args", default="", help="arguments passed to bench/bench_warm.py (space-separated)")
+    parser.add_argument("--effective-args", default="", help="arguments passed to bench/bench_effective.py")
     parser.add_argument("--markdown", action="store_true")
     parser.add_argument("--json", type=Path, help="also write raw samples as JSON here")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
@@ -485,6 +515,7 @@ def main(argv: list[str] | None = None) -> int:
         args.reps, args.startup_reps, args.scale_sizes = 2, 15, "100,1000"
     args.scale_sizes = [int(x) for x in args.scale_sizes.split(",") if x]
     args.warm_args = args.warm_args.split()
+    args.effective_args = args.effective_args.split()
     chosen = [x.strip() for x in args.only.split(",") if x.strip()]
     unknown = set(chosen) - set(ALL)
     if unknown:
@@ -494,7 +525,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         env = setup_env(args, workdir)
         rows: list[Row] = []
-        warm = None
+        others: list[str] = []
         for name in chosen:
             if name == "rewrite":
                 rows += bench_rewrite(env, args)
@@ -505,7 +536,9 @@ def main(argv: list[str] | None = None) -> int:
             elif name == "scale":
                 rows += bench_scale(env, args)
             elif name == "warm":
-                warm = bench_warm(env, args)
+                others.append(bench_warm(env, args))
+            elif name == "effective":
+                others.append(bench_effective(env, args))
         m = machine()
         header = (
             f"machine: nproc {m['nproc']}, {m['cpu']}, Python {m['python']}, ruamel.yaml {m['ruamel.yaml']}, "
@@ -515,9 +548,9 @@ def main(argv: list[str] | None = None) -> int:
         print()
         if rows:
             print(render(rows, args.markdown))
-        if warm is not None:
+        for table in others:
             print()
-            print(warm)
+            print(table)
         if args.json:
             data = {
                 "machine": m,
@@ -526,9 +559,11 @@ def main(argv: list[str] | None = None) -> int:
                         "bench": r.bench,
                         "note": r.note,
                         "ours": {"name": r.ours.name, "times": r.ours.times, "failure": r.ours.failure,
+                                 "cpu": [s.cpu for s in r.ours.samples],
                                  "max_rss_kb": [s.max_rss_kb for s in r.ours.samples],
                                  "tree_rss_kb": [s.tree_rss_kb for s in r.ours.samples]},
-                        "base": None if r.base is None else {"name": r.base.name, "times": r.base.times, "failure": r.base.failure},
+                        "base": None if r.base is None else {"name": r.base.name, "times": r.base.times,
+                                                             "cpu": [s.cpu for s in r.base.samples], "failure": r.base.failure},
                         "ratio_median": r.ratio(),
                         "ratio_min": r.ratio("min"),
                         "target": r.target,
@@ -537,7 +572,7 @@ def main(argv: list[str] | None = None) -> int:
                     }
                     for r in rows
                 ],
-                "warm": warm,
+                "others": others,
             }
             args.json.write_text(json.dumps(data, indent=2))
         failed = any(r.verdict() == "NOT met" or r.ours.failure for r in rows)
