@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 
 from ..errors import Exit
@@ -16,6 +15,8 @@ def list_images(paths, config=None, registry=None, fmt: str = "text", jobs: int 
     refs = [ref for result in results for ref in result.refs]
     out = sys.stdout
     if fmt == "json":
+        import json
+
         json.dump([ref.to_json() for ref in refs], out, indent=2)
         out.write("\n")
     else:

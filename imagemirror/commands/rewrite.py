@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import sys
 
 from ..errors import ConfigError, Exit, FileError
@@ -51,6 +50,8 @@ def rewrite_files(
             if done.changed:
                 new = done.text.encode("utf-8")
                 if dry_run:
+                    import difflib  # only for --dry-run
+
                     diff = "".join(
                         difflib.unified_diff(
                             text.splitlines(keepends=True),
