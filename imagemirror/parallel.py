@@ -47,8 +47,12 @@ def map_files(func: Callable, items: Sequence, jobs: int = 0) -> list:
     workers = worth_forking(items, jobs)
     if workers == 1:
         return [func(item) for item in items]
+    import gc
     import multiprocessing
 
+    # Objects alive now (modules, settings) are never garbage: freezing them keeps the
+    # workers' collections from walking (and copy-on-write copying) the inherited heap.
+    gc.freeze()
     global _TASK
     _TASK = func
     try:
