@@ -1,0 +1,15 @@
+"""Chart-aware migration: which chart renders a values file, what the release really pulls,
+and the smallest overrides that move every image of it onto the cache.
+
+Modules, imports pointing downward (nothing here is imported at CLI start-up):
+
+- :mod:`.constraints` -- Helm's version ranges (Masterminds semver v3 rules); pure.
+- :mod:`.discover` -- releases from Argo CD, Flux, helmfile, ``Chart.yaml`` and ``charts:``.
+- :mod:`.chart` -- a chart (folder or ``.tgz``) in memory: metadata, defaults, subcharts.
+- :mod:`.fetch` -- vendored, cached, classic repository or OCI; the one HTTP client.
+- :mod:`.values` -- Helm's merge (layers, conditions/tags, aliases, globals, null deletes).
+- :mod:`.effective` -- the core's detector on the merged values of each chart of a release.
+- :mod:`.overrides` -- byte-exact scalar replacement and block insertion, verified.
+- :mod:`.plan` -- ``plan_for_file`` / ``rewrite_with_charts`` (what ``rewrite --effective`` runs).
+- :mod:`.commands` -- ``list --effective`` / ``check --effective``.
+"""

@@ -28,7 +28,7 @@ from .chart import Chart, load_yaml
 from .discover import Layer, Release
 from ..reference import DOCKER_HUB
 from ..rules import AMBIGUOUS, UNMIRRORED
-from .values import Scope, effective_values, merge_user, path_value
+from .values import Scope, effective_values, path_value
 
 KeyPath = tuple  # of str keys (and int indexes for sequences)
 
@@ -333,7 +333,3 @@ def _origin(layers, name_keys, cache, texts):
                 pos = cache[layer.path].get(tuple(keypath))
             return layer.label, layer.path, pos, False
     return "", None, None, True
-
-
-def user_values(view: ReleaseView) -> dict:
-    return merge_user([data for _, data in view.layers])

@@ -27,7 +27,7 @@ from urllib.parse import quote, urljoin, urlsplit
 
 from ..errors import ServiceError
 from .chart import Chart, ChartError, load_chart, load_yaml
-from .constraints import InvalidVersion, best_match, parse_version
+from .constraints import InvalidVersion, best_match
 from .discover import ChartRef
 
 CHART_MEDIA = "application/vnd.cncf.helm.chart.content.v1.tar+gzip"

@@ -19,7 +19,7 @@ from pathlib import Path
 from ..config import Settings
 from ..errors import FileError, ImagemirrorError
 from ..rules import MIRRORED, UNMIRRORED
-from .discover import Release, ChartRef, releases_for, repo_root
+from .discover import releases_for, repo_root
 from .effective import EffectiveImage, ReleaseView, _get, evaluate
 from .fetch import Fetcher
 from .overrides import COMMENT, Assignment, apply
