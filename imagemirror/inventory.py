@@ -58,7 +58,7 @@ def analyse(text: str, file: str, settings: Settings, revert: bool = False) -> A
     lines: LineIndex | None = None
     planned: list[tuple[Site, dict]] = []
     for site in sites:
-        status, upstream, target, hint, edits = _classify(site, rules, revert)
+        status, upstream, target, hint, edits = classify_site(site, rules, revert)
         planned.append((site, {"status": status, "upstream": upstream, "target": target, "hint": hint, "edits": edits}))
     # Two images that need different values in one shared scalar (a global registry, an
     # anchored node) cannot both be served: report them, change neither.
@@ -107,7 +107,7 @@ def _is_bitnami(upstream: Reference | None) -> bool:
     return upstream is not None and upstream.host == "docker.io" and upstream.path.startswith(BITNAMI_NAMESPACES)
 
 
-def _classify(site: Site, rules: Rules, revert: bool):
+def classify_site(site: Site, rules: Rules, revert: bool):
     """-> (status, upstream, target, hint, edits) for one site."""
     parts = [p.node.value for p in site.names]
     extra = [p.node.value for p in (site.tag, site.digest) if p is not None]

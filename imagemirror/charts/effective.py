@@ -247,7 +247,7 @@ def evaluate(release: Release, chart: Chart, settings: Settings,
             if site.ambiguous and site.kind == "map":
                 site.ambiguous = None
                 hint_extra = "the chart has no registry key for this image: it composes repository:tag"
-            status, upstream, target, hint, edits = inventory._classify(site, rules, False)
+            status, upstream, target, hint, edits = inventory.classify_site(site, rules, False)
             main_path = paths.get(id(site.main.node), ())
             image_path = main_path[:-1] if site.kind == "map" else main_path
             dropped = dict(ignored).get(tuple(image_path), None)

@@ -4,7 +4,7 @@ edits that move every one of them onto the cache.
 ``plan_for_file(path, text, settings, fetcher)`` is what ``rewrite --effective`` calls after the
 core's rewrite of ``text``: it evaluates each release that reads ``path`` with ``text`` in its
 place, and for every image still pulled from upstream it sets the keys that the core's rule
-gives (:func:`imagemirror.inventory._classify` on the effective values) -- in ``path`` when
+gives (:func:`imagemirror.inventory.classify_site` on the effective values) -- in ``path`` when
 ``path`` is the values file that decides them (the highest-priority file that sets the key,
 else the last file of the release).  Existing scalars are replaced in place; missing keys are
 inserted with a comment (:mod:`.overrides`).  The result is evaluated again: every image the
