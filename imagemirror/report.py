@@ -347,3 +347,19 @@ def format_sarif(report: Report, version: str = "0") -> str:
 
 
 FORMATTERS = ("text", "github", "json", "sarif")
+
+
+FORMATS = ("text", "github", "json", "sarif")
+
+
+def render(report: Report, fmt: str, color: bool = False, version: str = "0") -> str:
+    """The report in one of :data:`FORMATS` (``color`` only matters for text)."""
+    if fmt == "text":
+        return format_text(report, color=color)
+    if fmt == "github":
+        return format_github(report)
+    if fmt == "json":
+        return format_json(report)
+    if fmt == "sarif":
+        return format_sarif(report, version)
+    raise ValueError(f"unknown format {fmt!r}")

@@ -31,7 +31,7 @@ from .walker import LineIndex, Mapping, Scalar, YAMLSyntaxError, content_start, 
 _SAFE_VALUE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/@:+\-\[\]]*\Z")
 _PLAIN_OK = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/@:+\-]*\Z")
 # plain scalars that YAML (1.1 or 1.2) would not read back as a string
-_NOT_A_STRING = re.compile(
+NOT_A_STRING = re.compile(
     r"(?:[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?(?:[eE][-+]?[0-9]+)?|0x[0-9a-fA-F_]+|0o?[0-7_]+"
     r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)|[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?"
     r"|y|Y|yes|Yes|YES|n|N|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF"
@@ -60,7 +60,7 @@ def render(node: Scalar, value: str) -> tuple[str, str]:
         return f"'{value}'", "'"
     if node.style == '"':
         return f'"{value}"', '"'
-    if _PLAIN_OK.match(value) and not _NOT_A_STRING.match(value) and not value.endswith(":") and not (node.inflow and ":" in value):
+    if _PLAIN_OK.match(value) and not NOT_A_STRING.match(value) and not value.endswith(":") and not (node.inflow and ":" in value):
         return value, ""
     return f'"{value}"', '"'
 

@@ -158,7 +158,7 @@ def check_effective(paths, *, config=None, registry=None, fmt=None, deny=(), str
 
     from .. import __version__
     from .. import report as fmt_mod
-    from ..commands.check import _read_text, build_report, canonical_deny, choose_format, exit_code
+    from ..commands.check import _read_text, build_report, canonical_deny, exit_code, output_style
     from ..commands.common import settings_for
     from ..report import WARNING
 
@@ -187,17 +187,8 @@ def check_effective(paths, *, config=None, registry=None, fmt=None, deny=(), str
                 finding = replace(finding, level=WARNING)
         findings.append(finding)
     report.findings = findings
-    fmt = choose_format(fmt, env)
-    if fmt == "text":
-        if color is None:
-            color = sys.stdout.isatty() and not env.get("NO_COLOR")
-        out = fmt_mod.format_text(report, color=color)
-    elif fmt == "github":
-        out = fmt_mod.format_github(report)
-    elif fmt == "json":
-        out = fmt_mod.format_json(report)
-    else:
-        out = fmt_mod.format_sarif(report, __version__)
+    fmt, color = output_style(fmt, color, env)
+    out = fmt_mod.render(report, fmt, color=color, version=__version__)
     if out:
         click.echo(out, nl=False, color=bool(color))
     code = exit_code(report)

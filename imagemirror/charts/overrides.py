@@ -18,15 +18,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import FileError
+from ..rewrite import NOT_A_STRING as _NOT_A_STRING
 
 COMMENT = "# imagemirror: overrides chart default {upstream}"
 _PLAIN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/@+\-]*(?::[A-Za-z0-9._+\-]+)?(?:@[A-Za-z0-9:]+)?\Z")
 _PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*\Z")
-_NOT_A_STRING = re.compile(
-    r"(?:[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?(?:[eE][-+]?[0-9]+)?|0x[0-9a-fA-F_]+|0o?[0-7_]+"
-    r"|y|Y|yes|Yes|YES|n|N|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF"
-    r"|null|Null|NULL|~)\Z"
-)
 
 
 @dataclass(frozen=True)

@@ -307,6 +307,19 @@ def choose_format(fmt: str | None, env) -> str:
     return "github" if env.get("GITHUB_ACTIONS") == "true" else "text"
 
 
+
+def output_style(fmt: str | None, color: bool | None, env) -> tuple[str, bool]:
+    """The format to print (see :func:`choose_format`) and whether to colour it."""
+    from ..report import FORMATS
+
+    fmt = choose_format(fmt, env)
+    if fmt not in FORMATS:
+        raise ConfigError(f"--format: unknown format {fmt!r}")
+    if color is None:
+        color = fmt == "text" and sys.stdout.isatty() and not env.get("NO_COLOR")
+    return fmt, bool(color)
+
+
 def exit_code(report: Report) -> Exit:
     active = report.active
     if any(f.code == "IM100" for f in active):
@@ -344,19 +357,8 @@ def check_paths(
     results = scan(paths, settings, jobs=jobs)
     report = build_report(results, all_deny, strict, _read_text)
 
-    fmt = choose_format(fmt, env)
-    if fmt == "text":
-        if color is None:
-            color = sys.stdout.isatty() and not env.get("NO_COLOR")
-        out = fmt_mod.format_text(report, color=color)
-    elif fmt == "github":
-        out = fmt_mod.format_github(report)
-    elif fmt == "json":
-        out = fmt_mod.format_json(report)
-    elif fmt == "sarif":
-        out = fmt_mod.format_sarif(report, __version__)
-    else:
-        raise ConfigError(f"--format: unknown format {fmt!r}")
+    fmt, color = output_style(fmt, color, env)
+    out = fmt_mod.render(report, fmt, color=color, version=__version__)
     if out:
         click.echo(out, nl=False, color=bool(color))
     code = exit_code(report)
