@@ -429,16 +429,21 @@ def sites(draw, cfg: Config, rnd: random.Random, *, flow_ok: bool = True, in_con
         # under a key that is not image-like, a map is an image only with a tag/digest beside
         # ``repository`` (rook's csi maps): without one it is just data.
         ref = Ref(ref.host, ref.path, _tag(rnd), ref.digest)
-    if ref.tag is not None:
+    digest_in_tag = ref.tag is not None and ref.digest is not None and draw(st.integers(0, 2)) == 2
+    if digest_in_tag:
+        # ``tag: "v1@sha256:..."``: charts that take the pin through the tag
+        entries.append(Entry("tag", _scalar(draw, f"{ref.tag}@{ref.digest}", flow=flow)))
+    elif ref.tag is not None:
         entries.append(Entry("tag", _scalar(draw, ref.tag, flow=flow)))
-    elif shape in ("bitnami", "reg_image") and draw(st.booleans()):
-        # bitnami writes ``tag: ""`` / ``digest: ""`` for "chart default"; keep tags explicit
-        # so the expected upstream is unambiguous -- an absent tag is ``:latest``.
-        pass
-    if shape in ("bitnami", "reg_image", "repo_host"):
+    if shape in ("bitnami", "reg_image", "repo_host") and not digest_in_tag:
         if ref.digest:
-            entries.append(Entry(draw(st.sampled_from(["digest", "digest"])), _scalar(draw, ref.digest, flow=flow)))
+            if draw(st.integers(0, 2)) == 2:
+                # kube-prometheus-stack & grafana: ``sha:`` with the bare hex
+                entries.append(Entry("sha", _scalar(draw, ref.digest.removeprefix("sha256:"), flow=flow)))
+            else:
+                entries.append(Entry("digest", _scalar(draw, ref.digest, flow=flow)))
         elif draw(st.booleans()):
+            # bitnami writes ``digest: ""`` for "none"
             entries.append(Entry("digest", Scalar("", draw(st.sampled_from(["single", "double"])))))
     for extra in draw(st.lists(st.sampled_from(["pullPolicy", "pullSecrets", "debug"]), unique=True, max_size=2)):
         value = {"pullPolicy": Scalar("IfNotPresent"), "pullSecrets": Seq([], flow=True), "debug": Scalar("false")}[extra]
