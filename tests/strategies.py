@@ -207,13 +207,16 @@ class Slot:
     quote: str = ""  # the quote character around it in the text ("" for plain)
     expected_quote: str = ""  # the same after the rewrite (see ``Renderer.scalar``)
     may_change: bool = False  # a rewrite or a revert may change it (it names a mirrorable image)
+    raw: str | None = None  # the text between the quotes when it is escaped (``"ngin\x78"``)
 
     @property
     def original_text(self) -> str:
-        return self.quote + self.original + self.quote
+        return self.quote + (self.original if self.raw is None else self.raw) + self.quote
 
     @property
     def expected_text(self) -> str:
+        if self.expected == self.original and self.expected_quote == self.quote:
+            return self.original_text
         return self.expected_quote + self.expected + self.expected_quote
 
 
@@ -532,12 +535,12 @@ class _Gen:
             if flow and isinstance(site.node, Map):
                 site.node.flow = True
             self.sites.append(site)
-            if draw(st.integers(0, 4)) == 4:
+            if draw(st.integers(0, 2)) == 2:
                 self.anchor(site.node, site)
             return key, site.node
         if choice == 3 and self.anchors and not flow:
             name, node, site = draw(st.sampled_from(self.anchors))
-            if isinstance(node, Map) and not node.flow and draw(st.booleans()):
+            if isinstance(node, Map) and draw(st.booleans()):
                 # merge key: ``image: {<<: *img, tag: ...}`` style, in block form
                 entries = [Entry("<<", Alias(name))]
                 if site is not None and site.ref.tag is not None and draw(st.booleans()):
@@ -670,6 +673,10 @@ class _Renderer:
         q = {"plain": "", "single": "'", "double": '"'}[s.style]
         if s.slot is not None:
             s.slot.quote = s.slot.expected_quote = q
+            if q == '"' and self.rnd.random() < 0.1:
+                # an escape in the original: the whole scalar is replaced, never a substring
+                i = self.rnd.randrange(len(s.slot.original))
+                s.slot.raw = s.slot.original[:i] + "\\x%02x" % ord(s.slot.original[i]) + s.slot.original[i + 1:]
             if in_flow and not q and ":" in s.slot.expected and s.slot.expected != s.slot.original:
                 # ``{image: host:5000/x}`` parses with YAML 1.2 parsers but not with libyaml
                 # (nor Helm's): a rewritten plain scalar with a ':' in a flow collection is
@@ -718,6 +725,12 @@ class _Renderer:
                 self.emit(first_prefix)
             self.emit(f"{e.key}:")
             v = e.value
+            if isinstance(v, Scalar) and v.slot is not None and self.rnd.random() < 0.08:
+                # the value on the next line, indented: still that key's plain/quoted scalar
+                self.emit("\n" + " " * (indent + self.step))
+                self.flow(v, in_flow=False)
+                self.emit(_trailing(self.rnd) + "\n")
+                continue
             if isinstance(v, (Map, Seq)) and not v.flow and (v.entries if isinstance(v, Map) else v.items):
                 if v.anchor:
                     self.emit(f" &{v.anchor}")
@@ -731,7 +744,7 @@ class _Renderer:
                 for line in v.lines:
                     self.emit((" " * (indent + self.step) + line if line else "") + "\n")
             else:
-                self.emit(" ")
+                self.emit(" " * (1 if self.rnd.random() < 0.85 else self.rnd.randint(2, 4)))
                 self.flow(v, in_flow=isinstance(v, (Map, Seq)))
                 self.emit(_trailing(self.rnd) + "\n")
 
