@@ -68,14 +68,35 @@ def rewrite_files(
         except FileError as exc:
             return FileResult(display, error=exc), False, None
 
+    wanted = "mirrored" if revert else "unmirrored"
+
+    def summary(outcome):
+        """What the report needs of one file, small to send back from a worker: the
+        references themselves stay there (pickling thousands of them costs more than
+        the report)."""
+        result, was_changed, diff = outcome
+        if result.error is not None:
+            return result, was_changed, diff, 0, []
+        n = sum(1 for r in result.refs if r.status == wanted and r.target)
+        skipped = [
+            f"{ref.file}:{ref.line}:{ref.column}: {ref.status}: {ref.path} {ref.written!r}: {ref.hint}"
+            for ref in result.refs
+            if ref.status in ("ambiguous", "invalid")
+        ]
+        result.refs = []  # counted and formatted above
+        return result, was_changed, diff, n, skipped
+
     def batch(items):
         """``one`` over a batch of files; the writes run on a few threads meanwhile."""
         if not write:
-            return [one(item) for item in items]
+            return [summary(one(item)) for item in items]
         writes = BackgroundWrites()
         done = [one(item, writes) for item in items]
         failed = writes.wait()
-        return [(FileResult(o[0].file, error=failed[o[0].file]), False, None) if o[0].file in failed else o for o in done]
+        return [
+            summary((FileResult(o[0].file, error=failed[o[0].file]), False, None) if o[0].file in failed else o)
+            for o in done
+        ]
 
     workers = worth_forking(targets, jobs)
     size = max(1, len(targets) // (workers * 8))
@@ -84,7 +105,7 @@ def rewrite_files(
     changed = 0
     edited_refs = 0
     skipped: list[str] = []
-    for result, was_changed, diff in outcomes:
+    for result, was_changed, diff, n, skipped_here in outcomes:
         if diff:
             sys.stdout.write(diff)
             if not diff.endswith("\n"):
@@ -93,11 +114,7 @@ def rewrite_files(
             continue
         for note in result.notes:
             warn(f"imagemirror: {note}")
-        wanted = "mirrored" if revert else "unmirrored"
-        n = sum(1 for r in result.refs if r.status == wanted and r.target)
-        for ref in result.refs:
-            if ref.status in ("ambiguous", "invalid"):
-                skipped.append(f"{ref.file}:{ref.line}:{ref.column}: {ref.status}: {ref.path} {ref.written!r}: {ref.hint}")
+        skipped.extend(skipped_here)
         if was_changed:
             changed += 1
             edited_refs += n
