@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import re
 
-from hypothesis import given, note
+from hypothesis import given, note, settings
+from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
 from imagemirror.config import parse_settings
@@ -193,3 +194,32 @@ def test_revert_restores_the_upstream_references(doc: Document):
     assert [(r.path, r.line, r.status, r.upstream) for r in first.refs] == [
         (r.path, r.line, r.status, r.upstream) for r in second.refs
     ]
+
+
+@settings(max_examples=max(10, settings.default.max_examples // 6))
+@given(doc=documents(), mode=st.sampled_from([0o644, 0o600, 0o664, 0o755]))
+def test_rewrite_command_writes_exactly_the_expected_bytes(doc: Document, mode: int):
+    """Through the files layer (read bytes, decode once, atomic write): the file on disk ends
+    with exactly the expected bytes -- BOM, CRLF and a missing final newline included -- and
+    keeps its mode; nothing else appears in the folder."""
+    import json
+    import os
+    import stat
+    import tempfile
+    from pathlib import Path
+
+    from imagemirror.commands.rewrite import rewrite_files
+
+    show(doc)
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        (root / ".git").mkdir()
+        (root / ".imagemirror.yaml").write_text(json.dumps(doc.cfg.data()))
+        target = root / "values.yaml"
+        target.write_bytes(doc.text.encode("utf-8"))
+        os.chmod(target, mode)
+        code = rewrite_files([target], jobs=1)
+        assert code == 0
+        assert target.read_bytes() == doc.expected.encode("utf-8")
+        assert stat.S_IMODE(target.stat().st_mode) == mode
+        assert sorted(p.name for p in root.iterdir()) == [".git", ".imagemirror.yaml", "values.yaml"]
