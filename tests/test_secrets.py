@@ -183,9 +183,9 @@ def test_warm_debug_logging_redacts_authorization(registry, tmp_path, monkeypatc
     assert redact({"Authorization": "Bearer x", "accept": "y"}) == {"Authorization": "<redacted>", "accept": "y"}
 
 
-def test_credential_errors_do_not_quote_the_secret(tmp_path):
-    """Malformed docker config and malformed --credentials-stdin: the error names the file or
-    the option, never the value it could not use."""
+def test_docker_config_errors_do_not_quote_the_secret(tmp_path):
+    """A malformed docker config: the error names the file or the host, never the value it
+    could not use."""
     (tmp_path / ".git").mkdir()
     (tmp_path / ".imagemirror.yaml").write_text("registry: 127.0.0.1:9\n")
     (tmp_path / "values.yaml").write_text("image: 127.0.0.1:9/docker-hub/library/nginx:1.25\n")
@@ -200,7 +200,7 @@ def test_credential_errors_do_not_quote_the_secret(tmp_path):
     ):
         (docker / "config.json").write_text(config)
         proc = subprocess.run(
-            [sys.executable, "-m", "imagemirror", "warm", ".", "--insecure", "--deadline", "20"],
+            [sys.executable, "-m", "imagemirror", "warm", ".", "--insecure", "--deadline", "3"],
             cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(REPO), "DOCKER_CONFIG": str(docker)},
             capture_output=True, text=True, timeout=120,
         )
@@ -208,26 +208,49 @@ def test_credential_errors_do_not_quote_the_secret(tmp_path):
         assert "Traceback" not in proc.stderr
         assert_no_canary(proc.stdout + proc.stderr, f"warm with docker config {config[:40]}")
 
+
+@pytest.fixture(scope="module")
+def moto_server():
+    from conftest import skip_or_fail
+
+    try:
+        from integration.moto_ecr_ext import Server
+    except ImportError as exc:  # moto[server] missing
+        skip_or_fail(f"moto[server] is not installed (pip install -e '.[test]'): {exc}")
+    srv = Server()
+    yield srv
+    srv.stop()
+
+
+def test_ecr_apply_credential_input_errors_do_not_quote_the_secret(moto_server, tmp_path):
+    """``ecr apply --credentials-stdin`` with malformed input, against moto on 127.0.0.1: the
+    error names the option and the expected shape, never the value."""
+    moto_server.reset()
+    (tmp_path / ".git").mkdir()
     (tmp_path / ".imagemirror.yaml").write_text(
         "registry: 123456789012.dkr.ecr.eu-west-1.amazonaws.com\necr:\n  region: eu-west-1\n"
+        "  credentials:\n    docker.io: {username_env: HUB_USER, token_env: HUB_TOKEN}\n"
     )
+    env = {**os.environ, "PYTHONPATH": str(REPO), "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+           "AWS_ENDPOINT_URL": moto_server.url, "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull}
+    for var in ("HUB_USER", "HUB_TOKEN"):
+        env.pop(var, None)
     for stdin in (
         '{"docker.io": {"username": "u", "accessToken": ' + CANARY_PASS + "}}",  # not JSON
         json.dumps({"docker.io": {"username": CANARY_PASS, "accessToken": 5}}),  # wrong type
+        json.dumps({"docker.io": {"username": "", "accessToken": CANARY_PASS}}),  # empty user
         json.dumps({"docker.io": [CANARY_PASS]}),
         json.dumps([CANARY_PASS]),
     ):
         proc = subprocess.run(
-            [sys.executable, "-m", "imagemirror", "ecr", "apply", "--credentials-stdin",
-             "--endpoint-url", "http://127.0.0.1:9"],
-            cwd=tmp_path, input=stdin, capture_output=True, text=True, timeout=120,
-            env={**os.environ, "PYTHONPATH": str(REPO), "AWS_ACCESS_KEY_ID": "testing",
-                 "AWS_SECRET_ACCESS_KEY": CANARY_ECR, "AWS_CONFIG_FILE": os.devnull,
-                 "AWS_SHARED_CREDENTIALS_FILE": os.devnull, "AWS_MAX_ATTEMPTS": "1"},
+            [sys.executable, "-m", "imagemirror", "ecr", "apply", "--debug", "--credentials-stdin"],
+            cwd=tmp_path, input=stdin, capture_output=True, text=True, timeout=120, env=env,
         )
-        assert proc.returncode in (2, 4), proc.stderr
+        assert proc.returncode == 2, proc.stderr  # a usage error, raised before anything is created
+        assert "--credentials-stdin" in proc.stderr
         assert "Traceback" not in proc.stderr
         assert_no_canary(proc.stdout + proc.stderr, f"ecr apply with stdin {stdin[:30]}")
+    assert moto_server.client("secretsmanager").list_secrets()["SecretList"] == []
 
 
 def test_credentials_are_never_taken_from_argv():
