@@ -65,6 +65,33 @@ def test_control_character_error_names_line_and_column():
     assert (result.error.line, result.error.column) == (2, 5)
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="reference._TAG uses Python's Unicode \\w: 'nginx:vé' parses as valid (distribution's "
+    "grammar is ASCII), is classified unmirrored, and rewrite's safety check then refuses to write "
+    "it -- failing the whole file (exit 3) instead of reporting one invalid reference. Fix: re.ASCII.",
+)
+@pytest.mark.parametrize("tag", ["vé", "v\u0661", "v\u00b2", "名"])
+def test_non_ascii_tag_is_an_invalid_reference_not_a_file_error(tag):
+    text = f"a:\n  image: nginx:{tag}\nb:\n  image: quay.io/x/y:1\n"
+    (bad, good) = refs(text)
+    assert bad.status == "invalid"
+    done = rewrite_text(text, "values.yaml", SETTINGS)  # the other image is still rewritten
+    assert f"{ECR}/quay/x/y:1" in done.text and f"nginx:{tag}" in done.text
+
+
+def test_non_ascii_tag_is_never_written():
+    """Whatever the classification, the defence in depth holds: nothing non-ASCII is written."""
+    from imagemirror.errors import FileError
+
+    try:
+        done = rewrite_text("a:\n  image: nginx:vé\n", "values.yaml", SETTINGS)
+    except FileError as exc:
+        assert "refusing to write" in str(exc)
+    else:
+        assert ECR not in done.text
+
+
 # --------------------------------------------------------------------------- fixed / by design
 
 
