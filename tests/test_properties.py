@@ -218,9 +218,15 @@ def test_rewrite_command_writes_exactly_the_expected_bytes(doc: Document, mode: 
         target = root / "values.yaml"
         target.write_bytes(doc.text.encode("utf-8"))
         os.chmod(target, mode)
+        from imagemirror.commands.check import check_paths
+
+        # the CI gate agrees: it fails before (when a reference has a rule), passes after
+        unmirrored = any(site.kind == "unmirrored" for site in doc.sites)
+        assert check_paths([target], jobs=1, fmt="json", color=False, env={}) == (1 if unmirrored else 0)
         code = rewrite_files([target], jobs=1)
         assert code == 0
         assert target.read_bytes() == doc.expected.encode("utf-8")
+        assert check_paths([target], jobs=1, fmt="json", color=False, env={}) == 0
         assert stat.S_IMODE(target.stat().st_mode) == mode
         assert sorted(p.name for p in root.iterdir()) == [".git", ".imagemirror.yaml", "values.yaml"]
 
