@@ -149,23 +149,52 @@ def _apply(text: str, replacements: list[tuple[int, int, str]]) -> str:
 
 
 def _verify(old_events, new_body: str, expected_scalars, splice, file: str) -> None:
+    """Re-parse ``new_body``: its events must be the old ones, the edited scalars holding
+    their intended values.  The new events are compared as the C parser makes them, never
+    all held at once (a 50 MB file's events take gigabytes)."""
+
     def fail(why: str):
         raise FileError(file, f"rewrite did not verify ({why}); file left untouched -- please report this")
 
-    try:
-        new_events = parse_events(new_body)
-    except YAMLSyntaxError as exc:
-        fail(f"result is not valid YAML: {exc.message}")
     expected: list = list(old_events)  # old events, or signatures where the splice inserts
     if splice is not None:
         index, remove, inserted = splice
         expected[index : index + remove] = inserted
-    if len(new_events) != len(expected):
+    from ruamel.yaml.cyaml import CParser
+    from ruamel.yaml.error import YAMLError
+
+    parser = CParser(new_body)
+    try:
+        count, mismatch = _compare(expected, parser.get_event, expected_scalars)
+    except YAMLError:
+        # libyaml refused the result: parse_events decides (the pure parser, or the error)
+        try:
+            new_events = parse_events(new_body)
+        except YAMLSyntaxError as exc:
+            fail(f"result is not valid YAML: {exc.message}")
+        count, mismatch = _compare(expected, iter(new_events + [None]).__next__, expected_scalars)
+    finally:
+        parser.dispose()
+    if count != len(expected):
         fail("a different number of YAML events")
-    for i, (want, got) in enumerate(zip(expected, new_events)):
-        if not _same(want, got, expected_scalars):
-            want_sig = want if want.__class__ is tuple else _expected_sig(want, expected_scalars)
-            fail(f"event {i}: expected {want_sig[:3]}, got {_sig(got)[:3]}")
+    if mismatch is not None:
+        i, want, got = mismatch
+        want_sig = want if want.__class__ is tuple else _expected_sig(want, expected_scalars)
+        fail(f"event {i}: expected {want_sig[:3]}, got {_sig(got)[:3]}")
+
+
+def _compare(expected: list, next_event, expected_scalars) -> tuple:
+    """Read every event from ``next_event()`` (None ends) -> (how many, first mismatch or None)."""
+    n = len(expected)
+    i = 0
+    mismatch = None
+    while True:
+        got = next_event()
+        if got is None:
+            return i, mismatch
+        if mismatch is None and i < n and not _same(expected[i], got, expected_scalars):
+            mismatch = (i, expected[i], got)
+        i += 1
 
 
 def _expected_sig(ev, expected_scalars) -> tuple:
