@@ -92,34 +92,46 @@ def states(files) -> tuple[int, int, list[str]]:
     return n_old, n_new, problems
 
 
-def test_sigkill_mid_rewrite_leaves_every_file_old_or_new(tmp_path: Path):
-    root = tmp_path / "repo"
-    files = make_tree(root)
-    owners = {p: (p.stat().st_uid, p.stat().st_gid) for p in files}
-    watch = list(files)
+def kill_mid_way(root: Path, files, after: int) -> tuple[int, int, list[str]]:
+    """Start a rewrite, SIGKILL its process group once ``after`` watched files changed."""
+    watch = list(files)[::7]
     proc = start(root)
-    killed_mid_way = False
+    killed = False
     try:
-        # Wait until writing has visibly started (a file changed), then kill at once.
         # This loop polls the files, it does not time anything; the deadline is a hang guard.
         deadline = time.monotonic() + 300
         while proc.poll() is None and time.monotonic() < deadline:
-            if any(p.read_bytes() != files[p][0] for p in watch[:: 7]):
+            if sum(1 for p in watch if p.read_bytes() != files[p][0]) >= after:
                 break
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
-            killed_mid_way = True
+            killed = True
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=60)
-    n_old, n_new, problems = states(files)
-    assert not problems, problems[:20]
-    assert killed_mid_way and proc.returncode == -signal.SIGKILL, "the run finished before it could be killed"
-    assert n_new >= 1 and n_old >= 1, (n_old, n_new)  # the kill landed in the middle
-    n_killed_new = n_new
-    for path, owner in owners.items():
-        assert (path.stat().st_uid, path.stat().st_gid) == owner, path
+    assert killed and proc.returncode == -signal.SIGKILL, "the run finished before it could be killed"
+    return states(files)
+
+
+def test_sigkill_mid_rewrite_leaves_every_file_old_or_new(tmp_path: Path):
+    root = tmp_path / "repo"
+    files = make_tree(root)
+    owners = {p: (p.stat().st_uid, p.stat().st_gid) for p in files}
+    # Three kills at different moments (a non-atomic writer is caught in most runs; an
+    # atomic one never fails); between rounds every file gets its old bytes back.
+    for after in (1, 3, 9):
+        n_old, n_new, problems = kill_mid_way(root, files, after)
+        assert not problems, problems[:20]
+        assert n_new >= 1 and n_old >= 1, (n_old, n_new)  # the kill landed in the middle
+        for path, owner in owners.items():
+            assert (path.stat().st_uid, path.stat().st_gid) == owner, path
+        n_killed_new = n_new
+        if after != 9:
+            for path, (old, _new, mode) in files.items():
+                path.chmod(0o600)
+                path.write_bytes(old)
+                path.chmod(mode)
 
     # Temporary files the kill left behind must not pass for values files.
     leftovers = [
