@@ -1,12 +1,13 @@
 """The rewrite's verification: any difference in the re-parsed events but the intended
-scalar values is caught (value, quote style, anchor, tag, flow style, event count, syntax)."""
+scalar values is caught (value, quote style, anchor, tag, flow style, event count, syntax);
+and the splice that applies the edits."""
 
 from __future__ import annotations
 
 import pytest
 
 from imagemirror.errors import FileError
-from imagemirror.rewrite import _verify
+from imagemirror.rewrite import _apply, _verify
 from imagemirror.walker import parse_events
 
 OLD = "a: &x b\nimage: {repository: nginx}\nc: [1, 2]\nd: !t x\n"
@@ -42,3 +43,34 @@ def test_any_other_difference_fails(old, new, why):
     with pytest.raises(FileError, match="did not verify") as err:
         _verify(events, new, expected, None, "f")
     assert why in str(err.value)
+
+
+# --- splicing the edits -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text, edits, expected",
+    [
+        pytest.param("abcdef", [], "abcdef", id="none"),
+        pytest.param("abcdef", [(1, 2, "X"), (4, 6, "YZ!")], "aXcdYZ!", id="two-replacements"),
+        pytest.param("abcdef", [(4, 6, "YZ"), (1, 2, "X")], "aXcdYZ", id="any-order"),
+        pytest.param("abc", [(3, 3, "!"), (0, 0, "^")], "^abc!", id="insert-at-ends"),
+        pytest.param("abc", [(1, 1, "1"), (1, 1, "2")], "a21bc", id="two-inserts-at-one-offset-last-first"),
+        pytest.param("abc", [(1, 2, "B"), (1, 1, "+")], "a+Bc", id="insert-before-a-replacement-at-one-offset"),
+    ],
+)
+def test_apply_splices_every_edit(text, edits, expected):
+    assert _apply(text, edits) == expected
+
+
+@pytest.mark.parametrize("edits", [[(1, 3, "X"), (2, 4, "Y")], [(1, 3, "X"), (1, 3, "Y")]], ids=["overlap", "same-span"])
+def test_apply_refuses_overlapping_edits(edits):
+    with pytest.raises(AssertionError, match="overlapping"):
+        _apply("abcdef", edits)
+
+
+def test_apply_many_edits():
+    """Hundreds of thousands of edits in one text (a 50 MB file) are one pass, not one copy each."""
+    text = "image: a\n" * 200_000
+    edits = [(i * 9 + 7, i * 9 + 8, "b") for i in range(200_000)]
+    assert _apply(text, edits) == "image: b\n" * 200_000
