@@ -455,7 +455,8 @@ def bench_scale(env: Env, args) -> list[Row]:
             rows.append(Row(f"scale {n}", s, None, "info", None))
             continue
         peak_max = max(x.max_rss_kb for x in s.samples) / 1024
-        peak_tree = max(x.tree_rss_kb for x in s.samples) / 1024
+        # sampled every 10 ms: a short run can end between samples, and the tree is at least its largest process
+        peak_tree = max(max(x.tree_rss_kb, x.max_rss_kb) for x in s.samples) / 1024
         per_file = s.min / n * 1e3
         growth = ""
         if first is None:
@@ -497,12 +498,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", default=",".join(ALL), help=f"comma-separated subset of {','.join(ALL)}")
     parser.add_argument("--files", type=int, default=1000, help="rewrite corpus size (default 1000, ~13.5 MB)")
-    parser.add_argument("--reps", type=int, default=5, help="runs per contender (rewrite, list)")
+    parser.add_argument("--reps", type=int, help="runs per contender (rewrite, list; default 5)")
     parser.add_argument("--naive-reps", type=int, default=1, help="runs of the (slow) naive baselines")
-    parser.add_argument("--startup-reps", type=int, default=40)
-    parser.add_argument("--scale-sizes", default="100,1000,10000")
+    parser.add_argument("--startup-reps", type=int, help="runs per start-up contender (default 40)")
+    parser.add_argument("--scale-sizes", help="corpus sizes for the scale benchmark (default 100,1000,10000)")
     parser.add_argument("--no-naive", action="store_true", help="skip the naive rewrite baseline (25 s)")
-    parser.add_argument("--quick", action="store_true", help="fewer repetitions: reps 2, start-up 15, scale 100,1000")
+    parser.add_argument("--quick", action="store_true", help="defaults for a fast pass: reps 2, start-up 15, scale 100,1000")
     parser.add_argument("--imagemirror", help="an installed imagemirror console script to use (default: install into a temp venv)")
     parser.add_argument("--python", help="with --imagemirror: the interpreter for floors and baselines")
     parser.add_argument("--warm-args", default="", help="arguments passed to bench/bench_warm.py (space-separated)")
@@ -511,8 +512,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="also write raw samples as JSON here")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
     args = parser.parse_args(argv)
-    if args.quick:
-        args.reps, args.startup_reps, args.scale_sizes = 2, 15, "100,1000"
+    quick = {"reps": 2, "startup_reps": 15, "scale_sizes": "100,1000"}
+    full = {"reps": 5, "startup_reps": 40, "scale_sizes": "100,1000,10000"}
+    for key, value in (quick if args.quick else full).items():
+        if getattr(args, key) is None:  # an explicit option wins over --quick
+            setattr(args, key, value)
     args.scale_sizes = [int(x) for x in args.scale_sizes.split(",") if x]
     args.warm_args = args.warm_args.split()
     args.effective_args = args.effective_args.split()
