@@ -10,8 +10,10 @@ the clock is injectable.  What it does per image (see ``shared/ECR-FACTS.md``):
 3. GET the config and every layer as a stream -- discarded, sha256-verified -- with one pool
    of ``jobs`` workers for images and one of ``jobs`` for blobs (a blob shared by two images
    of one repository is fetched once);
-4. when the reference pins a digest, check afterwards that the digest is served; if not, the
-   upstream tag has moved and the pinned image is not in the cache.
+4. on a third pool of ``jobs`` workers, while the image's slot moves on to the next image:
+   wait until the cache confirms it stored the blobs it streamed through from upstream, and,
+   when the reference pins a digest, check that the digest is served; if not, the upstream tag
+   has moved and the pinned image is not in the cache.
 
 Each image gets an :class:`ImageResult`; failures carry a hint for the known shapes (missing
 ``library/``, bitnami's move to ``bitnamilegacy``, missing credentials).
@@ -247,6 +249,8 @@ class _Blobs:
         self.futures: dict[tuple[str, str, str], Future] = {}
         #: host -> whether it ever confirmed storing a streamed blob (see ``_settle``)
         self.confirms: dict[str, bool] = {}
+        #: host -> lock held by the first settle on that host (see ``_settle``)
+        self.probes: dict[str, threading.Lock] = {}
 
     def get(self, host: str, repo: str, digest: str, size: int | None, advance: Callable[[int], None]) -> Future:
         key = (host, repo, digest)
@@ -259,13 +263,19 @@ class _Blobs:
 
 
 def _settle(client, host: str, repo: str, digests: list[str], clock, sleep, settle: float,
-            confirms: dict[str, bool]) -> int:
+            confirms: dict[str, bool], probes: dict[str, threading.Lock] | None = None) -> int:
     """Wait (up to ``settle`` seconds, never past the client's deadline) until the cache says
     it stores each blob it streamed from upstream; return how many it has not confirmed.
 
     ``confirms`` is shared by the run: a host that never confirmed a blob within a whole
     settle period is not waited for again (a registry that gives no such sign costs one wait,
     not one per image)."""
+    if confirms.get(host) is None and probes is not None:
+        # Settles run concurrently: the first image to settle on a host finds out whether it
+        # confirms at all; the others wait for that answer instead of each waiting a full period.
+        with probes.setdefault(host, threading.Lock()):
+            if confirms.get(host) is None:
+                return _settle(client, host, repo, digests, clock, sleep, settle, confirms)
     if confirms.get(host) is False:
         return len(digests)
     pending = list(digests)
@@ -293,12 +303,24 @@ def _settle(client, host: str, repo: str, digests: list[str], clock, sleep, sett
     return len(pending)
 
 
-def _warm_one(target: Target, client, blobs: _Blobs, platform: str, progress: Progress,
-              clock: Callable[[], float], prefixes, sleep: Callable[[float], None], settle: float) -> ImageResult:
+@dataclass
+class _Fetched:
+    """An image whose manifests and blobs are fetched; what is left to confirm about it."""
+
+    target: Target
+    result: ImageResult
+    start: float
+    streamed: list[str] = field(default_factory=list)
+    verify_pinned: bool = False
+
+
+def _fetch_one(target: Target, client, blobs: _Blobs, platform: str, progress: Progress,
+               clock: Callable[[], float], prefixes) -> _Fetched:
+    """Steps 1-3 for one image: manifests by tag, then every blob (failures end in ``result``)."""
     ref = target.ref
     host, repo = ref.host, ref.path
     result = ImageResult(target.name, "failed", sources=target.sources)
-    start = clock()
+    fetched = _Fetched(target, result, clock())
     progress.start(target)
     try:
         if ref.tag is not None or ref.digest is None:
@@ -369,15 +391,40 @@ def _warm_one(target: Target, client, blobs: _Blobs, platform: str, progress: Pr
                     streamed.append(blob.digest)
         if first_error is not None:
             raise first_error
-        if streamed and settle > 0 and hasattr(client, "blob_stored"):
-            result.unconfirmed_blobs = _settle(client, host, repo, streamed, clock, sleep, settle, blobs.confirms)
-        if verify_pinned and not client.manifest_served(host, repo, ref.digest):
-            raise LookupError(f"{target.name}: {PINNED_NOT_CACHED}")
+        fetched.streamed = streamed
+        fetched.verify_pinned = verify_pinned
         result.status = "ok"
     except Exception as exc:  # noqa: BLE001 - every failure becomes this image's result
         result.error = str(exc) if str(exc) else type(exc).__name__
         result.hint = hint_for(ref, exc, prefixes)
-    result.seconds = clock() - start
+    return fetched
+
+
+def _needs_confirm(fetched: _Fetched, client, settle: float) -> bool:
+    return fetched.result.ok and (
+        fetched.verify_pinned or bool(fetched.streamed and settle > 0 and hasattr(client, "blob_stored"))
+    )
+
+
+def _confirm_one(fetched: _Fetched, client, blobs: _Blobs, progress: Progress, clock: Callable[[], float],
+                 prefixes, sleep: Callable[[float], None], settle: float) -> ImageResult:
+    """Step 4 for one fetched image: wait until the cache confirms it stored the blobs that
+    streamed through it, then check a pinned digest is served.  Runs on its own pool, so the
+    image's slot already fetches the next image meanwhile."""
+    target, result = fetched.target, fetched.result
+    ref = target.ref
+    if _needs_confirm(fetched, client, settle):
+        try:
+            if fetched.streamed and settle > 0 and hasattr(client, "blob_stored"):
+                result.unconfirmed_blobs = _settle(client, ref.host, ref.path, fetched.streamed, clock, sleep,
+                                                   settle, blobs.confirms, blobs.probes)
+            if fetched.verify_pinned and not client.manifest_served(ref.host, ref.path, ref.digest):
+                raise LookupError(f"{target.name}: {PINNED_NOT_CACHED}")
+        except Exception as exc:  # noqa: BLE001 - every failure becomes this image's result
+            result.status = "failed"
+            result.error = str(exc) if str(exc) else type(exc).__name__
+            result.hint = hint_for(ref, exc, prefixes)
+    result.seconds = clock() - fetched.start
     progress.finish(result)
     return result
 
@@ -401,14 +448,21 @@ def warm_images(
     progress = progress or _NoProgress()
     jobs = max(1, jobs)
     with ThreadPoolExecutor(jobs, thread_name_prefix="warm-blob") as blob_pool, ThreadPoolExecutor(
-        jobs, thread_name_prefix="warm-image"
-    ) as image_pool:
+        jobs, thread_name_prefix="warm-confirm"
+    ) as confirm_pool, ThreadPoolExecutor(jobs, thread_name_prefix="warm-image") as image_pool:
         blobs = _Blobs(client, blob_pool)
-        futures = [
-            image_pool.submit(_warm_one, t, client, blobs, platform, progress, clock, prefixes, sleep, settle)
-            for t in targets
-        ]
-        return [f.result() for f in futures]
+
+        def one(target: Target) -> Future:
+            fetched = _fetch_one(target, client, blobs, platform, progress, clock, prefixes)
+            if _needs_confirm(fetched, client, settle):
+                return confirm_pool.submit(_confirm_one, fetched, client, blobs, progress, clock, prefixes,
+                                           sleep, settle)
+            done: Future = Future()
+            done.set_result(_confirm_one(fetched, client, blobs, progress, clock, prefixes, sleep, settle))
+            return done
+
+        futures = [image_pool.submit(one, t) for t in targets]
+        return [f.result().result() for f in futures]
 
 
 # -- the docker engine --------------------------------------------------------------------

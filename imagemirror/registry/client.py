@@ -2,6 +2,7 @@
 blobs (discarded, sha256-verified, constant memory).
 
 - one urllib3 ``PoolManager`` (keep-alive connections pooled per host, sized for ``jobs``);
+- blobs read in 1 MiB chunks and hashed as they arrive;
 - auth: the ``WWW-Authenticate`` challenge decides -- ``Basic`` with the host's credentials,
   or ``Bearer`` tokens fetched from the realm per repository scope (cached until expiry);
   ECR hosts get their Basic token up front;
@@ -43,6 +44,9 @@ IMAGE_TYPES = frozenset({OCI_MANIFEST, DOCKER_MANIFEST})
 ACCEPT_MANIFESTS = ", ".join([OCI_INDEX, DOCKER_LIST, OCI_MANIFEST, DOCKER_MANIFEST])
 MAX_MANIFEST_BYTES = 4 << 20  # ECR's and distribution's manifest limit
 CHUNK = 64 << 10
+#: blob reads: large enough that hashing and the Python loop cost little per byte, small
+#: enough that ``jobs`` streams stay far below any memory concern (constant memory)
+BLOB_CHUNK = 1 << 20
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 SENSITIVE = frozenset({"authorization", "proxy-authorization", "x-registry-auth", "cookie", "set-cookie"})
 
@@ -199,7 +203,9 @@ class RegistryClient:
         ca = ca_bundle or default_ca_bundle()
         self.pool = urllib3.PoolManager(
             num_pools=32,
-            maxsize=max(2, 2 * jobs),
+            # warm_images runs three pools of ``jobs`` (manifests, blobs, confirmations) against
+            # one host: every one of them keeps its connection alive (no discarded sockets)
+            maxsize=max(2, 3 * jobs + 1),
             block=False,
             cert_reqs="CERT_REQUIRED",
             ca_certs=ca,
@@ -279,7 +285,7 @@ class RegistryClient:
             got = 0
             ok = False
             try:
-                for chunk in resp.stream(CHUNK):
+                for chunk in resp.stream(BLOB_CHUNK):
                     hasher.update(chunk)
                     got += len(chunk)
                     if progress is not None:
