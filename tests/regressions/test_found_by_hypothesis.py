@@ -92,6 +92,20 @@ def test_non_ascii_tag_is_never_written():
         assert ECR not in done.text
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="config._HOST accepts host names with empty or dash-edged labels ('0..0', 'a.-b'); the "
+    "rewrite then writes string images onto a host no reference can name (they read back as "
+    "invalid). Found by test_any_registry_setting_is_refused_or_written_exactly.",
+)
+@pytest.mark.parametrize("host", ["0..0", "a.-b.com", "reg-.example.com", "a..b:5000"])
+def test_settings_refuse_a_registry_that_is_not_a_host_name(host):
+    from imagemirror.errors import ConfigError
+
+    with pytest.raises(ConfigError):
+        parse_settings({"registry": host})
+
+
 # --------------------------------------------------------------------------- fixed / by design
 
 
