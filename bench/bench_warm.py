@@ -5,6 +5,7 @@ engine, both through a cold pull-through cache; and peak memory warming one larg
     python3 bench/bench_warm.py                 # 40 x (3 x 64 KiB), then 20 x 6 MiB, a 1 GiB image
     python3 bench/bench_warm.py --big-mib 256   # a smaller large image
     python3 bench/bench_warm.py --no-docker     # skip the podman baseline
+    python3 bench/bench_warm.py --rounds 1      # one cold run per set and contender (default 3)
 
 Real components on 127.0.0.1 (as in tests/integration): Debian's docker-registry as the
 upstream, a second one as the pull-through proxy (the cache, wiped before every run so each
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -46,13 +48,13 @@ LAUNCHER = """
 import os, subprocess, sys
 proc = subprocess.Popen(sys.argv[1:])
 _, status, usage = os.wait4(proc.pid, 0)
-sys.stderr.write(f"\\nMAXRSS {usage.ru_maxrss}\\n")
+sys.stderr.write(f"\\nMAXRSS {usage.ru_maxrss} CPU {usage.ru_utime + usage.ru_stime}\\n")
 sys.exit(os.waitstatus_to_exitcode(status))
 """
 
 
-def run_cli(args: list[str], env: dict, cwd: Path) -> tuple[int, float, int, str]:
-    """Run the CLI; return (exit code, seconds, peak RSS in bytes, stdout tail)."""
+def run_cli(args: list[str], env: dict, cwd: Path) -> tuple[int, float, int, str, float]:
+    """Run the CLI; return (exit code, seconds, peak RSS in bytes, stdout tail, CPU seconds)."""
     start = time.perf_counter()
     proc = subprocess.run(
         [sys.executable, "-c", LAUNCHER, sys.executable, "-m", "imagemirror", "warm", *args], cwd=cwd,
@@ -60,8 +62,26 @@ def run_cli(args: list[str], env: dict, cwd: Path) -> tuple[int, float, int, str
     )
     seconds = time.perf_counter() - start
     out = proc.stdout.decode(errors="replace").strip()
-    rss = int(proc.stderr.decode().rsplit("MAXRSS ", 1)[1].split()[0]) * 1024
-    return proc.returncode, seconds, rss, out.splitlines()[-1] if out else ""
+    fields = proc.stderr.decode().rsplit("MAXRSS ", 1)[1].split()
+    rss, cpu = int(fields[0]) * 1024, float(fields[2])
+    return proc.returncode, seconds, rss, out.splitlines()[-1] if out else "", cpu
+
+
+def cpu_seconds(servers: list[R.Server]) -> float:
+    """CPU (user + system) used so far by these servers' processes and their live descendants."""
+    tick = os.sysconf("SC_CLK_TCK")
+    todo = [s.process.pid for s in servers if s.process is not None]
+    total = 0
+    while todo:
+        pid = todo.pop()
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += sum(int(f) for f in fields[11:15])  # utime stime cutime cstime
+            for task in Path(f"/proc/{pid}/task").iterdir():
+                todo += [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            continue
+    return total / tick
 
 
 def fresh_cache(proxy: R.Server, binary: str) -> R.Server:
@@ -87,6 +107,7 @@ def main() -> int:
     parser.add_argument("--large", type=int, default=20, help="images of 6 MiB (2 x 3 MiB layers)")
     parser.add_argument("--big-mib", type=int, default=1024, help="size of the one large image (0: skip)")
     parser.add_argument("--jobs", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=3, help="cold runs per set and contender (median reported)")
     parser.add_argument("--no-docker", action="store_true", help="skip the podman baseline")
     args = parser.parse_args()
 
@@ -143,30 +164,36 @@ def main() -> int:
             refs = [r for r, _ in items]
             total = sum(s for _, s in items)
             values = write_values(work / f"values-{key}", front.host, refs)
-            proxy = fresh_cache(proxy, registry_bin)
-            servers[1] = proxy
-            log(f"{label}: registry engine, cold cache ...")
-            code, reg_s, reg_rss, tail = run_cli([str(values), "--insecure", "--jobs", str(args.jobs)], env, values)
-            if code != 0:
-                raise SystemExit(f"registry engine failed ({code}): {tail}")
-            rows = [("registry engine (--jobs %d)" % args.jobs, reg_s, reg_rss)]
-            docker_s = None
-            if not (args.no_docker or not podman_bin):
+            runs: dict[str, list[tuple[float, int, float, float]]] = {"registry": [], "docker": []}
+            for round_ in range(args.rounds):
+                proxy = fresh_cache(proxy, registry_bin)
+                servers[1] = proxy
+                log(f"{label}, round {round_ + 1}/{args.rounds}: registry engine, cold cache ...")
+                before = cpu_seconds([upstream, proxy, front])
+                code, seconds, rss, tail, cpu = run_cli([str(values), "--insecure", "--jobs", str(args.jobs)], env, values)
+                if code != 0:
+                    raise SystemExit(f"registry engine failed ({code}): {tail}")
+                runs["registry"].append((seconds, rss, cpu, cpu_seconds([upstream, proxy, front]) - before))
+                if args.no_docker or not podman_bin:
+                    continue
                 proxy = fresh_cache(proxy, registry_bin)
                 servers[1] = proxy
                 if podman is not None:  # podman's own image store must be cold too
                     podman.stop()
                     servers.remove(podman)
-                podman = R.start_podman(work / f"podman-{key}", [front.host], binary=podman_bin)
+                podman = R.start_podman(work / f"podman-{key}-{round_}", [front.host], binary=podman_bin)
                 servers.append(podman)
-                log(f"{label}: docker engine (podman), one by one, cold cache ...")
-                code, docker_s, docker_rss, tail = run_cli(
+                log(f"{label}, round {round_ + 1}/{args.rounds}: docker engine (podman), one by one, cold cache ...")
+                before = cpu_seconds([upstream, proxy, front])
+                before_podman = cpu_seconds([podman])
+                code, seconds, rss, tail, cpu = run_cli(
                     [str(values), "--engine", "docker", "--jobs", "1"], {**env, "DOCKER_HOST": podman.url}, values
                 )
                 if code != 0:
                     raise SystemExit(f"docker engine failed ({code}): {tail}")
-                rows.append(("docker engine, one by one (podman)", docker_s, docker_rss))
-            results.append((label, total, target, rows, reg_s, docker_s))
+                runs["docker"].append((seconds, rss, cpu + cpu_seconds([podman]) - before_podman,
+                                       cpu_seconds([upstream, proxy, front]) - before))
+            results.append((label, total, target, runs))
 
         big = None
         if args.big_mib:
@@ -181,21 +208,34 @@ def main() -> int:
             servers[1] = proxy
             big_values = write_values(work / "big-values", front.host, ["bench/big:1.0"])
             log("registry engine, one large image, cold cache ...")
-            code, big_s, big_rss, tail = run_cli([str(big_values), "--insecure"], env, big_values)
+            code, big_s, big_rss, tail, _ = run_cli([str(big_values), "--insecure"], env, big_values)
             if code != 0:
                 raise SystemExit(f"large image failed ({code}): {tail}")
             big = (img.size, big_s, big_rss)
 
         mib = 1 << 20
-        for label, total, target, rows, reg_s, docker_s in results:
-            print(f"warm: {label} ({total / mib:.1f} MiB) through a cold docker-registry proxy cache behind nginx")
-            print(f"  {'contender':<38} {'seconds':>8} {'MiB/s':>7} {'peak RSS':>10}")
-            for name, seconds, rss in rows:
-                print(f"  {name:<38} {seconds:>8.2f} {total / mib / seconds:>7.1f} {rss / mib:>7.1f} MiB")
-            if docker_s is not None:
-                ratio = docker_s / reg_s
+        names = {"registry": f"registry engine (--jobs {args.jobs})", "docker": "docker engine, one by one (podman)"}
+        for label, total, target, runs in results:
+            print(f"warm: {label} ({total / mib:.1f} MiB) through a cold docker-registry proxy cache behind nginx, "
+                  f"{args.rounds} round(s), each contender on a fresh cache every round")
+            print(f"  {'contender':<36} {'median s':>8} {'min s':>7} {'MiB/s':>6} {'peak RSS':>10} "
+                  f"{'own CPU':>8} {'cache CPU':>9}")
+            medians = {}
+            for kind, rows in runs.items():
+                if not rows:
+                    continue
+                med = statistics.median(r[0] for r in rows)
+                medians[kind] = med
+                print(f"  {names[kind]:<36} {med:>8.2f} {min(r[0] for r in rows):>7.2f} {total / mib / med:>6.1f} "
+                      f"{max(r[1] for r in rows) / mib:>6.1f} MiB {statistics.median(r[2] for r in rows):>7.2f}s "
+                      f"{statistics.median(r[3] for r in rows):>8.2f}s")
+            if "docker" in medians:
+                ratio = medians["docker"] / medians["registry"]
                 verdict = "met" if ratio >= target else "NOT met"
-                print(f"  ratio: docker one by one / registry engine = {ratio:.1f}x (target >= {target:g}x: {verdict})")
+                print(f"  ratio of medians: docker one by one / registry engine = {ratio:.1f}x "
+                      f"(target >= {target:g}x: {verdict})")
+        print("  (own CPU: the CLI process, plus podman's service for the docker engine; cache CPU: upstream "
+              "registry + proxy + nginx during the run)")
         if big is not None:
             size, seconds, rss = big
             verdict = "ok" if rss < 100 * mib else "OVER TARGET"
