@@ -19,7 +19,8 @@ from .rules import DEFAULT_RULES, Rules
 
 CONFIG_NAME = ".imagemirror.yaml"
 _KEYS = ("registry", "rules", "aliases", "exclude", "deny", "ecr", "charts")
-_HOST = re.compile(r"[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]+)?\Z")
+_LABEL = r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?"
+_HOST = re.compile(rf"{_LABEL}(?:\.{_LABEL})*(?::[0-9]{{1,5}})?\Z")
 _PREFIX = re.compile(r"[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*\Z")
 
 

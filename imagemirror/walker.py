@@ -158,6 +158,12 @@ def parse_events(text: str):
         except (YAMLError, RecursionError, ValueError):
             raise _syntax_error(first) from None
     except YAMLError as exc:
+        position = getattr(exc, "position", None)
+        if isinstance(position, int) and 0 <= position <= len(text):  # a reader error
+            line = text.count("\n", 0, position) + 1
+            column = position - (text.rfind("\n", 0, position) + 1) + 1
+            reason = getattr(exc, "reason", None) or "invalid character"
+            raise YAMLSyntaxError(reason, line, column) from None
         raise YAMLSyntaxError(str(exc).splitlines()[0] if str(exc) else "invalid YAML", None, None) from None
 
 
@@ -459,7 +465,16 @@ def _map_site(node: Mapping, by_key: dict, path: str, pkey, pline: int, ancestor
 
     host_in_name = split_name(first.value)[0] is not None
     registry = _str_child(by_key, "registry")
-    if not host_in_name:
+    if host_in_name and registry is not None:
+        # charts render registry/repository whatever the repository looks like
+        # (`{registry: docker.io, repository: my.org/app}` is docker.io/my.org/app)
+        host_in_name = False
+    if host_in_name and "imageRegistry" in glob:
+        site.ambiguous = (
+            f"'{first.value}' names a host, but global.imageRegistry is set: "
+            "a chart that honours it would prepend it"
+        )
+    elif not host_in_name:
         if "imageRegistry" in glob:
             # bitnami & co: global.imageRegistry overrides every image's own registry
             site.names.insert(0, Part(glob["imageRegistry"], "registry", shared=True, key="global.imageRegistry"))

@@ -122,19 +122,15 @@ def assert_no_canary(text: str, where: str) -> None:
         assert canary not in text, f"{where} leaks {canary[:12]}...:\n{text[-3000:]}"
 
 
-ECHO_LEAKS = pytest.mark.xfail(
-    strict=True,
-    reason="registry/client.py _status_error quotes the registry's error message verbatim: a "
-    "registry or proxy that echoes the request's Authorization header puts the bearer token on "
-    "stdout. Fix: scrub the credentials/tokens the client holds out of server text (owner: warm).",
-)
+# A registry or proxy that echoes the request's Authorization header back in its error text:
+# the client masks every credential it holds, and anything shaped like one, in server text.
 CASES = [
     pytest.param(dict(accept=True, status=404, echo=False), id="token-ok-manifest-404"),
     pytest.param(dict(accept=True, status=500, echo=False), id="token-ok-manifest-500"),
     pytest.param(dict(accept=False, status=404, echo=True), id="token-rejected-401-echo"),
-    pytest.param(dict(accept=True, status=404, echo=True), id="token-ok-manifest-404-echo", marks=ECHO_LEAKS),
-    pytest.param(dict(accept=True, status=400, echo=True), id="token-ok-manifest-400-echo", marks=ECHO_LEAKS),
-    pytest.param(dict(accept=True, status=599, echo=True), id="token-ok-html-500-echo", marks=ECHO_LEAKS),
+    pytest.param(dict(accept=True, status=404, echo=True), id="token-ok-manifest-404-echo"),
+    pytest.param(dict(accept=True, status=400, echo=True), id="token-ok-manifest-400-echo"),
+    pytest.param(dict(accept=True, status=599, echo=True), id="token-ok-html-500-echo"),
 ]
 
 
@@ -161,7 +157,7 @@ def test_warm_never_prints_credentials_even_when_the_registry_echoes_them(regist
 @pytest.mark.parametrize(
     "registry",
     [pytest.param(dict(accept=True, status=404, echo=False), id="plain"),
-     pytest.param(dict(accept=True, status=404, echo=True), id="echo", marks=ECHO_LEAKS)],
+     pytest.param(dict(accept=True, status=404, echo=True), id="echo")],
     indirect=True,
 )
 def test_warm_debug_logging_redacts_authorization(registry, tmp_path, monkeypatch, caplog, capsys):

@@ -53,7 +53,9 @@ def rewrite_files(
                     import difflib  # only for --dry-run
 
                     diff = "".join(
-                        difflib.unified_diff(
+                        # a line without its newline (the file's last) gets git's marker
+                        line if line.endswith("\n") else line + "\n\\ No newline at end of file\n"
+                        for line in difflib.unified_diff(
                             text.splitlines(keepends=True),
                             done.text.splitlines(keepends=True),
                             fromfile=f"a/{display.lstrip('/')}",
@@ -108,8 +110,6 @@ def rewrite_files(
     for result, was_changed, diff, n, skipped_here in outcomes:
         if diff:
             sys.stdout.write(diff)
-            if not diff.endswith("\n"):
-                sys.stdout.write("\n\\ No newline at end of file\n")
         if result.error is not None:
             continue
         for note in result.notes:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import email.utils
 import hashlib
 import json
+import re
 import logging
 import os
 import random
@@ -143,6 +144,9 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     if when is None:
         return None
     return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+_AUTH_VALUE = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{6,}")
 
 
 def _error_message(body: bytes) -> tuple[str | None, str]:
@@ -448,6 +452,7 @@ class RegistryClient:
 
     def _status_error(self, host: str, path: str, status: int, headers, body: bytes) -> RegistryError:
         code, message = _error_message(body)
+        message = self._scrub(host, message)
         what = f"{host}{_describe(path)}"
         text = f"{what}: HTTP {status}" + (f" {message}" if message else "")
         if status == 401:
@@ -462,6 +467,22 @@ class RegistryClient:
                 retry_after=parse_retry_after(headers.get("Retry-After")),
             )
         return RegistryError(text, status=status, code=code)
+
+    def _scrub(self, host: str, text: str) -> str:
+        """Server text with every credential this client holds, and anything shaped like an
+        ``Authorization`` value, masked: a registry or proxy may echo the request back."""
+        if not text:
+            return text
+        secrets = set()
+        for header, _expiry in list(self._tokens.values()):
+            secrets.add(header)
+            secrets.add(header.split(" ", 1)[-1])
+        creds = self._creds_or_none(host)
+        if creds is not None:
+            secrets.update((creds.secret, creds.basic(), creds.basic().split(" ", 1)[-1]))
+        for secret in sorted((x for x in secrets if x and len(x) >= 6), key=len, reverse=True):
+            text = text.replace(secret, "***")
+        return _AUTH_VALUE.sub(r"\1 ***", text)
 
     def _creds_or_none(self, host: str) -> Credentials | None:
         try:

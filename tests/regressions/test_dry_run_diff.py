@@ -1,6 +1,6 @@
 """``rewrite --dry-run`` prints a unified diff: applied with ``git apply`` it must produce
 exactly what ``rewrite`` writes -- including files with CRLF line endings and files without a
-final newline.  (Found while testing bad input: the last case is an open bug.)
+final newline.  (Found while testing bad input: the last case was a bug, now fixed.)
 """
 
 from __future__ import annotations
@@ -51,13 +51,6 @@ def test_dry_run_diff_applies_to_the_rewrite(tmp_path, text, capsys, monkeypatch
     assert applied == written
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="commands/rewrite.py: when the last line has no newline and changes, difflib puts the "
-    "'-old' and '+new' lines on one line ('-image: a+image: b'); '\\ No newline at end of file' "
-    "is only appended at the very end. The diff is corrupt (git apply/patch refuse it). Fix: pass "
-    "lines through a helper that adds the marker after every line lacking a newline.",
-)
 def test_dry_run_diff_when_the_changed_last_line_has_no_newline(tmp_path, capsys, monkeypatch):
     applied, written = dry_run_then_apply(tmp_path, b"a: 1\nimage: quay.io/x/y:1", capsys, monkeypatch)
     assert applied == written

@@ -1,8 +1,7 @@
 """Failing examples hypothesis found (tests/test_properties.py), kept as explicit cases.
 
 Each case is the shrunk example, written out by hand so it reads without the generator.
-Cases marked ``xfail(strict=True)`` are open bugs in code the lead owns (walker/inventory):
-the test turns red the day the bug is fixed, so the mark gets removed, not forgotten.
+Each was an open bug (kept as ``xfail(strict=True)`` until fixed); all are fixed now.
 """
 
 from __future__ import annotations
@@ -24,28 +23,16 @@ def refs(text, settings=SETTINGS):
     return result.refs
 
 
-# --------------------------------------------------------------------------- open bugs
+# --------------------------------------------------------------------------- found, then fixed
 
 DOTTED_NAMESPACE = "image:\n  registry: docker.io\n  repository: my.org/app\n  tag: v1\n"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="walker: with an explicit `registry:` key, a repository whose first component has a "
-    "'.' is taken as a host and the registry key ignored; charts render registry/repository "
-    "(docker.io/my.org/app). Found by test_properties (shrunk from '0.0/nginx').",
-)
 def test_registry_key_wins_over_a_dotted_first_component():
     (ref,) = refs(DOTTED_NAMESPACE)
     assert ref.upstream == "docker.io/my.org/app:v1"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="same root cause: revert writes {registry: docker.io, repository: my.org/app}, "
-    "which the walker then reads as host my.org (no-rule). Found by "
-    "test_revert_restores_the_upstream_references.",
-)
 def test_revert_of_a_dotted_namespace_reads_back_as_its_upstream():
     mirrored = f"image:\n  registry: {ECR}\n  repository: docker-hub/my.org/app\n  tag: v1\n"
     back = rewrite_text(mirrored, "values.yaml", SETTINGS, revert=True).text
@@ -53,24 +40,12 @@ def test_revert_of_a_dotted_namespace_reads_back_as_its_upstream():
     assert (ref.status, ref.upstream) == ("unmirrored", "docker.io/my.org/app:v1")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="walker._syntax_error: libyaml reader errors (control characters, bad encoding "
-    "inside the text) carry no mark, only a character position, so the message has no "
-    "line:column although one is known. Found by tests/test_bad_input.py.",
-)
 def test_control_character_error_names_line_and_column():
     result = scan_text("a: 1\nb: x\x01y\n", "values.yaml", SETTINGS)
     assert result.error is not None
     assert (result.error.line, result.error.column) == (2, 5)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="reference._TAG uses Python's Unicode \\w: 'nginx:vé' parses as valid (distribution's "
-    "grammar is ASCII), is classified unmirrored, and rewrite's safety check then refuses to write "
-    "it -- failing the whole file (exit 3) instead of reporting one invalid reference. Fix: re.ASCII.",
-)
 @pytest.mark.parametrize("tag", ["vé", "v\u0661", "v\u00b2", "名"])
 def test_non_ascii_tag_is_an_invalid_reference_not_a_file_error(tag):
     text = f"a:\n  image: nginx:{tag}\nb:\n  image: quay.io/x/y:1\n"
@@ -92,12 +67,9 @@ def test_non_ascii_tag_is_never_written():
         assert ECR not in done.text
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="config._HOST accepts host names with empty or dash-edged labels ('0..0', 'a.-b'); the "
-    "rewrite then writes string images onto a host no reference can name (they read back as "
-    "invalid). Found by test_any_registry_setting_is_refused_or_written_exactly.",
-)
+# Found by test_any_registry_setting_is_refused_or_written_exactly: host names with empty or
+# dash-edged labels were accepted, and string images were then written onto a host no
+# reference can name. Fixed in config._HOST.
 @pytest.mark.parametrize("host", ["0..0", "a.-b.com", "reg-.example.com", "a..b:5000"])
 def test_settings_refuse_a_registry_that_is_not_a_host_name(host):
     from imagemirror.errors import ConfigError
