@@ -89,8 +89,11 @@ def rewrite_files(
         return result, was_changed, diff, n, skipped
 
     def batch(items):
-        """``one`` over a batch of files; the writes run on a few threads meanwhile."""
-        if not write:
+        """``one`` over a batch of files; the writes run on a few threads meanwhile.
+
+        Not with --effective: a file's plan reads its other values layers from disk, so each
+        write lands before the next file is read, as it always did."""
+        if not write or charts is not None:
             return [summary(one(item)) for item in items]
         writes = BackgroundWrites()
         done = [one(item, writes) for item in items]
