@@ -166,10 +166,6 @@ def refs(draw, cfg: Config, kind: str, rnd: random.Random, with_tag: bool | None
     """A valid reference of ``kind``: unmirrored (a rule applies), no-rule, or mirrored."""
     ncomp = draw(st.integers(1, 3))
     comps = [_component(rnd) for _ in range(ncomp)]
-    if comps[0] == "localhost" or "." in comps[0]:
-        # docker's rule: such a first component is a host.  (With an explicit ``registry:``
-        # key the chart still prefixes it: tests/regressions/ keeps that case apart.)
-        comps[0] = comps[0].replace(".", "-").replace("localhost", "lh")
     if kind == "unmirrored":
         hosts = [h for h in RULE_HOSTS if canonical(cfg.aliases.get(canonical(h), canonical(h))) in cfg.rules]
         host = draw(st.sampled_from(hosts))
@@ -181,6 +177,10 @@ def refs(draw, cfg: Config, kind: str, rnd: random.Random, with_tag: bool | None
         host = cfg.registry
         prefix = draw(st.sampled_from(sorted(cfg.rules.values())))
         comps = prefix.split("/") + (["library"] if prefix == cfg.rules.get("docker.io") and ncomp == 1 else []) + comps
+    if host is None and (comps[0] == "localhost" or "." in comps[0]):
+        # docker's rule: with no host written, such a first component *is* the host.  (Behind
+        # an explicit host or ``registry:`` key it is a path component, and stays.)
+        comps[0] = comps[0].replace(".", "-").replace("localhost", "lh")
     path = "/".join(comps)
     if with_tag is None:
         with_tag = draw(st.booleans())
@@ -410,7 +410,9 @@ def sites(draw, cfg: Config, rnd: random.Random, *, flow_ok: bool = True, in_con
     entries: list[Entry] = []
     value_slot: Slot
     if shape == "repo_only":
-        ref = Ref(None, ref.path if "/" in ref.path else "ns/" + ref.path, ref.tag or "1.0", None)
+        first, _, rest = (ref.path if "/" in ref.path else "ns/" + ref.path).partition("/")
+        path = first.replace(".", "-").replace("localhost", "lh") + "/" + rest  # no host in it
+        ref = Ref(None, path, ref.tag or "1.0", None)
         value_slot = Slot(ref.path, ref.path)
         entries.append(Entry("repository", _scalar(draw, ref.path, value_slot, flow=flow)))
     elif shape == "repo_host":
