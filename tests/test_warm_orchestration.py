@@ -208,6 +208,60 @@ def test_a_host_that_never_confirms_is_waited_for_once():
     assert now[0] <= 2  # only the first image waited
 
 
+def test_a_silent_host_is_waited_for_once_when_settles_run_concurrently():
+    asked: set[str] = set()
+
+    class Registry(MemoryRegistry):
+        def blob_stored(self, host, repo, dgst):
+            with self.lock:
+                asked.add(repo)
+            time.sleep(0.02)  # let settles overlap (whatever the timing, only one may ask)
+            return super().blob_stored(host, repo, dgst)
+
+    reg = Registry(stored_after=1000)
+    for i in range(6):
+        reg.image(f"p/app{i}", "1", [f"layer{i}".encode()])
+    now = [0.0]
+    lock = threading.Lock()
+
+    def sleep(seconds):
+        with lock:
+            now[0] += seconds
+
+    results = warm_images(refs(*(f"p/app{i}:1" for i in range(6))), reg, jobs=4, settle=2, sleep=sleep,
+                          clock=lambda: now[0])
+    assert all(r.ok for r in results)
+    assert [r.unconfirmed_blobs for r in results] == [2] * 6
+    assert len(asked) == 1  # the first settle on the host probed; the others took its answer
+    assert now[0] <= 2
+
+
+def test_next_image_is_fetched_while_the_previous_one_settles():
+    """Confirming that the cache stored an image's blobs runs beside the fetches: with one job,
+    the second image's manifest is requested while the first image still waits to settle."""
+    second_manifest = threading.Event()
+
+    class Registry(MemoryRegistry):
+        def get_manifest(self, host, repo, reference):
+            if repo == "p/app1":
+                second_manifest.set()
+            return super().get_manifest(host, repo, reference)
+
+        def blob_stored(self, host, repo, dgst):
+            if repo == "p/app0":
+                # a deadlock guard, not a timing assertion: the answer is recorded below
+                self.overlapped = second_manifest.wait(10)
+            return True
+
+    reg = Registry()
+    reg.overlapped = None
+    reg.image("p/app0", "1", [b"a"])
+    reg.image("p/app1", "1", [b"b"])
+    results = warm_images(refs("p/app0:1", "p/app1:1"), reg, jobs=1, settle=30)
+    assert all(r.ok and r.unconfirmed_blobs == 0 for r in results)
+    assert reg.overlapped is True
+
+
 def test_progress_events():
     reg = MemoryRegistry()
     reg.image("p/app", "1", [b"12345"])
