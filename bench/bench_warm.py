@@ -9,8 +9,8 @@ engine, both through a cold pull-through cache; and peak memory warming one larg
 
 Real components on 127.0.0.1 (as in tests/integration): Debian's docker-registry as the
 upstream, a second one as the pull-through proxy (the cache, wiped before every run so each
-set and each contender starts cold; podman gets a fresh image store per set), nginx routing ``/v2/docker-hub/...`` to it, podman's Docker API for the
-baseline.  Both contenders run as the CLI (``python -m imagemirror warm``, start-up included)
+set, contender and round starts cold; podman gets a fresh image store each time), nginx
+routing ``/v2/docker-hub/...`` to it, podman's Docker API for the baseline.  Both contenders run as the CLI (``python -m imagemirror warm``, start-up included)
 on the same values file; wall-clock by ``time.perf_counter``, peak RSS by ``os.wait4``.
 """
 
