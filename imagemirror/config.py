@@ -148,6 +148,10 @@ def parse_settings(data: Any, path: Path | None = None, positions: dict | None =
         )
     exclude = _strings(draft, data.get("exclude"), "exclude")
     deny = tuple(canonical_host(_host(draft, h, "deny", i)) for i, h in enumerate(_strings(draft, data.get("deny"), "deny")))
+    if registry is not None and (canonical_host(registry) in rules or canonical_host(registry) in aliases):
+        raise draft.error(
+            f"registry {registry!r} is an upstream of the rules: the cache must be another registry", "registry"
+        )
     for section in ("ecr", "charts"):
         if section in data and data[section] is not None and not isinstance(data[section], dict):
             raise draft.error(f"'{section}' must be a mapping", section)
@@ -196,6 +200,8 @@ def resolve_settings(
             reg = _host(settings, registry)
         except ConfigError:
             raise ConfigError(f"--registry: {registry!r} is not a registry host name") from None
+        if canonical_host(reg) in settings.rules or canonical_host(reg) in settings.aliases:
+            raise ConfigError(f"--registry: {registry!r} is an upstream of the rules: the cache must be another registry")
         settings = Settings(**{**settings.__dict__, "registry": reg})
     return settings
 

@@ -53,6 +53,7 @@ def test_rules_replace_the_defaults_and_aliases_canonicalise(tmp_path):
         ("- a\n", ":1:1", "must be a mapping"),
         ("a: [\n", ":2:1", "invalid YAML"),
         ("ecr: 3\n", ":1:1", "'ecr' must be a mapping"),
+        ("registry: index.docker.io\n", ":1:1", "is an upstream of the rules"),
     ],
 )
 def test_errors_name_file_line_and_key(tmp_path, text, where, message):
