@@ -45,6 +45,39 @@ def test_any_other_difference_fails(old, new, why):
     assert why in str(err.value)
 
 
+SPLICED = "global:\n  x: 1\nimage: nginx\nref: &r y\nalias: *r\n"
+INSERTED = [
+    ("ScalarEvent", "security", "", None, None, False),
+    ("MappingStartEvent", None, "", None, None, False),
+    ("ScalarEvent", "allowInsecureImages", "", None, None, False),
+    ("ScalarEvent", "true", "", None, None, False),
+    ("MappingEndEvent", None, "", None, None, False),
+]
+
+
+@pytest.mark.parametrize(
+    "new, ok",
+    [
+        pytest.param("global:\n  security:\n    allowInsecureImages: true\n  x: 1\nimage: foo\nref: &r y\nalias: *r\n", True, id="intended"),
+        pytest.param("global:\n  security:\n    allowInsecureImages: false\n  x: 1\nimage: foo\nref: &r y\nalias: *r\n", False, id="inserted-value"),
+        pytest.param("global:\n  x: 1\n  security:\n    allowInsecureImages: true\nimage: foo\nref: &r y\nalias: *r\n", False, id="inserted-elsewhere"),
+        pytest.param("global:\n  security:\n    allowInsecureImages: true\n  x: 1\nimage: foo\nref: &r y\nalias: *q\n", False, id="alias"),
+        pytest.param("global:\n  security:\n    allowInsecureImages: true\n  x: 2\nimage: foo\nref: &r y\nalias: *r\n", False, id="value-outside"),
+        pytest.param("---\nglobal:\n  security:\n    allowInsecureImages: true\n  x: 1\nimage: foo\nref: &r y\nalias: *r\n", True, id="document-marker-is-not-an-event-difference"),
+    ],
+)
+def test_a_spliced_insertion_verifies_only_as_intended(new, ok):
+    events = parse_events(SPLICED)
+    gstart = next(i for i, e in enumerate(events) if type(e).__name__ == "MappingStartEvent" and i > 2)
+    index = next(e.start_mark.index for e in events if getattr(e, "value", None) == "nginx")
+    splice = (gstart + 1, 0, INSERTED)
+    if ok:
+        _verify(events, new, {index: ("foo", "")}, splice, "f")
+    else:
+        with pytest.raises(FileError, match="did not verify"):
+            _verify(events, new, {index: ("foo", "")}, splice, "f")
+
+
 # --- splicing the edits -----------------------------------------------------------------
 
 
