@@ -493,7 +493,7 @@ def _map_site(node: Mapping, by_key: dict, path: str, pkey, pline: int, ancestor
         else:
             site.ambiguous = (
                 f"'{first.value}' has no registry key and no host: the chart decides the registry "
-                "(add `registry:`, or let imagemirror read the chart)"
+                "(add `registry:`, or run with --effective so imagemirror reads the chart)"
             )
     for key in TAG_KEYS:
         tag = _str_child(by_key, key)
