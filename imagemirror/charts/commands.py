@@ -156,9 +156,7 @@ def check_effective(paths, *, config=None, registry=None, fmt=None, deny=(), str
                     offline: bool = False, color=None, env=None) -> int:
     import click
 
-    from .. import __version__
-    from .. import report as fmt_mod
-    from ..commands.check import _read_text, build_report, canonical_deny, exit_code, output_style
+    from ..commands.check import _read_text, build_report, canonical_deny, exit_code, print_report
     from ..commands.common import settings_for
     from ..report import WARNING
 
@@ -187,13 +185,9 @@ def check_effective(paths, *, config=None, registry=None, fmt=None, deny=(), str
                 finding = replace(finding, level=WARNING)
         findings.append(finding)
     report.findings = findings
-    fmt, color = output_style(fmt, color, env)
-    out = fmt_mod.render(report, fmt, color=color, version=__version__)
-    if out:
-        click.echo(out, nl=False, color=bool(color))
+    fmt = print_report(report, fmt, color, env)
     code = exit_code(report)
     if fmt in ("text", "github"):
-        click.echo(fmt_mod.summary(report), err=True)
         n = sum(len(v.images) for v in views)
         click.echo(f"imagemirror check --effective: {len(views)} release{'s' if len(views) != 1 else ''}, "
                    f"{n} image{'s' if n != 1 else ''} they pull", err=True)

@@ -308,6 +308,22 @@ def choose_format(fmt: str | None, env) -> str:
 
 
 
+def print_report(report, fmt: str | None, color: bool | None, env) -> str:
+    """Print the findings on stdout (and, for people, the summary on stderr) -> the format."""
+    import click
+
+    from .. import __version__
+    from .. import report as fmt_mod
+
+    fmt, color = output_style(fmt, color, env)
+    out = fmt_mod.render(report, fmt, color=color, version=__version__)
+    if out:
+        click.echo(out, nl=False, color=color)
+    if fmt in ("text", "github"):
+        click.echo(fmt_mod.summary(report), err=True)
+    return fmt
+
+
 def output_style(fmt: str | None, color: bool | None, env) -> tuple[str, bool]:
     """The format to print (see :func:`choose_format`) and whether to colour it."""
     from ..report import FORMATS
@@ -344,8 +360,6 @@ def check_paths(
     """Scan ``paths`` and report; the exit code follows ``imagemirror.errors``."""
     import click
 
-    from .. import __version__
-    from .. import report as fmt_mod
     from ..config import resolve_settings
     from ..inventory import scan
 
@@ -357,13 +371,9 @@ def check_paths(
     results = scan(paths, settings, jobs=jobs)
     report = build_report(results, all_deny, strict, _read_text)
 
-    fmt, color = output_style(fmt, color, env)
-    out = fmt_mod.render(report, fmt, color=color, version=__version__)
-    if out:
-        click.echo(out, nl=False, color=bool(color))
+    fmt = print_report(report, fmt, color, env)
     code = exit_code(report)
     if fmt in ("text", "github"):
-        click.echo(fmt_mod.summary(report), err=True)
         fixable = sorted({f.file for f in report.active if f.code in ("IM001", "IM002") and f.fix})
         if fixable:
             shown = " ".join(_shell_quote(f) for f in fixable[:5]) + (" ..." if len(fixable) > 5 else "")
