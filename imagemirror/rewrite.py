@@ -339,13 +339,10 @@ def _allow_insecure(analysis, body: str, replacements, expected_scalars, result:
 
 
 def _indent_step(root: Mapping) -> int:
-    """The file's indentation step, from its first nested block mapping (default 2)."""
-    stack = [root]
-    while stack:
-        node = stack.pop()
-        for key, value in node.pairs:
-            if isinstance(value, Mapping) and not value.flow and value.pairs and isinstance(key, Scalar):
-                first = value.pairs[0][0]
-                if first.line > key.line and first.column > key.column:
-                    return first.column - key.column
+    """The file's indentation step, from its first top-level block mapping (default 2)."""
+    for key, value in root.pairs:
+        if isinstance(value, Mapping) and not value.flow and value.pairs and isinstance(key, Scalar):
+            first = value.pairs[0][0]
+            if first.line > key.line and first.column > key.column:
+                return first.column - key.column
     return 2

@@ -105,3 +105,12 @@ def test_shared_scalar_with_conflicting_needs_is_left_alone():
     assert done.changed
     refs = {r.path: r for r in done.result.refs}
     assert parse(refs["a.image"].target).host == REG
+
+
+def test_the_bitnami_flag_follows_the_files_indentation():
+    text = "image:\n    registry: docker.io\n    repository: bitnami/redis\n"
+    done = rewrite_text(text, "x", SETTINGS)
+    assert done.text.endswith(
+        "global:\n    security:\n        allowInsecureImages: true  # imagemirror: Bitnami charts refuse relocated images without this\n"
+    )
+    assert not rewrite_text(done.text, "x", SETTINGS).changed
