@@ -327,3 +327,23 @@ def test_line_progress_one_line_per_image():
     lines = LineProgress(2, stream)
     lines.finish(ImageResult("r/a:1", "ok", bytes=2048, seconds=0.5))
     assert stream.getvalue() == "warm [1/2] ok     r/a:1 (2.0 KiB, 0.5s)\n"
+
+
+def test_an_ignore_comment_keeps_an_image_out_of_warm(tmp_path):
+    """``# imagemirror: ignore`` (no codes) marks the reference suppressed, and warm skips it;
+    an ignore that names check codes only does not."""
+    from imagemirror.commands.check import mark_suppressed
+    from imagemirror.config import Settings
+    from imagemirror.inventory import scan
+
+    values = tmp_path / "values.yaml"
+    values.write_text(
+        "a:\n  image: ghcr.io/o/a:1  # imagemirror: ignore\n"
+        "b:\n  image: ghcr.io/o/b:1  # imagemirror: ignore[IM001]\n"
+        "c:\n  image: ghcr.io/o/c:1\n"
+    )
+    results = scan([values], Settings(registry=REG))
+    mark_suppressed(results)
+    assert [r.suppressed for r in results[0].refs] == [True, False, False]
+    targets, _ = targets_from_refs(results[0].refs)
+    assert sorted(str(t.ref) for t in targets) == [f"{REG}/github/o/b:1", f"{REG}/github/o/c:1"]

@@ -285,6 +285,27 @@ def build_report(results, deny: frozenset[str] = frozenset(), strict: bool = Fal
     return report
 
 
+def mark_suppressed(results, read_text=None) -> None:
+    """Set ``ImageRef.suppressed`` on references under a bare ``# imagemirror: ignore``
+    (one that names no codes: it applies to every command, ``warm`` included)."""
+    from dataclasses import replace
+
+    read_text = read_text or _read_text
+    for result in results:
+        if not result.refs:
+            continue
+        text = read_text(result.file)
+        directives = ignore_directives(text) if text is not None else {}
+        if not any(codes is None for codes in directives.values()):
+            continue
+        result.refs = [
+            replace(ref, suppressed=True)
+            if any(number in directives and directives[number] is None for number in (tuple(ref.lines) or (ref.line,)))
+            else ref
+            for ref in result.refs
+        ]
+
+
 def _read_text(file: str) -> str | None:
     try:
         return Path(file).read_bytes().decode("utf-8-sig", errors="replace")

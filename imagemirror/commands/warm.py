@@ -226,11 +226,13 @@ def warm(
     deadline: float | None = 3600.0,
 ) -> int:
     from ..inventory import scan
+    from .check import mark_suppressed
     from .common import report_errors, settings_for
 
     check_platform(platform)
     settings = settings_for(paths, config, registry)
     results = scan(paths, settings)
+    mark_suppressed(results)  # `# imagemirror: ignore` skips an image here too
     file_errors = report_errors(results)
     refs = [ref for result in results for ref in result.refs]
     targets, problems = targets_from_refs(refs)
