@@ -1,0 +1,156 @@
+"""One release rendered by real Helm, twice: its images, and which values keys compose each.
+
+``render_release`` renders the release with every values layer in Argo CD's / Flux's order
+(:mod:`.render`), then once more with sentinels (:mod:`.provenance`), and returns a
+:class:`RenderedRelease`: every image field of the rendered objects with the keys that compose
+it.  ``to_refs`` turns it into the core's :class:`~imagemirror.model.ImageRef` records, each
+placed at the values key that names the image (the highest-priority layer that sets it), else
+at the release's last values file, where ``rewrite --effective`` writes overrides.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..config import Settings
+from ..model import ImageRef
+from ..rules import INVALID
+from .discover import Release
+from .provenance import Provenance, attribute, candidates, dotted, overlay
+from .render import RenderedImage, Renderer, RenderError, RenderOptions, images_of, materialize
+
+NAME_ROLES = ("registry", "repository", "image", "name")
+LITERAL = "literal"  # provenance kind of an image no values key controls
+
+
+@dataclass
+class RenderedImageRef:
+    """A rendered image with its provenance and where it is reported."""
+
+    image: RenderedImage
+    provenance: Provenance
+    ref: ImageRef
+    chart: str
+
+    @property
+    def literal(self) -> bool:
+        return self.provenance.literal
+
+
+@dataclass
+class RenderedRelease:
+    release: Release
+    chart: object  # the model Chart (name, version, dependencies)
+    renderer: str
+    images: list[RenderedImage] = field(default_factory=list)
+    provenance: dict[tuple, Provenance] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    layers: list = field(default_factory=list)  # [(Layer, data)]
+
+
+def render_release(release: Release, model, fetcher, renderer: Renderer,
+                   texts: dict[Path, str] | None = None, provenance: bool = True) -> RenderedRelease:
+    """Render ``release`` (chart ``model`` as imagemirror loaded it) with ``renderer``."""
+    from .effective import layer_data
+    from .values import effective_values
+
+    layers = [(layer, layer_data(layer, texts)) for layer in release.layers]
+    out = RenderedRelease(release, model, renderer.label, layers=layers)
+    options = RenderOptions(release.name, release.namespace or "default", release.kube_version or None,
+                            release.api_versions)
+    source = materialize(release.chart, model, fetcher)
+    try:
+        out.notes.extend(source.notes)
+        data = [d for _, d in layers]
+        manifests = renderer.render(source.path, data, options)
+        if hasattr(renderer, "crds"):  # the SDK: --include-crds by hand
+            for name, text in renderer.crds(source.path).items():
+                manifests.setdefault(name, text)
+        out.images = images_of(manifests)
+        if provenance and out.images:
+            tree = effective_values(model, data).values
+            cands = candidates(tree)
+            layer, tokens = overlay(tree, cands)
+            try:
+                traced = images_of(renderer.render(source.path, data + [layer], options))
+            except RenderError as exc:
+                out.notes.append(f"release {release.name}: provenance render failed ({exc.message}); "
+                                 "which keys compose each image is unknown")
+                traced = []
+            out.provenance = attribute(out.images, traced, tokens)
+    finally:
+        source.cleanup()
+    return out
+
+
+def _where(rr: RenderedRelease, prov: Provenance, cache: dict, texts) -> tuple[str, int, int, str]:
+    """-> (file, line, column, origin label) of the key that names the image."""
+    from ..files import display_name
+    from .effective import _origin
+
+    keys = prov.keypaths(*NAME_ROLES)
+    if keys:
+        label, file, pos, default_only = _origin(rr.layers, keys, cache, texts)
+        if not default_only and file is not None:
+            return display_name(file), (pos or (1, 1))[0], (pos or (1, 1))[1], label
+        if not default_only:
+            return rr.release.origin, 1, 1, label
+    files = rr.release.files()
+    if files:
+        return display_name(files[-1]), 1, 1, ""
+    return rr.release.origin, 1, 1, ""
+
+
+def _chart_of(rr: RenderedRelease, template: str) -> str:
+    """``name-version`` of the (sub)chart a template path belongs to."""
+    parts = template.split("/")
+    chart = rr.chart
+    i = 1
+    while i + 1 < len(parts) and parts[i] == "charts":
+        key = parts[i + 1]
+        dep = next((d for d in getattr(chart, "dependencies", []) if d.key == key or d.name == key), None)
+        if dep is None or dep.chart is None:
+            break
+        chart = dep.chart
+        i += 2
+    return f"{chart.name}-{chart.version}"
+
+
+def to_refs(rr: RenderedRelease, settings: Settings, texts=None) -> list[RenderedImageRef]:
+    from ..reference import InvalidReference, parse
+
+    rules = settings.ruleset
+    cache: dict = {}
+    out = []
+    for image in rr.images:
+        prov = rr.provenance.get(image.slot, Provenance(known=False))
+        file, line, column, origin = _where(rr, prov, cache, texts)
+        names = prov.keypaths(*NAME_ROLES)
+        path = dotted(names[0]) if names else f"{image.template} {image.kind}/{image.name}" + (
+            f" {image.container}" if image.container is not None else f" {image.field}")
+        try:
+            parsed = parse(image.image)
+        except InvalidReference as exc:
+            ref = ImageRef(file, line, column, path, image.image, None, INVALID, None, hint=str(exc), lines=(0,))
+        else:
+            status, upstream, target = rules.classify(parsed)
+            if prov.literal:
+                target_text = None  # no values key can move it
+            else:
+                target_text = str(target) if target is not None else None
+            ref = ImageRef(file, line, column, path, image.image, upstream.qualified(), status, target_text,
+                           hint=prov.describe(), lines=(line,) if origin else (0,))
+        out.append(RenderedImageRef(image, prov, ref, _chart_of(rr, image.template)))
+    return out
+
+
+def literal_message(item: RenderedImageRef) -> str:
+    image = item.image
+    return (f"{image.image} is written literally in chart {item.chart}, template {image.template} "
+            f"({image.kind}/{image.name}" + (f", container {image.container}" if image.container is not None
+                                               else f", {image.field}") + "): no values key sets it")
+
+
+LITERAL_FIX = ("values cannot move it: patch the rendered object (kustomize patch or Helm post-renderer), "
+               "take a chart version that exposes an image key, or fork the chart")
