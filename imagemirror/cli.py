@@ -56,6 +56,10 @@ def main() -> None:
 
 
 def _effective_options(func):
+    func = click.option("--renderer", type=click.Choice(["auto", "helm", "sdk", "model"]), default="auto",
+                        show_default=True,
+                        help="With --effective: who evaluates the chart's templates: `helm` on PATH, the helm-python-sdk "
+                             "extra, or imagemirror's model of Helm (values only); auto takes the first available.")(func)
     func = click.option("--offline", is_flag=True,
                         help="With --effective: use only vendored and cached charts; fetch nothing.")(func)
     func = click.option("--effective", is_flag=True,
@@ -70,12 +74,12 @@ def _effective_options(func):
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("--jobs", type=click.IntRange(min=0), default=0, help="Worker processes (0: one per core).")
 @_effective_options
-def list_command(paths, config, registry, fmt, jobs, effective, offline):
+def list_command(paths, config, registry, fmt, jobs, effective, offline, renderer):
     """List every image reference in the values files under PATHS."""
     if effective:
         from .charts.commands import list_effective
 
-        run(list_effective, paths, config=config, registry=registry, fmt=fmt, offline=offline)
+        run(list_effective, paths, config=config, registry=registry, fmt=fmt, offline=offline, renderer=renderer)
     from .commands.listing import list_images
 
     run(list_images, paths, config=config, registry=registry, fmt=fmt, jobs=jobs)
@@ -91,7 +95,8 @@ def list_command(paths, config, registry, fmt, jobs, effective, offline):
 @click.option("--exit-nonzero-on-change", "nonzero_on_change", is_flag=True,
               help="Exit 1 when a file was changed (the pre-commit fixer's convention).")
 @_effective_options
-def rewrite_command(paths, config, registry, dry_run, check_only, revert, jobs, nonzero_on_change, effective, offline):
+def rewrite_command(paths, config, registry, dry_run, check_only, revert, jobs, nonzero_on_change, effective, offline,
+                    renderer):
     """Rewrite image references to the cache registry, byte-exactly, in place."""
     from .commands.rewrite import rewrite_files
 
@@ -129,7 +134,7 @@ def rewrite_command(paths, config, registry, dry_run, check_only, revert, jobs, 
 @click.option("--strict", is_flag=True, help="Also fail on no-rule, ambiguous and invalid references.")
 @click.option("--jobs", type=click.IntRange(min=0), default=0, help="Worker processes (0: one per core).")
 @_effective_options
-def check_command(paths, config, registry, fmt, deny, strict, jobs, effective, offline):
+def check_command(paths, config, registry, fmt, deny, strict, jobs, effective, offline, renderer):
     """Fail when references bypass the cache (the CI gate and pre-commit hook).
 
     Exit 1 when a reference is unmirrored or on a denied host (with --strict also
@@ -141,7 +146,7 @@ def check_command(paths, config, registry, fmt, deny, strict, jobs, effective, o
         from .charts.commands import check_effective
 
         run(check_effective, paths, config=config, registry=registry, fmt=fmt, deny=deny, strict=strict,
-            offline=offline)
+            offline=offline, renderer=renderer)
     from .commands.check import check_paths
 
     run(check_paths, paths, config=config, registry=registry, fmt=fmt, deny=deny, strict=strict, jobs=jobs)

@@ -21,6 +21,7 @@ from ..files import discover, display_name
 from ..model import FileResult, ImageRef
 from .discover import repo_root, values_files, releases_for
 from .effective import EffectiveImage, ReleaseView
+from .provenance import dotted
 from .plan import make_fetcher
 
 
@@ -32,8 +33,11 @@ def _under(path: Path, roots: list[Path]) -> bool:
     return any(path == r or r in path.parents for r in roots)
 
 
-def gather(paths, settings, offline: bool = False):
-    """-> (views, text-only results, problems, service_failed)."""
+def gather(paths, settings, offline: bool = False, renderer=None):
+    """-> (views, text-only results, problems, service_failed).
+
+    With a ``renderer`` (:mod:`.render`) each view is a :class:`.rendered.RenderedRelease`:
+    what real Helm renders; without, imagemirror's model of the release."""
     from ..inventory import scan_text
 
     from .discover import validate_settings
@@ -74,7 +78,15 @@ def gather(paths, settings, offline: bool = False):
                 from .effective import evaluate
 
                 chart = fetcher.chart(release.chart)
-                views.append(evaluate(release, chart, settings))
+                if renderer is not None:
+                    from .rendered import render_release
+
+                    rendered = render_release(release, chart, fetcher, renderer)
+                    for note in rendered.notes:
+                        _progress(note)
+                    views.append(rendered)
+                else:
+                    views.append(evaluate(release, chart, settings))
             except ServiceError as exc:
                 service_failed = True
                 problems.append(FileResult(shown, error=FileError(shown, f"release {release.name} ({release.origin}): {exc}")))
@@ -115,15 +127,46 @@ def to_refs(view: ReleaseView) -> list[tuple[ImageRef, EffectiveImage]]:
     return out
 
 
-def list_effective(paths, config=None, registry=None, fmt: str = "text", offline: bool = False) -> int:
+def pick_renderer(name: str | None):
+    """``--renderer``: the renderer, or None (the model) -- saying so once on stderr for ``auto``."""
+    from .render import MODEL_NOTE, choose
+
+    renderer = choose(name or "auto")
+    if renderer is None and (name or "auto") == "auto":
+        print(MODEL_NOTE, file=sys.stderr)
+    return renderer
+
+
+def _rendered_context(item) -> str:
+    image = item.image
+    bits = [f"release {item.release}", f"{item.chart} {image.where}"]
+    if image.hook:
+        bits.append(f"hook {image.hook}")
+    bits.append(item.provenance.describe())
+    return ", ".join(bits)
+
+
+def _rows(view, settings):
+    """(ref, model image or rendered item, context) of one view."""
+    from .rendered import RenderedRelease, to_refs as rendered_refs
+
+    if isinstance(view, RenderedRelease):
+        out = []
+        for item in rendered_refs(view, settings):
+            out.append((item.ref, item, _rendered_context(item)))
+        return out
+    return [(ref, image, _context(view, image)) for ref, image in to_refs(view)]
+
+
+def list_effective(paths, config=None, registry=None, fmt: str = "text", offline: bool = False,
+                   renderer: str | None = "model") -> int:
     from ..commands.common import report_errors, settings_for
 
     settings = settings_for(paths, config, registry)
-    views, text_results, problems, service_failed = gather(paths, settings, offline)
+    views, text_results, problems, service_failed = gather(paths, settings, offline, pick_renderer(renderer))
     rows = []
     for view in views:
-        for ref, image in to_refs(view):
-            rows.append((ref, image, _context(view, image)))
+        rows.extend(_rows(view, settings))
     for result in text_results:
         for ref in result.refs:
             rows.append((ref, None, "no chart known: the file's text only"))
@@ -132,9 +175,16 @@ def list_effective(paths, config=None, registry=None, fmt: str = "text", offline
         data = []
         for ref, image, context in rows:
             item = ref.to_json()
-            if image is not None:
+            if isinstance(image, EffectiveImage):
                 item.update(release=image.release, chart=image.chart, origin=image.origin,
                             default_only=image.default_only, disabled=image.disabled)
+            elif image is not None:
+                item.update(release=image.release, chart=image.chart, rendered=image.image.image,
+                            template=image.image.template, kind=image.image.kind, name=image.image.name,
+                            container=image.image.container, field=image.image.field, hook=image.image.hook or None,
+                            literal=image.literal,
+                            keys=[{"role": role, "key": dotted(k)} for role, k in image.provenance.keys]
+                            if image.provenance.known else None)
             data.append(item)
         json.dump(data, out, indent=2)
         out.write("\n")
@@ -153,7 +203,7 @@ def list_effective(paths, config=None, registry=None, fmt: str = "text", offline
 
 
 def check_effective(paths, *, config=None, registry=None, fmt=None, deny=(), strict: bool = False,
-                    offline: bool = False, color=None, env=None) -> int:
+                    offline: bool = False, color=None, env=None, renderer: str | None = "model") -> int:
     import click
 
     from ..commands.check import _read_text, build_report, canonical_deny, exit_code, print_report
@@ -163,14 +213,14 @@ def check_effective(paths, *, config=None, registry=None, fmt=None, deny=(), str
     env = os.environ if env is None else env
     settings = settings_for(paths, config, registry)
     all_deny = canonical_deny(deny) | frozenset(settings.deny)
-    views, text_results, problems, service_failed = gather(paths, settings, offline)
+    views, text_results, problems, service_failed = gather(paths, settings, offline, pick_renderer(renderer))
     results: list[FileResult] = list(problems)
-    extra: dict[tuple, tuple[ReleaseView, EffectiveImage]] = {}
+    extra: dict[tuple, tuple] = {}
     for view in views:
-        pairs = to_refs(view)
-        for ref, image in pairs:
-            extra[(ref.file, ref.line, ref.column, ref.path, ref.written)] = (view, image)
-        results.append(FileResult(f"release {view.release.name}", refs=[r for r, _ in pairs]))
+        rows = _rows(view, settings)
+        for ref, image, context in rows:
+            extra[(ref.file, ref.line, ref.column, ref.path, ref.written)] = (context, image)
+        results.append(FileResult(f"release {view.release.name}", refs=[r for r, _, _ in rows]))
     results.extend(text_results)
     report = build_report(results, all_deny, strict, _read_text)
     findings = []
@@ -179,9 +229,11 @@ def check_effective(paths, *, config=None, registry=None, fmt=None, deny=(), str
         if hit is None:
             hit = next((v for k, v in extra.items() if k[:4] == (finding.file, finding.line, finding.column, finding.path)), None)
         if hit is not None:
-            view, image = hit
-            finding = replace(finding, message=f"{finding.message} [{_context(view, image)}]")
-            if image.disabled and finding.level == "error" and not strict:
+            context, image = hit
+            if not isinstance(image, EffectiveImage) and image.literal and finding.code in ("IM001", "IM002"):
+                finding = _literal_finding(finding, image, strict)
+            finding = replace(finding, message=f"{finding.message} [{context}]")
+            if isinstance(image, EffectiveImage) and image.disabled and finding.level == "error" and not strict:
                 finding = replace(finding, level=WARNING)
         findings.append(finding)
     report.findings = findings
@@ -189,6 +241,9 @@ def check_effective(paths, *, config=None, registry=None, fmt=None, deny=(), str
     code = exit_code(report)
     if fmt in ("text", "github"):
         n = sum(len(v.images) for v in views)
+        if any(f.code == "IM007" for f in report.active):
+            click.echo("imagemirror check: IM007: only a chart change or a patch of the rendered objects "
+                       "fixes an image written literally in a template", err=True)
         click.echo(f"imagemirror check --effective: {len(views)} release{'s' if len(views) != 1 else ''}, "
                    f"{n} image{'s' if n != 1 else ''} they pull", err=True)
         if any(f.code in ("IM001", "IM002") for f in report.active):
@@ -197,6 +252,18 @@ def check_effective(paths, *, config=None, registry=None, fmt=None, deny=(), str
     if service_failed:
         return max(code, Exit.SERVICE_ERROR)
     return code
+
+
+def _literal_finding(finding, item, strict: bool):
+    """IM001/IM002 of an image no values key controls -> IM007 (a test hook: a warning)."""
+    from ..report import ERROR, WARNING
+    from .rendered import LITERAL_FIX, literal_message
+
+    level = WARNING if item.image.is_test_hook and not strict else ERROR
+    message = f"{literal_message(item)}; {LITERAL_FIX}"
+    if finding.code == "IM002":
+        message = f"{message} (pulled from a denied registry)"
+    return replace(finding, code="IM007", level=level, message=message, fix=None, fix_span=None)
 
 
 def effective_targets(paths, settings, targets, offline: bool = False):

@@ -41,6 +41,7 @@ MAX_OUTPUT = 256 << 20
 # Helm's own manifest separator (pkg/release/v1/util SplitManifests).
 _SEP = re.compile(r"(?:^|\s*\n)---\s*")
 _SOURCE = re.compile(r"^# Source: (.+)$", re.M)
+_CRD = re.compile(r"^kind:[ \t]*[\"']?CustomResourceDefinition[\"']?[ \t]*(?:#.*)?$", re.M)
 MODEL_NOTE = ("imagemirror: no `helm` on PATH and helm-python-sdk not installed (pip install 'imagemirror[helm]'): "
               "chart templates were not evaluated; images come from the values alone")
 
@@ -169,6 +170,9 @@ def images_of(manifests: dict[str, str]) -> list[RenderedImage]:
         if os.path.basename(template) == "NOTES.txt":
             continue
         for i, doc in enumerate(split_documents(manifests[template])):
+            # Only a document that says ``image`` can hold one; CRDs (schemas) never pull anything.
+            if "image" not in doc or _CRD.search(doc):
+                continue
             out.extend(object_images(parse_document(doc, template), template, i))
     return out
 

@@ -32,6 +32,7 @@ class RenderedImageRef:
     provenance: Provenance
     ref: ImageRef
     chart: str
+    release: str = ""
 
     @property
     def literal(self) -> bool:
@@ -141,7 +142,7 @@ def to_refs(rr: RenderedRelease, settings: Settings, texts=None) -> list[Rendere
                 target_text = str(target) if target is not None else None
             ref = ImageRef(file, line, column, path, image.image, upstream.qualified(), status, target_text,
                            hint=prov.describe(), lines=(line,) if origin else (0,))
-        out.append(RenderedImageRef(image, prov, ref, _chart_of(rr, image.template)))
+        out.append(RenderedImageRef(image, prov, ref, _chart_of(rr, image.template), rr.release.name))
     return out
 
 
