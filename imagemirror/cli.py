@@ -57,6 +57,7 @@ def main() -> None:
 
 def _effective_options(func):
     func = click.option("--renderer", type=click.Choice(["auto", "helm", "sdk", "model"]), default="auto",
+                        envvar="IMAGEMIRROR_RENDERER",
                         show_default=True,
                         help="With --effective: who evaluates the chart's templates: `helm` on PATH, the helm-python-sdk "
                              "extra, or imagemirror's model of Helm (values only); auto takes the first available.")(func)

@@ -179,7 +179,8 @@ def list_effective(paths, config=None, registry=None, fmt: str = "text", offline
                 item.update(release=image.release, chart=image.chart, origin=image.origin,
                             default_only=image.default_only, disabled=image.disabled)
             elif image is not None:
-                item.update(release=image.release, chart=image.chart, rendered=image.image.image,
+                item.update(release=image.release, chart=image.chart, origin=image.origin or None,
+                            default_only=not image.origin, disabled=False, rendered=image.image.image,
                             template=image.image.template, kind=image.image.kind, name=image.image.name,
                             container=image.image.container, field=image.image.field, hook=image.image.hook or None,
                             literal=image.literal,

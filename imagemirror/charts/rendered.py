@@ -33,6 +33,7 @@ class RenderedImageRef:
     ref: ImageRef
     chart: str
     release: str = ""
+    origin: str = ""  # the values layer that sets the image's name ("" = chart defaults or template)
 
     @property
     def literal(self) -> bool:
@@ -142,7 +143,7 @@ def to_refs(rr: RenderedRelease, settings: Settings, texts=None) -> list[Rendere
                 target_text = str(target) if target is not None else None
             ref = ImageRef(file, line, column, path, image.image, upstream.qualified(), status, target_text,
                            hint=prov.describe(), lines=(line,) if origin else (0,))
-        out.append(RenderedImageRef(image, prov, ref, _chart_of(rr, image.template), rr.release.name))
+        out.append(RenderedImageRef(image, prov, ref, _chart_of(rr, image.template), rr.release.name, origin))
     return out
 
 
