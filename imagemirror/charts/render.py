@@ -219,6 +219,9 @@ class Renderer:
     def render(self, chart: Path, layers: list[dict], options: RenderOptions) -> dict[str, str]:
         raise NotImplementedError
 
+    def release_done(self) -> None:
+        """Forget per-release state (the SDK's loaded chart)."""
+
 
 class Sdk(Renderer):
     """helm-python-sdk: ``Chart.load(path).render(values, name=, namespace=)``."""
@@ -232,6 +235,8 @@ class Sdk(Renderer):
         self._charts: dict[str, Any] = {}
 
     def _chart(self, chart: Path):
+        # One load per release: Helm's render drops the disabled subcharts from the loaded chart
+        # (processDependencyEnabled mutates it), so a handle is never shared between releases.
         key = str(chart)
         if key not in self._charts:
             try:
@@ -257,10 +262,12 @@ class Sdk(Renderer):
             out[str(crd.get("filename") or crd.get("name"))] += "\n---\n" + str(crd.get("data") or "")
         return out
 
-    def close(self) -> None:
+    def release_done(self) -> None:
         for chart in self._charts.values():
             chart.close()
         self._charts.clear()
+
+    close = release_done
 
 
 class HelmCli(Renderer):

@@ -82,6 +82,7 @@ def render_release(release: Release, model, fetcher, renderer: Renderer,
                 traced = []
             out.provenance = attribute(out.images, traced, tokens)
     finally:
+        renderer.release_done()
         source.cleanup()
     return out
 
