@@ -220,15 +220,17 @@ def check_effective(paths, *, config=None, registry=None, fmt=None, deny=(), str
     for view in views:
         rows = _rows(view, settings)
         for ref, image, context in rows:
-            extra[(ref.file, ref.line, ref.column, ref.path, ref.written)] = (context, image)
+            # several rendered containers can share one values key: findings come in ref order
+            extra.setdefault((ref.file, ref.line, ref.column, ref.path, ref.written), []).append((context, image))
         results.append(FileResult(f"release {view.release.name}", refs=[r for r, _, _ in rows]))
     results.extend(text_results)
     report = build_report(results, all_deny, strict, _read_text)
     findings = []
     for finding in report.findings:
-        hit = extra.get((finding.file, finding.line, finding.column, finding.path, finding.reference))
-        if hit is None:
-            hit = next((v for k, v in extra.items() if k[:4] == (finding.file, finding.line, finding.column, finding.path)), None)
+        hits = extra.get((finding.file, finding.line, finding.column, finding.path, finding.reference))
+        if not hits:
+            hits = next((v for k, v in extra.items() if k[:4] == (finding.file, finding.line, finding.column, finding.path)), None)
+        hit = (hits.pop(0) if len(hits) > 1 else hits[0]) if hits else None
         if hit is not None:
             context, image = hit
             if not isinstance(image, EffectiveImage) and image.literal and finding.code in ("IM001", "IM002"):

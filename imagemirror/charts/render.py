@@ -183,7 +183,10 @@ def images_of(manifests: dict[str, str]) -> list[RenderedImage]:
 def sdk_available() -> bool:
     import importlib.util
 
-    return importlib.util.find_spec("helm_python") is not None
+    try:
+        return importlib.util.find_spec("helm_python") is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def helm_binary() -> str | None:
