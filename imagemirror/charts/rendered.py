@@ -69,13 +69,14 @@ def render_release(release: Release, model, fetcher, renderer: Renderer,
         if hasattr(renderer, "crds"):  # the SDK: --include-crds by hand
             for name, text in renderer.crds(source.path).items():
                 manifests.setdefault(name, text)
-        out.images = images_of(manifests)
+        parse = getattr(renderer, "parse", None)
+        out.images = images_of(manifests, parse)
         if provenance and out.images:
             tree = effective_values(model, data).values
             cands = candidates(tree)
             layer, tokens = overlay(tree, cands)
             try:
-                traced = images_of(renderer.render(source.path, data + [layer], options))
+                traced = images_of(renderer.render(source.path, data + [layer], options), parse)
             except RenderError as exc:
                 out.notes.append(f"release {release.name}: provenance render failed ({exc.message}); "
                                  "which keys compose each image is unknown")
