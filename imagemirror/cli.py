@@ -111,7 +111,7 @@ def rewrite_command(paths, config, registry, dry_run, check_only, revert, jobs, 
         revert=revert,
         jobs=jobs,
         nonzero_on_change=nonzero_on_change,
-        **({"effective": True, "offline": offline} if effective else {}),
+        **({"effective": True, "offline": offline, "renderer": renderer} if effective else {}),
     )
 
 

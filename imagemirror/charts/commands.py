@@ -269,7 +269,7 @@ def _literal_finding(finding, item, strict: bool):
     return replace(finding, code="IM007", level=level, message=message, fix=None, fix_span=None)
 
 
-def effective_targets(paths, settings, targets, offline: bool = False):
+def effective_targets(paths, settings, targets, offline: bool = False, renderer: str | None = "model"):
     """``rewrite --effective``: the core's targets plus every file a release reads under PATHS,
     and the fetcher to use -> ``(targets, fetcher)``."""
     from .discover import validate_settings
@@ -283,4 +283,6 @@ def effective_targets(paths, settings, targets, offline: bool = False):
         if file not in have and _under(file, roots) and file.is_file():
             out.append((file, display_name(file)))
             have.add(file)
-    return out, make_fetcher(settings, roots[0], offline=offline, progress=_progress)
+    fetcher = make_fetcher(settings, roots[0], offline=offline, progress=_progress)
+    fetcher.renderer = pick_renderer(renderer)  # rewrite_with_charts proves its edits with it
+    return out, fetcher

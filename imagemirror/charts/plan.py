@@ -228,4 +228,27 @@ def rewrite_with_charts(path: Path, display: str, done, settings: Settings, fetc
             if ref.status == "ambiguous" and image is not None:
                 refs[i] = replace(ref, status=UNMIRRORED, upstream=image.upstream, target=image.target,
                                   hint=f"resolved from chart {image.chart}")
+    renderer = getattr(fetcher, "renderer", None)
+    if renderer is not None and done.changed:
+        _prove_by_rendering(path, display, done.text, settings, fetcher, renderer)
     return done, plan
+
+
+def _prove_by_rendering(path: Path, display: str, new_text: str, settings: Settings, fetcher: Fetcher,
+                        renderer) -> None:
+    """Real Helm renders every release reading ``path`` before and after: anything but images
+    moved to their cache path (same tag/digest) leaves the file untouched (:func:`.rendered.verify_rewrite`)."""
+    from .rendered import verify_rewrite
+
+    path = path.resolve()  # the releases' layers name resolved paths
+    try:
+        old_text = path.read_bytes().decode("utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise FileError(display, f"cannot read: {exc}") from None
+    for release in releases_for(path, settings):
+        problems = verify_rewrite(release, fetcher.chart(release.chart), fetcher, renderer, settings,
+                                  {path: old_text}, {path: new_text})
+        if problems:
+            shown = "; ".join(problems[:3]) + (f"; ... {len(problems) - 3} more" if len(problems) > 3 else "")
+            raise FileError(display, f"release {release.name}: rendered with real Helm, the rewrite does not "
+                            f"only move images onto the cache ({shown}); file left untouched")

@@ -158,3 +158,115 @@ def literal_message(item: RenderedImageRef) -> str:
 
 LITERAL_FIX = ("values cannot move it: patch the rendered object (kustomize patch or Helm post-renderer), "
                "take a chart version that exposes an image key, or fork the chart")
+
+
+# --------------------------------------------------------------------------- rewrite proof
+
+
+def _objects(manifests: dict[str, str], parse) -> dict[tuple, object]:
+    """``(template, document) -> object`` of the rendered manifests, NOTES.txt left out (Bitnami's
+    notes print the substituted images)."""
+    import os
+
+    from .render import parse_document, split_documents
+
+    parse = parse or parse_document
+    out = {}
+    for template in sorted(manifests):
+        if os.path.basename(template) == "NOTES.txt":
+            continue
+        for i, doc in enumerate(split_documents(manifests[template])):
+            out[(template, i)] = parse(doc, template)
+    return out
+
+
+def _set_field(obj, field: str, value: str) -> None:
+    """Set the image at ``field`` (``spec.template.spec.containers[0]`` or ``spec.image``)."""
+    import re
+
+    node = obj
+    parts = [p for p in re.split(r"\.|(\[\d+\])", field) if p]
+    for part in parts[:-1]:
+        node = node[int(part[1:-1])] if part.startswith("[") else node[part]
+    last = parts[-1]
+    if last.startswith("["):
+        node[int(last[1:-1])]["image"] = value
+    elif isinstance(node.get(last), dict):  # a container entry reached by key
+        node[last]["image"] = value
+    else:
+        node[last] = value
+
+
+def verify_rewrite(release: Release, model, fetcher, renderer: Renderer, settings: Settings,
+                   before: dict[Path, str], after: dict[Path, str]) -> list[str]:
+    """Render ``release`` with the values texts ``before`` and ``after`` a rewrite; every image
+    must be at its cache path with the same tag/digest (a literal one unchanged) and the
+    manifests otherwise the same (objects that differ between two renders of the same values --
+    random passwords and their checksums -- compare by their images only).  Returns the
+    differences (empty: proven)."""
+    import copy
+
+    from ..reference import InvalidReference, parse
+    from .effective import layer_data
+
+    rules = settings.ruleset
+    options = RenderOptions(release.name, release.namespace or "default", release.kube_version or None,
+                            release.api_versions)
+    parse_doc = getattr(renderer, "parse", None)
+    source = materialize(release.chart, model, fetcher)
+    try:
+        old_layers = [layer_data(layer, before) for layer in release.layers]
+        old = renderer.render(source.path, old_layers, options)
+        renderer.release_done()
+        again = renderer.render(source.path, old_layers, options)  # what differs by itself is volatile
+        renderer.release_done()
+        new = renderer.render(source.path, [layer_data(layer, after) for layer in release.layers], options)
+    finally:
+        renderer.release_done()
+        source.cleanup()
+    problems: list[str] = []
+    old_images = {i.slot: i for i in images_of(old, parse_doc)}
+    new_images = {i.slot: i for i in images_of(new, parse_doc)}
+    old_objects, new_objects = _objects(old, parse_doc), _objects(new, parse_doc)
+    again_objects = _objects(again, parse_doc)
+    # random passwords (``randAlphaNum`` where ``lookup`` finds nothing offline) and what hashes
+    # them (``checksum/secret`` annotations) differ on every render: only their images compare
+    volatile = {key for key in old_objects if old_objects[key] != again_objects.get(key)
+                and not _same_but_name(old_objects[key], again_objects.get(key))}
+    expected = copy.deepcopy(old_objects)
+    for slot, image in old_images.items():
+        now = new_images.get(slot)
+        if now is None:
+            problems.append(f"{image.where}: {image.image} no longer renders")
+            continue
+        try:
+            status, _, target = rules.classify(parse(image.image))
+        except InvalidReference:
+            status, target = "invalid", None
+        want = str(target) if target is not None else image.image
+        if now.image not in (want, image.image):
+            problems.append(f"{image.where}: renders {now.image}, expected {want}")
+        elif now.image == image.image and status == "unmirrored":
+            pass  # not moved (literal in a template, or set by inline values): check reports it
+        _set_field(expected[(image.template, image.doc)], image.field, now.image)
+    for slot in new_images.keys() - old_images.keys():
+        problems.append(f"{new_images[slot].where}: {new_images[slot].image} renders only after the rewrite")
+    for key in sorted(set(expected) | set(new_objects)):
+        if key in volatile:
+            continue
+        a, b = expected.get(key), new_objects.get(key)
+        if a != b and not _same_but_name(a, b):
+            problems.append(f"{key[0]} (document {key[1] + 1}): the manifest changes beyond its images")
+    return problems
+
+
+def _same_but_name(a, b) -> bool:
+    """Two renders of a Job named after the render time (``now | date``) are the same object."""
+    if not (isinstance(a, dict) and isinstance(b, dict)):
+        return False
+    a, b = dict(a), dict(b)
+    ma, mb = dict(a.get("metadata") or {}), dict(b.get("metadata") or {})
+    ma.pop("name", None)
+    mb.pop("name", None)
+    a["metadata"], b["metadata"] = ma, mb
+    return a == b

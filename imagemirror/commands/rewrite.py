@@ -23,6 +23,7 @@ def rewrite_files(
     nonzero_on_change: bool = False,
     effective: bool = False,
     offline: bool = False,
+    renderer: str | None = "model",
 ) -> int:
     settings = settings_for(paths, config, registry)
     if settings.registry is None:
@@ -33,7 +34,7 @@ def rewrite_files(
     if effective and not revert:  # chart-aware (imagemirror.charts): one process, one fetcher
         from ..charts.commands import effective_targets
 
-        targets, charts = effective_targets(paths, settings, targets, offline)
+        targets, charts = effective_targets(paths, settings, targets, offline, renderer)
         jobs = 1
 
     def one(item, writes: BackgroundWrites | None = None):
