@@ -6,12 +6,13 @@ Command modules (and through them boto3, docker, HTTP) are imported inside each 
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
 import click
 
-from . import __version__
+from . import __version__, output
 from .errors import Exit, ImagemirrorError
 
 _PATHS = click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
@@ -33,16 +34,44 @@ def _settings_options(func):
 
 
 def run(command, *args, **kwargs) -> None:
-    """Call a command function and exit with its code; errors become one clear line."""
+    """Call a command function and exit with its code: the one exit funnel.
+
+    A known error is one line and its code (``imagemirror.errors``); anything else is a
+    bug: one line, exit 5 (the traceback too with ``IMAGEMIRROR_DEBUG=1``), never 1, the
+    code a CI gate reads as "findings".
+    """
     try:
         code = command(*args, **kwargs)
     except ImagemirrorError as exc:
-        click.echo(f"imagemirror: error: {exc}", err=True)
+        output.error(str(exc))
         code = exc.exit_code
     except KeyboardInterrupt:
-        click.echo("imagemirror: interrupted", err=True)
+        output.err("imagemirror: interrupted")
         code = Exit.INTERRUPTED
+    except BrokenPipeError:  # `imagemirror list | head`: the reader has what it wanted
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
+        code = Exit.BROKEN_PIPE
+    except Exception as exc:
+        code = internal_error(exc)
     sys.exit(int(code))
+
+
+def internal_error(exc: BaseException, env=None) -> Exit:
+    """Report an unexpected exception in one line (the traceback with IMAGEMIRROR_DEBUG=1)."""
+    env = os.environ if env is None else env
+    if env.get("IMAGEMIRROR_DEBUG") not in (None, "", "0"):
+        import traceback
+
+        output.err("".join(traceback.format_exception(exc)), end="")
+    message = " ".join(str(exc).split())
+    if len(message) > 300:
+        message = message[:300] + "..."
+    detail = f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+    output.err(f"imagemirror: internal error: {detail} (please report; IMAGEMIRROR_DEBUG=1 shows the traceback)")
+    return Exit.INTERNAL
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -51,7 +80,8 @@ def main() -> None:
     """Move Helm values' container images onto an ECR pull-through cache, and keep them there.
 
     Exit codes: 0 ok, 1 findings (check/warm/rewrite --check), 2 usage or settings
-    error, 3 a file could not be processed, 4 an external service failed.
+    error, 3 a file could not be processed, 4 an external service failed, 5 internal
+    error (please report).
     """
 
 

@@ -217,7 +217,12 @@ def scan(paths: Seq[Path], settings: Settings, jobs: int = 0) -> list[FileResult
     from .errors import FileError
     from .parallel import map_files
 
-    targets, results = discover(paths, settings)
+    notes: list[str] = []
+    targets, results = discover(paths, settings, notes)
+    from . import output
+
+    for note in notes:
+        output.note(note)
 
     def one(item):
         path, display = item

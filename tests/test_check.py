@@ -371,11 +371,11 @@ def test_colour_only_on_a_terminal(gitops, monkeypatch):
         fh.write("sidecar:\n  image: nginx:1.25\n")
     from imagemirror.commands.check import check_paths
 
-    import click
+    from imagemirror import output
 
     seen = {}
-    monkeypatch.setattr(click, "echo", lambda msg=None, nl=True, err=False, color=None, **kw: seen.setdefault(
-        "err" if err else "out", []).append(msg))
+    monkeypatch.setattr(output, "out", lambda text="", end="\n", color=None: seen.setdefault("out", []).append(text))
+    monkeypatch.setattr(output, "err", lambda text="", end="\n", color=None: seen.setdefault("err", []).append(text))
     monkeypatch.setattr(sys.stdout, "isatty", lambda: True, raising=False)
     check_paths([Path("environments")], env={})
     assert "\033[" in seen["out"][0]
@@ -662,3 +662,45 @@ def test_suppression_lines_follow_the_parser(tmp_path, monkeypatch, eol):
     doc = json.loads(invoke("check", "--format", "json", "values.yaml").stdout)
     assert doc["suppressed"] == 1
     assert [(f["line"], f["column"], f["reference"]) for f in doc["findings"]] == [(5, 10, "redis:7")]
+
+
+# --- the exit funnel: a crash is exit 5, never 1 ("findings") ----------------------------
+
+
+@pytest.mark.parametrize("debug", [None, "1"])
+def test_internal_error_exits_5_in_one_line(gitops, monkeypatch, debug):
+    with open(VALUES, "a") as fh:
+        fh.write("sidecar:\n  image: nginx:1.25\n")  # a finding: exit 1 if the crash leaked as findings
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("boom\nsecond line")
+
+    monkeypatch.setattr(check, "build_report", boom)
+    env = {"IMAGEMIRROR_DEBUG": debug} if debug else {}
+    monkeypatch.delenv("IMAGEMIRROR_DEBUG", raising=False)
+    res = invoke("check", "environments", env=env)
+    assert res.exit_code == 5
+    last = res.stderr.splitlines()[-1]
+    assert last == ("imagemirror: internal error: RuntimeError: boom second line "
+                    "(please report; IMAGEMIRROR_DEBUG=1 shows the traceback)")
+    if debug:
+        assert "Traceback (most recent call last)" in res.stderr and "in boom" in res.stderr
+    else:
+        assert res.stderr.count("\n") == 1 and "Traceback" not in res.stderr
+    assert res.stdout == ""
+
+
+def test_internal_error_exits_5_as_a_process(gitops):
+    # the whole entry point, as CI runs it: a command module that raises
+    code = ("import sys, imagemirror.commands.check as c\n"
+            "def boom(*a, **k): raise KeyError('x')\n"
+            "c.check_paths = boom\n"
+            "from imagemirror.cli import main\n"
+            "sys.argv = ['imagemirror', 'check', 'environments']\n"
+            "main()\n")
+    env = {k: v for k, v in os.environ.items() if k != "IMAGEMIRROR_DEBUG"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env={**env, "PYTHONPATH": str(REPO)})
+    assert out.returncode == 5, out.stderr
+    assert out.stderr == ("imagemirror: internal error: KeyError: 'x' "
+                          "(please report; IMAGEMIRROR_DEBUG=1 shows the traceback)\n")

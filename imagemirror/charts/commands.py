@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from dataclasses import replace
 from pathlib import Path
 
+from .. import output
 from ..errors import Exit, FileError, ServiceError
 from ..files import discover, display_name
 from ..model import FileResult, ImageRef
@@ -25,7 +25,7 @@ from .plan import make_fetcher
 
 
 def _progress(message: str) -> None:
-    print(f"imagemirror: {message}", file=sys.stderr)
+    output.err(f"imagemirror: {message}")
 
 
 def _under(path: Path, roots: list[Path]) -> bool:
@@ -40,7 +40,10 @@ def gather(paths, settings, offline: bool = False):
 
     validate_settings(settings)
     roots = [Path(p).resolve() for p in paths]
-    targets, problems = discover(paths, settings)
+    notes: list[str] = []
+    targets, problems = discover(paths, settings, notes)
+    for note in notes:
+        output.note(note)
     files = {p.resolve(): d for p, d in targets}
     root = repo_root(roots[0], settings)
     for file in values_files(root, settings):
@@ -127,7 +130,6 @@ def list_effective(paths, config=None, registry=None, fmt: str = "text", offline
     for result in text_results:
         for ref in result.refs:
             rows.append((ref, None, "no chart known: the file's text only"))
-    out = sys.stdout
     if fmt == "json":
         data = []
         for ref, image, context in rows:
@@ -136,8 +138,7 @@ def list_effective(paths, config=None, registry=None, fmt: str = "text", offline
                 item.update(release=image.release, chart=image.chart, origin=image.origin,
                             default_only=image.default_only, disabled=image.disabled)
             data.append(item)
-        json.dump(data, out, indent=2)
-        out.write("\n")
+        output.out(json.dumps(data, indent=2))
     else:
         for ref, image, context in rows:
             line = f"{ref.file}:{ref.line}:{ref.column}: {ref.status:<10} {ref.path}  {ref.written}"
@@ -145,7 +146,7 @@ def list_effective(paths, config=None, registry=None, fmt: str = "text", offline
                 line += f"  ->  {ref.target}"
             elif ref.hint and ref.status in ("ambiguous", "invalid", "no-rule"):
                 line += f"  ({ref.hint})"
-            out.write(f"{line}  [{context}]\n")
+            output.out(f"{line}  [{context}]")
     failed = report_errors(problems + text_results)
     if service_failed:
         return Exit.SERVICE_ERROR
@@ -154,8 +155,6 @@ def list_effective(paths, config=None, registry=None, fmt: str = "text", offline
 
 def check_effective(paths, *, config=None, registry=None, fmt=None, deny=(), strict: bool = False,
                     offline: bool = False, color=None, env=None) -> int:
-    import click
-
     from ..commands.check import _read_text, build_report, canonical_deny, exit_code, print_report
     from ..commands.common import settings_for
     from ..report import WARNING
@@ -189,11 +188,11 @@ def check_effective(paths, *, config=None, registry=None, fmt=None, deny=(), str
     code = exit_code(report)
     if fmt in ("text", "github"):
         n = sum(len(v.images) for v in views)
-        click.echo(f"imagemirror check --effective: {len(views)} release{'s' if len(views) != 1 else ''}, "
-                   f"{n} image{'s' if n != 1 else ''} they pull", err=True)
+        output.err(f"imagemirror check --effective: {len(views)} release{'s' if len(views) != 1 else ''}, "
+                   f"{n} image{'s' if n != 1 else ''} they pull")
         if any(f.code in ("IM001", "IM002") for f in report.active):
-            click.echo("imagemirror check: to apply the fixes: imagemirror rewrite --effective "
-                       + " ".join(str(p) for p in paths), err=True)
+            output.err("imagemirror check: to apply the fixes: imagemirror rewrite --effective "
+                       + " ".join(str(p) for p in paths))
     if service_failed:
         return max(code, Exit.SERVICE_ERROR)
     return code

@@ -29,9 +29,9 @@ from __future__ import annotations
 
 import os
 import re
-import sys
 from pathlib import Path
 
+from .. import output
 from ..errors import ConfigError, Exit
 from ..report import ERROR, NOTE, WARNING, Finding, Report
 
@@ -331,17 +331,15 @@ def choose_format(fmt: str | None, env) -> str:
 
 def print_report(report, fmt: str | None, color: bool | None, env) -> str:
     """Print the findings on stdout (and, for people, the summary on stderr) -> the format."""
-    import click
-
     from .. import __version__
     from .. import report as fmt_mod
 
     fmt, color = output_style(fmt, color, env)
     out = fmt_mod.render(report, fmt, color=color, version=__version__)
     if out:
-        click.echo(out, nl=False, color=color)
+        output.out(out, end="", color=color)
     if fmt in ("text", "github"):
-        click.echo(fmt_mod.summary(report), err=True)
+        output.err(fmt_mod.summary(report))
     return fmt
 
 
@@ -353,7 +351,7 @@ def output_style(fmt: str | None, color: bool | None, env) -> tuple[str, bool]:
     if fmt not in FORMATS:
         raise ConfigError(f"--format: unknown format {fmt!r}")
     if color is None:
-        color = fmt == "text" and sys.stdout.isatty() and not env.get("NO_COLOR")
+        color = fmt == "text" and output.use_color(env)
     return fmt, bool(color)
 
 
@@ -379,8 +377,6 @@ def check_paths(
     env=None,
 ) -> int:
     """Scan ``paths`` and report; the exit code follows ``imagemirror.errors``."""
-    import click
-
     from ..config import resolve_settings
     from ..inventory import scan
 
@@ -398,5 +394,5 @@ def check_paths(
         fixable = sorted({f.file for f in report.active if f.code in ("IM001", "IM002") and f.fix})
         if fixable:
             shown = " ".join(_shell_quote(f) for f in fixable[:5]) + (" ..." if len(fixable) > 5 else "")
-            click.echo(f"imagemirror check: to apply the fixes: imagemirror rewrite {shown}", err=True)
+            output.err(f"imagemirror check: to apply the fixes: imagemirror rewrite {shown}")
     return code

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import sys
+import json
 
+from .. import output
 from ..errors import Exit
 from ..inventory import scan
 from .common import report_errors, settings_for
@@ -13,12 +14,8 @@ def list_images(paths, config=None, registry=None, fmt: str = "text", jobs: int 
     settings = settings_for(paths, config, registry)
     results = scan(paths, settings, jobs=jobs)
     refs = [ref for result in results for ref in result.refs]
-    out = sys.stdout
     if fmt == "json":
-        import json
-
-        json.dump([ref.to_json() for ref in refs], out, indent=2)
-        out.write("\n")
+        output.out(json.dumps([ref.to_json() for ref in refs], indent=2))
     else:
         for ref in refs:
             line = f"{ref.file}:{ref.line}:{ref.column}: {ref.status:<10} {ref.path}  {ref.written}"
@@ -26,8 +23,8 @@ def list_images(paths, config=None, registry=None, fmt: str = "text", jobs: int 
                 line += f"  ->  {ref.target}"
             elif ref.hint and ref.status in ("ambiguous", "invalid", "no-rule"):
                 line += f"  ({ref.hint})"
-            out.write(line + "\n")
+            output.out(line)
     failed = report_errors(results)
     if settings.registry is None:
-        print("imagemirror: note: no cache registry configured (registry: in .imagemirror.yaml, or --registry)", file=sys.stderr)
+        output.note("no cache registry configured (registry: in .imagemirror.yaml, or --registry)")
     return Exit.FILE_ERROR if failed else Exit.OK

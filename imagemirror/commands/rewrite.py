@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import sys
-
+from .. import output
 from ..errors import ConfigError, Exit, FileError
 from ..files import BackgroundWrites, decode, discover, read_bytes, write_atomic
 from ..model import FileResult
@@ -27,7 +26,10 @@ def rewrite_files(
     settings = settings_for(paths, config, registry)
     if settings.registry is None:
         raise ConfigError("no cache registry configured: set `registry:` in .imagemirror.yaml or pass --registry")
-    targets, problems = discover(paths, settings)
+    notes: list[str] = []
+    targets, problems = discover(paths, settings, notes)
+    for note in notes:
+        output.note(note)
     write = not (dry_run or check_only)
     charts = None
     if effective and not revert:  # chart-aware (imagemirror.charts): one process, one fetcher
@@ -112,7 +114,7 @@ def rewrite_files(
     skipped: list[str] = []
     for result, was_changed, diff, n, skipped_here in outcomes:
         if diff:
-            sys.stdout.write(diff)
+            output.out(diff, end="")
         if result.error is not None:
             continue
         for note in result.notes:

@@ -16,6 +16,7 @@ import threading
 import time
 from typing import TextIO
 
+from .. import output
 from ..errors import ConfigError, Exit
 from ..warm import ImageResult, Target, targets_from_refs, warm_images, warm_with_engine
 
@@ -237,16 +238,16 @@ def warm(
     refs = [ref for result in results for ref in result.refs]
     targets, problems = targets_from_refs(refs)
     for problem in problems:
-        print(f"imagemirror: warning: {problem}", file=sys.stderr)
+        output.warning(problem)
     skipped = Counter(r.status for r in refs if r.status not in ("mirrored", "unmirrored") and not r.suppressed)
     if skipped:
         counts = ", ".join(f"{n} {status}" for status, n in sorted(skipped.items()))
-        print(f"imagemirror: note: not warmed ({counts}): see `imagemirror list` for why", file=sys.stderr)
+        output.note(f"not warmed ({counts}): see `imagemirror list` for why")
     if not targets:
         note = "" if settings.registry else " (no cache registry configured: registry: in .imagemirror.yaml, or --registry)"
-        print(f"imagemirror: no images to warm{note}", file=sys.stderr)
+        output.err(f"imagemirror: no images to warm{note}")
         if fmt == "json":
-            sys.stdout.write(format_json([], 0.0))
+            output.out(format_json([], 0.0), end="")
         return Exit.FILE_ERROR if file_errors else Exit.OK
     prefixes = {prefix: host for host, prefix in settings.rules.items()}
     outcome = run_warm(
