@@ -85,6 +85,16 @@ def main() -> None:
     """
 
 
+def _source(effective: bool, offline: bool):
+    """The source of references: the values text (None: the commands' default), or with
+    ``--effective`` each release's chart values (imported only then: it is the heavy part)."""
+    if not effective:
+        return None
+    from .charts.source import EffectiveSource
+
+    return EffectiveSource(offline=offline)
+
+
 def _effective_options(func):
     func = click.option("--offline", is_flag=True,
                         help="With --effective: use only vendored and cached charts; fetch nothing.")(func)
@@ -102,13 +112,9 @@ def _effective_options(func):
 @_effective_options
 def list_command(paths, config, registry, fmt, jobs, effective, offline):
     """List every image reference in the values files under PATHS."""
-    if effective:
-        from .charts.commands import list_effective
-
-        run(list_effective, paths, config=config, registry=registry, fmt=fmt, offline=offline)
     from .commands.listing import list_images
 
-    run(list_images, paths, config=config, registry=registry, fmt=fmt, jobs=jobs)
+    run(list_images, paths, config=config, registry=registry, fmt=fmt, jobs=jobs, source=_source(effective, offline))
 
 
 @main.command("rewrite")
@@ -135,7 +141,7 @@ def rewrite_command(paths, config, registry, dry_run, check_only, revert, jobs, 
         revert=revert,
         jobs=jobs,
         nonzero_on_change=nonzero_on_change,
-        **({"effective": True, "offline": offline} if effective else {}),
+        source=_source(effective, offline),
     )
 
 
@@ -167,14 +173,10 @@ def check_command(paths, config, registry, fmt, deny, strict, jobs, effective, o
     `# imagemirror: ignore` (or `# imagemirror: ignore[IM003]`) on the reference's
     line or its image key's line skips it.
     """
-    if effective:
-        from .charts.commands import check_effective
-
-        run(check_effective, paths, config=config, registry=registry, fmt=fmt, deny=deny, strict=strict,
-            offline=offline)
     from .commands.check import check_paths
 
-    run(check_paths, paths, config=config, registry=registry, fmt=fmt, deny=deny, strict=strict, jobs=jobs)
+    run(check_paths, paths, config=config, registry=registry, fmt=fmt, deny=deny, strict=strict, jobs=jobs,
+        source=_source(effective, offline))
 
 
 @main.command("warm")
@@ -192,7 +194,9 @@ def check_command(paths, config, registry, fmt, deny, strict, jobs, effective, o
               help="CA certificates to verify the registry with (default: SSL_CERT_FILE, REQUESTS_CA_BUNDLE, system).")
 @click.option("--deadline", type=click.FloatRange(min=1), default=3600, show_default=True, metavar="SECONDS",
               help="Give up on whatever is left after this long.")
-def warm_command(paths, config, registry, jobs, platform, engine, fmt, insecure, ca_bundle, deadline):
+@_effective_options
+def warm_command(paths, config, registry, jobs, platform, engine, fmt, insecure, ca_bundle, deadline, effective,
+                 offline):
     """Pull every image through the cache so it is full before nodes pull.
 
     Warms the references already on the cache and the targets of those not yet
@@ -203,7 +207,7 @@ def warm_command(paths, config, registry, jobs, platform, engine, fmt, insecure,
     from .commands.warm import warm
 
     run(warm, paths, config=config, registry=registry, jobs=jobs, platform=platform, engine=engine,
-        fmt=fmt, insecure=insecure, ca_bundle=ca_bundle, deadline=deadline)
+        fmt=fmt, insecure=insecure, ca_bundle=ca_bundle, deadline=deadline, source=_source(effective, offline))
 
 
 @main.command("renovate-config")

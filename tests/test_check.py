@@ -13,6 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from imagemirror.cli import main
+from imagemirror import suppress
 from imagemirror.commands import check
 from imagemirror.errors import ConfigError
 from imagemirror.model import FileResult, ImageRef
@@ -59,7 +60,7 @@ def ref(written, status, upstream=None, target=None, line=3, column=10, lines=No
     ],
 )
 def test_comment_start(line, expected):
-    assert check.comment_start(line) == expected
+    assert suppress.comment_start(line) == expected
 
 
 def test_ignore_directives():
@@ -72,20 +73,20 @@ def test_ignore_directives():
         "  e: z  #imagemirror:ignore\r\n"
         "  f: q  # imagemirror: ignore[]\n"
     )
-    assert check.ignore_directives(text) == {
+    assert suppress.ignore_directives(text) == {
         2: None,
         4: frozenset({"IM003", "IM004"}),
         6: None,
-        7: None,
+        7: frozenset(),  # ignore[] names no code: it silences nothing
     }
 
 
 def test_is_ignored_by_key_line_or_codes():
     directives = {4: None, 6: frozenset({"IM003"})}
-    assert check.is_ignored("IM001", (4, 5), directives)
-    assert check.is_ignored("IM003", (6,), directives)
-    assert not check.is_ignored("IM001", (6,), directives)
-    assert not check.is_ignored("IM001", (5,), directives)
+    assert suppress.is_ignored("IM001", (4, 5), directives)
+    assert suppress.is_ignored("IM003", (6,), directives)
+    assert not suppress.is_ignored("IM001", (6,), directives)
+    assert not suppress.is_ignored("IM001", (5,), directives)
 
 
 @pytest.mark.parametrize(
@@ -101,7 +102,7 @@ def test_is_ignored_by_key_line_or_codes():
     ],
 )
 def test_fix_span(line, column, written, span):
-    assert check.fix_span(line, column, written) == span
+    assert suppress.fix_span(line, column, written) == span
 
 
 # --- classification (pure) ------------------------------------------------------------------
@@ -205,7 +206,8 @@ def test_build_report_suppression_and_fix_span():
             ref("gcr.io/x:1", "no-rule", "gcr.io/x:1", line=8),
         ],
     )
-    rep = check.build_report([result], read_text={"values.yaml": text}.get)
+    result.refs = suppress.annotate(result.refs, text)  # what the scan does with the text it read
+    rep = check.build_report([result])
     got = [(f.line, f.code, f.suppressed, f.fix_span) for f in rep.findings]
     assert got == [
         (2, "IM001", True, (10, 20)),
