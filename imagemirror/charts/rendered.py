@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..config import Settings
-from ..model import ImageRef
+from ..model import Context, ImageRef
 from ..rules import INVALID
 from .discover import Release
 from .provenance import Provenance, attribute, candidates, dotted, overlay
@@ -133,10 +133,17 @@ def to_refs(rr: RenderedRelease, settings: Settings, texts=None) -> list[Rendere
         names = prov.keypaths(*NAME_ROLES)
         path = dotted(names[0]) if names else f"{image.template} {image.kind}/{image.name}" + (
             f" {image.container}" if image.container is not None else f" {image.field}")
+        chart = _chart_of(rr, image.template)
+        item = RenderedImageRef(image, prov, None, chart, rr.release.name, origin)  # type: ignore[arg-type]
+        context = Context(label=context_label(item), release=rr.release.name, chart=chart, origin=origin or None,
+                          default_only=not origin, rendered=_rendered_json(item),
+                          literal=f"{literal_message(item)}; {LITERAL_FIX}" if prov.literal else None,
+                          test_hook=image.is_test_hook)
         try:
             parsed = parse(image.image)
         except InvalidReference as exc:
-            ref = ImageRef(file, line, column, path, image.image, None, INVALID, None, hint=str(exc), lines=(0,))
+            ref = ImageRef(file, line, column, path, image.image, None, INVALID, None, hint=str(exc), lines=(0,),
+                           source="effective", context=context)
         else:
             status, upstream, target = rules.classify(parsed)
             if prov.literal:
@@ -144,9 +151,29 @@ def to_refs(rr: RenderedRelease, settings: Settings, texts=None) -> list[Rendere
             else:
                 target_text = str(target) if target is not None else None
             ref = ImageRef(file, line, column, path, image.image, upstream.qualified(), status, target_text,
-                           hint=prov.describe(), lines=(line,) if origin else (0,))
-        out.append(RenderedImageRef(image, prov, ref, _chart_of(rr, image.template), rr.release.name, origin))
+                           hint=prov.describe(), lines=(line,) if origin else (0,), source="effective",
+                           context=context)
+        item.ref = ref
+        out.append(item)
     return out
+
+
+def context_label(item: RenderedImageRef) -> str:
+    """``release web, web-1.0 web/templates/deployment.yaml: Deployment/web container web, keys``."""
+    image = item.image
+    bits = [f"release {item.release}", f"{item.chart} {image.where}"]
+    if image.hook:
+        bits.append(f"hook {image.hook}")
+    bits.append(item.provenance.describe())
+    return ", ".join(bits)
+
+
+def _rendered_json(item: RenderedImageRef) -> dict:
+    image = item.image
+    return {"rendered": image.image, "template": image.template, "kind": image.kind, "name": image.name,
+            "container": image.container, "field": image.field, "hook": image.hook or None,
+            "keys": [{"role": role, "key": dotted(k)} for role, k in item.provenance.keys]
+            if item.provenance.known else None}
 
 
 def literal_message(item: RenderedImageRef) -> str:
@@ -270,3 +297,25 @@ def _same_but_name(a, b) -> bool:
     mb.pop("name", None)
     a["metadata"], b["metadata"] = ma, mb
     return a == b
+
+
+def prove_rewrite(path: Path, display: str, new_text: str, settings: Settings, fetcher, renderer: Renderer) -> None:
+    """Real Helm renders every release reading ``path`` before and after the rewrite: anything but
+    images moved to their cache path (same tag/digest) raises, and the file is left untouched."""
+    from ..errors import FileError
+    from .discover import releases_for
+
+    path = path.resolve()  # the releases' layers name resolved paths
+    try:
+        old_text = path.read_bytes().decode("utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise FileError(display, f"cannot read: {exc}") from None
+    if old_text == new_text:
+        return
+    for release in releases_for(path, settings):
+        problems = verify_rewrite(release, fetcher.chart(release.chart), fetcher, renderer, settings,
+                                  {path: old_text}, {path: new_text})
+        if problems:
+            shown = "; ".join(problems[:3]) + (f"; ... {len(problems) - 3} more" if len(problems) > 3 else "")
+            raise FileError(display, f"release {release.name}: rendered with real Helm, the rewrite does not "
+                            f"only move images onto the cache ({shown}); file left untouched")
