@@ -105,3 +105,36 @@ def test_without_the_extra_and_without_helm_everything_works_as_today_with_one_n
     refused = imagemirror("check", "--effective", "--offline", "--renderer", "sdk", "environments/prod",
                           cwd=real_tree, env=env)
     assert refused.returncode == 2 and "Traceback" not in refused.stderr
+
+
+def test_warm_effective_targets_exactly_the_rendered_tags(real_tree, monkeypatch):
+    """What ``warm --effective`` pulls (its targets, computed as the command computes them):
+    every rendered image's cache path with the tag it renders -- before and after the rewrite --
+    and nothing that does not render (a literal image cannot be moved: not warmed)."""
+    from imagemirror.charts.discover import clear_cache
+    from imagemirror.charts.source import EffectiveSource
+    from imagemirror.config import load_settings
+    from imagemirror.inventory import scan
+    from imagemirror.warm import targets_from_refs
+
+    monkeypatch.chdir(real_tree)
+    monkeypatch.setenv("IMAGEMIRROR_CACHE_DIR", str(real_tree / ".no-cache"))
+    settings = load_settings(real_tree / ".imagemirror.yaml")
+
+    def targets():
+        clear_cache()
+        found = scan([Path("environments/prod")], settings, source=EffectiveSource(offline=True, renderer="sdk"))
+        got, problems = targets_from_refs(found.refs)
+        assert problems == []
+        return {str(t.ref) for t in got}, found.refs
+
+    before, refs = targets()
+    rendered = {r.written for r in refs}
+    assert "busybox" in rendered  # listed, but literal: nothing to warm
+    want = {f"{REG}/docker-hub/bitnami/wordpress:6.8.2-debian-12-r4", f"{REG}/docker-hub/bitnami/mariadb:12.0.2-debian-12-r0",
+            f"{REG}/docker-hub/frappe/erpnext:v16.32.3", f"{REG}/docker-hub/valkey/valkey:7.2"}
+    assert before == want
+    assert imagemirror("rewrite", "--effective", "--offline", "environments/prod", cwd=real_tree).returncode == 0
+    after, refs = targets()
+    assert after == want  # the same tags: the overrides carry none, the release renders them
+    assert all(r.status == "mirrored" for r in refs if r.written != "busybox")
