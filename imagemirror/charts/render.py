@@ -239,10 +239,19 @@ class Sdk(Renderer):
     label = "sdk"
 
     def __init__(self) -> None:
+        import threading
+
         import helm_python  # the 75 MB extra: imported only when a release is rendered
 
         self.helm = helm_python
-        self._charts: dict[str, Any] = {}
+        self._local = threading.local()  # releases render in parallel threads: a chart per thread
+
+    @property
+    def _charts(self) -> dict[str, Any]:
+        charts = getattr(self._local, "charts", None)
+        if charts is None:
+            charts = self._local.charts = {}
+        return charts
 
     def _chart(self, chart: Path):
         # One load per release: Helm's render drops the disabled subcharts from the loaded chart

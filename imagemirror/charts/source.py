@@ -159,6 +159,7 @@ class EffectiveSource:
         renderer = self.renderer()
         texts: dict[Path, str] = {}
         views: list = []  # ReleaseView (the model) or rendered.RenderedRelease (real Helm)
+        pending: list[tuple] = []  # (index in views, release, chart, shown file) to render
         seen: set = set()
         text_results: list[FileResult] = []
         service_failed = False
@@ -186,13 +187,9 @@ class EffectiveSource:
                 try:
                     _read_layers(release.layers, texts)
                     chart = fetcher.chart(release.chart)
-                    if renderer is not None:
-                        from .rendered import render_release
-
-                        rendered = render_release(release, chart, fetcher, renderer, texts)
-                        for note in rendered.notes:
-                            self.progress(note)
-                        views.append(rendered)
+                    if renderer is not None:  # rendered below, releases in parallel
+                        pending.append((len(views), release, chart, shown))
+                        views.append(None)
                     else:
                         views.append(evaluate(release, chart, settings, texts))
                 except ServiceError as exc:
@@ -202,6 +199,9 @@ class EffectiveSource:
                 except FileError as exc:
                     problems.append(FileResult(shown, error=FileError(
                         exc.path, f"release {release.name} ({release.origin}): {exc.message}", exc.line, exc.column)))
+        if pending:
+            service_failed |= self._render_all(pending, views, problems, fetcher, renderer, texts)
+        views = [v for v in views if v is not None]
         results: list[FileResult] = list(problems)
         for view in views:
             if isinstance(view, ReleaseView):
@@ -221,6 +221,39 @@ class EffectiveSource:
         summary = (f"imagemirror check --effective: {len(views)} release{'s' if len(views) != 1 else ''}, "
                    f"{n} image{'s' if n != 1 else ''} they pull")
         return Scan(results, notes, summary=summary, service_failed=service_failed, rewrite_flags=("--effective",))
+
+    def _render_all(self, pending, views, problems, fetcher, renderer, texts) -> bool:
+        """Render the releases, in parallel across cores (Helm runs outside the GIL: the SDK's
+        ctypes calls release it, ``helm`` is a process); results keep the scan's order."""
+        import os
+        from concurrent.futures import ThreadPoolExecutor
+
+        from .rendered import render_release
+
+        def one(job):
+            index, release, chart, shown = job
+            try:
+                return index, render_release(release, chart, fetcher, renderer, texts), None
+            except (ServiceError, FileError) as exc:
+                return index, None, exc
+
+        failed = False
+        workers = max(1, min(len(pending), os.cpu_count() or 1))
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            outcomes = list(pool.map(one, pending)) if workers > 1 else [one(job) for job in pending]
+        for (index, release, _chart, shown), (_, rendered, exc) in zip(pending, outcomes):
+            if rendered is not None:
+                for note in rendered.notes:
+                    self.progress(note)
+                views[index] = rendered
+            elif isinstance(exc, ServiceError):
+                failed = True
+                problems.append(FileResult(shown, error=FileError(
+                    shown, f"release {release.name} ({release.origin}): {exc}")))
+            else:
+                problems.append(FileResult(shown, error=FileError(
+                    exc.path, f"release {release.name} ({release.origin}): {exc.message}", exc.line, exc.column)))
+        return failed
 
     # ----------------------------------------------------------------- rewrite
 
