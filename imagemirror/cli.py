@@ -85,14 +85,14 @@ def main() -> None:
     """
 
 
-def _source(effective: bool, offline: bool, renderer: str = "auto"):
+def _source(effective: bool, offline: bool, renderer: str = "auto", unrendered: bool = False):
     """The source of references: the values text (None: the commands' default), or with
     ``--effective`` each release's chart values (imported only then: it is the heavy part)."""
     if not effective:
         return None
     from .charts.source import EffectiveSource
 
-    return EffectiveSource(offline=offline, renderer=renderer)
+    return EffectiveSource(offline=offline, renderer=renderer, unrendered=unrendered)
 
 
 def _effective_options(func):
@@ -114,11 +114,15 @@ def _effective_options(func):
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("--jobs", type=click.IntRange(min=0), default=0, help="Worker processes (0: one per core).")
 @_effective_options
-def list_command(paths, config, registry, fmt, jobs, effective, offline, renderer):
+@click.option("--all", "show_all", is_flag=True,
+              help="With --effective and real Helm: also list the images the values name that the release does "
+                   "not render, and why.")
+def list_command(paths, config, registry, fmt, jobs, effective, offline, renderer, show_all):
     """List every image reference in the values files under PATHS."""
     from .commands.listing import list_images
 
-    run(list_images, paths, config=config, registry=registry, fmt=fmt, jobs=jobs, source=_source(effective, offline, renderer))
+    run(list_images, paths, config=config, registry=registry, fmt=fmt, jobs=jobs,
+        source=_source(effective, offline, renderer, unrendered=show_all))
 
 
 @main.command("rewrite")

@@ -319,3 +319,29 @@ def prove_rewrite(path: Path, display: str, new_text: str, settings: Settings, f
             shown = "; ".join(problems[:3]) + (f"; ... {len(problems) - 3} more" if len(problems) > 3 else "")
             raise FileError(display, f"release {release.name}: rendered with real Helm, the rewrite does not "
                             f"only move images onto the cache ({shown}); file left untouched")
+
+
+NOT_RENDERED = "not-rendered"  # list --all only: named by the values, not rendered (never a finding)
+
+
+def unrendered_refs(rr: RenderedRelease, view, model_refs) -> list[ImageRef]:
+    """``list --all``: the images imagemirror's model finds in the release's values (``view``, a
+    :class:`.effective.ReleaseView`) that no rendered image is composed from, with why."""
+    from dataclasses import replace
+
+    if not rr.images or any(not p.known for p in rr.provenance.values()):
+        return []  # without every image's keys, what renders cannot be told apart
+    used = [k for p in rr.provenance.values() for _, k in p.keys]
+    out = []
+    for ref, image in zip(model_refs(view), view.images):
+        keypath = tuple(image.keypath)
+        if any(tuple(k[:len(keypath)]) == keypath or tuple(keypath[:len(k)]) == tuple(k) for k in used):
+            continue
+        if image.disabled:
+            why = "under enabled: false"
+        else:
+            why = "no template of the chart renders it with these values"
+        label = f"release {rr.release.name}, {image.chart}: not rendered ({why})"
+        out.append(replace(ref, status=NOT_RENDERED, target=None, hint=why,
+                           context=replace(ref.context, label=label) if ref.context is not None else None))
+    return out

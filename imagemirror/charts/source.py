@@ -101,8 +101,9 @@ class EffectiveSource:
     parallel = False  # a file's plan reads the release's other values layers
 
     def __init__(self, offline: bool = False, progress: Callable[[str], None] | None = None,
-                 renderer: str = "model"):
+                 renderer: str = "model", unrendered: bool = False):
         self.offline = offline
+        self.unrendered = unrendered  # list --all: also what the values name but the release does not render
         self.progress = progress or _progress
         self._fetcher: Fetcher | None = None
         self.renderer_name = renderer  # auto | helm | sdk | model (imagemirror.charts.render)
@@ -212,6 +213,10 @@ class EffectiveSource:
 
                 refs = [item.ref for item in rendered_refs(view, settings, texts)]
                 origins = set(view.release.files())
+                if self.unrendered:
+                    from .rendered import unrendered_refs
+
+                    refs += unrendered_refs(view, evaluate(view.release, view.chart, settings, texts), to_refs)
             for path in origins:
                 if path in texts:
                     refs = annotate(refs, texts[path], file=display_name(path))

@@ -138,3 +138,23 @@ def test_warm_effective_targets_exactly_the_rendered_tags(real_tree, monkeypatch
     after, refs = targets()
     assert after == want  # the same tags: the overrides carry none, the release renders them
     assert all(r.status == "mirrored" for r in refs if r.written != "busybox")
+
+
+def test_list_all_shows_what_the_values_name_but_does_not_render_and_why(real_tree):
+    plain = json.loads(imagemirror("list", "--effective", "--offline", "--renderer", "sdk", "--format", "json",
+                                   "environments/prod", cwd=real_tree).stdout)
+    every = json.loads(imagemirror("list", "--effective", "--offline", "--renderer", "sdk", "--all", "--format", "json",
+                                   "environments/prod", cwd=real_tree).stdout)
+    assert not any(r["status"] == "not-rendered" for r in plain)
+    missing = {(r["release"], r["path"]): r for r in every if r["status"] == "not-rendered"}
+    # WordPress names its metrics exporter and volume-permissions images; with the defaults neither renders
+    assert missing[("wordpress", "metrics.image")]["hint"] == "under enabled: false"
+    assert missing[("wordpress", "metrics.image")]["written"].startswith("docker.io/bitnami/apache-exporter:")
+    assert ("wordpress", "volumePermissions.image") in missing
+    rendered = {r["rendered"] for r in plain}
+    assert not any(r["written"] in rendered and r["hint"] != "under enabled: false" for r in missing.values()
+                   if r["written"].startswith("docker.io/bitnami/wordpress"))
+    def same(rows):  # erpnext's configure Job is named after the render time
+        return [{k: v for k, v in r.items() if k != "name"} for r in rows]
+
+    assert same(r for r in every if r["status"] != "not-rendered") == same(plain)
