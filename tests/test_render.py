@@ -163,3 +163,77 @@ def test_sdk_renderer_directly_on_a_real_chart():
     assert ("mariadb", "docker.io/bitnami/mariadb:12.0.2-debian-12-r0") in images
     with pytest.raises(render.RenderError, match="helm template failed"):
         sdk.render(CHARTS / "erpnext-8.0.75", [{}], render.RenderOptions("erp"))  # needs a storageClass
+
+
+def test_releases_carry_what_helm_template_needs(tmp_path):
+    """Release name, namespace, kube version and API versions as Argo CD, Flux and helmfile set them."""
+    from imagemirror.charts.discover import clear_cache, index
+
+    (tmp_path / ".git").mkdir()
+    (tmp_path / "app.yaml").write_text("""apiVersion: argoproj.io/v1alpha1
+kind: Application
+metadata: {name: web}
+spec:
+  destination: {namespace: shop}
+  source:
+    repoURL: https://charts.example.com
+    chart: web
+    targetRevision: 1.0.0
+    helm: {releaseName: shop-web, kubeVersion: "1.31.0", apiVersions: [monitoring.coreos.com/v1]}
+""")
+    (tmp_path / "flux.yaml").write_text("""apiVersion: source.toolkit.fluxcd.io/v1
+kind: HelmRepository
+metadata: {name: repo, namespace: flux-system}
+spec: {url: https://charts.example.com}
+---
+apiVersion: helm.toolkit.fluxcd.io/v2
+kind: HelmRelease
+metadata: {name: api, namespace: flux-system}
+spec:
+  targetNamespace: backend
+  chart: {spec: {chart: api, version: 2.x, sourceRef: {kind: HelmRepository, name: repo}}}
+""")
+    (tmp_path / "helmfile.yaml").write_text("""kubeVersion: v1.30.2
+apiVersions: [gateway.networking.k8s.io/v1]
+repositories: [{name: ex, url: https://charts.example.com}]
+releases:
+  - {name: db, namespace: data, chart: ex/db, version: 3.0.0}
+""")
+    clear_cache()
+    got = {r.name: (r.namespace, r.kube_version, r.api_versions) for r in index(tmp_path).releases}
+    clear_cache()
+    assert got == {"shop-web": ("shop", "1.31.0", ("monitoring.coreos.com/v1",)),
+                   "api": ("backend", "", ()),
+                   "db": ("data", "v1.30.2", ("gateway.networking.k8s.io/v1",))}
+
+
+def _fake_helm(folder, body: str):
+    folder.mkdir(exist_ok=True)
+    script = folder / "helm"
+    script.write_text(f"#!{sys.executable}\nimport sys\n{body}\n")
+    script.chmod(0o755)
+    return folder
+
+
+def test_a_failing_or_garbled_helm_is_one_line_per_release_and_nothing_is_written(tmp_path):
+    import shutil as sh
+
+    from render_support import imagemirror
+
+    root = tmp_path / "gitops"
+    sh.copytree(REPO / "examples" / "gitops", root)
+    (root / ".git").mkdir()
+    before = {p: p.read_bytes() for p in root.rglob("*.yaml")}
+    failing = _fake_helm(tmp_path / "fail", "sys.stderr.write('Error: chart requires kubeVersion: >=1.99\\n'); sys.exit(1)")
+    out = imagemirror("check", "--effective", "--offline", "--renderer", "helm", "environments/prod", cwd=root,
+                      path_prefix=failing)
+    assert out.returncode == 3, out.stderr
+    errors = [ln for ln in out.stdout.splitlines() if "IM100" in ln]
+    assert len(errors) == 3 and all("helm template failed: Error: chart requires kubeVersion" in ln for ln in errors)
+    assert "Traceback" not in out.stderr
+    garbled = _fake_helm(tmp_path / "garbled", "print('---\\n# Source: x/templates/a.yaml\\nimage: [unclosed')")
+    out = imagemirror("rewrite", "--effective", "--offline", "--renderer", "helm", "environments/prod", cwd=root,
+                      path_prefix=garbled)
+    assert out.returncode == 3, out.stderr
+    assert "x/templates/a.yaml: rendered manifest is not YAML" in out.stderr and "Traceback" not in out.stderr
+    assert {p: p.read_bytes() for p in root.rglob("*.yaml")} == before
