@@ -237,3 +237,37 @@ def test_a_failing_or_garbled_helm_is_one_line_per_release_and_nothing_is_writte
     assert out.returncode == 3, out.stderr
     assert "x/templates/a.yaml: rendered manifest is not YAML" in out.stderr and "Traceback" not in out.stderr
     assert {p: p.read_bytes() for p in root.rglob("*.yaml")} == before
+
+
+def test_a_dependency_not_under_charts_is_fetched_into_a_temporary_copy(tmp_path):
+    """What ``helm dependency build`` would do: the chart is rendered from a copy whose
+    ``charts/`` holds the dependency the fetcher found (here vendored elsewhere in the repo)."""
+    require_sdk()
+    from imagemirror.charts.discover import ChartRef
+    from imagemirror.charts.fetch import Fetcher
+
+    app = tmp_path / "app"
+    (app / "templates").mkdir(parents=True)
+    (app / "Chart.yaml").write_text("apiVersion: v2\nname: app\nversion: 1.0.0\ndependencies:\n"
+                                    "  - {name: lib, version: 0.1.x, repository: https://charts.example.com}\n")
+    (app / "templates" / "d.yaml").write_text("kind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n"
+                                              "    - {name: a, image: \"{{ .Values.image }}\"}\n")
+    (app / "values.yaml").write_text("image: nginx:1.27\n")
+    lib = tmp_path / "vendor" / "lib"
+    (lib / "templates").mkdir(parents=True)
+    (lib / "Chart.yaml").write_text("apiVersion: v2\nname: lib\nversion: 0.1.2\n")
+    (lib / "templates" / "d.yaml").write_text("kind: Pod\nmetadata: {name: q}\nspec:\n  containers:\n"
+                                              "    - {name: b, image: \"{{ .Values.image }}\"}\n")
+    (lib / "values.yaml").write_text("image: redis:7\n")
+    fetcher = Fetcher(offline=True, vendored=[tmp_path / "vendor"], cache=tmp_path / "cache")
+    ref = ChartRef(name="app", path=app)
+    got = render.materialize(ref, fetcher.chart(ref), fetcher)
+    try:
+        assert got.path != app and (got.path / "charts" / "lib" / "Chart.yaml").is_file()
+        sdk = render.Sdk()
+        images = {i.image for i in render.images_of(sdk.render(got.path, [], render.RenderOptions("x")))}
+        sdk.release_done()
+        assert images == {"nginx:1.27", "redis:7"}
+    finally:
+        got.cleanup()
+    assert not got.path.exists() and not (app / "charts").exists()  # the user's chart is never touched

@@ -323,10 +323,9 @@ class HelmCli(Renderer):
                 with open(file, "w", encoding="utf-8") as fh:
                     json.dump(layer, fh, default=str)
                 files.append(file)
-            env = {k: v for k, v in os.environ.items() if not k.startswith("HELM_KUBE")}
             try:
                 done = subprocess.run(self.command(chart, files, options), capture_output=True, timeout=HELM_TIMEOUT,
-                                      env=env, stdin=subprocess.DEVNULL)
+                                      stdin=subprocess.DEVNULL)
             except subprocess.TimeoutExpired:
                 raise RenderError(str(chart), f"helm template took longer than {HELM_TIMEOUT:.0f} s") from None
             except OSError as exc:
@@ -392,8 +391,6 @@ def materialize(ref, model, fetcher, workdir: str | None = None) -> Materialized
     tmp = tempfile.mkdtemp(prefix="imagemirror-chart-", dir=workdir)
     done = Materialized(Path(tmp), tmp)
     try:
-        if isinstance(source, Path) and not missing:
-            return done
         if not missing:  # fetched bytes only
             path = Path(tmp) / f"{model.name}-{model.version}.tgz"
             path.write_bytes(source)  # type: ignore[arg-type]
@@ -407,7 +404,9 @@ def materialize(ref, model, fetcher, workdir: str | None = None) -> Materialized
 
             data = source.read_bytes() if isinstance(source, Path) else source
             with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
-                tar.extractall(tmp, filter="data")
+                members = [m for m in tar.getmembers() if (m.isfile() or m.isdir())
+                           and not m.name.startswith("/") and ".." not in m.name.split("/")]
+                tar.extractall(tmp, members=members)  # files and folders only, never outside tmp
             top = [p for p in Path(tmp).iterdir() if p.is_dir()]
             if len(top) != 1:
                 raise RenderError(model.source, "chart archive has no single top folder")
