@@ -64,7 +64,9 @@ def connect(region: str | None, endpoint_url: str | None, settings_region: str |
     from ..ecr.client import AwsClient
     from ..ecr.regions import partition_of, refusal
 
-    client = AwsClient(region=region or settings_region, endpoint_url=endpoint_url)
+    import os
+
+    client = AwsClient(region=region or settings_region or os.environ.get("AWS_REGION") or None, endpoint_url=endpoint_url)
     if not client.region:
         raise ConfigError("no AWS Region: set ecr.region in .imagemirror.yaml, pass --region, or set AWS_REGION")
     reason = refusal(client.region)

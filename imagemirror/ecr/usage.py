@@ -7,6 +7,8 @@
 * Size is ``imageSizeInBytes`` summed per repository.  ECR reports each manifest's compressed
   layer size; layers shared between images are counted once per image, so the sum can exceed
   what ECR bills (it stores a shared layer once).  The cost is therefore an upper estimate.
+  A multi-arch index reports its largest platform's size while ECR lists the platforms as
+  images too, so an index's own size is left out where its repository holds untagged images.
 * Cost is size in GiB x the Region's storage price per GB-month (``ecr.storage_price``, else
   :func:`regions.storage_price`, sourced there).
 * Matching with PATHs: an image is *referenced* when one of its tags, or its digest, is what a
@@ -114,7 +116,12 @@ def build(repos: list[Repo], prefixes: list[str], price: float | None, refs: dic
     cached_referenced = 0
     by_name = {r.name: r for r in repos}
     for repo in sorted(repos, key=lambda r: r.name):
-        nbytes = sum(i["bytes"] for i in repo.images)
+        # An index's imageSizeInBytes is its largest platform's, and ECR lists the platforms
+        # as images of their own: count their bytes, not the index's too.
+        children = any(not i["tags"] for i in repo.images)
+        for i in repo.images:
+            i["counted"] = 0 if (children and i["media"] in _INDEX_TYPES) else i["bytes"]
+        nbytes = sum(i["counted"] for i in repo.images)
         row = {
             "prefix": repo.prefix,
             "repository": repo.name,
@@ -139,9 +146,9 @@ def build(repos: list[Repo], prefixes: list[str], price: float | None, refs: dic
                         "repository": repo.name,
                         "tags": sorted(i["tags"]),
                         "digest": i["digest"],
-                        "bytes": i["bytes"],
+                        "bytes": i["counted"],
                         "last_pull": _iso(i["pulled"]),
-                        "monthly_cost": cost(i["bytes"]),
+                        "monthly_cost": cost(i["counted"]),
                     })
         rows.append(row)
     if refs is not None:
