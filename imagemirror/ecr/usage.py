@@ -40,15 +40,18 @@ class Repo:
     images: list[dict] = field(default_factory=list)  # {digest, tags, bytes, pushed, pulled, media}
 
 
-def collect(client, prefixes: list[str]) -> list[Repo]:
-    """Every repository under a rule prefix, with its images (paginated throughout)."""
-    out = []
-    for name in client.repository_names():
-        prefix = owner(name, prefixes)
-        if prefix is None:
-            continue
-        repo = Repo(name, prefix)
-        for d in client.images(name):
+def collect(client, prefixes: list[str], workers: int = 8) -> list[Repo]:
+    """Every repository under a rule prefix, with its images (paginated throughout).
+
+    Repositories are read ``workers`` at a time (each call waits on the network; botocore
+    clients are thread-safe), each one's pages in order.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    repos = [Repo(n, p) for n in client.repository_names() if (p := owner(n, prefixes)) is not None]
+
+    def fill(repo: Repo) -> Repo:
+        for d in client.images(repo.name):
             repo.images.append({
                 "digest": d.get("imageDigest"),
                 "tags": list(d.get("imageTags") or []),
@@ -57,8 +60,12 @@ def collect(client, prefixes: list[str]) -> list[Repo]:
                 "pulled": d.get("lastRecordedPullTime"),
                 "media": d.get("imageManifestMediaType"),
             })
-        out.append(repo)
-    return out
+        return repo
+
+    if len(repos) < 2:
+        return [fill(r) for r in repos]
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(fill, repos))
 
 
 def owner(name: str, prefixes: Iterable[str]) -> str | None:
@@ -208,7 +215,7 @@ def format_text(report: dict, *, account: str, region: str, host: str) -> str:
     lines = [f"Cache usage of {host} (account {account}, {region}); storage at "
              + (f"${price:.3f} per GB-month" if price is not None else "an unknown price (set ecr.storage_price)") + ":"]
     rows = report["repositories"]
-    width = max([len(r["repository"]) for r in rows] + [len(g["prefix"]) + 1 for g in report["prefixes"]] + [10])
+    width = max([len(r["repository"]) + 2 for r in rows] + [len(g["prefix"]) + 1 for g in report["prefixes"]] + [10])
     lines.append(f"  {'REPOSITORY':<{width}}  {'IMAGES':>6}  {'SIZE':>10}  {'LAST PULL':<25}  {'PER MONTH':>10}")
     for g in report["prefixes"]:
         lines.append(f"  {g['prefix'] + '/':<{width}}  {g['images']:>6}  {size(g['bytes']):>10}  {(g['last_pull'] or 'never'):<25}  {money(g['monthly_cost']):>10}")
