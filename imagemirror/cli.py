@@ -234,7 +234,8 @@ def ecr_group() -> None:
     templates, repositories, the node-role registry policy and a CI push policy.
 
     Driven by `rules:` and `ecr:` in .imagemirror.yaml. Exit codes: 0 ok / no drift,
-    1 doctor found problems, 2 settings error, 4 AWS error.
+    1 doctor found problems or a plan would fail (nothing written), 2 settings error,
+    4 AWS error.
     """
 
 

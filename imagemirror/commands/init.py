@@ -47,8 +47,7 @@ def render(
     from ..ecr.settings import env_slug
 
     out = [
-        "# imagemirror settings, written by `imagemirror init` from AWS account "
-        f"{account} in {region}.",
+        f"# imagemirror settings, written by `imagemirror init` from AWS account {account} in {region}.",
         "# Reference: README.md (sections \"Settings\" and \"ECR provisioning\").",
         "",
         "# The ECR registry that holds the pull-through cache (account + Region).",

@@ -353,7 +353,7 @@ def _ecr_upstream(settings, host: str, prefix: str, role: str | None, region: st
 
     m = ECR_HOST.match(host)
     assert m is not None
-    up_account, up_region = m.group(1), m.group(2)
+    up_region = m.group(2)
     reason = refusal(up_region)
     if reason:
         raise settings.error(f"rule {host!r}: upstream Region {reason}", "rules", host)

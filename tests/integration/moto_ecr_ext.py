@@ -674,7 +674,7 @@ class Server:
         allow_all()
         urllib.request.urlopen(urllib.request.Request(self.url + "/moto-api/reset", method="POST"), timeout=10).read()
 
-    def client(self, service: str, region: str = "eu-west-1"):  # noqa: D401
+    def client(self, service: str, region: str = "eu-west-1"):
         import boto3
 
         return boto3.client(

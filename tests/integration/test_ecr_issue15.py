@@ -277,7 +277,7 @@ def test_govcloud_uses_the_partition_sts_reports(aws, project):
 
 
 def test_ecr_upstream_in_another_account_needs_a_role_and_doctor_spells_out_the_policy(aws, project):
-    upstream = f"210987654321.dkr.ecr.us-east-1.amazonaws.com"
+    upstream = "210987654321.dkr.ecr.us-east-1.amazonaws.com"
     (project / ".imagemirror.yaml").write_text(f"registry: {HOST}\nrules:\n  {upstream}: central\necr:\n  region: {REGION}\n")
     code, _, err = im("ecr", "plan")
     assert code == 1 and "is in another account (210987654321); ECR needs an IAM role" in err
