@@ -465,7 +465,7 @@ def test_readme_ecr_settings_and_commands_are_real(tmp_path):
         for line in body.splitlines():
             if lang == "console" and line.startswith("$ ") and "imagemirror ecr" in line:
                 commands.append(shlex.split(line[2:].rsplit("| ", 1)[-1]))  # the command after a pipe
-    assert len(commands) == 4
+    assert len(commands) == 5
     group = main.get_command(click.Context(main), "ecr")
     for words in commands:
         assert words[:2] == ["imagemirror", "ecr"]
