@@ -33,12 +33,12 @@ def _settings_options(func):
     return func
 
 
-def _out(text: str) -> None:
-    click.echo(text, nl=False)
+def _out(text: str) -> None:  # ecr/init commands: text ends its own lines
+    output.out(text, end="")
 
 
 def _err(text: str) -> None:
-    click.echo(text, err=True)
+    output.err(text)
 
 
 def run(command, *args, **kwargs) -> None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from .. import output
 from ..errors import ConfigError, Exit, ServiceError
 
 Ask = Callable[[str, bool], str]
@@ -22,12 +23,11 @@ _QUIET_LOGGERS = ("botocore", "boto3", "urllib3", "s3transfer")
 
 
 def _stdout(text: str) -> None:
-    sys.stdout.write(text)
-    sys.stdout.flush()
+    output.out(text, end="")
 
 
 def _stderr(text: str) -> None:
-    sys.stderr.write(text if text.endswith("\n") else text + "\n")
+    output.err(text)
 
 
 def _setup_logging(debug: bool) -> None:
@@ -348,7 +348,7 @@ def usage(
         from ..commands.common import report_errors
         from ..inventory import scan
 
-        results = scan(list(paths), settings)
+        results = scan(list(paths), settings).results
         report_errors(results)
         if settings.registry is not None and settings.registry != host:
             err(f"imagemirror: note: registry {settings.registry} in .imagemirror.yaml is not this account's cache {host}")

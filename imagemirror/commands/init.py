@@ -12,10 +12,10 @@
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 from typing import Callable
 
+from .. import output
 from ..errors import ConfigError, Exit
 
 Write = Callable[[str], None]
@@ -23,11 +23,11 @@ FILENAME = ".imagemirror.yaml"
 
 
 def _stdout(text: str) -> None:
-    sys.stdout.write(text)
+    output.out(text, end="")
 
 
 def _stderr(text: str) -> None:
-    sys.stderr.write(text if text.endswith("\n") else text + "\n")
+    output.err(text)
 
 
 def render(
@@ -178,7 +178,7 @@ def _hosts_used(root: Path) -> dict[str, int]:
 
     counts: dict[str, int] = {}
     try:
-        results = scan([root], Settings(exclude=("**/charts/**",)))
+        results = scan([root], Settings(exclude=("**/charts/**",))).results
     except Exception:  # noqa: BLE001 -- the listing is a convenience; init works without it
         return counts
     for result in results:
