@@ -196,3 +196,11 @@ def test_usage_without_a_price_says_unknown():
     report = build([Repo("quay/a/b", "quay", [_img("1", 10)])], ["quay"], None)
     assert report["total"]["monthly_cost"] is None
     assert "unknown" in format_text(report, account=ACCOUNT, region="us-gov-west-1", host="h")
+
+
+def test_preflight_refuses_role_arns_of_another_partition():
+    settings = parse_settings({"rules": {"quay.io": "quay"}, "ecr": {"region": "us-gov-west-1",
+                               "node_roles": [f"arn:aws:iam::{ACCOUNT}:role/nodes"]}})
+    d = desired_state(ecr_settings.parse(settings), ACCOUNT, "us-gov-west-1", "aws-us-gov")
+    assert preflight(d, Observed(), plan(d, Observed())) == [
+        f"arn:aws:iam::{ACCOUNT}:role/nodes is not in partition aws-us-gov (the one STS reports for these credentials)"]

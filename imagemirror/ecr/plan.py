@@ -440,7 +440,7 @@ def destroy_plan(desired: Desired, observed: Observed, *, purge_cache: bool = Fa
                 remaining = sorted(set(policy_regions(have)) - {desired.region})
                 uses = "; ".join(f"{r}: {', '.join(what)}" for r, what in sorted(others.items()))
                 notes.append(f"iam-policy {name}: kept, other Regions' registries still use it ({uses}; found by "
-                             f"reading each Region its {REGIONS_TAG} tag lists)")
+                             f"reading each Region that its {REGIONS_TAG} tag lists)")
                 if desired.region in policy_regions(have):
                     changes.append(Change("update", "iam-policy", name, f"Region {desired.region} leaves its {REGIONS_TAG} tag",
                                           {"name": name, "arn": have["Arn"], "document": None, "regions": remaining}))
@@ -573,6 +573,10 @@ def preflight(desired: Desired, observed: Observed, changes: list[Change]) -> li
                 problems.append(f"rule {up.prefix}: customRoleArn {up.role} is not in partition {desired.partition}")
             elif observed.roles.get(up.role) is False:
                 problems.append(f"rule {up.prefix}: role {up.role} does not exist in account {desired.account}")
+    arns = [*((desired.statement or {}).get("Principal", {}).get("AWS", [])), *([desired.creation_role] if desired.creation_role else [])]
+    for arn in arns:
+        if arn.split(":")[1] != desired.partition:
+            problems.append(f"{arn} is not in partition {desired.partition} (the one STS reports for these credentials)")
     role = desired.creation_role
     if role and desired.templates and observed.roles.get(role) is False:
         problems.append(f"ecr.creation_role {role} does not exist in account {desired.account}")

@@ -212,6 +212,17 @@ def test_apply_failing_midway_says_what_it_did_and_a_rerun_finishes(aws, project
     assert plan_json()[1]["changes"] == []
 
 
+def test_access_denied_is_one_line_exit_4(aws, project):
+    from integration.moto_ecr_ext import deny
+
+    deny("iam:GetPolicy")
+    code, out, err = im("ecr", "plan")
+    assert code == 4 and out == ""
+    assert err.strip().splitlines() == [err.strip()]
+    assert err.startswith("imagemirror: error: AWS iam GetPolicy: AccessDenied: User: ")
+    assert "is not authorized to perform: iam:GetPolicy" in err
+
+
 # ---------------------------------------------------------------- one CI policy for every Region
 
 
