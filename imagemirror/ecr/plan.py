@@ -278,7 +278,8 @@ def plan(desired: Desired, observed: Observed, *, rotate_credentials: bool = Fal
                 consumed.add(old)
                 changes.append(Change("replace", "rule", up.prefix, f"prefix changed: {old} -> {up.prefix} (rules can only be recreated)", {**spec, "old_prefix": old}))
             else:
-                changes.append(Change("create", "rule", up.prefix, f"{up.host} -> {up.prefix}/ via {up.url}", spec))
+                via = f"ECR to ECR{', role ' + up.role if up.role else ''}" if up.registry == "ecr" else f"via {up.url}"
+                changes.append(Change("create", "rule", up.prefix, f"{up.host} -> {up.prefix}/ {via}", spec))
             continue
         reasons = []
         if have.get("upstreamRegistryUrl") != up.url:
