@@ -223,6 +223,20 @@ def test_access_denied_is_one_line_exit_4(aws, project):
     assert "is not authorized to perform: iam:GetPolicy" in err
 
 
+@pytest.mark.parametrize("username", ["e", "me", "admin"])
+def test_an_aws_error_is_not_damaged_by_a_short_username(aws, project, username):
+    from integration.moto_ecr_ext import deny
+
+    deny("secretsmanager:CreateSecret")
+    env = {**CREDS, "IMAGEMIRROR_DOCKER_IO_USERNAME": username, "IMAGEMIRROR_DOCKER_IO_TOKEN": "x"}
+    code, _, err = im("ecr", "apply", env=env)
+    assert code == 4
+    assert ("AWS secretsmanager CreateSecret: AccessDeniedException: User: arn:aws:sts::123456789012:assumed-role/ci/imagemirror "
+            "is not authorized to perform: secretsmanager:CreateSecret because no identity-based policy allows the "
+            "secretsmanager:CreateSecret action") in err
+    assert "done (0): nothing" in err
+
+
 # ---------------------------------------------------------------- one CI policy for every Region
 
 
