@@ -546,11 +546,9 @@ _ORIGINAL_BATCH_GET_IMAGE = ECRBackend.batch_get_image
 def _batch_get_image(self: ECRBackend, repository_name: str, registry_id: str | None = None,
                      image_ids: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     found = _ORIGINAL_BATCH_GET_IMAGE(self, repository_name, registry_id, image_ids)
-    digests = {i.get("imageId", {}).get("imageDigest") for i in found.get("images", []) if isinstance(i, dict)}
     now = _now()
-    for image in self.repositories[repository_name].images:
-        if image.get_image_digest() in digests:
-            image.last_recorded_pull_time = now
+    for image in found.get("images", []):  # moto's Image objects
+        image.last_recorded_pull_time = now
     return found
 
 
