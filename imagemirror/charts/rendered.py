@@ -342,6 +342,8 @@ def unrendered_refs(rr: RenderedRelease, view, model_refs) -> list[ImageRef]:
         else:
             why = "no template of the chart renders it with these values"
         label = f"release {rr.release.name}, {image.chart}: not rendered ({why})"
-        out.append(replace(ref, status=NOT_RENDERED, target=None, hint=why,
-                           context=replace(ref.context, label=label) if ref.context is not None else None))
+        old = ref.context
+        context = None if old is None else Context(label, old.release, old.chart, old.origin, old.default_only,
+                                                   old.disabled)
+        out.append(replace(ref, status=NOT_RENDERED, target=None, hint=why, context=context))
     return out
