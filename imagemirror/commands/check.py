@@ -13,6 +13,8 @@ Every reference gets at most one finding:
 | ambiguous                                   | IM004 | warning; error with --strict   |
 | mirrored                                    | --    | --                             |
 | the file could not be read or parsed        | IM100 | error (exit 3)                 |
+| ``--online``: pinned tag now names another digest | IM008 | error                     |
+| ``--online``: pinned digest not in the cache      | IM009 | error                     |
 
 Deny: a reference is denied when the registry it is pulled from (the host of the reference
 as the file composes it, normalised: ``nginx`` and ``index.docker.io/x`` are
@@ -316,6 +318,33 @@ def _read_text(file: str) -> str | None:
 # --- the command --------------------------------------------------------------------------
 
 
+def add_online_findings(report: Report, refs, online: dict | None, resolver=None) -> list[str]:
+    """``check --online``: drift findings (IM008, IM009) added to ``report``, ``# imagemirror:
+    ignore[...]`` applied -> registry errors (one line each)."""
+    from dataclasses import replace
+
+    from ..drift import drift_findings
+
+    if resolver is None:
+        from .pin import Resolver, make_client
+
+        options = online or {}
+        client = make_client(insecure=options.get("insecure", False), ca_bundle=options.get("ca_bundle"),
+                             deadline=options.get("deadline", 600.0))
+        resolver = Resolver(client)
+    found, errors = drift_findings(refs, resolver)
+    directives: dict[str, dict] = {}
+    for ref, finding in found:
+        if ref.file not in directives:
+            text = _read_text(ref.file)
+            directives[ref.file] = ignore_directives(text) if text is not None else {}
+        if is_ignored(finding.code, tuple(ref.lines) or (ref.line,), directives[ref.file]):
+            finding = replace(finding, suppressed=True)
+        report.findings.append(finding)
+    return errors
+
+
+
 def _shell_quote(word: str) -> str:
     import shlex
 
@@ -377,8 +406,13 @@ def check_paths(
     jobs: int = 0,
     color: bool | None = None,
     env=None,
+    online: dict | None = None,
+    resolver=None,
 ) -> int:
-    """Scan ``paths`` and report; the exit code follows ``imagemirror.errors``."""
+    """Scan ``paths`` and report; the exit code follows ``imagemirror.errors``.
+
+    ``online`` (``{"insecure", "ca_bundle", "deadline"}``): also ask the cache about pinned
+    references (:mod:`imagemirror.drift`); without it nothing here touches the network."""
     import click
 
     from ..config import resolve_settings
@@ -391,9 +425,15 @@ def check_paths(
     all_deny = cli_deny | frozenset(settings.deny)
     results = scan(paths, settings, jobs=jobs)
     report = build_report(results, all_deny, strict, _read_text)
+    service_errors = add_online_findings(report, [r for res in results for r in res.refs], online, resolver) \
+        if online is not None or resolver is not None else []
 
     fmt = print_report(report, fmt, color, env)
     code = exit_code(report)
+    for line in service_errors:
+        click.echo(f"imagemirror: error: {line}", err=True)
+    if service_errors:
+        code = max(code, Exit.SERVICE_ERROR)
     if fmt in ("text", "github"):
         fixable = sorted({f.file for f in report.active if f.code in ("IM001", "IM002") and f.fix})
         if fixable:

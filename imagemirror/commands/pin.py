@@ -1,0 +1,269 @@
+"""``imagemirror pin``: write the digest each mirrored tag resolves to, where the chart reads it.
+
+The I/O edge of :mod:`imagemirror.pin`: read the files, ask the cache (the distribution API,
+as ``warm`` does: same credentials, ``--insecure``, ``--ca-bundle``, ``--deadline``) for the
+manifest of every tag -- the index digest of a multi-arch tag, since the manifest asked for
+accepts indexes -- confirm it against the upstream when the upstream answers, then write
+atomically (``--dry-run``: print the diff).  A tag whose cache and upstream digests differ is
+not pinned (exit 1): the cache still serves an older image than the tag names upstream.
+
+:class:`Resolver` is also what ``check --online`` (drift) uses.
+"""
+
+from __future__ import annotations
+
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import ConfigError, Exit, FileError, ServiceError
+
+
+@dataclass
+class Resolution:
+    lookup: str
+    digest: str | None = None  # what the cache serves for the tag
+    upstream: str | None = None  # what the upstream serves, when it answered
+    note: str | None = None  # why the upstream could not confirm
+    error: str | None = None  # why the cache could not resolve it
+    status: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.digest is not None and self.error is None and (self.upstream in (None, self.digest))
+
+
+def make_client(*, insecure: bool = False, ca_bundle=None, deadline: float | None = 600.0, jobs: int = 8,
+                retries: int = 3):
+    from ..registry.auth import CredentialStore
+    from ..registry.client import RegistryClient
+
+    return RegistryClient(CredentialStore(), insecure=insecure, ca_bundle=str(ca_bundle) if ca_bundle else None,
+                          jobs=jobs, deadline=deadline, retries=retries)
+
+
+def upstream_api_host(host: str) -> str:
+    """The host that serves the distribution API for an upstream (Docker Hub's is another)."""
+    from ..ecr.settings import UPSTREAMS
+
+    known = UPSTREAMS.get(host)
+    return known[1] if known else host
+
+
+class Resolver:
+    """Tag -> digest through the cache (and the upstream, to confirm).  Thread-safe."""
+
+    def __init__(self, client, prefixes: dict[str, str] | None = None, upstream_client=None):
+        self.client = client
+        self.prefixes = prefixes or {}  # cache prefix -> upstream host
+        self.upstream_client = upstream_client
+
+    def _split(self, lookup: str):
+        from ..reference import parse
+
+        ref = parse(lookup)
+        return ref
+
+    def upstream_of(self, ref):
+        for prefix, host in sorted(self.prefixes.items(), key=lambda kv: -len(kv[0])):
+            if ref.path.startswith(prefix + "/"):
+                return upstream_api_host(host), ref.path[len(prefix) + 1:]
+        return None
+
+    def cache_digest(self, lookup: str) -> str:
+        ref = self._split(lookup)
+        return self.client.get_manifest(ref.host, ref.path, ref.tag or "latest").digest
+
+    def holds(self, name_ref: str, digest: str) -> bool:
+        """Whether the cache serves the manifest ``digest`` of ``name_ref``'s repository."""
+        from ..reference import parse
+
+        ref = parse(name_ref)
+        try:
+            self.client.get_manifest(ref.host, ref.path, digest)
+        except ServiceError as exc:
+            status = getattr(exc, "status", None)
+            # ECR answers 404; a distribution proxy whose remote lacks it answers 500 (see warm)
+            if status is not None and (status == 404 or status >= 500):
+                return False
+            raise
+        return True
+
+    def resolve(self, lookup: str, confirm: bool = True) -> Resolution:
+        out = Resolution(lookup)
+        try:
+            out.digest = self.cache_digest(lookup)
+        except ServiceError as exc:
+            out.error = str(exc)
+            out.status = getattr(exc, "status", None)
+            return out
+        if confirm and self.upstream_client is not None:
+            ref = self._split(lookup)
+            up = self.upstream_of(ref)
+            if up is None:
+                out.note = "no rule gives its upstream"
+            else:
+                host, path = up
+                try:
+                    out.upstream = self.upstream_client.get_manifest(host, path, ref.tag or "latest").digest
+                except ServiceError as exc:
+                    out.note = f"upstream {host} did not confirm: {exc}"
+        return out
+
+    def resolve_all(self, lookups, jobs: int = 8, confirm: bool = True) -> dict[str, Resolution]:
+        lookups = list(dict.fromkeys(lookups))
+        if not lookups:
+            return {}
+        with ThreadPoolExecutor(max(1, min(jobs, len(lookups))), thread_name_prefix="pin-resolve") as pool:
+            return dict(zip(lookups, pool.map(lambda x: self.resolve(x, confirm), lookups)))
+
+
+def _diff(text: str, new: str, display: str) -> str:
+    import difflib
+
+    return "".join(
+        line if line.endswith("\n") else line + "\n\\ No newline at end of file\n"
+        for line in difflib.unified_diff(text.splitlines(keepends=True), new.splitlines(keepends=True),
+                                         fromfile=f"a/{display.lstrip('/')}", tofile=f"b/{display.lstrip('/')}")
+    )
+
+
+def _effective_digest_keys(paths, settings, targets, offline: bool) -> tuple[dict[Path, set[str]], list]:
+    """For each values file a release reads: the image paths whose chart's own map has a
+    ``digest`` key (the chart reads it: bitnami's common.images.image, cilium, ingress-nginx)."""
+    from ..charts.commands import effective_targets
+    from ..charts.discover import releases_for
+    from ..charts.effective import evaluate
+
+    all_targets, fetcher = effective_targets(paths, settings, targets, offline)
+    out: dict[Path, set[str]] = {}
+    for path, _display in all_targets:
+        keys: set[str] = set()
+        for release in releases_for(path.resolve(), settings):
+            view = evaluate(release, fetcher.chart(release.chart), settings)
+            for image in view.images:
+                map_path = tuple(image.keypath)
+                if view.scope_defaults_have(map_path + ("digest",)) and not view.scope_defaults_have(
+                        map_path + ("sha",)):
+                    keys.add(image.path)
+        out[path.resolve()] = keys
+    return out, all_targets
+
+
+def pin_paths(
+    paths,
+    config=None,
+    registry=None,
+    *,
+    dry_run: bool = False,
+    revert: bool = False,
+    effective: bool = False,
+    offline: bool = False,
+    insecure: bool = False,
+    ca_bundle=None,
+    deadline: float | None = 600.0,
+    jobs: int = 8,
+    confirm: bool = True,
+    digests: dict[str, str] | None = None,
+    resolver: Resolver | None = None,
+    stdout=None,
+) -> int:
+    """Pin (or ``revert``) every mirrored reference under ``paths``.
+
+    ``digests`` (``host/path:tag`` -> digest) pins exactly those, resolving nothing (``warm --pin``)."""
+    from ..files import decode, discover, read_bytes, write_atomic
+    from ..pin import pin_candidates, pin_text, revert_text
+    from .common import report_errors, settings_for, warn
+
+    stdout = stdout or sys.stdout
+    settings = settings_for(paths, config, registry)
+    if settings.registry is None:
+        raise ConfigError("no cache registry configured: set `registry:` in .imagemirror.yaml or pass --registry")
+    targets, problems = discover(paths, settings)
+    digest_keys: dict[Path, set[str]] = {}
+    if effective and not revert:
+        digest_keys, targets = _effective_digest_keys(paths, settings, targets, offline)
+    texts: dict[str, tuple[Path, bytes, str]] = {}
+    errors = list(problems)
+    from ..model import FileResult
+
+    for path, display in targets:
+        try:
+            original = read_bytes(path, display)
+            texts[display] = (path, original, decode(original, display))
+        except FileError as exc:
+            errors.append(FileResult(display, error=exc))
+    failed_images = 0
+    resolutions: dict[str, Resolution] = {}
+    if not revert and digests is None:
+        lookups: list[str] = []
+        for display, (path, _o, text) in texts.items():
+            try:
+                cands = pin_candidates(text, display, settings, digest_keys.get(path.resolve(), ()))
+            except FileError as exc:
+                errors.append(FileResult(display, error=exc))
+                continue
+            lookups.extend(c.lookup for c in cands if c.lookup and not c.skip)
+        if lookups:
+            own = resolver is None
+            if own:
+                client = make_client(insecure=insecure, ca_bundle=ca_bundle, deadline=deadline, jobs=jobs)
+                upstream = make_client(insecure=insecure, ca_bundle=ca_bundle, deadline=min(deadline or 60, 60),
+                                       jobs=jobs, retries=1) if confirm else None
+                if upstream is not None:
+                    upstream.connect_timeout, upstream.read_timeout = 5.0, 20.0
+                resolver = Resolver(client, {p: h for h, p in settings.rules.items()}, upstream)
+            resolutions = resolver.resolve_all(lookups, jobs, confirm)
+        digests = {}
+        for lookup, res in resolutions.items():
+            if res.ok:
+                digests[lookup] = res.digest
+                if res.note and confirm:
+                    warn(f"imagemirror: note: {lookup}: not confirmed upstream ({res.note})")
+            elif res.error:
+                failed_images += 1
+                warn(f"imagemirror: error: {lookup}: cannot resolve the tag: {res.error}")
+            else:
+                failed_images += 1
+                warn(f"imagemirror: error: {lookup}: the cache serves {res.digest}, but the upstream tag now "
+                     f"resolves to {res.upstream}: not pinned (warm again, or wait for the cache to refresh the tag)")
+    changed = pinned = 0
+    for display, (path, original, text) in texts.items():
+        try:
+            if revert:
+                done = revert_text(text, display)
+                for line, what in done.reverted:
+                    stdout.write(f"{display}:{line}: {what}\n")
+                count = len(done.reverted)
+            else:
+                done = pin_text(text, display, settings, digests, digest_keys.get(path.resolve(), ()))
+                for p in done.pinned:
+                    c = p.candidate
+                    was = f" (was {p.before})" if p.before else ""
+                    stdout.write(f"{c.file}:{c.line}:{c.column}: pinned {c.lookup}@{p.digest} [{c.form}]{was}\n")
+                for c in done.candidates:
+                    if c.skip and "rewrite" in c.skip:
+                        warn(f"imagemirror: {c.file}:{c.line}:{c.column}: {c.written}: {c.skip}")
+                count = len(done.pinned)
+            for note in done.notes:
+                warn(f"imagemirror: {note}")
+            if done.changed:
+                changed += 1
+                pinned += count
+                if dry_run:
+                    stdout.write(_diff(text, done.text, display))
+                else:
+                    write_atomic(path, done.text.encode("utf-8"), original, display)
+        except FileError as exc:
+            errors.append(FileResult(display, error=exc))
+    failed = report_errors(errors)
+    verb = "would change" if dry_run else "changed"
+    what = "pin" if not revert else "reverted pin"
+    warn(f"imagemirror: {verb} {changed} of {len(texts)} file{'s' if len(texts) != 1 else ''} "
+         f"({pinned} {what}{'s' if pinned != 1 else ''})" + (f"; {failed_images} image(s) not pinned" if failed_images else "")
+         + (f"; {failed} failed" if failed else ""))
+    stdout.flush()
+    if failed:
+        return Exit.FILE_ERROR
+    return Exit.FINDINGS if failed_images else Exit.OK
