@@ -138,7 +138,14 @@ def _colon_after(text: str, key: Scalar) -> int | None:
 
 
 def _is_bitnami(upstream: str | None) -> bool:
-    return bool(upstream) and upstream.startswith(tuple("docker.io/" + b for b in BITNAMI))
+    """Bitnami's images (Docker Hub, and the same names on other upstreams: public.ecr.aws/bitnami)."""
+    if not upstream:
+        return False
+    try:
+        path = parse(upstream).path
+    except InvalidReference:
+        return False
+    return path.startswith(BITNAMI)
 
 
 def _hex_only(node: Scalar) -> bool:
@@ -311,16 +318,17 @@ def _pin_text(text, file, settings, digests, digest_keys) -> PinResult:
         if empty and colon is None:
             result.notes.append(f"{file}:{cand.line}:{cand.column}: cannot find the key's ':'; pin it by hand")
             continue
-        if _marker(line) is None and (cand.current is not None or cand.form == DIGEST_KEY):
+        try:
+            rendered, style = render(node, value)
+        except UnsafeValue as exc:
+            raise FileError(file, str(exc), node.line + 1, node.column + 1) from None
+        # revert restores what a plain marker cannot tell: a replaced digest, a changed quote style
+        if _marker(line) is None and (cand.current is not None or cand.form == DIGEST_KEY or style != node.style):
             was = "" if empty else (body[colon + 1 : node.end] if colon is not None else None)
             if was is None or not _WAS_OK.match(was):
                 result.notes.append(f"{file}:{cand.line}:{cand.column}: cannot record the value it replaces; "
                                     "pin it by hand")
                 continue
-        try:
-            rendered, style = render(node, value)
-        except UnsafeValue as exc:
-            raise FileError(file, str(exc), node.line + 1, node.column + 1) from None
         if empty:
             replacements.append((colon + 1, colon + 1, " " + rendered))
         else:
