@@ -451,7 +451,10 @@ def _revert_text(text: str, file: str) -> RevertResult:
             if body[value.end : start + m.start()].strip():
                 result.notes.append(f"{where}: the pinned line holds more than the digest; left as is")
                 continue
-            replacements.append((start, nxt, ""))
+            cut = start
+            if end == len(body) and start > 0:  # the file's last line, no line break: pin added the one before
+                cut = start - (2 if body[start - 2 : start] == "\r\n" else 1)
+            replacements.append((cut, nxt, ""))
             removed.update((index[key.start], index[value.start]))
             result.reverted.append((number + 1, f"removed {key.value}: {value.value}"))
             continue
