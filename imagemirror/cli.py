@@ -152,15 +152,15 @@ def check_command(paths, config, registry, fmt, deny, strict, jobs, online, inse
     `# imagemirror: ignore` (or `# imagemirror: ignore[IM003]`) on the reference's
     line or its image key's line skips it.
     """
+    online_options = {"online": {"insecure": insecure, "ca_bundle": ca_bundle, "deadline": deadline or 600.0}} \
+        if online else {}
     if effective:
         from .charts.commands import check_effective
 
         run(check_effective, paths, config=config, registry=registry, fmt=fmt, deny=deny, strict=strict,
-            offline=offline)
+            offline=offline, **online_options)
     from .commands.check import check_paths
 
-    online_options = {"online": {"insecure": insecure, "ca_bundle": ca_bundle, "deadline": deadline or 600.0}} \
-        if online else {}
     run(check_paths, paths, config=config, registry=registry, fmt=fmt, deny=deny, strict=strict, jobs=jobs,
         **online_options)
 

@@ -29,7 +29,9 @@ from .rules import MIRRORED
 from .walker import Mapping, Scalar, Sequence, YAMLSyntaxError, compose, content_start, find_sites, gc_paused, parse_events
 
 MARK = "# imagemirror: pinned"
-_MARK_AT_END = re.compile(r"(?P<sp> {1,2})# imagemirror: pinned(?: \(was:(?P<was>[^()\r\n]*)\))?\Z")
+_MARK_AT_END = re.compile(
+    r"(?P<sp> {1,2})# imagemirror: pinned(?: \((?:was:(?P<was>[^()\r\n]*)|(?P<added>added))\))?\Z")
+ADDED = MARK + " (added)"
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}\Z")
 _WAS_OK = re.compile(r"[^()\r\n#]*\Z")
 BITNAMI = ("bitnami/", "bitnamilegacy/")
@@ -37,6 +39,20 @@ BITNAMI = ("bitnami/", "bitnamilegacy/")
 #: forms (see the module doc)
 DIGEST_KEY = "digest-key"
 INSERT_DIGEST = "insert-digest"
+INSERT_TAG = "insert-tag"
+
+
+@dataclass(frozen=True)
+class ChartImage:
+    """What the chart says about one image map of a values file (``pin --effective``):
+    ``written`` is the reference the release pulls (the tag may come from the chart's defaults),
+    ``status`` its status, ``reads`` the chart's own digest key (``digest``/``sha``) or None
+    when it composes ``repository:tag``, ``tag_key`` the key it reads the tag from."""
+
+    written: str | None
+    status: str = MIRRORED
+    reads: str | None = "digest"
+    tag_key: str = "tag"
 TAG = "tag"
 STRING = "string"
 
@@ -113,9 +129,12 @@ def _comment_start(line: str) -> int | None:
     return comment_start(line)
 
 
-def _with_marker(line: str, was: str | None) -> str:
-    """``line`` (no line break) with the pin marker appended."""
-    mark = MARK + (f" (was:{was})" if was is not None else "")
+def _marker_text(was: str | None) -> str:
+    return MARK + (f" (was:{was})" if was is not None else "")
+
+
+def _with_marker(line: str, mark: str) -> str:
+    """``line`` (no line break) with the pin marker ``mark`` appended."""
     return line + (" " if _comment_start(line) is not None else "  ") + mark
 
 
@@ -156,7 +175,7 @@ def _hex_only(node: Scalar) -> bool:
 
 
 class _Scan:
-    def __init__(self, body: str, file: str, settings: Settings, digest_keys: frozenset[str]):
+    def __init__(self, body: str, file: str, settings: Settings, chart: dict):
         from .inventory import classify_site
 
         self.body = body
@@ -170,6 +189,9 @@ class _Scan:
             main = site.main.node
             line, column = main.line + 1, main.column + 1
             written = site.written()
+            hint: ChartImage | None = chart.get(site.path)
+            if hint is not None and hint.written is not None:
+                status, written = hint.status, hint.written
 
             def make(lookup=None, current=None, form=None, skip=None):
                 return Candidate(file, line, column, site.path, written, lookup, current, form, skip)
@@ -189,11 +211,11 @@ class _Scan:
             lookup = f"{ref.name}:{ref.tag}"
             upstream_text = upstream.qualified() if upstream is not None else None
             if site.kind == "string":
-                self.items.append((make(lookup, ref.digest, STRING), (site, main)))
+                self.items.append((make(lookup, ref.digest, STRING), (site, main, None)))
                 continue
             mapping = self.parents.get(id(main), (None, None))[0]
             if site.digest is not None:
-                self.items.append((make(lookup, ref.digest, DIGEST_KEY), (site, site.digest.node)))
+                self.items.append((make(lookup, ref.digest, DIGEST_KEY), (site, site.digest.node, None)))
                 continue
             null_digest = None
             if isinstance(mapping, Mapping):
@@ -202,16 +224,19 @@ class _Scan:
                             and (v.is_null or (v.value == "" and v.style in ("'", '"'))):
                         null_digest = v
             if null_digest is not None:
-                self.items.append((make(lookup, None, DIGEST_KEY), (site, null_digest)))
+                self.items.append((make(lookup, ref.digest, DIGEST_KEY), (site, null_digest, None)))
                 continue
             if site.tag is not None and "@" in site.tag.node.value:
-                self.items.append((make(lookup, ref.digest, TAG), (site, site.tag.node)))
+                self.items.append((make(lookup, ref.digest, TAG), (site, site.tag.node, None)))
                 continue
-            bitnami = _is_bitnami(upstream_text) or site.path in digest_keys
-            if bitnami and site.tag is not None:
-                self.items.append((make(lookup, None, INSERT_DIGEST), (site, site.tag.node)))
+            reads = hint.reads if hint is not None else ("digest" if _is_bitnami(upstream_text) else None)
+            anchor = site.tag.node if site.tag is not None else main
+            if reads in ("digest", "sha"):
+                self.items.append((make(lookup, ref.digest, INSERT_DIGEST), (site, anchor, (reads, None))))
             elif site.tag is not None:
-                self.items.append((make(lookup, None, TAG), (site, site.tag.node)))
+                self.items.append((make(lookup, ref.digest, TAG), (site, site.tag.node, None)))
+            elif hint is not None:
+                self.items.append((make(lookup, ref.digest, INSERT_TAG), (site, main, (hint.tag_key, ref.tag))))
             else:
                 self.items.append((make(skip="no tag key to pin"), None))
 
@@ -220,49 +245,57 @@ class _Scan:
         return [c for c, _ in self.items]
 
 
-def _load(text: str, file: str, settings: Settings, digest_keys) -> tuple[str, str, _Scan]:
+def _chart(digest_keys, chart) -> dict:
+    out = {path: ChartImage(None) for path in digest_keys}
+    out.update(chart or {})
+    return out
+
+
+def _load(text: str, file: str, settings: Settings, chart: dict) -> tuple[str, str, _Scan]:
     bom = "\ufeff" if text.startswith("\ufeff") else ""
     body = text[len(bom):]
     try:
-        return bom, body, _Scan(body, file, settings, frozenset(digest_keys))
+        return bom, body, _Scan(body, file, settings, chart)
     except YAMLSyntaxError as exc:
         raise FileError(file, f"invalid YAML: {exc.message}", exc.line, exc.column) from None
 
 
-def pin_candidates(text: str, file: str, settings: Settings, digest_keys=()) -> list[Candidate]:
+def pin_candidates(text: str, file: str, settings: Settings, digest_keys=(), chart=None) -> list[Candidate]:
     """The references of ``text`` that ``pin`` would resolve (and those it cannot, with why).
 
-    ``digest_keys``: image paths whose chart is known to read a ``digest`` key (from the chart)."""
+    ``digest_keys``: image paths whose chart is known to read a ``digest`` key; ``chart``: image
+    path -> :class:`ChartImage`, from the chart (``--effective``)."""
     with gc_paused():
-        return _load(text, file, settings, digest_keys)[2].candidates
+        return _load(text, file, settings, _chart(digest_keys, chart))[2].candidates
 
 
 # --------------------------------------------------------------------------- pin
 
 
-def pin_text(text: str, file: str, settings: Settings, digests: dict[str, str], digest_keys=()) -> PinResult:
+def pin_text(text: str, file: str, settings: Settings, digests: dict[str, str], digest_keys=(),
+             chart=None) -> PinResult:
     """Pin every candidate whose ``lookup`` is in ``digests`` (``host/path:tag`` -> digest).
 
     Raises :class:`FileError` for invalid YAML and when the result would not verify."""
     with gc_paused():
-        return _pin_text(text, file, settings, digests, digest_keys)
+        return _pin_text(text, file, settings, digests, _chart(digest_keys, chart))
 
 
-def _pin_text(text, file, settings, digests, digest_keys) -> PinResult:
-    from .rewrite import UnsafeValue, _scalar_sig, render
+def _pin_text(text, file, settings, digests, chart) -> PinResult:
+    from .rewrite import _PLAIN_OK, UnsafeValue, _scalar_sig, render
 
-    bom, body, scan = _load(text, file, settings, digest_keys)
+    bom, body, scan = _load(text, file, settings, chart)
     result = PinResult(text, False, scan.candidates)
     index = {ev.start_mark.index: i for i, ev in enumerate(scan.events) if ev.__class__.__name__ == "ScalarEvent"}
     edits: dict[int, tuple[Scalar, str, Candidate]] = {}  # id(node) -> (node, new value, candidate)
-    inserts: dict[int, tuple[Scalar, str, Candidate, Scalar]] = {}  # id(tag) -> (tag, digest, candidate, name)
+    inserts: dict[int, tuple] = {}  # id(anchor) -> (anchor, key, value, digest, candidate, name node)
     for cand, hold in scan.items:
         if cand.skip or cand.lookup not in digests:
             continue
         digest = digests[cand.lookup]
         if not _DIGEST.match(digest or ""):
             raise ValueError(f"not a sha256 digest: {digest!r}")
-        site, node = hold
+        site, node, extra = hold
         if cand.current == digest:
             result.unchanged.append(cand)
             continue
@@ -274,14 +307,19 @@ def _pin_text(text, file, settings, digests, digest_keys) -> PinResult:
             key = scan.parents.get(id(node), (None, None))[1]
             hexa = (key is not None and key.value == "sha" and (node.is_null or _hex_only(node)))
             value = digest[len("sha256:"):] if hexa else digest
-        else:  # INSERT_DIGEST
+        else:  # INSERT_DIGEST, INSERT_TAG: a key added after the anchor's line
+            key_name, tag = extra
+            if cand.form == INSERT_TAG:
+                value = f"{tag}@{digest}"
+            else:
+                value = digest[len("sha256:"):] if key_name == "sha" else digest
             prior = inserts.get(id(node))
-            if prior is not None and prior[1] != digest:
-                result.notes.append(f"{file}:{cand.line}:{cand.column}: shares its tag with another image "
+            if prior is not None and prior[2] != value:
+                result.notes.append(f"{file}:{cand.line}:{cand.column}: shares a scalar with another image "
                                     "that resolves to another digest; not pinned")
                 inserts.pop(id(node))
                 continue
-            inserts[id(node)] = (node, digest, cand, site.main.node)
+            inserts[id(node)] = (node, key_name, value, digest, cand, site.main.node)
             continue
         prior = edits.get(id(node))
         if prior is not None and prior[1] != value:
@@ -294,15 +332,15 @@ def _pin_text(text, file, settings, digests, digest_keys) -> PinResult:
     replacements: list[tuple[int, int, str]] = []
     expected_scalars: dict[int, tuple[str, str]] = {}
     inserted_after: dict[int, list[tuple]] = {}
-    marked_lines: dict[int, str | None] = {}  # line start -> was text (None: plain marker)
+    marked_lines: dict[int, str] = {}  # line start -> the marker to append
     skip_lines: set[int] = set()
 
-    def mark(at: int, was: str | None, cand: Candidate) -> bool:
+    def mark(at: int, text: str, cand: Candidate) -> bool:
         start, _end, _next = _line_bounds(body, at)
         if start in marked_lines or start in skip_lines:
             result.notes.append(f"{file}:{cand.line}:{cand.column}: another pin is on this line; pin it by hand")
             return False
-        marked_lines[start] = was
+        marked_lines[start] = text
         return True
 
     for node, value, cand in edits.values():
@@ -334,7 +372,7 @@ def _pin_text(text, file, settings, digests, digest_keys) -> PinResult:
         else:
             replacements.append((content_start(body, node), node.end, rendered))
         if _marker(line) is None:
-            if not mark(node.start, was, cand):
+            if not mark(node.start, _marker_text(was), cand):
                 replacements.pop()
                 continue
         else:
@@ -343,35 +381,56 @@ def _pin_text(text, file, settings, digests, digest_keys) -> PinResult:
         result.pinned.append(Pinned(cand, digest_of(value, cand), cand.current))
 
     eol = "\r\n" if "\r\n" in body else "\n"
-    for node, digest, cand, main in inserts.values():
+    for node, key_name, value, digest, cand, main in inserts.values():
         holder = scan.parents.get(id(node))
-        if holder is None or holder[0].flow:
-            result.notes.append(f"{file}:{cand.line}:{cand.column}: a flow mapping; add `digest: {digest}` by hand")
+        if holder is None:
+            result.notes.append(f"{file}:{cand.line}:{cand.column}: add `{key_name}: {value}` by hand")
             continue
         mapping, key = holder
+        if mapping.flow:
+            last = mapping.pairs[-1][1] if mapping.pairs else None
+            one_line = _line_bounds(body, mapping.start)[0] == _line_bounds(body, max(mapping.start, mapping.end - 1))[0]
+            if not isinstance(last, Scalar) or not one_line or scan.parents.get(id(main), (None,))[0] is not mapping \
+                    or any(isinstance(k, Scalar) and k.value == key_name for k, _v in mapping.pairs):
+                result.notes.append(f"{file}:{cand.line}:{cand.column}: a flow mapping; "
+                                    f"add `{key_name}: {value}` by hand")
+                continue
+            style = node.style if node.style in ("'", '"') else ("" if _PLAIN_OK.match(value) and ":" not in value
+                                                                 else '"')
+            if not mark(mapping.start, ADDED, cand):
+                continue
+            replacements.append((last.end, last.end, f", {key_name}: {style}{value}{style}"))
+            inserted_after.setdefault(index[last.start], []).extend([_scalar_sig(key_name), _scalar_sig(value, style)])
+            result.pinned.append(Pinned(cand, digest, cand.current))
+            continue
         if scan.parents.get(id(main), (None,))[0] is not mapping:
-            result.notes.append(f"{file}:{cand.line}:{cand.column}: the tag comes from a merged map; "
-                                "add `digest:` by hand")
+            result.notes.append(f"{file}:{cand.line}:{cand.column}: the image's keys come from a merged map; "
+                                f"add `{key_name}: {value}` by hand")
+            continue
+        if any(isinstance(k, Scalar) and k.value == key_name for k, _v in mapping.pairs):
+            result.notes.append(f"{file}:{cand.line}:{cand.column}: {key_name} is already set (not a scalar); "
+                                "left as is")
             continue
         start, end, nxt = _line_bounds(body, node.start)
         if _line_bounds(body, max(node.start, node.end - 1))[0] != start or key.line != node.line:
-            result.notes.append(f"{file}:{cand.line}:{cand.column}: the tag spans lines; add `digest:` by hand")
+            result.notes.append(f"{file}:{cand.line}:{cand.column}: the value spans lines; "
+                                f"add `{key_name}: {value}` by hand")
             continue
-        style = '"' if node.style == '"' else ("'" if node.style == "'" else "")
-        rendered = f"{style}{digest}{style}"
-        new_line = f"{' ' * key.column}digest: {rendered}  {MARK}"
+        style = node.style if node.style in ("'", '"') else ("" if _PLAIN_OK.match(value) else '"')
+        rendered = f"{style}{value}{style}"
+        new_line = f"{' ' * key.column}{key_name}: {rendered}  {ADDED}"
         if nxt == len(body) and (end == len(body)):
             replacements.append((len(body), len(body), eol + new_line))
         else:
             replacements.append((nxt, nxt, new_line + eol))
-        inserted_after.setdefault(index[node.start], []).extend([_scalar_sig("digest"), _scalar_sig(digest, style)])
-        result.pinned.append(Pinned(cand, digest, None))
+        inserted_after.setdefault(index[node.start], []).extend([_scalar_sig(key_name), _scalar_sig(value, style)])
+        result.pinned.append(Pinned(cand, digest, cand.current))
 
     markers = []  # first: at one offset (an empty value at the line's end) the value goes before
-    for start, was in marked_lines.items():
+    for start, text in marked_lines.items():
         _s, end, _n = _line_bounds(body, start)
         line = body[start:end]
-        markers.append((end, end, _with_marker(line, was)[len(line):]))
+        markers.append((end, end, _with_marker(line, text)[len(line):]))
     replacements = markers + replacements
 
     if not replacements:
@@ -439,14 +498,14 @@ def _revert_text(text: str, file: str) -> RevertResult:
         m = _marker(line)
         if m is None:
             continue
-        pairs = [(k, v) for k, v in by_line.get(number, []) if v.end <= end]
+        pairs = sorted(((k, v) for k, v in by_line.get(number, []) if v.end <= end), key=lambda kv: kv[1].start)
         was = m.group("was")
         if not pairs:
             result.notes.append(f"{file}:{number + 1}: a pin marker with no value on its line; left as is")
             continue
         key, value = pairs[-1]
         where = f"{file}:{number + 1}:{value.column + 1}"
-        if was is None and key.value in ("digest", "sha") and body[start:key.start].strip() == "":
+        if m.group("added") is not None and body[start:key.start].strip() == "":
             # a line pin inserted: remove it whole (only the key, its value and the marker are on it)
             if body[value.end : start + m.start()].strip():
                 result.notes.append(f"{where}: the pinned line holds more than the digest; left as is")
@@ -458,7 +517,16 @@ def _revert_text(text: str, file: str) -> RevertResult:
             removed.update((index[key.start], index[value.start]))
             result.reverted.append((number + 1, f"removed {key.value}: {value.value}"))
             continue
-        if was is not None:
+        if m.group("added") is not None:
+            # a pair pin appended to a flow mapping: ``, key: value`` goes, with the marker
+            comma = body.rfind(",", start, key.start)
+            if comma == -1 or body[comma + 1 : key.start].strip():
+                result.notes.append(f"{where}: cannot find the pair pin added; left as is")
+                continue
+            replacements.append((comma, value.end, ""))
+            removed.update((index[key.start], index[value.start]))
+            result.reverted.append((number + 1, f"removed {key.value}: {value.value}"))
+        elif was is not None:
             colon = _colon_after(body, key)
             if colon is None:
                 result.notes.append(f"{where}: cannot find the key's ':'; left as is")

@@ -153,7 +153,7 @@ def list_effective(paths, config=None, registry=None, fmt: str = "text", offline
 
 
 def check_effective(paths, *, config=None, registry=None, fmt=None, deny=(), strict: bool = False,
-                    offline: bool = False, color=None, env=None) -> int:
+                    offline: bool = False, color=None, env=None, online: dict | None = None) -> int:
     import click
 
     from ..commands.check import _read_text, build_report, canonical_deny, exit_code, print_report
@@ -185,8 +185,17 @@ def check_effective(paths, *, config=None, registry=None, fmt=None, deny=(), str
                 finding = replace(finding, level=WARNING)
         findings.append(finding)
     report.findings = findings
+    online_errors = []
+    if online is not None:  # check --online: drift of every pinned image the releases pull
+        from ..commands.check import add_online_findings
+
+        online_errors = add_online_findings(report, [r for res in results for r in res.refs], online)
     fmt = print_report(report, fmt, color, env)
     code = exit_code(report)
+    for line in online_errors:
+        click.echo(f"imagemirror: error: {line}", err=True)
+    if online_errors:
+        code = max(code, Exit.SERVICE_ERROR)
     if fmt in ("text", "github"):
         n = sum(len(v.images) for v in views)
         click.echo(f"imagemirror check --effective: {len(views)} release{'s' if len(views) != 1 else ''}, "

@@ -129,26 +129,73 @@ def _diff(text: str, new: str, display: str) -> str:
     )
 
 
-def _effective_digest_keys(paths, settings, targets, offline: bool) -> tuple[dict[Path, set[str]], list]:
-    """For each values file a release reads: the image paths whose chart's own map has a
-    ``digest`` key (the chart reads it: bitnami's common.images.image, cilium, ingress-nginx)."""
+def _scope_of(view, image):
+    for scope in view.top.walk():
+        if tuple(scope.path) == tuple(image.scope):
+            return scope
+    return None
+
+
+def chart_image(view, image):
+    """What ``view``'s chart reads for ``image`` -> :class:`imagemirror.pin.ChartImage`."""
+    from ..charts.values import path_value
+    from ..pin import ChartImage
+
+    scope = _scope_of(view, image)
+    keypath = tuple(image.keypath)
+    if image.keypath and image.keypath[0] != "global" and scope is not None:
+        keypath = keypath[len(scope.path):]
+    defaults = scope.chart.defaults if scope is not None else {}
+
+    def has(key: str) -> bool:
+        found, _ = path_value(defaults, ".".join(map(str, keypath + (key,))))
+        return found
+
+    reads = "digest" if has("digest") else ("sha" if has("sha") else None)
+    tag_key = "version" if has("version") and not has("tag") else "tag"
+    return ChartImage(image.written, image.status, reads, tag_key)
+
+
+def chart_hints(paths, settings, targets, offline: bool):
+    """``pin --effective``: for each values file a release reads, image path -> what its chart
+    reads (two releases that disagree about one path: neither is used) -> (hints, targets, fetcher)."""
     from ..charts.commands import effective_targets
-    from ..charts.discover import releases_for
-    from ..charts.effective import evaluate
+    from ..charts.plan import views_for
 
     all_targets, fetcher = effective_targets(paths, settings, targets, offline)
-    out: dict[Path, set[str]] = {}
+    out: dict[Path, dict] = {}
     for path, _display in all_targets:
-        keys: set[str] = set()
-        for release in releases_for(path.resolve(), settings):
-            view = evaluate(release, fetcher.chart(release.chart), settings)
+        hints: dict = {}
+        clashing: set = set()
+        for view in views_for(path.resolve(), settings, fetcher):
             for image in view.images:
-                map_path = tuple(image.keypath)
-                if view.scope_defaults_have(map_path + ("digest",)) and not view.scope_defaults_have(
-                        map_path + ("sha",)):
-                    keys.add(image.path)
-        out[path.resolve()] = keys
-    return out, all_targets
+                hint = chart_image(view, image)
+                if hints.setdefault(image.path, hint) != hint:
+                    clashing.add(image.path)
+        out[path.resolve()] = {k: v for k, v in hints.items() if k not in clashing}
+    return out, all_targets, fetcher
+
+
+def verify_with_charts(path: Path, display: str, text: str, pinned, settings, fetcher) -> None:
+    """Every image pinned in ``text`` must pull its digest once the chart's values are merged."""
+    from ..charts.plan import views_for
+    from ..reference import InvalidReference, parse
+
+    wanted = {p.candidate.path: p.digest for p in pinned}
+    if not wanted:
+        return
+    for view in views_for(path.resolve(), settings, fetcher, {path.resolve(): text}):
+        for image in view.images:
+            digest = wanted.get(image.path)
+            if digest is None:
+                continue
+            try:
+                got = parse(image.written).digest
+            except InvalidReference:
+                got = None
+            if got != digest:
+                raise FileError(display, f"chart-aware pin did not verify: release {view.release.name} would pull "
+                                f"{image.written} for {image.path}, not @{digest}; file left untouched")
 
 
 def pin_paths(
@@ -181,9 +228,10 @@ def pin_paths(
     if settings.registry is None:
         raise ConfigError("no cache registry configured: set `registry:` in .imagemirror.yaml or pass --registry")
     targets, problems = discover(paths, settings)
-    digest_keys: dict[Path, set[str]] = {}
+    hints: dict[Path, dict] = {}
+    fetcher = None
     if effective and not revert:
-        digest_keys, targets = _effective_digest_keys(paths, settings, targets, offline)
+        hints, targets, fetcher = chart_hints(paths, settings, targets, offline)
     texts: dict[str, tuple[Path, bytes, str]] = {}
     errors = list(problems)
     from ..model import FileResult
@@ -200,7 +248,7 @@ def pin_paths(
         lookups: list[str] = []
         for display, (path, _o, text) in texts.items():
             try:
-                cands = pin_candidates(text, display, settings, digest_keys.get(path.resolve(), ()))
+                cands = pin_candidates(text, display, settings, chart=hints.get(path.resolve()))
             except FileError as exc:
                 errors.append(FileResult(display, error=exc))
                 continue
@@ -237,7 +285,9 @@ def pin_paths(
                     stdout.write(f"{display}:{line}: {what}\n")
                 count = len(done.reverted)
             else:
-                done = pin_text(text, display, settings, digests, digest_keys.get(path.resolve(), ()))
+                done = pin_text(text, display, settings, digests, chart=hints.get(path.resolve()))
+                if fetcher is not None and done.changed:
+                    verify_with_charts(path, display, done.text, done.pinned, settings, fetcher)
                 for p in done.pinned:
                     c = p.candidate
                     was = f" (was {p.before})" if p.before else ""
