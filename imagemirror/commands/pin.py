@@ -198,6 +198,26 @@ def verify_with_charts(path: Path, display: str, text: str, pinned, settings, fe
                                 f"{image.written} for {image.path}, not @{digest}; file left untouched")
 
 
+def _note_uncovered(hints: dict, covered: set, warn) -> None:
+    """``--effective``: the images the releases pull that no values file under PATHS names a map
+    or string for (a template, or keys the chart shares) cannot be pinned here: say so."""
+    from ..reference import InvalidReference, parse
+
+    seen: set = set()
+    for per_file in hints.values():
+        for path, hint in per_file.items():
+            if path in covered or hint.status != "mirrored" or (path, hint.written) in seen:
+                continue
+            seen.add((path, hint.written))
+            try:
+                digest = parse(hint.written).digest
+            except (InvalidReference, TypeError):
+                continue
+            pinned = f" (the chart pins {digest}; `check --effective --online` checks it)" if digest else ""
+            warn(f"imagemirror: note: not pinned: {path} {hint.written}: no values file here names its image "
+                 f"map{pinned}")
+
+
 def pin_paths(
     paths,
     config=None,
@@ -246,6 +266,7 @@ def pin_paths(
     resolutions: dict[str, Resolution] = {}
     if not revert and digests is None:
         lookups: list[str] = []
+        covered: set[str] = set()
         for display, (path, _o, text) in texts.items():
             try:
                 cands = pin_candidates(text, display, settings, chart=hints.get(path.resolve()))
@@ -253,6 +274,9 @@ def pin_paths(
                 errors.append(FileResult(display, error=exc))
                 continue
             lookups.extend(c.lookup for c in cands if c.lookup and not c.skip)
+            covered.update(c.path for c in cands)
+        if hints:
+            _note_uncovered(hints, covered, warn)
         if lookups:
             own = resolver is None
             if own:
