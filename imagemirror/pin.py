@@ -124,7 +124,7 @@ def _line_bounds(text: str, offset: int) -> tuple[int, int, int]:
 
 
 def _comment_start(line: str) -> int | None:
-    from .commands.check import comment_start
+    from .suppress import comment_start
 
     return comment_start(line)
 

@@ -159,10 +159,12 @@ def chart_image(view, image):
 def chart_hints(paths, settings, targets, offline: bool):
     """``pin --effective``: for each values file a release reads, image path -> what its chart
     reads (two releases that disagree about one path: neither is used) -> (hints, targets, fetcher)."""
-    from ..charts.commands import effective_targets
     from ..charts.plan import views_for
+    from ..charts.source import EffectiveSource
 
-    all_targets, fetcher = effective_targets(paths, settings, targets, offline)
+    source = EffectiveSource(offline=offline)
+    all_targets, problems, _notes = source.files(paths, settings)
+    fetcher = source.fetcher(settings, Path(paths[0]).resolve())
     out: dict[Path, dict] = {}
     for path, _display in all_targets:
         hints: dict = {}
