@@ -26,7 +26,17 @@ from .config import Settings
 from .errors import FileError
 from .reference import InvalidReference, parse
 from .rules import MIRRORED
-from .walker import Mapping, Scalar, Sequence, YAMLSyntaxError, compose, content_start, find_sites, gc_paused, parse_events
+from .walker import (
+    Mapping,
+    Scalar,
+    Sequence,
+    YAMLSyntaxError,
+    compose,
+    content_start,
+    find_sites,
+    gc_paused,
+    parse_events,
+)
 
 MARK = "# imagemirror: pinned"
 _MARK_AT_END = re.compile(
@@ -193,8 +203,8 @@ class _Scan:
             if hint is not None and hint.written is not None:
                 status, written = hint.status, hint.written
 
-            def make(lookup=None, current=None, form=None, skip=None):
-                return Candidate(file, line, column, site.path, written, lookup, current, form, skip)
+            def make(lookup=None, current=None, form=None, skip=None, _at=(line, column, site.path, written)):
+                return Candidate(file, *_at, lookup, current, form, skip)
 
             if status != MIRRORED:
                 if status == "unmirrored":
@@ -299,9 +309,7 @@ def _pin_text(text, file, settings, digests, chart) -> PinResult:
         if cand.current == digest:
             result.unchanged.append(cand)
             continue
-        if cand.form == STRING:
-            value = node.value.split("@", 1)[0] + "@" + digest
-        elif cand.form == TAG:
+        if cand.form == STRING or cand.form == TAG:
             value = node.value.split("@", 1)[0] + "@" + digest
         elif cand.form == DIGEST_KEY:
             key = scan.parents.get(id(node), (None, None))[1]
@@ -427,10 +435,10 @@ def _pin_text(text, file, settings, digests, chart) -> PinResult:
         result.pinned.append(Pinned(cand, digest, cand.current))
 
     markers = []  # first: at one offset (an empty value at the line's end) the value goes before
-    for start, text in marked_lines.items():
+    for start, mark_text in marked_lines.items():
         _s, end, _n = _line_bounds(body, start)
         line = body[start:end]
-        markers.append((end, end, _with_marker(line, text)[len(line):]))
+        markers.append((end, end, _with_marker(line, mark_text)[len(line):]))
     replacements = markers + replacements
 
     if not replacements:

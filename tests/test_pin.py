@@ -4,11 +4,21 @@ edits verified by re-parsing, idempotence, and a revert that removes exactly the
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, settings as hsettings, strategies as st
+from hypothesis import given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 from imagemirror.config import Settings
 from imagemirror.errors import FileError
-from imagemirror.pin import DIGEST_KEY, INSERT_DIGEST, STRING, TAG, pin_candidates, pin_text, revert_text
+from imagemirror.pin import (
+    DIGEST_KEY,
+    INSERT_DIGEST,
+    STRING,
+    TAG,
+    pin_candidates,
+    pin_text,
+    revert_text,
+)
 
 REG = "123456789012.dkr.ecr.eu-west-1.amazonaws.com"
 SETTINGS = Settings(registry=REG)

@@ -11,11 +11,11 @@ from __future__ import annotations
 import hashlib
 import io
 
+from test_charts_examples import effective, gitops, imagemirror  # noqa: F401 - fixture
+
 from imagemirror.commands.pin import Resolution, Resolver, pin_paths
 from imagemirror.errors import Exit
 from imagemirror.reference import parse
-
-from test_charts_examples import effective, gitops, imagemirror  # noqa: F401 - fixture
 
 
 class Digests(Resolver):

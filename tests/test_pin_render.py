@@ -17,8 +17,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import CORPUS, REPO, skip_or_fail
+
 from imagemirror.charts.discover import clear_cache
 from imagemirror.commands.pin import Resolution, Resolver, pin_paths
 from imagemirror.errors import Exit

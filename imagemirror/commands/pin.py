@@ -163,7 +163,7 @@ def chart_hints(paths, settings, targets, offline: bool):
     from ..charts.source import EffectiveSource
 
     source = EffectiveSource(offline=offline)
-    all_targets, problems, _notes = source.files(paths, settings)
+    all_targets, _problems, _notes = source.files(paths, settings)  # discover's problems: reported by the caller
     fetcher = source.fetcher(settings, Path(paths[0]).resolve())
     out: dict[Path, dict] = {}
     for path, _display in all_targets:

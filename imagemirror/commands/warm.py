@@ -264,7 +264,8 @@ def warm(
         from .pin import pin_paths
 
         digests = pinnable_digests(outcome)
-        pin_code = pin_paths(paths, config, registry, digests=digests, effective=getattr(source, "kind", "") == "effective",
+        effective = getattr(source, "kind", "") == "effective"
+        pin_code = pin_paths(paths, config, registry, digests=digests, effective=effective,
                              offline=getattr(source, "offline", False),
                              stdout=sys.stdout if fmt != "json" else sys.stderr)
     if found.service_failed:

@@ -13,9 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 import oci
+import pytest
 from conftest import REPO
 from registries import stack  # noqa: F401 - fixture
 
