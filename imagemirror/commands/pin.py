@@ -51,6 +51,12 @@ def upstream_api_host(host: str) -> str:
     return known[1] if known else host
 
 
+def _tag_digest(client, host: str, repo: str, tag: str) -> str:
+    """A HEAD where the client has one (no pull counted upstream), else a GET."""
+    head = getattr(client, "manifest_digest", None)
+    return head(host, repo, tag) if head is not None else client.get_manifest(host, repo, tag).digest
+
+
 class Resolver:
     """Tag -> digest through the cache (and the upstream, to confirm).  Thread-safe."""
 
@@ -72,6 +78,12 @@ class Resolver:
         return None
 
     def cache_digest(self, lookup: str) -> str:
+        """What the cache resolves the tag to (``check --online``: a HEAD, nothing pulled)."""
+        ref = self._split(lookup)
+        return _tag_digest(self.client, ref.host, ref.path, ref.tag or "latest")
+
+    def pull_digest(self, lookup: str) -> str:
+        """The tag's manifest, GET through the cache (an ECR cache fills on it): ``pin``."""
         ref = self._split(lookup)
         return self.client.get_manifest(ref.host, ref.path, ref.tag or "latest").digest
 
@@ -93,7 +105,7 @@ class Resolver:
     def resolve(self, lookup: str, confirm: bool = True) -> Resolution:
         out = Resolution(lookup)
         try:
-            out.digest = self.cache_digest(lookup)
+            out.digest = self.pull_digest(lookup)
         except ServiceError as exc:
             out.error = str(exc)
             out.status = getattr(exc, "status", None)
@@ -106,7 +118,7 @@ class Resolver:
             else:
                 host, path = up
                 try:
-                    out.upstream = self.upstream_client.get_manifest(host, path, ref.tag or "latest").digest
+                    out.upstream = _tag_digest(self.upstream_client, host, path, ref.tag or "latest")
                 except ServiceError as exc:
                     out.note = f"upstream {host} did not confirm: {exc}"
         return out
