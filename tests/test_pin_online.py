@@ -214,3 +214,12 @@ def test_pin_revert_cli_touches_only_marked_lines(tmp_path, args):
     assert result.exit_code == 0, result.output
     want = text if "--dry-run" in args else text.replace(f"@{A}  # imagemirror: pinned", "")
     assert values.read_text() == want
+
+
+def test_pin_exits_4_when_the_cache_cannot_be_reached(tmp_path, capsys):
+    values = repo(tmp_path, f"image: {REG}/quay/team/app:v1\n")
+    text = values.read_text()
+    cache = FakeRegistry({}, fail={(REG, "quay/team/app")})
+    assert pin_paths([values], resolver=Resolver(cache), stdout=io.StringIO()) == Exit.SERVICE_ERROR
+    assert "connection failed" in capsys.readouterr().err
+    assert values.read_text() == text

@@ -12,7 +12,6 @@ not pinned (exit 1): the cache still serves an older image than the tag names up
 
 from __future__ import annotations
 
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -212,6 +211,27 @@ def verify_with_charts(path: Path, display: str, text: str, pinned, settings, fe
                                 f"{image.written} for {image.path}, not @{digest}; file left untouched")
 
 
+class _Out:
+    """Results through :mod:`imagemirror.output` (the one stdout writer)."""
+
+    def write(self, text: str) -> None:
+        from .. import output
+
+        output.out(text, end="")
+
+    def flush(self) -> None:
+        pass
+
+
+class _Err(_Out):
+    """For ``warm --pin --format json``: the pins go to stderr, stdout stays JSON."""
+
+    def write(self, text: str) -> None:
+        from .. import output
+
+        output.err(text, end="")
+
+
 def _note_uncovered(hints: dict, covered: set, warn) -> None:
     """``--effective``: the images the releases pull that no values file under PATHS names a map
     or string for (a template, or keys the chart shares) cannot be pinned here: say so."""
@@ -257,7 +277,7 @@ def pin_paths(
     from ..pin import pin_candidates, pin_text, revert_text
     from .common import report_errors, settings_for, warn
 
-    stdout = stdout or sys.stdout
+    stdout = stdout or _Out()
     settings = settings_for(paths, config, registry)
     if settings.registry is None:
         raise ConfigError("no cache registry configured: set `registry:` in .imagemirror.yaml or pass --registry")
@@ -277,6 +297,7 @@ def pin_paths(
         except FileError as exc:
             errors.append(FileResult(display, error=exc))
     failed_images = 0
+    service_failed = False  # the registry failed (unreachable, TLS, 5xx, deadline), not a tag
     resolutions: dict[str, Resolution] = {}
     if not revert and digests is None:
         lookups: list[str] = []
@@ -309,6 +330,7 @@ def pin_paths(
                     warn(f"imagemirror: note: {lookup}: not confirmed upstream ({res.note})")
             elif res.error:
                 failed_images += 1
+                service_failed = service_failed or res.status is None or res.status >= 500
                 warn(f"imagemirror: error: {lookup}: cannot resolve the tag: {res.error}")
             else:
                 failed_images += 1
@@ -354,4 +376,6 @@ def pin_paths(
     stdout.flush()
     if failed:
         return Exit.FILE_ERROR
+    if service_failed:
+        return Exit.SERVICE_ERROR
     return Exit.FINDINGS if failed_images else Exit.OK

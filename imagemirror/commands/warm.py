@@ -261,17 +261,19 @@ def warm(
     )
     pin_code = Exit.OK
     if pin:
-        from .pin import pin_paths
+        from .pin import _Err as _PinErr, pin_paths
 
         digests = pinnable_digests(outcome)
         effective = getattr(source, "kind", "") == "effective"
         pin_code = pin_paths(paths, config, registry, digests=digests, effective=effective,
                              offline=getattr(source, "offline", False),
-                             stdout=sys.stdout if fmt != "json" else sys.stderr)
+                             stdout=None if fmt != "json" else _PinErr())
     if found.service_failed:
         return Exit.SERVICE_ERROR
     if file_errors or pin_code == Exit.FILE_ERROR:
         return Exit.FILE_ERROR
+    if pin_code == Exit.SERVICE_ERROR:
+        return Exit.SERVICE_ERROR
     return Exit.FINDINGS if any(not r.ok for r in outcome) or pin_code else Exit.OK
 
 
