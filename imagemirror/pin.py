@@ -177,6 +177,15 @@ def _is_bitnami(upstream: str | None) -> bool:
     return path.startswith(BITNAMI)
 
 
+def _use_digest_false(mapping) -> bool:
+    if not isinstance(mapping, Mapping):
+        return False
+    for k, v in mapping.pairs:
+        if isinstance(k, Scalar) and k.value == "useDigest" and isinstance(v, Scalar) and v.style == "":
+            return v.value in ("false", "False", "FALSE")
+    return False
+
+
 def _hex_only(node: Scalar) -> bool:
     return not node.value.startswith("sha256:")
 
@@ -224,6 +233,12 @@ class _Scan:
                 self.items.append((make(lookup, ref.digest, STRING), (site, main, None)))
                 continue
             mapping = self.parents.get(id(main), (None, None))[0]
+            if _use_digest_false(mapping) and site.tag is not None:
+                # Cilium's maps: with `useDigest: false` the chart ignores `digest` and composes
+                # repository:tag, so the pin goes in the tag (with true it would read both)
+                self.items.append((make(lookup, ref.digest if "@" in site.tag.node.value else None, TAG),
+                                   (site, site.tag.node, None)))
+                continue
             if site.digest is not None:
                 self.items.append((make(lookup, ref.digest, DIGEST_KEY), (site, site.digest.node, None)))
                 continue

@@ -223,3 +223,42 @@ def test_pin_exits_4_when_the_cache_cannot_be_reached(tmp_path, capsys):
     assert pin_paths([values], resolver=Resolver(cache), stdout=io.StringIO()) == Exit.SERVICE_ERROR
     assert "connection failed" in capsys.readouterr().err
     assert values.read_text() == text
+
+
+CILIUM = Path(__file__).parent / "fixtures" / "pin" / "cilium-bumped.yaml"
+
+
+def test_cilium_tags_bumped_digests_stale(tmp_path, capsys):
+    """The Cilium case as a fixture: check --online names both digests of each bumped image,
+    pin re-pins them in their own digest keys (the tag for `useDigest: false`), revert is exact."""
+    text = CILIUM.read_text()
+    values = repo(tmp_path, text)
+    new = {"cilium": A, "hubble-relay": B, "cilium-envoy": C}
+    cache = FakeRegistry({
+        **{(REG, f"quay/cilium/{name}", tag): new[name] for name, tag in
+           [("cilium", "v1.18.4"), ("hubble-relay", "v1.18.4"),
+            ("cilium-envoy", "v1.34.10-1762597008-ff7ae7d623be00078865cff1b0672cc5d9bfc6d5")]},
+        (REG, "quay/cilium/certgen", "v0.2.4"): "sha256:" + "4" * 64,
+        (REG, "quay/cilium/hubble-ui", "v0.13.3"): "sha256:" + "5" * 64,
+        # the old images are still in the cache (held), under their old tags
+        (REG, "quay/cilium/cilium", "v1.17.0"): "sha256:" + "1" * 64,
+        (REG, "quay/cilium/hubble-relay", "v1.17.0"): "sha256:" + "2" * 64,
+    })
+    assert check_paths([values], fmt="json", resolver=Resolver(cache), env={}) == Exit.FINDINGS
+    findings = json.loads(capsys.readouterr().out)["findings"]
+    by_line = {(f["line"], f["code"]): f["message"] for f in findings}
+    assert set(by_line) == {(5, "IM008"), (15, "IM008"), (33, "IM009"), (33, "IM008")}
+    assert "sha256:" + "1" * 64 in by_line[(5, "IM008")] and A in by_line[(5, "IM008")]
+    assert "sha256:" + "2" * 64 in by_line[(15, "IM008")] and B in by_line[(15, "IM008")]
+    assert "imagemirror pin" in by_line[(33, "IM009")]  # the tag moved: warm cannot fetch the old one
+
+    assert pin_paths([values], resolver=Resolver(cache), stdout=io.StringIO()) == Exit.OK
+    pinned = values.read_text()
+    assert f'digest: "{A}"  # imagemirror: pinned (was: "sha256:{"1" * 64}")' in pinned
+    assert f'tag: "v0.13.3@sha256:{"5" * 64}"  # imagemirror: pinned' in pinned  # useDigest: false
+    assert 'digest: ""\n        useDigest: false' in pinned
+    assert f'digest: "sha256:{"4" * 64}"\n' in pinned  # certgen was right: untouched
+    assert check_paths([values], fmt="json", resolver=Resolver(cache), env={}) == Exit.OK  # in sync now
+    capsys.readouterr()
+    assert pin_paths([values], revert=True, stdout=io.StringIO()) == Exit.OK
+    assert values.read_text() == text
