@@ -15,7 +15,6 @@ A mirrored reference that carries both a tag and a digest (``x:1.2@sha256:...``,
 from __future__ import annotations
 
 import shlex
-from concurrent.futures import ThreadPoolExecutor
 
 from .errors import ServiceError
 from .reference import InvalidReference, parse
@@ -55,6 +54,10 @@ def drift_findings(refs, resolver, jobs: int = 8) -> tuple[list[tuple[object, Fi
             return func(*args), None
         except ServiceError as exc:
             return None, exc
+
+    from concurrent.futures import (
+        ThreadPoolExecutor,  # only online: check's start-up stays light
+    )
 
     with ThreadPoolExecutor(max(1, jobs), thread_name_prefix="check-online") as pool:
         held = dict(zip(holds_keys, pool.map(lambda k: ask(resolver.holds, *k), holds_keys)))

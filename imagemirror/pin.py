@@ -37,6 +37,14 @@ from .walker import (
     gc_paused,
     parse_events,
 )
+from .yaml_edit import (
+    Assignment,
+    UnsafeValue,
+    apply_replacements,
+    render,
+    set_values,
+    verify_events,
+)
 
 MARK = "# imagemirror: pinned"
 _MARK_AT_END = re.compile(
@@ -307,11 +315,8 @@ def pin_text(text: str, file: str, settings: Settings, digests: dict[str, str], 
 
 
 def _pin_text(text, file, settings, digests, chart) -> PinResult:
-    from .rewrite import _PLAIN_OK, UnsafeValue, _scalar_sig, render
-
     bom, body, scan = _load(text, file, settings, chart)
     result = PinResult(text, False, scan.candidates)
-    index = {ev.start_mark.index: i for i, ev in enumerate(scan.events) if ev.__class__.__name__ == "ScalarEvent"}
     edits: dict[int, tuple[Scalar, str, Candidate]] = {}  # id(node) -> (node, new value, candidate)
     inserts: dict[int, tuple] = {}  # id(anchor) -> (anchor, key, value, digest, candidate, name node)
     for cand, hold in scan.items:
@@ -354,7 +359,6 @@ def _pin_text(text, file, settings, digests, chart) -> PinResult:
 
     replacements: list[tuple[int, int, str]] = []
     expected_scalars: dict[int, tuple[str, str]] = {}
-    inserted_after: dict[int, list[tuple]] = {}
     marked_lines: dict[int, str] = {}  # line start -> the marker to append
     skip_lines: set[int] = set()
 
@@ -403,51 +407,32 @@ def _pin_text(text, file, settings, digests, chart) -> PinResult:
         expected_scalars[node.start] = (value, style)
         result.pinned.append(Pinned(cand, digest_of(value, cand), cand.current))
 
-    eol = "\r\n" if "\r\n" in body else "\n"
+    # keys to add go through the YAML edit engine (after the scalars and their markers): flow
+    # maps first (``, key: value``, no line added, so the marker's line stays), then block maps
+    # (one line after the map's last entry, the marker as its inline comment)
+    added: list[tuple[Assignment, bool, int, Pinned]] = []  # (assignment, flow, 0-based line, pin)
     for node, key_name, value, digest, cand, main in inserts.values():
         holder = scan.parents.get(id(node))
-        if holder is None:
-            result.notes.append(f"{file}:{cand.line}:{cand.column}: add `{key_name}: {value}` by hand")
-            continue
-        mapping, key = holder
-        if mapping.flow:
-            last = mapping.pairs[-1][1] if mapping.pairs else None
-            one_line = _line_bounds(body, mapping.start)[0] == _line_bounds(body, max(mapping.start, mapping.end - 1))[0]
-            if not isinstance(last, Scalar) or not one_line or scan.parents.get(id(main), (None,))[0] is not mapping \
-                    or any(isinstance(k, Scalar) and k.value == key_name for k, _v in mapping.pairs):
-                result.notes.append(f"{file}:{cand.line}:{cand.column}: a flow mapping; "
-                                    f"add `{key_name}: {value}` by hand")
-                continue
-            style = node.style if node.style in ("'", '"') else ("" if _PLAIN_OK.match(value) and ":" not in value
-                                                                 else '"')
-            if not mark(mapping.start, ADDED, cand):
-                continue
-            replacements.append((last.end, last.end, f", {key_name}: {style}{value}{style}"))
-            inserted_after.setdefault(index[last.start], []).extend([_scalar_sig(key_name), _scalar_sig(value, style)])
-            result.pinned.append(Pinned(cand, digest, cand.current))
-            continue
-        if scan.parents.get(id(main), (None,))[0] is not mapping:
-            result.notes.append(f"{file}:{cand.line}:{cand.column}: the image's keys come from a merged map; "
-                                f"add `{key_name}: {value}` by hand")
+        mapping = holder[0] if holder else None
+        keypath = _keypath(scan, mapping) if mapping is not None else None
+        if mapping is None or keypath is None or scan.parents.get(id(main), (None,))[0] is not mapping:
+            result.notes.append(f"{file}:{cand.line}:{cand.column}: the image map is in a list, under an anchor "
+                                f"or a merge key; add `{key_name}: {value}` by hand")
             continue
         if any(isinstance(k, Scalar) and k.value == key_name for k, _v in mapping.pairs):
             result.notes.append(f"{file}:{cand.line}:{cand.column}: {key_name} is already set (not a scalar); "
                                 "left as is")
             continue
-        start, end, nxt = _line_bounds(body, node.start)
-        if _line_bounds(body, max(node.start, node.end - 1))[0] != start or key.line != node.line:
-            result.notes.append(f"{file}:{cand.line}:{cand.column}: the value spans lines; "
-                                f"add `{key_name}: {value}` by hand")
-            continue
-        style = node.style if node.style in ("'", '"') else ("" if _PLAIN_OK.match(value) else '"')
-        rendered = f"{style}{value}{style}"
-        new_line = f"{' ' * key.column}{key_name}: {rendered}  {ADDED}"
-        if nxt == len(body) and (end == len(body)):
-            replacements.append((len(body), len(body), eol + new_line))
-        else:
-            replacements.append((nxt, nxt, new_line + eol))
-        inserted_after.setdefault(index[node.start], []).extend([_scalar_sig(key_name), _scalar_sig(value, style)])
-        result.pinned.append(Pinned(cand, digest, cand.current))
+        line_no = mapping.line
+        if mapping.flow:
+            one_line = _line_bounds(body, mapping.start)[0] == _line_bounds(body, max(mapping.start, mapping.end - 1))[0]
+            if not one_line or _line_bounds(body, mapping.start)[0] in marked_lines:
+                result.notes.append(f"{file}:{cand.line}:{cand.column}: a flow mapping over several lines, or with "
+                                    f"another pin; add `{key_name}: {value}` by hand")
+                continue
+        assignment = Assignment(keypath + (key_name,), value, comment=None if mapping.flow else ADDED,
+                                inline=not mapping.flow)
+        added.append((assignment, mapping.flow, line_no, Pinned(cand, digest, cand.current)))
 
     markers = []  # first: at one offset (an empty value at the line's end) the value goes before
     for start, mark_text in marked_lines.items():
@@ -456,19 +441,57 @@ def _pin_text(text, file, settings, digests, chart) -> PinResult:
         markers.append((end, end, _with_marker(line, mark_text)[len(line):]))
     replacements = markers + replacements
 
-    if not replacements:
-        return result
-    from .rewrite import _apply, _verify
-
-    new_body = _apply(body, replacements)
-    expected: list = []
-    for i, ev in enumerate(scan.events):
-        expected.append(ev)
-        expected.extend(inserted_after.get(i, ()))
-    _verify(expected, new_body, expected_scalars, None, file)
+    new_body = body
+    if replacements:
+        new_body = apply_replacements(body, replacements)
+        verify_events(scan.events, new_body, expected_scalars, None, file, "pin")
+    for flow in (True, False):
+        for assignment, is_flow, line_no, pinned in added:
+            if is_flow is not flow:
+                continue
+            try:
+                after = set_values(new_body, [assignment], file, "pins")
+            except FileError as exc:  # Refused included: the engine says why
+                c = pinned.candidate
+                result.notes.append(f"{file}:{c.line}:{c.column}: {exc.message}; add "
+                                    f"`{assignment.keypath[-1]}: {assignment.value}` by hand")
+                continue
+            if flow:
+                events = parse_events(after)
+                start = _nth_line_start(after, line_no)
+                _s, end, _n = _line_bounds(after, start)
+                after = after[:end] + _with_marker(after[start:end], ADDED)[end - start:] + after[end:]
+                verify_events(events, after, {}, None, file, "pin")
+            elif new_body and not new_body.endswith("\n") and after.endswith("\n"):
+                # the file had no final line break: the added line is the last and has none either,
+                # so revert (which removes it with the break before it) restores the bytes
+                after = after[: -2 if after.endswith("\r\n") else -1]
+            new_body = after
+            result.pinned.append(pinned)
     result.text = bom + new_body
     result.changed = new_body != body
     return result
+
+
+def _keypath(scan: _Scan, mapping) -> tuple | None:
+    """The keys from the document's top to ``mapping`` (None inside a list)."""
+    keys: list = []
+    node = mapping
+    roots = {id(d) for d in scan.docs}
+    while id(node) not in roots:
+        holder = scan.parents.get(id(node))
+        if holder is None:
+            return None
+        node, key = holder
+        keys.append(key.value)
+    return tuple(reversed(keys))
+
+
+def _nth_line_start(text: str, n: int) -> int:
+    at = 0
+    for _ in range(n):
+        at = text.index("\n", at) + 1
+    return at
 
 
 def digest_of(value: str, cand: Candidate) -> str:
@@ -495,8 +518,6 @@ def revert_text(text: str, file: str) -> RevertResult:
 
 
 def _revert_text(text: str, file: str) -> RevertResult:
-    from .rewrite import UnsafeValue, _verify, render
-
     bom = "\ufeff" if text.startswith("\ufeff") else ""
     body = text[len(bom):]
     result = RevertResult(text, False)
@@ -580,11 +601,9 @@ def _revert_text(text: str, file: str) -> RevertResult:
         replacements.append((start + m.start() + len(m.group("sp")) - ours, end, ""))
     if not replacements:
         return result
-    from .rewrite import _apply
-
-    new_body = _apply(body, replacements)
+    new_body = apply_replacements(body, replacements)
     expected = [ev for i, ev in enumerate(events) if i not in removed]
-    _verify(expected, new_body, expected_scalars, None, file)
+    verify_events(expected, new_body, expected_scalars, None, file, "pin revert")
     result.text = bom + new_body
     result.changed = new_body != body
     return result

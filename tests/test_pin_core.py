@@ -64,7 +64,7 @@ kps:
     done = pin_all(text)
     assert done.text == text.replace(
         "nginx:1.25\n", f"nginx:1.25@{A}  # imagemirror: pinned\n").replace(
-        '    tag: "7.2.4"\n', f'    tag: "7.2.4"\n    digest: "{A}"  # imagemirror: pinned (added)\n').replace(
+        '    tag: "7.2.4"\n', f'    tag: "7.2.4"\n    digest: {A}  # imagemirror: pinned (added)\n').replace(
         "tag: v1\n", f"tag: v1@{A}  # imagemirror: pinned\n").replace(
         'digest: ""\n', f'digest: "{A}"  # imagemirror: pinned (was: "")\n').replace(
         'sha: ""\n', f'sha: "{"a" * 64}"  # imagemirror: pinned (was: "")\n')  # kube-prometheus: bare hex
@@ -137,7 +137,7 @@ def test_last_line_without_newline_and_null_digests():
     done = pin_all(text)
     assert f"    digest: {A}  # imagemirror: pinned (was:)\n" in done.text
     assert f'digest: "{A}"}}  # imagemirror: pinned (was: ~)\n' in done.text
-    assert done.text.endswith(f"    tag: '3'\n    digest: '{A}'  # imagemirror: pinned (added)")
+    assert done.text.endswith(f"    tag: '3'\n    digest: {A}  # imagemirror: pinned (added)")
     assert revert_text(done.text, "v.yaml").text == text
 
 

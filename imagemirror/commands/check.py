@@ -42,6 +42,7 @@ from pathlib import Path
 
 from .. import __version__, output
 from .. import report as fmt_mod
+from ..drift import drift_findings
 from ..errors import ConfigError, Exit
 from ..inventory import Scan, Source, scan
 from ..model import ImageRef
@@ -179,18 +180,10 @@ def build_report(results, deny: frozenset[str] = frozenset(), strict: bool = Fal
 # --- the command --------------------------------------------------------------------------
 
 
-def add_online_findings(report: Report, refs, online: dict | None, resolver=None) -> list[str]:
-    """``check --online``: drift findings (IM008, IM009) added to ``report``, ``# imagemirror:
-    ignore[...]`` applied (as the scan marked each reference) -> registry errors, one line each."""
-    from ..drift import drift_findings
-
-    if resolver is None:
-        from .pin import Resolver, make_client
-
-        options = online or {}
-        client = make_client(insecure=options.get("insecure", False), ca_bundle=options.get("ca_bundle"),
-                             deadline=options.get("deadline", 600.0))
-        resolver = Resolver(client)
+def add_online_findings(report: Report, refs, resolver) -> list[str]:
+    """``check --online``: drift findings (IM008, IM009, :mod:`imagemirror.drift`) added to
+    ``report``, ``# imagemirror: ignore[...]`` applied as the scan marked each reference ->
+    registry errors, one line each."""
     found, errors = drift_findings(refs, resolver)
     for ref, finding in found:
         if ref.suppressed or finding.code in ref.ignored:
@@ -252,14 +245,13 @@ def check_paths(
     color: bool | None = None,
     env=None,
     source: Source | None = None,
-    online: dict | None = None,
     resolver=None,
 ) -> int:
     """Scan ``paths`` (from ``source``, default the values text) and report; the exit code
     follows ``imagemirror.errors``.
 
-    ``online`` (``{"insecure", "ca_bundle", "deadline"}``): also ask the cache about pinned
-    references (:mod:`imagemirror.drift`); without it nothing here touches the network."""
+    ``resolver`` (``check --online``, made by the CLI): also ask the cache about pinned references
+    (:mod:`imagemirror.drift`); without it nothing here touches the network."""
     env = os.environ if env is None else env
     paths = [Path(p) for p in paths]
     cli_deny = canonical_deny(deny)
@@ -269,8 +261,8 @@ def check_paths(
     for note in found.notes:
         output.note(note)
     report = build_report(found.results, all_deny, strict)
-    service_errors = add_online_findings(report, [r for res in found.results for r in res.refs], online, resolver) \
-        if online is not None or resolver is not None else []
+    service_errors = add_online_findings(report, [r for res in found.results for r in res.refs], resolver) \
+        if resolver is not None else []
 
     fmt = print_report(report, fmt, color, env)
     code = exit_code(report)

@@ -16,7 +16,17 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from .. import output
+from ..charts.pins import chart_hints, verify_with_charts
+from ..ecr.settings import UPSTREAMS
 from ..errors import ConfigError, Exit, FileError, ServiceError
+from ..files import decode, discover, read_bytes, write_atomic
+from ..model import FileResult
+from ..pin import pin_candidates, pin_text, revert_text
+from ..reference import InvalidReference, parse
+from ..registry.auth import CredentialStore
+from ..registry.client import RegistryClient
+from .common import report_errors, settings_for, warn
 
 
 @dataclass
@@ -35,16 +45,18 @@ class Resolution:
 
 def make_client(*, insecure: bool = False, ca_bundle=None, deadline: float | None = 600.0, jobs: int = 8,
                 retries: int = 3):
-    from ..registry.auth import CredentialStore
-    from ..registry.client import RegistryClient
 
     return RegistryClient(CredentialStore(), insecure=insecure, ca_bundle=str(ca_bundle) if ca_bundle else None,
                           jobs=jobs, deadline=deadline, retries=retries)
 
 
+def online_resolver(*, insecure: bool = False, ca_bundle=None, deadline: float | None = 600.0) -> Resolver:
+    """``check --online``: the cache, reached as ``warm`` reaches it (no upstream asked)."""
+    return Resolver(make_client(insecure=insecure, ca_bundle=ca_bundle, deadline=deadline))
+
+
 def upstream_api_host(host: str) -> str:
     """The host that serves the distribution API for an upstream (Docker Hub's is another)."""
-    from ..ecr.settings import UPSTREAMS
 
     known = UPSTREAMS.get(host)
     return known[1] if known else host
@@ -65,7 +77,6 @@ class Resolver:
         self.upstream_client = upstream_client
 
     def _split(self, lookup: str):
-        from ..reference import parse
 
         ref = parse(lookup)
         return ref
@@ -88,7 +99,6 @@ class Resolver:
 
     def holds(self, name_ref: str, digest: str) -> bool:
         """Whether the cache serves the manifest ``digest`` of ``name_ref``'s repository."""
-        from ..reference import parse
 
         ref = parse(name_ref)
         try:
@@ -140,82 +150,10 @@ def _diff(text: str, new: str, display: str) -> str:
     )
 
 
-def _scope_of(view, image):
-    for scope in view.top.walk():
-        if tuple(scope.path) == tuple(image.scope):
-            return scope
-    return None
-
-
-def chart_image(view, image):
-    """What ``view``'s chart reads for ``image`` -> :class:`imagemirror.pin.ChartImage`."""
-    from ..charts.values import path_value
-    from ..pin import ChartImage
-
-    scope = _scope_of(view, image)
-    keypath = tuple(image.keypath)
-    if image.keypath and image.keypath[0] != "global" and scope is not None:
-        keypath = keypath[len(scope.path):]
-    defaults = scope.chart.defaults if scope is not None else {}
-
-    def has(key: str) -> bool:
-        found, _ = path_value(defaults, ".".join(map(str, keypath + (key,))))
-        return found
-
-    reads = "digest" if has("digest") else ("sha" if has("sha") else None)
-    tag_key = "version" if has("version") and not has("tag") else "tag"
-    return ChartImage(image.written, image.status, reads, tag_key)
-
-
-def chart_hints(paths, settings, targets, offline: bool):
-    """``pin --effective``: for each values file a release reads, image path -> what its chart
-    reads (two releases that disagree about one path: neither is used) -> (hints, targets, fetcher)."""
-    from ..charts.plan import views_for
-    from ..charts.source import EffectiveSource
-
-    source = EffectiveSource(offline=offline)
-    all_targets, _problems, _notes = source.files(paths, settings)  # discover's problems: reported by the caller
-    fetcher = source.fetcher(settings, Path(paths[0]).resolve())
-    out: dict[Path, dict] = {}
-    for path, _display in all_targets:
-        hints: dict = {}
-        clashing: set = set()
-        for view in views_for(path.resolve(), settings, fetcher):
-            for image in view.images:
-                hint = chart_image(view, image)
-                if hints.setdefault(image.path, hint) != hint:
-                    clashing.add(image.path)
-        out[path.resolve()] = {k: v for k, v in hints.items() if k not in clashing}
-    return out, all_targets, fetcher
-
-
-def verify_with_charts(path: Path, display: str, text: str, pinned, settings, fetcher) -> None:
-    """Every image pinned in ``text`` must pull its digest once the chart's values are merged."""
-    from ..charts.plan import views_for
-    from ..reference import InvalidReference, parse
-
-    wanted = {p.candidate.path: p.digest for p in pinned}
-    if not wanted:
-        return
-    for view in views_for(path.resolve(), settings, fetcher, {path.resolve(): text}):
-        for image in view.images:
-            digest = wanted.get(image.path)
-            if digest is None:
-                continue
-            try:
-                got = parse(image.written).digest
-            except InvalidReference:
-                got = None
-            if got != digest:
-                raise FileError(display, f"chart-aware pin did not verify: release {view.release.name} would pull "
-                                f"{image.written} for {image.path}, not @{digest}; file left untouched")
-
-
 class _Out:
     """Results through :mod:`imagemirror.output` (the one stdout writer)."""
 
     def write(self, text: str) -> None:
-        from .. import output
 
         output.out(text, end="")
 
@@ -223,11 +161,10 @@ class _Out:
         pass
 
 
-class _Err(_Out):
+class StderrResults(_Out):
     """For ``warm --pin --format json``: the pins go to stderr, stdout stays JSON."""
 
     def write(self, text: str) -> None:
-        from .. import output
 
         output.err(text, end="")
 
@@ -235,7 +172,6 @@ class _Err(_Out):
 def _note_uncovered(hints: dict, covered: set, warn) -> None:
     """``--effective``: the images the releases pull that no values file under PATHS names a map
     or string for (a template, or keys the chart shares) cannot be pinned here: say so."""
-    from ..reference import InvalidReference, parse
 
     seen: set = set()
     for per_file in hints.values():
@@ -273,9 +209,6 @@ def pin_paths(
     """Pin (or ``revert``) every mirrored reference under ``paths``.
 
     ``digests`` (``host/path:tag`` -> digest) pins exactly those, resolving nothing (``warm --pin``)."""
-    from ..files import decode, discover, read_bytes, write_atomic
-    from ..pin import pin_candidates, pin_text, revert_text
-    from .common import report_errors, settings_for, warn
 
     stdout = stdout or _Out()
     settings = settings_for(paths, config, registry)
@@ -288,7 +221,6 @@ def pin_paths(
         hints, targets, fetcher = chart_hints(paths, settings, targets, offline)
     texts: dict[str, tuple[Path, bytes, str]] = {}
     errors = list(problems)
-    from ..model import FileResult
 
     for path, display in targets:
         try:

@@ -19,8 +19,12 @@ from typing import TextIO
 from .. import output
 from ..errors import ConfigError, Exit
 from ..inventory import Source, scan
+from ..registry.auth import CredentialStore
+from ..registry.client import RegistryClient
+from ..registry.engine import DockerEngine
 from ..warm import ImageResult, Target, targets_from_refs, warm_images, warm_with_engine
 from .common import report_errors, settings_for
+from .pin import StderrResults, pin_paths
 
 PLATFORM = re.compile(r"all\Z|[a-z0-9]+/[a-z0-9_]+(?:/[a-z0-9]+)?\Z")
 
@@ -189,17 +193,11 @@ def run_warm(
     progress = BarProgress(len(targets), stderr) if tty else LineProgress(len(targets), stderr)
     start = time.monotonic()
     if engine == "docker":
-        from ..registry.auth import CredentialStore
-        from ..registry.engine import DockerEngine
-
         timeout = 600.0 if deadline is None else min(600.0, deadline)
         docker_engine = docker_engine or DockerEngine(CredentialStore(), timeout=timeout)
         results = warm_with_engine(targets, docker_engine, jobs=jobs, platform=platform, progress=progress,
                                    prefixes=prefixes, deadline=deadline)
     else:
-        from ..registry.auth import CredentialStore
-        from ..registry.client import RegistryClient
-
         own = client is None
         client = client or RegistryClient(CredentialStore(), insecure=insecure, ca_bundle=ca_bundle, jobs=jobs,
                                           deadline=deadline)
@@ -261,13 +259,11 @@ def warm(
     )
     pin_code = Exit.OK
     if pin:
-        from .pin import _Err as _PinErr, pin_paths
-
         digests = pinnable_digests(outcome)
         effective = getattr(source, "kind", "") == "effective"
         pin_code = pin_paths(paths, config, registry, digests=digests, effective=effective,
                              offline=getattr(source, "offline", False),
-                             stdout=None if fmt != "json" else _PinErr())
+                             stdout=None if fmt != "json" else StderrResults())
     if found.service_failed:
         return Exit.SERVICE_ERROR
     if file_errors or pin_code == Exit.FILE_ERROR:

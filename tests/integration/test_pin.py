@@ -101,8 +101,8 @@ redis:\r
     registry: REG\r
     repository: docker-hub/bitnami/redis\r
     tag: "7.2.4"\r
-    digest: "{redis.digest}"  # imagemirror: pinned (added)\r
     pullPolicy: IfNotPresent\r
+    digest: {redis.digest}  # imagemirror: pinned (added)\r
 app:\r
   image: {{repository: 'REG/quay/team/app', tag: "v1@{app.digest}"}}  # imagemirror: pinned (was: v1)\r
 cilium:\r
