@@ -223,3 +223,10 @@ def test_pin_then_revert_is_byte_exact(items, eol):
     assert done.changed
     assert pin_all(done.text).text == done.text
     assert revert_text(done.text, "v.yaml").text == text
+
+
+def test_a_key_to_add_in_a_list_item_is_left_with_a_note():
+    text = (f"initContainers:\n  - name: x\n    image:\n      registry: {REG}\n"
+            f"      repository: docker-hub/bitnami/os-shell\n      tag: '12'\n")
+    done = pin_all(text)
+    assert not done.changed and any("in a list" in n for n in done.notes)
