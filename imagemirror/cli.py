@@ -33,14 +33,6 @@ def _settings_options(func):
     return func
 
 
-def _out(text: str) -> None:  # ecr/init commands: text ends its own lines
-    output.out(text, end="")
-
-
-def _err(text: str) -> None:
-    output.err(text)
-
-
 def run(command, *args, **kwargs) -> None:
     """Call a command function and exit with its code: the one exit funnel.
 
@@ -341,7 +333,7 @@ def ecr_plan_command(config, endpoint_url, region, debug, fmt, rotate_credential
     """Show what `apply` would create, update, replace or delete, and why."""
     from .commands import ecr
 
-    run(ecr.plan, out=_out, err=_err, config=config, endpoint_url=endpoint_url, region=region, fmt=fmt,
+    run(ecr.plan, config=config, endpoint_url=endpoint_url, region=region, fmt=fmt,
         rotate_credentials=rotate_credentials, debug=debug)
 
 
@@ -362,7 +354,7 @@ def ecr_apply_command(config, endpoint_url, region, debug, fmt, dry_run, rotate_
     """
     from .commands import ecr
 
-    run(ecr.apply, out=_out, err=_err, config=config, endpoint_url=endpoint_url, region=region, fmt=fmt, dry_run=dry_run,
+    run(ecr.apply, config=config, endpoint_url=endpoint_url, region=region, fmt=fmt, dry_run=dry_run,
         rotate_credentials=rotate_credentials, credentials_stdin=credentials_stdin,
         ask=_ask if _interactive() else None, debug=debug)
 
@@ -378,7 +370,7 @@ def ecr_destroy_command(config, endpoint_url, region, debug, fmt, dry_run, purge
     from .commands import ecr
 
     confirm = (lambda text: click.confirm(text, err=True)) if _interactive() else None
-    run(ecr.destroy, out=_out, err=_err, config=config, endpoint_url=endpoint_url, region=region, fmt=fmt, dry_run=dry_run,
+    run(ecr.destroy, config=config, endpoint_url=endpoint_url, region=region, fmt=fmt, dry_run=dry_run,
         purge_cache=purge_cache, yes=yes, confirm=confirm, debug=debug)
 
 
@@ -389,7 +381,7 @@ def ecr_doctor_command(config, endpoint_url, region, debug, fmt):
     """Validate every rule, report drift, the 50-rule quota and node-role permissions (exit 1 on problems)."""
     from .commands import ecr
 
-    run(ecr.doctor, out=_out, err=_err, config=config, endpoint_url=endpoint_url, region=region, fmt=fmt, debug=debug)
+    run(ecr.doctor, config=config, endpoint_url=endpoint_url, region=region, fmt=fmt, debug=debug)
 
 
 @ecr_group.command("rules")
@@ -398,7 +390,7 @@ def ecr_rules_command(config, endpoint_url, region, debug):
     """Print the account's actual pull-through cache rules as a `rules:` block."""
     from .commands import ecr
 
-    run(ecr.rules, out=_out, err=_err, config=config, endpoint_url=endpoint_url, region=region, debug=debug)
+    run(ecr.rules, config=config, endpoint_url=endpoint_url, region=region, debug=debug)
 
 
 @ecr_group.command("usage")
@@ -411,7 +403,7 @@ def ecr_usage_command(paths, config, endpoint_url, region, debug, fmt):
     is referenced but not cached yet."""
     from .commands import ecr
 
-    run(ecr.usage, tuple(paths), out=_out, err=_err, config=config, endpoint_url=endpoint_url, region=region,
+    run(ecr.usage, tuple(paths), config=config, endpoint_url=endpoint_url, region=region,
         fmt=fmt, debug=debug)
 
 
@@ -426,7 +418,7 @@ def init_command(path, force, region, endpoint_url, debug):
     the registry host, the account's rules, and the releases found; then say what to run."""
     from .commands.init import init
 
-    run(init, path, out=_out, err=_err, force=force, endpoint_url=endpoint_url, region=region, debug=debug)
+    run(init, path, force=force, endpoint_url=endpoint_url, region=region, debug=debug)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -4,6 +4,7 @@
 - :func:`err` -- chatter: progress, summaries, hints.
 - :func:`note`, :func:`warning`, :func:`error` -- the ``imagemirror: <kind>: message`` lines.
 - :func:`use_color` -- the colour policy: only on a terminal, never with ``NO_COLOR`` set.
+- :func:`err_is_terminal` -- whether stderr is a terminal (where a redrawn progress bar may go).
 
 The streams are looked up at each call (a test's capture, click's runner and a worker's
 redirection all see the output).  ``err`` flushes stdout first, so on a shared terminal the
@@ -68,3 +69,8 @@ def use_color(env: Mapping[str, str] | None = None, stream=None) -> bool:
     """Colour only on a terminal, and never when ``NO_COLOR`` is set (https://no-color.org)."""
     env = os.environ if env is None else env
     return _isatty(sys.stdout if stream is None else stream) and not env.get("NO_COLOR")
+
+
+def err_is_terminal() -> bool:
+    """Whether stderr is a terminal (a bar redrawn in place is for people, not for logs)."""
+    return _isatty(sys.stderr)

@@ -24,8 +24,10 @@ from dataclasses import dataclass, field
 
 from .config import Settings
 from .errors import FileError
+from .inventory import classify_site
 from .reference import InvalidReference, parse
 from .rules import MIRRORED
+from .suppress import comment_start
 from .walker import (
     Mapping,
     Scalar,
@@ -142,8 +144,6 @@ def _line_bounds(text: str, offset: int) -> tuple[int, int, int]:
 
 
 def _comment_start(line: str) -> int | None:
-    from .suppress import comment_start
-
     return comment_start(line)
 
 
@@ -203,8 +203,6 @@ def _hex_only(node: Scalar) -> bool:
 
 class _Scan:
     def __init__(self, body: str, file: str, settings: Settings, chart: dict):
-        from .inventory import classify_site
-
         self.body = body
         self.events = parse_events(body)
         self.docs = compose(self.events)

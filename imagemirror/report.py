@@ -3,7 +3,9 @@
 A :class:`Finding` is a small record (code, level, message, file, 1-based line and
 column, the reference as written and the fix).  ``format_text``, ``format_github``,
 ``format_json`` and ``format_sarif`` turn a :class:`Report` into the text printed on
-stdout; nothing here reads files, looks at the terminal or the environment.
+stdout; :func:`output_style`, :func:`present` and :func:`exit_code` decide the format, the
+colour, what goes to each stream and the exit code.  Nothing here reads files, looks at the
+terminal or writes to a stream (the caller prints through :mod:`imagemirror.output`).
 
 Codes are stable: scripts and ``# imagemirror: ignore[CODE]`` comments rely on them.
 """
@@ -11,6 +13,8 @@ Codes are stable: scripts and ``# imagemirror: ignore[CODE]`` comments rely on t
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from .errors import ConfigError, Exit
 
 ERROR = "error"
 WARNING = "warning"
@@ -376,9 +380,6 @@ def format_sarif(report: Report, version: str = "0") -> str:
     return json.dumps(log, indent=2) + "\n"
 
 
-FORMATTERS = ("text", "github", "json", "sarif")
-
-
 FORMATS = ("text", "github", "json", "sarif")
 
 
@@ -393,3 +394,40 @@ def render(report: Report, fmt: str, color: bool = False, version: str = "0") ->
     if fmt == "sarif":
         return format_sarif(report, version)
     raise ValueError(f"unknown format {fmt!r}")
+
+
+# --- format, streams and exit code (pure; the command prints through imagemirror.output) ----
+
+
+def choose_format(fmt: str | None, env) -> str:
+    """``fmt`` when given, else ``github`` under GitHub Actions, else ``text``."""
+    if fmt:
+        return fmt
+    return "github" if env.get("GITHUB_ACTIONS") == "true" else "text"
+
+
+def output_style(fmt: str | None, color: bool | None, env, can_color: bool = False) -> tuple[str, bool]:
+    """The format to print (see :func:`choose_format`) and whether to colour it: ``color``
+    when given, else only text and only where ``can_color`` (``output.use_color``)."""
+    fmt = choose_format(fmt, env)
+    if fmt not in FORMATS:
+        raise ConfigError(f"--format: unknown format {fmt!r}")
+    if color is None:
+        color = fmt == "text" and can_color
+    return fmt, bool(color)
+
+
+def present(report: Report, fmt: str, color: bool = False, version: str = "0") -> tuple[str, str | None]:
+    """What to print: the findings for stdout, and the summary line for stderr (for people:
+    the text and github formats only; None for the machine formats)."""
+    return render(report, fmt, color=color, version=version), summary(report) if fmt in ("text", "github") else None
+
+
+def exit_code(report: Report) -> Exit:
+    """3 when a file could not be processed, 1 for an unsuppressed error, else 0."""
+    active = report.active
+    if any(f.code == "IM100" for f in active):
+        return Exit.FILE_ERROR
+    if any(f.level == ERROR for f in active):
+        return Exit.FINDINGS
+    return Exit.OK

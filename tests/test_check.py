@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from imagemirror.cli import main
-from imagemirror import suppress
+from imagemirror import report, suppress
 from imagemirror.commands import check
 from imagemirror.errors import ConfigError
 from imagemirror.model import FileResult, ImageRef
@@ -216,17 +216,17 @@ def test_build_report_suppression_and_fix_span():
         (8, "IM003", True, None),
     ]
     assert rep.suppressed == 2 and rep.references == 4 and rep.files == 1
-    assert check.exit_code(rep) == 1
+    assert report.exit_code(rep) == 1
 
 
 def test_exit_codes():
     ok = check.build_report([FileResult("v.yaml", refs=[ref("gcr.io/x:1", "no-rule", "gcr.io/x:1")])])
-    assert check.exit_code(ok) == 0
+    assert report.exit_code(ok) == 0
     from imagemirror.errors import FileError
 
     broken = check.build_report([FileResult("v.yaml", error=FileError("v.yaml", "invalid YAML: x", 3, 4))])
     assert [(f.code, f.line, f.column) for f in broken.findings] == [("IM100", 3, 4)]
-    assert check.exit_code(broken) == 3
+    assert report.exit_code(broken) == 3
 
 
 # --- end to end through the CLI -------------------------------------------------------------

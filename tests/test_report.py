@@ -242,3 +242,34 @@ def test_sarif_schema_catches_a_broken_log(sarif_validator):
 )
 def test_artifact_uri(file, uri):
     assert report.artifact_uri(file) == uri
+
+
+# --- format, streams and exit code --------------------------------------------------------
+
+
+def test_output_style_chooses_format_and_colour():
+    assert report.output_style(None, None, {}, can_color=True) == ("text", True)
+    assert report.output_style(None, None, {"GITHUB_ACTIONS": "true"}, can_color=True) == ("github", False)
+    assert report.output_style("json", None, {}, can_color=True) == ("json", False)
+    assert report.output_style("text", None, {}, can_color=False) == ("text", False)
+    assert report.output_style("sarif", True, {}) == ("sarif", True)  # an explicit choice stands
+    from imagemirror.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="--format: unknown format 'xml'"):
+        report.output_style("xml", None, {})
+
+
+def test_present_splits_findings_and_summary():
+    rep = sample()
+    for fmt in ("text", "github"):
+        out, summary = report.present(rep, fmt)
+        assert out == report.render(rep, fmt) and summary == report.summary(rep)
+    for fmt in ("json", "sarif"):  # machine formats: the summary is in the document, not on stderr
+        out, summary = report.present(rep, fmt, version="9")
+        assert summary is None and out == report.render(rep, fmt, version="9")
+
+
+def test_exit_code_order():
+    assert report.exit_code(sample()) == 3  # a file error outranks findings
+    assert report.exit_code(Report([finding()])) == 1
+    assert report.exit_code(Report([finding(suppressed=True), finding(code="IM003", level=WARNING)])) == 0

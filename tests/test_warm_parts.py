@@ -9,6 +9,7 @@ import email.utils
 import io
 import json
 import subprocess
+import sys
 
 import pytest
 
@@ -301,10 +302,11 @@ class FakeTTY(io.StringIO):
         return True
 
 
-def test_bar_progress_draws_on_one_line():
+def test_bar_progress_draws_on_one_line(monkeypatch):
     stream = FakeTTY()
+    monkeypatch.setattr(sys, "stderr", stream)  # the bar writes through imagemirror.output
     now = [0.0]
-    bar = BarProgress(2, stream, clock=lambda: now[0])
+    bar = BarProgress(2, clock=lambda: now[0])
     a, b = Target(parse("r.example.com/a:1")), Target(parse("r.example.com/b:1"))
     bar.start(a)
     bar.start(b)
@@ -322,11 +324,45 @@ def test_bar_progress_draws_on_one_line():
     assert out.endswith("\r\x1b[2K")
 
 
-def test_line_progress_one_line_per_image():
+def test_line_progress_one_line_per_image(monkeypatch):
     stream = io.StringIO()
-    lines = LineProgress(2, stream)
+    monkeypatch.setattr(sys, "stderr", stream)
+    lines = LineProgress(2)
     lines.finish(ImageResult("r/a:1", "ok", bytes=2048, seconds=0.5))
     assert stream.getvalue() == "warm [1/2] ok     r/a:1 (2.0 KiB, 0.5s)\n"
+
+
+@pytest.mark.parametrize("tty, kind", [(True, "BarProgress"), (False, "LineProgress")])
+def test_run_warm_draws_a_bar_only_on_a_terminal(monkeypatch, tty, kind):
+    """The bar (escape sequences, redrawn in place) only when stderr is a terminal; a log gets
+    one plain line per image, and the summary goes to stdout either way."""
+    from imagemirror.commands import warm as warm_command
+
+    err = FakeTTY() if tty else io.StringIO()
+    out = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", err)
+    monkeypatch.setattr(sys, "stdout", out)
+    seen = []
+
+    def fake_warm(targets, client, *, progress, **kw):
+        seen.append(type(progress).__name__)
+        results = []
+        for t in targets:
+            progress.start(t)
+            progress.advance(t, 10)
+            result = ImageResult(t.name, "ok", bytes=10)
+            progress.finish(result)
+            results.append(result)
+        return results
+
+    monkeypatch.setattr(warm_command, "warm_images", fake_warm)
+    targets = [Target(parse("r.example.com/a:1"))]
+    warm_command.run_warm(targets, client=object())
+    assert seen == [kind]
+    assert ("\x1b[2K" in err.getvalue()) is tty
+    if not tty:
+        assert err.getvalue() == "warm [1/1] ok     r.example.com/a:1 (10 B, 0.0s)\n"
+    assert "\n1 images, 1 warmed, 0 failed, 10 B in " in out.getvalue()
 
 
 def test_an_ignore_comment_keeps_an_image_out_of_warm(tmp_path):

@@ -47,7 +47,7 @@ from ..errors import ConfigError, Exit
 from ..inventory import Scan, Source, scan
 from ..model import ImageRef
 from ..reference import InvalidReference, canonical_host, is_domain, parse
-from ..report import ERROR, FORMATS, NOTE, WARNING, Finding, Report
+from ..report import ERROR, NOTE, WARNING, Finding, Report
 from .common import settings_for
 
 _HOST = re.compile(r"[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]+)?\Z")
@@ -201,43 +201,6 @@ def _shell_quote(word: str) -> str:
     return shlex.quote(word)
 
 
-def choose_format(fmt: str | None, env) -> str:
-    if fmt:
-        return fmt
-    return "github" if env.get("GITHUB_ACTIONS") == "true" else "text"
-
-
-
-def print_report(report, fmt: str | None, color: bool | None, env) -> str:
-    """Print the findings on stdout (and, for people, the summary on stderr) -> the format."""
-    fmt, color = output_style(fmt, color, env)
-    out = fmt_mod.render(report, fmt, color=color, version=__version__)
-    if out:
-        output.out(out, end="", color=color)
-    if fmt in ("text", "github"):
-        output.err(fmt_mod.summary(report))
-    return fmt
-
-
-def output_style(fmt: str | None, color: bool | None, env) -> tuple[str, bool]:
-    """The format to print (see :func:`choose_format`) and whether to colour it."""
-    fmt = choose_format(fmt, env)
-    if fmt not in FORMATS:
-        raise ConfigError(f"--format: unknown format {fmt!r}")
-    if color is None:
-        color = fmt == "text" and output.use_color(env)
-    return fmt, bool(color)
-
-
-def exit_code(report: Report) -> Exit:
-    active = report.active
-    if any(f.code == "IM100" for f in active):
-        return Exit.FILE_ERROR
-    if any(f.level == ERROR for f in active):
-        return Exit.FINDINGS
-    return Exit.OK
-
-
 def check_paths(
     paths,
     *,
@@ -269,10 +232,15 @@ def check_paths(
     service_errors = add_online_findings(report, [r for res in found.results for r in res.refs], resolver) \
         if resolver is not None else []
 
-    fmt = print_report(report, fmt, color, env)
-    code = exit_code(report)
+    fmt, color = fmt_mod.output_style(fmt, color, env, output.use_color(env))
+    findings, summary = fmt_mod.present(report, fmt, color, __version__)
+    if findings:
+        output.out(findings, end="", color=color)
+    if summary:
+        output.err(summary)
+    code = fmt_mod.exit_code(report)
     for line in service_errors:
-        output.err(f"imagemirror: error: {line}")
+        output.error(line)
     if service_errors:
         code = max(code, Exit.SERVICE_ERROR)
     if fmt in ("text", "github"):

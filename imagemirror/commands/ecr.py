@@ -1,33 +1,55 @@
 """``imagemirror ecr plan|apply|destroy|doctor|rules|usage``: plain functions returning exit codes.
 
-No click here: results go through ``out`` (stdout), progress and reports through ``err``
-(stderr); both default to plain ``print`` and ``cli.py`` passes its own.  Exit codes
+No click here: results go to stdout, progress and reports to stderr, both through
+:mod:`imagemirror.output`; a prompt (``ask``, ``confirm``) is passed in by ``cli.py``.  boto3
+is imported by :mod:`imagemirror.ecr.client` only when a client is made.  Exit codes
 (imagemirror/errors.py): 0 ok / no drift, 1 doctor found problems or a plan would fail, 2
 settings or usage error, 4 AWS error.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 from .. import output
+from ..config import resolve_settings
+from ..ecr import settings as ecr_settings
+from ..ecr import usage as usage_mod
+from ..ecr.apply import ApplyStopped, execute, gather_credentials
+from ..ecr.client import AwsClient
+from ..ecr.doctor import findings as doctor_findings
+from ..ecr.doctor import format_text as doctor_text
+from ..ecr.plan import destroy_plan, desired_state, format_json, format_text, preflight
+from ..ecr.plan import plan as make_plan
+from ..ecr.regions import partition_of, refusal, registry_host, storage_price
+from ..ecr.settings import host_for_url
+from ..ecr.state import observe
 from ..errors import ConfigError, Exit, ServiceError
+from ..inventory import scan
+from .common import report_errors
 
 Ask = Callable[[str, bool], str]
-Write = Callable[[str], None]
 _QUIET_LOGGERS = ("botocore", "boto3", "urllib3", "s3transfer")
 
 
-def _stdout(text: str) -> None:
+def _out(text: str) -> None:  # the texts below end their own lines
     output.out(text, end="")
 
 
-def _stderr(text: str) -> None:
-    output.err(text)
+class _OutputHandler(logging.Handler):
+    """``--debug`` lines on stderr, through :mod:`imagemirror.output`."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            output.err(self.format(record))
+        except Exception:  # noqa: BLE001 -- logging must never break the command
+            self.handleError(record)
 
 
 def _setup_logging(debug: bool) -> None:
@@ -36,13 +58,17 @@ def _setup_logging(debug: bool) -> None:
     for name in _QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
     logger = logging.getLogger("imagemirror")
+    ours = [h for h in logger.handlers if isinstance(h, _OutputHandler)]
     if debug:
-        if not any(getattr(h, "_imagemirror", False) for h in logger.handlers):
-            handler = logging.StreamHandler(sys.stderr)
+        if not ours:
+            handler = _OutputHandler()
             handler.setFormatter(logging.Formatter("imagemirror: debug: %(message)s"))
-            handler._imagemirror = True  # type: ignore[attr-defined]
             logger.addHandler(handler)
         logger.setLevel(logging.DEBUG)
+    elif ours:  # a previous command in this process had --debug; this one has not
+        for handler in ours:
+            logger.removeHandler(handler)
+        logger.setLevel(logging.NOTSET)
 
 
 @dataclass
@@ -61,11 +87,6 @@ def connect(region: str | None, endpoint_url: str | None, settings_region: str |
     The Region (``--region``, else ``ecr.region``, else the AWS config) is checked before any
     call is made; then STS gives the account and the ARN partition, which must agree.
     """
-    from ..ecr.client import AwsClient
-    from ..ecr.regions import partition_of, refusal
-
-    import os
-
     client = AwsClient(region=region or settings_region or os.environ.get("AWS_REGION") or None, endpoint_url=endpoint_url)
     if not client.region:
         raise ConfigError("no AWS Region: set ecr.region in .imagemirror.yaml, pass --region, or set AWS_REGION")
@@ -79,9 +100,6 @@ def connect(region: str | None, endpoint_url: str | None, settings_region: str |
 
 
 def _context(config: Path | None, endpoint_url: str | None, region: str | None, debug: bool) -> _Context:
-    from ..config import resolve_settings
-    from ..ecr import settings as ecr_settings
-
     _setup_logging(debug)
     settings = resolve_settings(Path.cwd(), config)
     ecr = ecr_settings.parse(settings)
@@ -92,29 +110,22 @@ def _context(config: Path | None, endpoint_url: str | None, region: str | None, 
 
 
 def _state(ctx: _Context, *, cached: bool = False, global_users: bool = False):
-    from ..ecr.plan import desired_state
-    from ..ecr.state import observe
-
     desired = desired_state(ctx.ecr, ctx.account, ctx.region, ctx.partition)
     return desired, observe(ctx.client, ctx.ecr, desired, cached=cached, global_users=global_users)
 
 
 def _plan_text(changes, ctx: _Context, fmt: str, notes=(), verb: str = "Plan", problems=()) -> str:
-    from ..ecr.plan import format_json, format_text
-
     if fmt == "json":
-        import json
-
         doc = json.loads(format_json(changes, ctx.account, ctx.region, notes))
         doc["problems"] = list(problems)
         return json.dumps(doc, indent=2) + "\n"
     return format_text(changes, ctx.account, ctx.region, notes, verb)
 
 
-def _refuse(problems: list[str], err: Write, what: str) -> int:
+def _refuse(problems: list[str], what: str) -> int:
     for problem in problems:
-        err(f"imagemirror: {what}: {problem}")
-    err(f"imagemirror: {what}: nothing was written; fix the above and plan again")
+        output.err(f"imagemirror: {what}: {problem}")
+    output.err(f"imagemirror: {what}: nothing was written; fix the above and plan again")
     return Exit.FINDINGS
 
 
@@ -126,19 +137,15 @@ def plan(
     fmt: str = "text",
     rotate_credentials: bool = False,
     debug: bool = False,
-    out: Write = _stdout,
-    err: Write = _stderr,
 ) -> int:
     """Print what ``apply`` would change.  Describe calls only; exit 1 when it would fail."""
-    from ..ecr.plan import plan as make_plan, preflight
-
     ctx = _context(config, endpoint_url, region, debug)
     desired, observed = _state(ctx)
     changes = make_plan(desired, observed, rotate_credentials=rotate_credentials)
     problems = preflight(desired, observed, changes)
-    out(_plan_text(changes, ctx, fmt, problems=problems))
+    _out(_plan_text(changes, ctx, fmt, problems=problems))
     if problems:
-        return _refuse(problems, err, "plan cannot be applied")
+        return _refuse(problems, "plan cannot be applied")
     return Exit.OK
 
 
@@ -154,8 +161,6 @@ def apply(
     stdin: Any = None,
     ask: Ask | None = None,
     debug: bool = False,
-    out: Write = _stdout,
-    err: Write = _stderr,
 ) -> int:
     """Make the account match ``.imagemirror.yaml``; a second run changes nothing.
 
@@ -164,26 +169,23 @@ def apply(
     """
     if dry_run:
         return plan(config=config, endpoint_url=endpoint_url, region=region, fmt=fmt,
-                    rotate_credentials=rotate_credentials, debug=debug, out=out, err=err)
-    from ..ecr.apply import ApplyStopped, execute, gather_credentials
-    from ..ecr.plan import plan as make_plan, preflight
-
+                    rotate_credentials=rotate_credentials, debug=debug)
     ctx = _context(config, endpoint_url, region, debug)
     desired, observed = _state(ctx)
     changes = make_plan(desired, observed, rotate_credentials=rotate_credentials)
     problems = preflight(desired, observed, changes)
     if problems:
-        return _refuse(problems, err, "apply refused")
+        return _refuse(problems, "apply refused")
     stdin_text = (stdin or sys.stdin).read() if credentials_stdin else None
     credentials = gather_credentials(changes, ctx.ecr, stdin_text=stdin_text, ask=None if credentials_stdin else ask)
     try:
-        done = execute(ctx.client, changes, observed, credentials, progress=lambda line: err(f"imagemirror: {line}"))
+        done = execute(ctx.client, changes, observed, credentials, progress=lambda line: output.err(f"imagemirror: {line}"))
     except ApplyStopped as stopped:
-        out(_plan_text(stopped.done, ctx, fmt, verb="Applied"))
+        _out(_plan_text(stopped.done, ctx, fmt, verb="Applied"))
         for line in stopped.report():
-            err(line)
+            output.err(line)
         return stopped.exit_code
-    out(_plan_text(done, ctx, fmt, verb="Applied"))
+    _out(_plan_text(done, ctx, fmt, verb="Applied"))
     return Exit.OK
 
 
@@ -198,38 +200,33 @@ def destroy(
     yes: bool = False,
     confirm: Callable[[str], bool] | None = None,
     debug: bool = False,
-    out: Write = _stdout,
-    err: Write = _stderr,
 ) -> int:
     """Remove what imagemirror manages; cached images stay unless ``purge_cache``.
 
     The CI policy (IAM, global) is deleted only when no other Region its tag lists still has
     imagemirror's repositories; otherwise this Region just leaves the tag.
     """
-    from ..ecr.apply import ApplyStopped, execute
-    from ..ecr.plan import destroy_plan
-
     ctx = _context(config, endpoint_url, region, debug)
     desired, observed = _state(ctx, cached=True, global_users=True)
     changes, notes = destroy_plan(desired, observed, purge_cache=purge_cache)
     if dry_run or not changes:
-        out(_plan_text(changes, ctx, fmt, notes, verb="Destroy plan"))
+        _out(_plan_text(changes, ctx, fmt, notes, verb="Destroy plan"))
         return Exit.OK
     if not yes:
         if confirm is None:
             raise ConfigError("destroy deletes resources: pass --yes, or run in a terminal to confirm")
-        out(_plan_text(changes, ctx, "text", notes, verb="Destroy plan"))
+        _out(_plan_text(changes, ctx, "text", notes, verb="Destroy plan"))
         if not confirm(f"Delete these {len(changes)} resources in account {ctx.account}?"):
-            err("imagemirror: nothing deleted")
+            output.err("imagemirror: nothing deleted")
             return Exit.OK
     try:
-        done = execute(ctx.client, changes, observed, {}, progress=lambda line: err(f"imagemirror: {line}"))
+        done = execute(ctx.client, changes, observed, {}, progress=lambda line: output.err(f"imagemirror: {line}"))
     except ApplyStopped as stopped:
-        out(_plan_text(stopped.done, ctx, fmt, notes, verb="Destroyed"))
+        _out(_plan_text(stopped.done, ctx, fmt, notes, verb="Destroyed"))
         for line in stopped.report():
-            err(line.replace("ecr apply", "ecr destroy").replace("apply stopped", "destroy stopped"))
+            output.err(line.replace("ecr apply", "ecr destroy").replace("apply stopped", "destroy stopped"))
         return stopped.exit_code
-    out(_plan_text(done, ctx, fmt, notes, verb="Destroyed"))
+    _out(_plan_text(done, ctx, fmt, notes, verb="Destroyed"))
     return Exit.OK
 
 
@@ -240,29 +237,21 @@ def doctor(
     region: str | None = None,
     fmt: str = "text",
     debug: bool = False,
-    out: Write = _stdout,
-    err: Write = _stderr,
 ) -> int:
     """Validate rules, report drift, preflight problems, the quota, node roles and ECR upstreams."""
-    import json
-
-    from ..ecr.doctor import findings, format_text
-
     ctx = _context(config, endpoint_url, region, debug)
     desired, observed = _state(ctx)
-    found = findings(ctx.client, ctx.settings, ctx.ecr, desired, observed)
+    found = doctor_findings(ctx.client, ctx.settings, ctx.ecr, desired, observed)
     if fmt == "json":
-        out(json.dumps({"account": ctx.account, "region": ctx.region, "findings": [f.to_json() for f in found]}, indent=2) + "\n")
+        _out(json.dumps({"account": ctx.account, "region": ctx.region, "findings": [f.to_json() for f in found]}, indent=2) + "\n")
     else:
-        out(format_text(found))
+        _out(doctor_text(found))
     return Exit.FINDINGS if any(not f.ok for f in found) else Exit.OK
 
 
 def rules_block(found: dict[str, dict], account: str, region: str) -> str:
     """The account's rules as a ``rules:`` block (pure).  Rules imagemirror cannot express in
     ``rules:`` (ROOT, an upstream prefix, a second rule for one host) are comments saying why."""
-    from ..ecr.settings import host_for_url
-
     lines = [f"# pull-through cache rules of account {account} in {region}"]
     if not found:
         return "\n".join([*lines, "rules: {}"]) + "\n"
@@ -291,19 +280,15 @@ def rules(
     endpoint_url: str | None = None,
     region: str | None = None,
     debug: bool = False,
-    out: Write = _stdout,
-    err: Write = _stderr,
 ) -> int:
     """Print the account's actual pull-through cache rules as a ``rules:`` block."""
     _setup_logging(debug)
     reg = region
     if reg is None:  # only the Region is needed: rules: itself may not match the account
-        from ..config import resolve_settings
-
         raw = resolve_settings(Path.cwd(), config).ecr or {}
         reg = raw.get("region") if isinstance(raw.get("region"), str) else None
     client, account, _ = connect(reg, endpoint_url)
-    out(rules_block(client.rules(), account, client.region))
+    _out(rules_block(client.rules(), account, client.region))
     return Exit.OK
 
 
@@ -315,15 +300,8 @@ def usage(
     region: str | None = None,
     fmt: str = "text",
     debug: bool = False,
-    out: Write = _stdout,
-    err: Write = _stderr,
 ) -> int:
     """What the cache holds and costs; with PATHs, joined with their image references."""
-    from ..config import resolve_settings
-    from ..ecr import settings as ecr_settings
-    from ..ecr import usage as usage_mod
-    from ..ecr.regions import registry_host, storage_price
-
     _setup_logging(debug)
     first = Path(paths[0]) if paths else Path.cwd()
     settings = resolve_settings(first, config)
@@ -345,15 +323,12 @@ def usage(
     repos = usage_mod.collect(client, sorted(found))
     refs = None
     if paths:
-        from ..commands.common import report_errors
-        from ..inventory import scan
-
         results = scan(list(paths), settings).results
         report_errors(results)
         if settings.registry is not None and settings.registry != host:
-            err(f"imagemirror: note: registry {settings.registry} in .imagemirror.yaml is not this account's cache {host}")
+            output.note(f"registry {settings.registry} in .imagemirror.yaml is not this account's cache {host}")
         refs = usage_mod.referenced(results, settings.registry or host, settings)
     report = usage_mod.build(repos, sorted(found), price, refs)
     formatter = {"json": usage_mod.format_json, "csv": usage_mod.format_csv}.get(fmt, usage_mod.format_text)
-    out(formatter(report, account=account, region=client.region, host=host))
+    _out(formatter(report, account=account, region=client.region, host=host))
     return Exit.OK

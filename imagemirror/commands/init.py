@@ -13,21 +13,22 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Callable
+
+from ruamel.yaml import YAML
 
 from .. import output
+from ..charts.discover import index
+from ..config import Settings, parse_settings
+from ..ecr import settings as ecr_settings
+from ..ecr.regions import registry_host
+from ..ecr.settings import ECR_HOST, env_slug, host_for_url, upstream_for
 from ..errors import ConfigError, Exit
+from ..inventory import scan
+from ..reference import InvalidReference, parse
+from ..rules import DEFAULT_RULES
+from .ecr import _setup_logging, connect
 
-Write = Callable[[str], None]
 FILENAME = ".imagemirror.yaml"
-
-
-def _stdout(text: str) -> None:
-    output.out(text, end="")
-
-
-def _stderr(text: str) -> None:
-    output.err(text)
 
 
 def render(
@@ -44,7 +45,6 @@ def render(
     releases: list[tuple[str, str, str, str]],
 ) -> str:
     """The settings file's text.  ``releases``: (kind, name, chart, origin)."""
-    from ..ecr.settings import env_slug
 
     out = [
         f"# imagemirror settings, written by `imagemirror init` from AWS account {account} in {region}.",
@@ -101,14 +101,7 @@ def init(
     endpoint_url: str | None = None,
     region: str | None = None,
     debug: bool = False,
-    out: Write = _stdout,
-    err: Write = _stderr,
 ) -> int:
-    from ..commands.ecr import _setup_logging, connect
-    from ..ecr.regions import registry_host
-    from ..ecr.settings import ECR_HOST, host_for_url, upstream_for
-    from ..rules import DEFAULT_RULES
-
     _setup_logging(debug)
     root = Path(path) if path is not None else Path.cwd()
     if not root.is_dir():
@@ -149,33 +142,23 @@ def init(
     tmp = target.with_name(f".{FILENAME}.tmp{os.getpid()}")
     tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, target)
-    err(f"imagemirror: wrote {target}")
+    output.err(f"imagemirror: wrote {target}")
     shown = str(root) if path is not None else "."
     steps = [
         "Next:",
         "  imagemirror ecr plan                   # what apply would create in the account",
         "  imagemirror ecr apply                  # create it"
-        + (f" (set {', '.join(f'IMAGEMIRROR_{_slug(h)}_USERNAME/_TOKEN' for h in secret_hosts)} first)" if secret_hosts and not found else ""),
+        + (f" (set {', '.join(f'IMAGEMIRROR_{env_slug(h)}_USERNAME/_TOKEN' for h in secret_hosts)} first)" if secret_hosts and not found else ""),
         f"  imagemirror rewrite --dry-run {shown}   # the references that would move onto the cache",
         f"  imagemirror warm {shown}                # fill the cache before nodes pull",
         f"  imagemirror check {shown}               # the CI gate",
     ]
-    out("\n".join(steps) + "\n")
+    output.out("\n".join(steps))
     return Exit.OK
-
-
-def _slug(host: str) -> str:
-    from ..ecr.settings import env_slug
-
-    return env_slug(host)
 
 
 def _hosts_used(root: Path) -> dict[str, int]:
     """Upstream host -> how many references the values files under ``root`` pull from it."""
-    from ..config import Settings
-    from ..inventory import scan
-    from ..reference import InvalidReference, parse
-
     counts: dict[str, int] = {}
     try:
         results = scan([root], Settings(exclude=("**/charts/**",))).results
@@ -193,8 +176,6 @@ def _hosts_used(root: Path) -> dict[str, int]:
 
 
 def _releases(root: Path) -> list[tuple[str, str, str, str]]:
-    from ..charts.discover import index
-
     try:
         idx = index(root)
     except Exception:  # noqa: BLE001 -- listed as a help, never a reason to fail
@@ -204,11 +185,6 @@ def _releases(root: Path) -> list[tuple[str, str, str, str]]:
 
 def _check(text: str, target: Path) -> None:
     """The file must load as settings (and its ecr: section parse) before it is written."""
-    from ruamel.yaml import YAML
-
-    from ..config import parse_settings
-    from ..ecr import settings as ecr_settings
-
     data = YAML(typ="safe").load(text)
     settings = parse_settings(data, target)
     ecr_settings.parse(settings)

@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import json
 import re
-import sys
-from collections import Counter
 import threading
 import time
-from typing import TextIO
+from collections import Counter
 
 from .. import output
 from ..errors import ConfigError, Exit
 from ..inventory import Source, scan
+from ..reference import InvalidReference, parse
 from ..registry.auth import CredentialStore
 from ..registry.client import RegistryClient
 from ..registry.engine import DockerEngine
@@ -40,9 +39,8 @@ def human_bytes(n: float) -> str:
 class LineProgress:
     """Plain lines on stderr: one per finished image."""
 
-    def __init__(self, total: int, stream: TextIO):
+    def __init__(self, total: int):
         self.total = total
-        self.stream = stream
         self.done = 0
         self.lock = threading.Lock()
 
@@ -56,19 +54,19 @@ class LineProgress:
         with self.lock:
             self.done += 1
             width = len(str(self.total))
-            self.stream.write(
-                f"warm [{self.done:>{width}}/{self.total}] {result.status:<6} {result.image} "
-                f"({human_bytes(result.bytes)}, {result.seconds:.1f}s)\n"
-            )
-            self.stream.flush()
+            output.err(f"warm [{self.done:>{width}}/{self.total}] {result.status:<6} {result.image} "
+                       f"({human_bytes(result.bytes)}, {result.seconds:.1f}s)")
+
+
+_CLEAR = "\r\x1b[2K"  # back to the start of the line, and erase it
 
 
 class BarProgress:
-    """A one-line bar on a terminal: images done, bytes so far, the images in flight."""
+    """A one-line bar on a terminal (stderr, redrawn in place): images done, bytes so far, the
+    images in flight.  Only for a terminal: :func:`run_warm` picks :class:`LineProgress` otherwise."""
 
-    def __init__(self, total: int, stream: TextIO, clock=time.monotonic, width: int = 24):
+    def __init__(self, total: int, clock=time.monotonic, width: int = 24):
         self.total = total
-        self.stream = stream
         self.clock = clock
         self.width = width
         self.done = 0
@@ -96,11 +94,10 @@ class BarProgress:
             self.done += 1
             self.failed += not result.ok
             if not result.ok:
-                self.stream.write("\r\x1b[2K" + f"failed {result.image}\n")
+                output.err(f"{_CLEAR}failed {result.image}")
             self._draw(force=True)
             if self.done == self.total:
-                self.stream.write("\r\x1b[2K")
-                self.stream.flush()
+                output.err(_CLEAR, end="")
 
     def _draw(self, force: bool = False) -> None:
         now = self.clock()
@@ -117,8 +114,7 @@ class BarProgress:
                 current += f" (+{len(self.active) - 1})"
         failed = f", {self.failed} failed" if self.failed else ""
         line = f"warm [{bar}] {self.done}/{self.total} images{failed}, {human_bytes(self.bytes)}{current}"
-        self.stream.write("\r\x1b[2K" + line[:200])
-        self.stream.flush()
+        output.err(_CLEAR + line[:200], end="")
 
 
 def format_text(results: list[ImageResult], seconds: float) -> str:
@@ -180,17 +176,13 @@ def run_warm(
     ca_bundle: str | None = None,
     deadline: float | None = 3600.0,
     prefixes: dict[str, str] | None = None,
-    stdout: TextIO | None = None,
-    stderr: TextIO | None = None,
     client=None,
     docker_engine=None,
 ) -> list[ImageResult]:
-    """Warm ``targets`` and write the summary; the adapters are made here unless given."""
-    stdout = stdout or sys.stdout
-    stderr = stderr or sys.stderr
+    """Warm ``targets`` and print the summary (stdout) and the progress (stderr: a bar on a
+    terminal, a line per image otherwise); the adapters are made here unless given."""
     check_platform(platform)
-    tty = getattr(stderr, "isatty", lambda: False)()
-    progress = BarProgress(len(targets), stderr) if tty else LineProgress(len(targets), stderr)
+    progress = BarProgress(len(targets)) if output.err_is_terminal() else LineProgress(len(targets))
     start = time.monotonic()
     if engine == "docker":
         timeout = 600.0 if deadline is None else min(600.0, deadline)
@@ -208,8 +200,7 @@ def run_warm(
             if own:
                 client.close()
     seconds = time.monotonic() - start
-    stdout.write(format_json(results, seconds) if fmt == "json" else format_text(results, seconds))
-    stdout.flush()
+    output.out(format_json(results, seconds) if fmt == "json" else format_text(results, seconds), end="")
     return results
 
 
@@ -279,8 +270,6 @@ def pinnable_digests(results: list[ImageResult]) -> dict[str, str]:
     The digest is the one the warm-up fetched by tag (an index digest for a multi-arch tag), or
     the pinned one it verified the cache serves; failed images and digest-only references
     give none, so nothing is pinned that the cache does not hold."""
-    from ..reference import InvalidReference, parse
-
     by_tag: dict[str, str] = {}
     by_pin: dict[str, str] = {}
     for r in results:

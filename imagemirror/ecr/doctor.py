@@ -17,6 +17,7 @@ from fnmatch import fnmatchcase
 import json
 
 from .plan import NODE_ACTIONS, SYMBOLS, Desired, Observed, is_tagged, plan as make_plan, preflight, repository_arn
+from .regions import registry_host
 from .settings import RULE_QUOTA, UG_PRIV
 
 # ECR to ECR [UG-PRIV]: what the role in customRoleArn needs, and what the upstream grants.
@@ -192,8 +193,6 @@ def ecr_upstream_findings(desired: Desired, trust: dict[str, dict | None], role_
 
 def findings(client, settings, ecr_settings, desired: Desired, observed: Observed) -> list[Finding]:
     """Every doctor check: validation, drift, preflight, registry host, quota, roles.  Reads only."""
-    from .regions import registry_host
-
     out: list[Finding] = []
     for up in desired.rules:
         rule = observed.rules.get(up.prefix)

@@ -28,6 +28,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from ..reference import canonical_host
+from .regions import partition_of, refusal
+
 KEYS = (
     "region",
     "account",
@@ -171,8 +174,6 @@ def parse(settings) -> EcrSettings:
         if key not in KEYS:
             raise settings.error(f"ecr: unknown key {key!r} (expected one of: {', '.join(KEYS)})", "ecr", key)
 
-    from .regions import refusal
-
     region = raw.get("region")
     if region is not None and (not isinstance(region, str) or refusal(region)):
         reason = refusal(region) if isinstance(region, str) else f"{region!r} is not an AWS Region name"
@@ -272,8 +273,6 @@ def _upstreams(settings, credentials: Any, region: str | None = None, account: s
     credentials = credentials or {}
     if not isinstance(credentials, dict):
         raise settings.error("ecr.credentials must map upstream hosts to {username_env, token_env}", "ecr", "credentials")
-    from ..reference import canonical_host
-
     creds: dict[str, tuple[str, dict]] = {}
     for host, entry in credentials.items():
         chost = canonical_host(str(host))
@@ -349,8 +348,6 @@ def _upstreams(settings, credentials: Any, region: str | None = None, account: s
 
 def _ecr_upstream(settings, host: str, prefix: str, role: str | None, region: str | None) -> Upstream:
     """An ECR-to-ECR rule: same partition, never the cache itself (checked again against STS)."""
-    from .regions import partition_of, refusal
-
     m = ECR_HOST.match(host)
     assert m is not None
     up_region = m.group(2)

@@ -22,9 +22,13 @@ from __future__ import annotations
 import csv
 import io
 import json
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Iterable
+
+from ..reference import InvalidReference, parse
+from .regions import PRICE_SOURCE
 
 GIB = 1024**3
 _INDEX_TYPES = (
@@ -46,8 +50,6 @@ def collect(client, prefixes: list[str], workers: int = 8) -> list[Repo]:
     Repositories are read ``workers`` at a time (each call waits on the network; botocore
     clients are thread-safe), each one's pages in order.
     """
-    from concurrent.futures import ThreadPoolExecutor
-
     repos = [Repo(n, p) for n in client.repository_names() if (p := owner(n, prefixes)) is not None]
 
     def fill(repo: Repo) -> Repo:
@@ -80,8 +82,6 @@ def owner(name: str, prefixes: Iterable[str]) -> str | None:
 def referenced(results, host: str, settings) -> dict[str, dict[str, list[str]]]:
     """repository -> {tag or digest -> [file:line, ...]} for every reference to the cache
     ``host``, as written or as ``rewrite`` would write it."""
-    from ..reference import InvalidReference, parse
-
     out: dict[str, dict[str, list[str]]] = {}
     for result in results:
         for ref in result.refs:
@@ -209,8 +209,6 @@ def money(value: float | None) -> str:
 
 
 def format_text(report: dict, *, account: str, region: str, host: str) -> str:
-    from .regions import PRICE_SOURCE
-
     price = report["price_per_gb_month"]
     lines = [f"Cache usage of {host} (account {account}, {region}); storage at "
              + (f"${price:.3f} per GB-month" if price is not None else "an unknown price (set ecr.storage_price)") + ":"]
