@@ -18,7 +18,7 @@ import shlex
 
 from .errors import ServiceError
 from .reference import InvalidReference, parse
-from .report import ERROR, Finding
+from .report import RULES, Finding
 from .rules import MIRRORED
 
 
@@ -38,7 +38,7 @@ def pinned_refs(refs) -> list[tuple[object, object]]:
 
 
 def _finding(item, code: str, message: str, fix: str | None = None) -> Finding:
-    return Finding(code=code, level=ERROR, message=message, file=item.file, line=item.line, column=item.column,
+    return Finding(code=code, level=RULES[code].level, message=message, file=item.file, line=item.line, column=item.column,
                    reference=item.written, fix=fix, path=item.path)
 
 

@@ -50,7 +50,7 @@ from .files import discover, read_text
 from .model import FileResult, ImageRef
 from .parallel import map_files
 from .reference import InvalidReference, Reference, parse
-from .rules import AMBIGUOUS, INVALID, MIRRORED, NO_RULE, TEMPLATED, UNMIRRORED, Rules, is_bitnami
+from .rules import AMBIGUOUS, INVALID, MIRRORED, NO_RULE, TEMPLATED, UNMIRRORED, Rules
 from .suppress import annotate
 from .walker import (
     LineIndex,
@@ -79,7 +79,7 @@ class Analysis:
     (A plain slotted class, not a dataclass: ``check`` imports this at start-up.)
     """
 
-    __slots__ = ("text", "events", "docs", "refs", "edits", "bitnami_relocated", "notes")
+    __slots__ = ("text", "events", "docs", "refs", "edits")
 
     def __init__(self, text: str, events: list, docs: list):
         self.text = text  # without BOM
@@ -87,8 +87,6 @@ class Analysis:
         self.docs = docs
         self.refs: list[ImageRef] = []
         self.edits: dict[int, tuple[Scalar, str]] = {}  # id(node) -> new value
-        self.bitnami_relocated = False
-        self.notes: list[str] = []
 
 
 def analyse(text: str, file: str, settings: Settings, revert: bool = False) -> Analysis:
@@ -122,8 +120,6 @@ def analyse(text: str, file: str, settings: Settings, revert: bool = False) -> A
             )
         for node, value in info["edits"]:
             analysis.edits[id(node)] = (node, value)
-        if info["edits"] and not revert and is_bitnami(info["upstream"]):
-            analysis.bitnami_relocated = True
         main = site.main.node
         if main.props:  # an anchor or tag precedes the value: find the value itself
             lines = lines or LineIndex(text)
@@ -254,7 +250,7 @@ def scan_text(text: str, file: str, settings: Settings) -> FileResult:
             analysis = analyse(body, file, settings)
     except YAMLSyntaxError as exc:
         return FileResult(file, error=FileError(file, f"invalid YAML: {exc.message}", exc.line, exc.column))
-    return FileResult(file, refs=annotate(analysis.refs, body), notes=analysis.notes)
+    return FileResult(file, refs=annotate(analysis.refs, body))
 
 
 class Scan:

@@ -26,7 +26,7 @@ from .config import Settings
 from .errors import FileError
 from .inventory import classify_site
 from .reference import InvalidReference, parse
-from .rules import MIRRORED
+from .rules import MIRRORED, UNMIRRORED
 from .suppress import comment_start
 from .walker import (
     Mapping,
@@ -222,7 +222,7 @@ class _Scan:
                 return Candidate(file, *_at, lookup, current, form, skip)
 
             if status != MIRRORED:
-                if status == "unmirrored":
+                if status == UNMIRRORED:
                     self.items.append((make(skip="not on the cache yet: run `imagemirror rewrite` first"), None))
                 continue
             try:

@@ -16,7 +16,7 @@ from .config import Settings
 from .errors import FileError
 from .inventory import analyse
 from .model import FileResult
-from .rules import is_bitnami
+from .rules import MIRRORED, is_bitnami
 from .walker import Mapping, Scalar, YAMLSyntaxError, gc_paused
 from .yaml_edit import Assignment, Refused, UnsafeValue, edit, render
 
@@ -55,7 +55,7 @@ def _rewrite_text(text: str, file: str, settings: Settings, revert: bool) -> Rew
         analysis = analyse(body, file, settings, revert)
     except YAMLSyntaxError as exc:
         raise FileError(file, f"invalid YAML: {exc.message}", exc.line, exc.column) from None
-    result = FileResult(file, refs=analysis.refs, notes=list(analysis.notes))
+    result = FileResult(file, refs=analysis.refs)
     insecure = not revert and _needs_insecure(analysis.refs)
     if not analysis.edits and not insecure:
         return Rewritten(text, result, False)
@@ -85,7 +85,7 @@ def allow_insecure(text: str, file: str, settings: Settings) -> tuple[str, list[
 
 
 def _needs_insecure(refs) -> bool:
-    return any(r.upstream and (r.status == "mirrored" or r.target) and is_bitnami(r.upstream) for r in refs)
+    return any(r.upstream and (r.status == MIRRORED or r.target) and is_bitnami(r.upstream) for r in refs)
 
 
 def _edit(body: str, events: list, docs: list, scalar_edits: list, insecure: bool, file: str,

@@ -160,6 +160,21 @@ def test_finding_for(r, deny, strict, code, level):
         assert (found.file, found.line, found.column, found.reference) == (r.file, r.line, r.column, r.written)
 
 
+def test_levels_come_from_the_codes_table(monkeypatch):
+    """One codes table: a finding's level is its code's level in report.RULES (a warning raised
+    by --strict), so the SARIF rule list, the docs and the findings cannot disagree."""
+    no_rule = ref("gcr.io/a/b:1", "no-rule", "gcr.io/a/b:1")
+    unmirrored = ref("nginx:1.25", "unmirrored", "docker.io/library/nginx:1.25", NGINX_TARGET)
+    assert [check.level_of(code) for code in report.RULES] == [rule.level for rule in report.RULES.values()]
+    assert check.level_of("IM003", strict=True) == ERROR and check.level_of("IM006", strict=True) == NOTE
+    monkeypatch.setattr(report.RULES["IM003"], "level", NOTE)
+    monkeypatch.setattr(report.RULES["IM001"], "level", WARNING)
+    assert check.finding_for(no_rule).level == NOTE
+    assert check.finding_for(no_rule, strict=True).level == NOTE  # --strict raises warnings only
+    assert check.finding_for(unmirrored).level == WARNING
+    assert check.finding_for(unmirrored, strict=True).level == ERROR
+
+
 def test_unmirrored_message_names_the_fix():
     f = check.finding_for(ref("nginx:1.25", "unmirrored", "docker.io/library/nginx:1.25", NGINX_TARGET))
     assert f.fix == NGINX_TARGET

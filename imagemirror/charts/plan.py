@@ -22,7 +22,7 @@ from pathlib import Path
 from ..config import Settings
 from ..errors import FileError
 from ..rewrite import ALLOW_INSECURE_COMMENT
-from ..rules import MIRRORED, UNMIRRORED, is_bitnami
+from ..rules import AMBIGUOUS, MIRRORED, UNMIRRORED, is_bitnami
 from .discover import releases_for, repo_root
 from .effective import EffectiveImage, ReleaseView, _get, evaluate
 from .fetch import Fetcher
@@ -209,5 +209,5 @@ def _defaults_tree(view: ReleaseView) -> dict:
 def _remaining_notes(plan: FilePlan) -> None:
     for view in plan.after:
         for image in view.images:
-            if image.status == "ambiguous":
+            if image.status == AMBIGUOUS:
                 plan.notes.append(f"{view.release.name}: {image.path} {image.written!r} is ambiguous: {image.hint}")

@@ -47,7 +47,8 @@ from ..errors import ConfigError, Exit
 from ..inventory import Scan, Source, scan
 from ..model import ImageRef
 from ..reference import InvalidReference, canonical_host, is_domain, parse
-from ..report import ERROR, NOTE, WARNING, Finding, Report
+from ..report import ERROR, RULES, WARNING, Finding, Report
+from ..rules import AMBIGUOUS, INVALID, MIRRORED, NO_RULE, TEMPLATED, UNMIRRORED
 from .common import settings_for
 
 _HOST = re.compile(r"[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]+)?\Z")
@@ -76,7 +77,7 @@ def denied_host(ref, deny: frozenset[str]) -> str | None:
         hosts.append(parse(ref.written).host)
     except (InvalidReference, TypeError):
         pass
-    if ref.status != "mirrored" and ref.upstream:
+    if ref.status != MIRRORED and ref.upstream:
         try:
             hosts.append(parse(ref.upstream).host)
         except (InvalidReference, TypeError):
@@ -103,7 +104,8 @@ def finding_for(ref: ImageRef, deny: frozenset[str] = frozenset(), strict: bool 
     if ref.context.literal is not None and finding.code in ("IM001", "IM002"):
         # rendered, but written literally in a template: no values file can move it (IM007)
         denied = " (pulled from a denied registry)" if finding.code == "IM002" else ""
-        level = WARNING if ref.context.test_hook and not strict else ERROR
+        # a Helm test hook (Argo CD does not run them) is a warning, an error with --strict
+        level = WARNING if ref.context.test_hook and not strict else level_of("IM007", strict)
         finding = replace(finding, code="IM007", level=level, message=ref.context.literal + denied, fix=None)
     finding = replace(finding, message=f"{finding.message} [{ref.context.label}]")
     if ref.context.disabled and finding.level == ERROR and not strict:
@@ -111,15 +113,21 @@ def finding_for(ref: ImageRef, deny: frozenset[str] = frozenset(), strict: bool 
     return finding
 
 
+def level_of(code: str, strict: bool = False) -> str:
+    """A code's level: its default in :data:`imagemirror.report.RULES` (the one codes table),
+    a warning raised to an error by ``--strict``."""
+    level = RULES[code].level
+    return ERROR if strict and level == WARNING else level
+
+
 def _finding_for(ref: ImageRef, deny: frozenset[str], strict: bool) -> Finding | None:
     status = ref.status
-    soft = ERROR if strict else WARNING
     hint = f" ({ref.hint})" if ref.hint else ""
 
-    def make(code: str, level: str, message: str, fix: str | None = None) -> Finding:
+    def make(code: str, message: str, fix: str | None = None) -> Finding:
         return Finding(
             code=code,
-            level=level,
+            level=level_of(code, strict),
             message=message,
             file=ref.file,
             line=ref.line,
@@ -129,25 +137,25 @@ def _finding_for(ref: ImageRef, deny: frozenset[str], strict: bool) -> Finding |
             path=ref.path,
         )
 
-    if status == "templated":
-        return make("IM006", NOTE, f"{ref.written} is templated; not checked")
-    if status == "invalid":
-        return make("IM005", soft, f"{ref.written!r} is not a valid image reference{hint}")
+    if status == TEMPLATED:
+        return make("IM006", f"{ref.written} is templated; not checked")
+    if status == INVALID:
+        return make("IM005", f"{ref.written!r} is not a valid image reference{hint}")
     host = denied_host(ref, deny)
     if host is not None:
-        if status == "ambiguous":
+        if status == AMBIGUOUS:
             message = f"{ref.written} may be pulled from denied registry {host}: ambiguous{hint}"
         elif ref.target:
             message = f"{ref.written} is pulled from denied registry {host}; use {ref.target}"
         else:
             message = f"{ref.written} is pulled from denied registry {host}; no cache rule covers it"
-        return make("IM002", ERROR, message, ref.target)
-    if status == "unmirrored":
-        return make("IM001", ERROR, f"{ref.written} is not pulled through the cache; use {ref.target}", ref.target)
-    if status == "no-rule":
-        return make("IM003", soft, f"{ref.written}: no cache rule for {_host_of(ref.upstream or ref.written)}")
-    if status == "ambiguous":
-        return make("IM004", soft, f"{ref.written} is ambiguous{hint or ': the chart may supply its registry'}")
+        return make("IM002", message, ref.target)
+    if status == UNMIRRORED:
+        return make("IM001", f"{ref.written} is not pulled through the cache; use {ref.target}", ref.target)
+    if status == NO_RULE:
+        return make("IM003", f"{ref.written}: no cache rule for {_host_of(ref.upstream or ref.written)}")
+    if status == AMBIGUOUS:
+        return make("IM004", f"{ref.written} is ambiguous{hint or ': the chart may supply its registry'}")
     return None
 
 
@@ -155,7 +163,7 @@ def file_error_finding(result) -> Finding:
     err = result.error
     return Finding(
         code="IM100",
-        level=ERROR,
+        level=RULES["IM100"].level,
         message=getattr(err, "message", None) or str(err),
         file=getattr(err, "path", None) or result.file,
         line=getattr(err, "line", None) or 1,

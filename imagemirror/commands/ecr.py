@@ -25,7 +25,7 @@ from ..ecr.apply import ApplyStopped, execute, gather_credentials
 from ..ecr.client import AwsClient
 from ..ecr.doctor import findings as doctor_findings
 from ..ecr.doctor import format_text as doctor_text
-from ..ecr.plan import destroy_plan, desired_state, format_json, format_text, preflight
+from ..ecr.plan import desired_state, destroy_plan, format_json, format_text, preflight
 from ..ecr.plan import plan as make_plan
 from ..ecr.regions import partition_of, refusal, registry_host, storage_price
 from ..ecr.settings import host_for_url

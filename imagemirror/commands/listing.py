@@ -8,6 +8,7 @@ from .. import output
 from ..errors import Exit
 from ..inventory import Source, scan
 from ..model import ImageRef
+from ..rules import AMBIGUOUS, INVALID, NO_RULE
 from .common import report_errors, settings_for
 
 
@@ -16,7 +17,7 @@ def format_line(ref: ImageRef) -> str:
     line = f"{ref.file}:{ref.line}:{ref.column}: {ref.status:<10} {ref.path}  {ref.written}"
     if ref.target:
         line += f"  ->  {ref.target}"
-    elif ref.hint and ref.status in ("ambiguous", "invalid", "no-rule"):
+    elif ref.hint and ref.status in (AMBIGUOUS, INVALID, NO_RULE):
         line += f"  ({ref.hint})"
     if ref.context is not None:
         line += f"  [{ref.context.label}]"

@@ -26,6 +26,7 @@ from ..pin import pin_candidates, pin_text, revert_text
 from ..reference import InvalidReference, parse
 from ..registry.auth import CredentialStore
 from ..registry.client import RegistryClient
+from ..rules import MIRRORED
 from .common import report_errors, settings_for, warn
 
 
@@ -176,7 +177,7 @@ def _note_uncovered(hints: dict, covered: set, warn) -> None:
     seen: set = set()
     for per_file in hints.values():
         for path, hint in per_file.items():
-            if path in covered or hint.status != "mirrored" or (path, hint.written) in seen:
+            if path in covered or hint.status != MIRRORED or (path, hint.written) in seen:
                 continue
             seen.add((path, hint.written))
             try:

@@ -17,6 +17,7 @@ from ..inventory import Source, ValuesText, settle
 from ..model import FileResult
 from ..parallel import map_files, worth_forking
 from ..rewrite import Rewritten, allow_insecure, rewrite_text
+from ..rules import AMBIGUOUS, INVALID, MIRRORED, UNMIRRORED
 from ..yaml_edit import set_values
 from .common import report_errors, settings_for, warn
 
@@ -42,6 +43,17 @@ def with_source_plan(source: Source, path: Path, display: str, done: Rewritten, 
     return Rewritten(text, FileResult(display, refs=refs, notes=notes), done.changed or text != done.text)
 
 
+class _Job:
+    """What every file of one ``rewrite`` run gets done to (shared by the forked workers)."""
+
+    __slots__ = ("settings", "source", "revert", "dry_run", "write", "extra_edits")
+
+    def __init__(self, settings: Settings, source: Source, revert: bool, dry_run: bool, write: bool):
+        self.settings, self.source, self.revert = settings, source, revert
+        self.dry_run, self.write = dry_run, write
+        self.extra_edits = source.kind != ValuesText.kind
+
+
 def rewrite_files(
     paths,
     config=None,
@@ -53,6 +65,23 @@ def rewrite_files(
     nonzero_on_change: bool = False,
     source: Source | None = None,
 ) -> int:
+    """Plan (which files, from which source), write (each file rewritten, written or diffed,
+    on every core), summarise (one line per changed file and the totals, on stderr)."""
+    job, targets, problems = plan_files(paths, config, registry, source, revert=revert, dry_run=dry_run,
+                                        write=not (dry_run or check_only))
+    if not job.source.parallel:  # e.g. a plan that reads a release's other layers: one process
+        jobs = 1
+    outcomes = write_files(job, targets, jobs)
+    changed, failed = summarise(outcomes, problems, len(targets), job.write)
+    if failed:
+        return Exit.FILE_ERROR
+    if changed and (check_only or nonzero_on_change):
+        return Exit.FINDINGS
+    return Exit.OK
+
+
+def plan_files(paths, config, registry, source: Source | None, *, revert: bool, dry_run: bool, write: bool):
+    """The settings, the source and the files it yields -> ``(job, targets, problems)``."""
     settings = settings_for(paths, config, registry)
     if settings.registry is None:
         raise ConfigError("no cache registry configured: set `registry:` in .imagemirror.yaml or pass --registry")
@@ -61,78 +90,91 @@ def rewrite_files(
     targets, problems, notes = source.files(paths, settings)
     for note in notes:
         output.note(note)
-    write = not (dry_run or check_only)
-    extra_edits = source.kind != ValuesText.kind
-    if not source.parallel:  # e.g. a plan that reads a release's other layers: one process
-        jobs = 1
+    return _Job(settings, source, revert, dry_run, write), targets, problems
 
-    def one(item, writes: BackgroundWrites | None = None):
-        path, display = item
-        try:
-            original = read_bytes(path, display)
-            text = decode(original, display)
-            done = rewrite_text(text, display, settings, revert=revert)
-            if extra_edits:
-                done = with_source_plan(source, path, display, done, settings)
-            diff = None
-            if done.changed:
-                new = done.text.encode("utf-8")
-                if dry_run:
-                    diff = "".join(
-                        # a line without its newline (the file's last) gets git's marker
-                        line if line.endswith("\n") else line + "\n\\ No newline at end of file\n"
-                        for line in difflib.unified_diff(
-                            text.splitlines(keepends=True),
-                            done.text.splitlines(keepends=True),
-                            fromfile=f"a/{display.lstrip('/')}",
-                            tofile=f"b/{display.lstrip('/')}",
-                        )
-                    )
-                elif write and writes is not None:
-                    writes.submit(display, path, new, original, display)
-                elif write:
-                    write_atomic(path, new, original, display)
-            return done.result, done.changed, diff
-        except FileError as exc:
-            return FileResult(display, error=exc), False, None
 
-    wanted = "mirrored" if revert else "unmirrored"
+def _unified_diff(text: str, new: str, display: str) -> str:
+    return "".join(
+        # a line without its newline (the file's last) gets git's marker
+        line if line.endswith("\n") else line + "\n\\ No newline at end of file\n"
+        for line in difflib.unified_diff(
+            text.splitlines(keepends=True),
+            new.splitlines(keepends=True),
+            fromfile=f"a/{display.lstrip('/')}",
+            tofile=f"b/{display.lstrip('/')}",
+        )
+    )
 
-    def summary(outcome):
-        """What the report needs of one file, small to send back from a worker: the
-        references themselves stay there (pickling thousands of them costs more than
-        the report)."""
-        result, was_changed, diff = outcome
-        if result.error is not None:
-            return result, was_changed, diff, 0, []
-        n = sum(1 for r in result.refs if r.status == wanted and r.target)
-        skipped = [
-            f"{ref.file}:{ref.line}:{ref.column}: {ref.status}: {ref.path} {ref.written!r}: {ref.hint}"
-            for ref in result.refs
-            if ref.status in ("ambiguous", "invalid")
-        ]
-        result.refs = []  # counted and formatted above
-        return result, was_changed, diff, n, skipped
+
+def rewrite_one(job: _Job, item, writes: BackgroundWrites | None = None):
+    """Rewrite one file: written (atomically, or handed to ``writes``) or diffed ->
+    ``(result, changed, diff)``; a file that cannot be processed is its result's error."""
+    path, display = item
+    try:
+        original = read_bytes(path, display)
+        text = decode(original, display)
+        done = rewrite_text(text, display, job.settings, revert=job.revert)
+        if job.extra_edits:
+            done = with_source_plan(job.source, path, display, done, job.settings)
+        diff = None
+        if done.changed:
+            new = done.text.encode("utf-8")
+            if job.dry_run:
+                diff = _unified_diff(text, done.text, display)
+            elif job.write and writes is not None:
+                writes.submit(display, path, new, original, display)
+            elif job.write:
+                write_atomic(path, new, original, display)
+        return done.result, done.changed, diff
+    except FileError as exc:
+        return FileResult(display, error=exc), False, None
+
+
+def _outcome(job: _Job, outcome):
+    """What the summary needs of one file, small to send back from a worker: the references
+    themselves stay there (pickling thousands of them costs more than the report)."""
+    result, was_changed, diff = outcome
+    if result.error is not None:
+        return result, was_changed, diff, 0, []
+    wanted = MIRRORED if job.revert else UNMIRRORED
+    n = sum(1 for r in result.refs if r.status == wanted and r.target)
+    skipped = [
+        f"{ref.file}:{ref.line}:{ref.column}: {ref.status}: {ref.path} {ref.written!r}: {ref.hint}"
+        for ref in result.refs
+        if ref.status in (AMBIGUOUS, INVALID)
+    ]
+    result.refs = []  # counted and formatted above
+    return result, was_changed, diff, n, skipped
+
+
+def write_files(job: _Job, targets, jobs: int) -> list:
+    """:func:`rewrite_one` over ``targets`` in batches on ``jobs`` forked workers ->
+    ``(result, changed, diff, references edited, left for review)`` per file, in order."""
 
     def batch(items):
-        """``one`` over a batch of files; the writes run on a few threads meanwhile.
+        """A batch of files; the writes run on a few threads meanwhile.
 
         Not for a source that plans sequentially (--effective: a file's plan reads its other
         values layers from disk, so each write lands before the next file is read)."""
-        if not write or not source.parallel:
-            return [summary(one(item)) for item in items]
+        if not job.write or not job.source.parallel:
+            return [_outcome(job, rewrite_one(job, item)) for item in items]
         writes = BackgroundWrites()
-        done = [one(item, writes) for item in items]
+        done = [rewrite_one(job, item, writes) for item in items]
         failed = writes.wait()
         return [
-            summary((FileResult(o[0].file, error=failed[o[0].file]), False, None) if o[0].file in failed else o)
+            _outcome(job, (FileResult(o[0].file, error=failed[o[0].file]), False, None) if o[0].file in failed else o)
             for o in done
         ]
 
     workers = worth_forking(targets, jobs)
     size = max(1, len(targets) // (workers * 8))
     batches = [targets[i : i + size] for i in range(0, len(targets), size)]
-    outcomes = [o for part in map_files(batch, batches, workers) for o in part]
+    return [o for part in map_files(batch, batches, workers) for o in part]
+
+
+def summarise(outcomes: list, problems: list, total: int, write: bool) -> tuple[int, int]:
+    """Print the diffs (stdout), the notes, each changed file and the totals (stderr) ->
+    ``(files changed, files failed)``."""
     changed = 0
     edited_refs = 0
     skipped: list[str] = []
@@ -152,7 +194,6 @@ def rewrite_files(
     for line in skipped:
         warn(f"imagemirror: left as is: {line}")
     failed = report_errors(problems + [o[0] for o in outcomes])
-    total = len(targets)
     verb = "would change" if not write else "changed"
     warn(
         f"imagemirror: {verb} {changed} of {total} file{'s' if total != 1 else ''} "
@@ -160,8 +201,4 @@ def rewrite_files(
         + (f"; {failed} failed" if failed else "")
         + (f"; {len(skipped)} left for review" if skipped else "")
     )
-    if failed:
-        return Exit.FILE_ERROR
-    if changed and (check_only or nonzero_on_change):
-        return Exit.FINDINGS
-    return Exit.OK
+    return changed, failed

@@ -21,6 +21,7 @@ from ..reference import InvalidReference, parse
 from ..registry.auth import CredentialStore
 from ..registry.client import RegistryClient
 from ..registry.engine import DockerEngine
+from ..rules import MIRRORED, UNMIRRORED
 from ..warm import ImageResult, Target, targets_from_refs, warm_images, warm_with_engine
 from .common import report_errors, settings_for
 from .pin import StderrResults, pin_paths
@@ -231,7 +232,7 @@ def warm(
     targets, problems = targets_from_refs(refs)
     for problem in problems:
         output.warning(problem)
-    skipped = Counter(r.status for r in refs if r.status not in ("mirrored", "unmirrored") and not r.suppressed)
+    skipped = Counter(r.status for r in refs if r.status not in (MIRRORED, UNMIRRORED) and not r.suppressed)
     if skipped:
         counts = ", ".join(f"{n} {status}" for status, n in sorted(skipped.items()))
         output.note(f"not warmed ({counts}): see `imagemirror list` for why")
