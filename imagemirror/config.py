@@ -15,7 +15,7 @@ from typing import Any
 
 from .errors import ConfigError
 from .reference import InvalidReference, canonical_host, is_domain
-from .rules import DEFAULT_RULES, Rules
+from .rules import DEFAULT_RULES, Rules, split_rule
 
 CONFIG_NAME = ".imagemirror.yaml"
 _KEYS = ("registry", "rules", "aliases", "exclude", "deny", "ecr", "charts")
@@ -130,7 +130,12 @@ def parse_settings(data: Any, path: Path | None = None, positions: dict | None =
             raise draft.error("'rules' must be a non-empty mapping of upstream host to prefix", "rules")
         rules = {}
         for host, prefix in raw.items():
-            chost = canonical_host(_host(draft, host, "rules", host))
+            # `host` or `host/upstream-prefix` (the rule maps only host/upstream-prefix/...)
+            name, _, scope = host.partition("/") if isinstance(host, str) else (host, "", "")
+            chost = canonical_host(_host(draft, name, "rules", host))
+            if scope and not _PREFIX.match(scope):
+                raise draft.error(f"rule {host!r}: {scope!r} is not an upstream repository prefix", "rules", host)
+            chost = f"{chost}/{scope}" if scope else chost
             if not isinstance(prefix, str) or not _PREFIX.match(prefix):
                 raise draft.error(f"rule {host!r}: prefix {prefix!r} is not a repository prefix", "rules", host)
             if chost in rules:
@@ -148,7 +153,7 @@ def parse_settings(data: Any, path: Path | None = None, positions: dict | None =
         )
     exclude = _strings(draft, data.get("exclude"), "exclude")
     deny = tuple(canonical_host(_host(draft, h, "deny", i)) for i, h in enumerate(_strings(draft, data.get("deny"), "deny")))
-    if registry is not None and (canonical_host(registry) in rules or canonical_host(registry) in aliases):
+    if registry is not None and (canonical_host(registry) in _hosts(rules) or canonical_host(registry) in aliases):
         raise draft.error(
             f"registry {registry!r} is an upstream of the rules: the cache must be another registry", "registry"
         )
@@ -166,6 +171,11 @@ def parse_settings(data: Any, path: Path | None = None, positions: dict | None =
         charts=data.get("charts"),
         positions=positions,
     )
+
+
+def _hosts(rules: dict[str, str]) -> set[str]:
+    """The upstream hosts of ``rules:`` (a key may name ``host/upstream-prefix``)."""
+    return {split_rule(key)[0] for key in rules}
 
 
 def _host(draft: Settings, value: Any, *keys: object) -> str:
@@ -200,7 +210,7 @@ def resolve_settings(
             reg = _host(settings, registry)
         except ConfigError:
             raise ConfigError(f"--registry: {registry!r} is not a registry host name") from None
-        if canonical_host(reg) in settings.rules or canonical_host(reg) in settings.aliases:
+        if canonical_host(reg) in _hosts(settings.rules) or canonical_host(reg) in settings.aliases:
             raise ConfigError(f"--registry: {registry!r} is an upstream of the rules: the cache must be another registry")
         settings = Settings(**{**settings.__dict__, "registry": reg})
     return settings

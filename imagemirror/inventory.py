@@ -199,7 +199,10 @@ def _edits(site: Site, ref: Reference, upstream: Reference, desired: Reference, 
             if revert:
                 head, body = upstream.host, upstream.path
             else:
-                head, body = f"{desired.host}/{rules.rules[upstream.host]}", upstream.path
+                prefix, body = rules.rule_for(upstream) or (desired.path.partition("/")[0], upstream.path)
+                if body != upstream.path:  # a rule for part of the host: other images share the key
+                    return None
+                head = f"{desired.host}/{prefix}"
         else:
             head, body = desired.host, desired.path
         if len(names) == 1:

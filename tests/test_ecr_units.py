@@ -151,11 +151,28 @@ def test_rules_block_comments_what_rules_cannot_express():
         "ROOT": {"upstreamRegistryUrl": UP},
         "team-a": {"upstreamRegistryUrl": UP, "upstreamRepositoryPrefix": "team-b"},
         "central": {"upstreamRegistryUrl": UP, "customRoleArn": "arn:aws:iam::1:role/r"},
+        "team-c": {"upstreamRegistryUrl": UP, "upstreamRepositoryPrefix": "team-b/"},
+        "gh-org": {"upstreamRegistryUrl": "ghcr.io", "upstreamRepositoryPrefix": "org"},
     }, ACCOUNT, "eu-west-1")
     assert "  registry.k8s.io: k8s\n" in text
     assert f"  {UP}: central  # customRoleArn arn:aws:iam::1:role/r\n" in text
     assert f"  # {UP}: ROOT  (no prefix" in text
-    assert f"  # {UP}: team-a  (upstreamRepositoryPrefix team-b" in text
+    # an ECR upstream's upstreamRepositoryPrefix is the key's path; a second rule for it is a comment
+    assert f"  {UP}/team-b: team-a\n" in text
+    assert f"  # {UP}/team-b: team-c  (another rule for the same upstream)" in text
+    assert "  # ghcr.io/org: gh-org  (upstreamRepositoryPrefix org: imagemirror maps upstream prefixes of ECR upstreams only" in text
+    # and the block is settings imagemirror reads back: team-a/x is the upstream's team-b/x
+    from ruamel.yaml import YAML
+
+    from imagemirror.config import parse_settings
+    from imagemirror.reference import parse
+
+    rules = YAML(typ="safe").load(text)["rules"]
+    settings = parse_settings({"registry": f"{ACCOUNT}.dkr.ecr.eu-west-1.amazonaws.com", "rules": rules}, None)
+    status, upstream, target = settings.ruleset.classify(parse(f"{UP}/team-b/app:1"))
+    assert (status, str(target)) == ("unmirrored", f"{ACCOUNT}.dkr.ecr.eu-west-1.amazonaws.com/team-a/app:1")
+    status, upstream, _ = settings.ruleset.classify(parse(f"{ACCOUNT}.dkr.ecr.eu-west-1.amazonaws.com/team-a/app:1"))
+    assert (status, str(upstream)) == ("mirrored", f"{UP}/team-b/app:1")
 
 
 # ---------------------------------------------------------------- usage report

@@ -28,7 +28,7 @@ from ..ecr.doctor import format_text as doctor_text
 from ..ecr.plan import desired_state, destroy_plan, format_json, format_text, preflight
 from ..ecr.plan import plan as make_plan
 from ..ecr.regions import partition_of, refusal, registry_host, storage_price
-from ..ecr.settings import host_for_url
+from ..ecr.settings import ECR_HOST, host_for_url
 from ..ecr.state import observe
 from ..errors import ConfigError, Exit, ServiceError
 from ..inventory import scan
@@ -250,8 +250,10 @@ def doctor(
 
 
 def rules_block(found: dict[str, dict], account: str, region: str) -> str:
-    """The account's rules as a ``rules:`` block (pure).  Rules imagemirror cannot express in
-    ``rules:`` (ROOT, an upstream prefix, a second rule for one host) are comments saying why."""
+    """The account's rules as a ``rules:`` block (pure).  An ECR upstream's
+    ``upstreamRepositoryPrefix`` is the key's path (``<host>/<upstream prefix>: <prefix>``);
+    rules imagemirror cannot express in ``rules:`` (ROOT, an upstream prefix on another
+    upstream, a second rule for one key) are comments saying why."""
     lines = [f"# pull-through cache rules of account {account} in {region}"]
     if not found:
         return "\n".join([*lines, "rules: {}"]) + "\n"
@@ -260,17 +262,18 @@ def rules_block(found: dict[str, dict], account: str, region: str) -> str:
     for prefix, rule in sorted(found.items(), key=lambda kv: (host_for_url(kv[1]["upstreamRegistryUrl"]), kv[0])):
         host = host_for_url(rule["upstreamRegistryUrl"])
         upstream_prefix = rule.get("upstreamRepositoryPrefix") or "ROOT"
+        key = host if upstream_prefix == "ROOT" else f"{host}/{upstream_prefix.rstrip('/')}"
         if prefix == "ROOT":
             lines.append(f"  # {host}: ROOT  (no prefix: rewrite needs a prefix to tell cached paths apart)")
-        elif upstream_prefix != "ROOT":
-            lines.append(f"  # {host}: {prefix}  (upstreamRepositoryPrefix {upstream_prefix}: maps {prefix}/x to "
-                         f"{upstream_prefix}/x, which rules: cannot express)")
-        elif host in seen:  # rules: holds one prefix per upstream host
-            lines.append(f"  # {host}: {prefix}  (another rule for the same upstream)")
+        elif upstream_prefix != "ROOT" and not ECR_HOST.match(host):
+            lines.append(f"  # {key}: {prefix}  (upstreamRepositoryPrefix {upstream_prefix}: imagemirror maps upstream "
+                         f"prefixes of ECR upstreams only, as AWS documents them)")
+        elif key in seen:  # rules: holds one prefix per upstream (host, or host/upstream prefix)
+            lines.append(f"  # {key}: {prefix}  (another rule for the same upstream)")
         else:
             role = f"  # customRoleArn {rule['customRoleArn']}" if rule.get("customRoleArn") else ""
-            lines.append(f"  {host}: {prefix}{role}")
-            seen.add(host)
+            lines.append(f"  {key}: {prefix}{role}")
+            seen.add(key)
     return "\n".join(lines) + "\n"
 
 

@@ -118,10 +118,12 @@ def init(
     ecr_hosts: dict[str, str | None] = {}
     for prefix, rule in sorted(found.items()):
         upstream = host_for_url(rule["upstreamRegistryUrl"])
-        if prefix == "ROOT" or (rule.get("upstreamRepositoryPrefix") or "ROOT") != "ROOT" or upstream in rules:
-            comments.append(f"# {upstream}: {prefix}   (an existing rule that rules: cannot express; see `imagemirror ecr rules`)")
+        scope = (rule.get("upstreamRepositoryPrefix") or "ROOT").rstrip("/")
+        key = upstream if scope == "ROOT" else f"{upstream}/{scope}"  # an ECR upstream's prefix: the key's path
+        if prefix == "ROOT" or (scope != "ROOT" and not ECR_HOST.match(upstream)) or key in rules:
+            comments.append(f"# {key}: {prefix}   (an existing rule that rules: cannot express; see `imagemirror ecr rules`)")
             continue
-        rules[upstream] = prefix
+        rules[key] = prefix
         if ECR_HOST.match(upstream):
             ecr_hosts[upstream] = rule.get("customRoleArn")
     used = _hosts_used(root)

@@ -26,7 +26,7 @@ from ..pin import pin_candidates, pin_text, revert_text
 from ..reference import InvalidReference, parse
 from ..registry.auth import CredentialStore
 from ..registry.client import RegistryClient
-from ..rules import MIRRORED
+from ..rules import MIRRORED, upstream_path
 from .common import report_errors, settings_for, warn
 
 
@@ -83,9 +83,10 @@ class Resolver:
         return ref
 
     def upstream_of(self, ref):
-        for prefix, host in sorted(self.prefixes.items(), key=lambda kv: -len(kv[0])):
+        for prefix, key in sorted(self.prefixes.items(), key=lambda kv: -len(kv[0])):
             if ref.path.startswith(prefix + "/"):
-                return upstream_api_host(host), ref.path[len(prefix) + 1:]
+                host, path = upstream_path(key, ref.path[len(prefix) + 1:])  # key: host[/upstream prefix]
+                return upstream_api_host(host), path
         return None
 
     def cache_digest(self, lookup: str) -> str:

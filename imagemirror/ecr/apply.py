@@ -174,7 +174,8 @@ def _one(client: AwsClient, change: Change, arns: dict[str, str], credentials: d
             return
         if action == "replace":
             client.delete_rule(spec["old_prefix"])
-        client.create_rule(spec["ecrRepositoryPrefix"], spec["upstreamRegistry"], spec["upstreamRegistryUrl"], arn, role)
+        client.create_rule(spec["ecrRepositoryPrefix"], spec["upstreamRegistry"], spec["upstreamRegistryUrl"], arn, role,
+                           upstream_prefix=spec.get("upstreamRepositoryPrefix"))
     elif kind == "template":
         if action == "delete":
             client.delete_template(spec["prefix"])

@@ -163,12 +163,15 @@ class AwsClient:
     def rules(self) -> dict[str, dict]:
         return {r["ecrRepositoryPrefix"]: r for r in self._pages("ecr", "describe_pull_through_cache_rules", "pullThroughCacheRules")}
 
-    def create_rule(self, prefix: str, registry: str, url: str, credential_arn: str | None, role: str | None = None) -> dict:
+    def create_rule(self, prefix: str, registry: str, url: str, credential_arn: str | None, role: str | None = None,
+                    upstream_prefix: str | None = None) -> dict:
         params: dict[str, Any] = {"ecrRepositoryPrefix": prefix, "upstreamRegistry": registry, "upstreamRegistryUrl": url}
         if credential_arn:
             params["credentialArn"] = credential_arn
         if role:
             params["customRoleArn"] = role
+        if upstream_prefix:
+            params["upstreamRepositoryPrefix"] = upstream_prefix
         return self._call("ecr", "create_pull_through_cache_rule", **params)
 
     def update_rule(self, prefix: str, credential_arn: str | None, role: str | None = None) -> dict:

@@ -131,8 +131,9 @@ def validation_finding(prefix: str, result: dict | None) -> Finding:
     return Finding(False, "validate", f"rule {prefix}: invalid: {result.get('failure') or 'no reason given'}")
 
 
-def upstream_policy(desired: Desired, up_account: str, up_region: str) -> dict:
-    """The registry policy the upstream ECR registry's owner must have [UG-PRIV]."""
+def upstream_policy(desired: Desired, up_account: str, up_region: str, upstream_prefix: str | None = None) -> dict:
+    """The registry policy the upstream ECR registry's owner must have [UG-PRIV]: on every
+    repository, or with an upstream repository prefix only on the repositories under it."""
     return {
         "Version": "2012-10-17",
         "Statement": [{
@@ -140,7 +141,8 @@ def upstream_policy(desired: Desired, up_account: str, up_region: str) -> dict:
             "Effect": "Allow",
             "Principal": {"AWS": f"arn:{desired.partition}:iam::{desired.account}:root"},
             "Action": list(UPSTREAM_ACTIONS),
-            "Resource": f"arn:{desired.partition}:ecr:{up_region}:{up_account}:repository/*",
+            "Resource": f"arn:{desired.partition}:ecr:{up_region}:{up_account}:repository/"
+                        + (f"{upstream_prefix}/*" if upstream_prefix else "*"),
         }],
     }
 
@@ -158,8 +160,8 @@ def ecr_upstream_findings(desired: Desired, trust: dict[str, dict | None], role_
             continue
         account, region = ecr
         if account != desired.account:
-            doc = json.dumps(upstream_policy(desired, account, region), separators=(",", ":"))
-            out.append(Finding(True, "ecr-upstream", f"rule {up.prefix}: the owner of {up.host} (account {account}) must grant "
+            doc = json.dumps(upstream_policy(desired, account, region, up.upstream_prefix), separators=(",", ":"))
+            out.append(Finding(True, "ecr-upstream", f"rule {up.prefix}: the owner of {up.key} (account {account}) must grant "
                                f"this account a registry (or repository) policy in {region}: {doc} ({UG_PRIV})"))
         if up.role is None:
             if account == desired.account:

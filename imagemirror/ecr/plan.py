@@ -235,13 +235,16 @@ def managed_rule_prefixes(desired: Desired, observed: Observed) -> set[str]:
 
 
 def _rule_spec(up: Upstream) -> dict:
-    return {
+    spec = {
         "ecrRepositoryPrefix": up.prefix,
         "upstreamRegistry": up.registry,
         "upstreamRegistryUrl": up.url,
         "secret": up.secret,
         "customRoleArn": up.role,
     }
+    if up.upstream_prefix:  # ECR to ECR: <prefix>/x pulls <upstream_prefix>/x
+        spec["upstreamRepositoryPrefix"] = up.upstream_prefix
+    return spec
 
 
 # ---------------------------------------------------------------- plan
@@ -271,7 +274,8 @@ def plan(desired: Desired, observed: Observed, *, rotate_credentials: bool = Fal
         spec = _rule_spec(up)
         if have is None:
             old = next(
-                (p for p in sorted(managed) if p not in wanted and p not in consumed and observed.rules[p].get("upstreamRegistryUrl") == up.url),
+                (p for p in sorted(managed) if p not in wanted and p not in consumed and observed.rules[p].get("upstreamRegistryUrl") == up.url
+                 and (observed.rules[p].get("upstreamRepositoryPrefix") or "ROOT") == (up.upstream_prefix or "ROOT")),
                 None,
             )
             if old is not None:
@@ -279,13 +283,15 @@ def plan(desired: Desired, observed: Observed, *, rotate_credentials: bool = Fal
                 changes.append(Change("replace", "rule", up.prefix, f"prefix changed: {old} -> {up.prefix} (rules can only be recreated)", {**spec, "old_prefix": old}))
             else:
                 via = f"ECR to ECR{', role ' + up.role if up.role else ''}" if up.registry == "ecr" else f"via {up.url}"
-                changes.append(Change("create", "rule", up.prefix, f"{up.host} -> {up.prefix}/ {via}", spec))
+                changes.append(Change("create", "rule", up.prefix, f"{up.key} -> {up.prefix}/ {via}", spec))
             continue
         reasons = []
         if have.get("upstreamRegistryUrl") != up.url:
             reasons.append(f"upstreamRegistryUrl {have.get('upstreamRegistryUrl')} -> {up.url}")
         if have.get("upstreamRegistry") not in (None, up.registry):
             reasons.append(f"upstreamRegistry {have.get('upstreamRegistry')} -> {up.registry}")
+        if (have.get("upstreamRepositoryPrefix") or "ROOT") != (up.upstream_prefix or "ROOT"):  # Update cannot change it
+            reasons.append(f"upstreamRepositoryPrefix {have.get('upstreamRepositoryPrefix') or 'ROOT'} -> {up.upstream_prefix or 'ROOT'}")
         if reasons:
             changes.append(Change("replace", "rule", up.prefix, "; ".join(reasons) + " (rules can only be recreated)", {**spec, "old_prefix": up.prefix}))
             continue

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..reference import canonical_host
+from ..rules import split_rule
 from .regions import partition_of, refusal
 
 KEYS = (
@@ -133,6 +134,13 @@ class Upstream:
     username_env: str | None = None
     token_env: str | None = None
     role: str | None = None  # customRoleArn, for an ECR upstream
+    #: upstreamRepositoryPrefix (ECR upstreams): ``<prefix>/x`` pulls ``<upstream_prefix>/x``
+    upstream_prefix: str | None = None
+
+    @property
+    def key(self) -> str:
+        """The ``rules:`` key: the host, with the upstream repository prefix when there is one."""
+        return f"{self.host}/{self.upstream_prefix}" if self.upstream_prefix else self.host
 
     @property
     def ecr_upstream(self) -> tuple[str, str] | None:
@@ -276,7 +284,7 @@ def _upstreams(settings, credentials: Any, region: str | None = None, account: s
     creds: dict[str, tuple[str, dict]] = {}
     for host, entry in credentials.items():
         chost = canonical_host(str(host))
-        if chost not in settings.rules:
+        if chost not in {split_rule(key)[0] for key in settings.rules}:
             raise settings.error(f"ecr.credentials: {host!r} has no rule in 'rules'", "ecr", "credentials", host)
         if not isinstance(entry, dict):
             raise settings.error(f"ecr.credentials.{host}: must be a mapping {{username_env, token_env}}", "ecr", "credentials", host)
@@ -304,23 +312,33 @@ def _upstreams(settings, credentials: Any, region: str | None = None, account: s
         creds[chost] = (str(host), entry)
 
     out: list[Upstream] = []
-    for host, prefix in settings.rules.items():
+    for key, prefix in settings.rules.items():
+        host, upstream_prefix = split_rule(key)
         found = upstream_for(host)
         if found is None:
             raise settings.error(
                 f"rule {host!r}: ECR pull-through cache cannot mirror {host}: {refusal_for(host)}; supported: "
                 + ", ".join([*UPSTREAMS, "<name>.azurecr.io", "<account>.dkr.ecr.<region>.amazonaws.com"])
                 + "; remove the rule or mirror it another way",
-                "rules", host,
+                "rules", key,
             )
         if not 2 <= len(prefix) <= 30 or not _RULE_PREFIX.match(prefix):
             raise settings.error(
-                f"rule {host!r}: prefix {prefix!r} is not a valid ecrRepositoryPrefix (2-30 characters)", "rules", host
+                f"rule {key!r}: prefix {prefix!r} is not a valid ecrRepositoryPrefix (2-30 characters)", "rules", key
             )
         registry, url, needs_secret = found
+        if upstream_prefix is not None and registry != "ecr":
+            raise settings.error(
+                f"rule {key!r}: an upstream repository prefix (upstreamRepositoryPrefix) is documented for ECR-to-ECR "
+                f"rules only ({UG_WILD}); map the whole host {host}", "rules", key,
+            )
+        if upstream_prefix is not None and (not 2 <= len(upstream_prefix) <= 30 or not _RULE_PREFIX.match(upstream_prefix)):
+            raise settings.error(
+                f"rule {key!r}: {upstream_prefix!r} is not a valid upstreamRepositoryPrefix (2-30 characters)", "rules", key
+            )
         written, entry = creds.get(host, (host, {}))
         if registry == "ecr":
-            out.append(_ecr_upstream(settings, host, prefix, entry.get("role"), region))
+            out.append(_ecr_upstream(settings, host, prefix, entry.get("role"), region, upstream_prefix))
             continue
         if entry and not needs_secret:
             raise settings.error(
@@ -346,7 +364,8 @@ def _upstreams(settings, credentials: Any, region: str | None = None, account: s
     return tuple(sorted(out, key=lambda u: u.prefix))
 
 
-def _ecr_upstream(settings, host: str, prefix: str, role: str | None, region: str | None) -> Upstream:
+def _ecr_upstream(settings, host: str, prefix: str, role: str | None, region: str | None,
+                  upstream_prefix: str | None = None) -> Upstream:
     """An ECR-to-ECR rule: same partition, never the cache itself (checked again against STS)."""
     m = ECR_HOST.match(host)
     assert m is not None
@@ -362,4 +381,4 @@ def _ecr_upstream(settings, host: str, prefix: str, role: str | None, region: st
         )
     if settings.registry is not None and settings.registry == host:
         raise settings.error(f"rule {host!r}: the upstream is the cache registry itself", "rules", host)
-    return Upstream(host=host, prefix=prefix, registry="ecr", url=host, role=role)
+    return Upstream(host=host, prefix=prefix, registry="ecr", url=host, role=role, upstream_prefix=upstream_prefix)

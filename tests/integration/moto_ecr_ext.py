@@ -36,6 +36,10 @@ It also changes what moto has, where moto departs from the model or lacks what t
   the extension keeps its own ARNs (secrets in rules) in the caller's partition.  imagemirror
   refuses the China Regions before any request, so the emulator has nothing to answer there.
 * The 50-rule quota: ``LimitExceededException`` on the 51st ``CreatePullThroughCacheRule``.
+* ``upstreamRepositoryPrefix``: the model's pattern and length (2-30, or ``ROOT``, the default),
+  stored without its trailing ``/``, and refused with ``ecrRepositoryPrefix: ROOT`` (the User
+  Guide's wildcard page).  Whether AWS accepts it for non-ECR upstreams is not documented, so
+  the emulator does not decide it (imagemirror never sends it for them).
 
 Honest limits of the emulation:
 
@@ -251,6 +255,10 @@ def create_pull_through_cache_rule(self: ECRResponse) -> ActionResult:
         raise RuleLimitExceededException(
             f"The number of pull through cache rules in the registry exceeds the limit of {RULE_QUOTA}"
         )
+    upstream_prefix = self._get_param("upstreamRepositoryPrefix")
+    upstream_prefix = "ROOT" if upstream_prefix is None else _check_prefix(upstream_prefix, "upstreamRepositoryPrefix", 30)
+    if upstream_prefix != "ROOT" and prefix == "ROOT":  # [DOC UG-WILD]
+        raise _bad("upstreamRepositoryPrefix", "upstreamRepositoryPrefix can only be set when ecrRepositoryPrefix is not ROOT")
     role = self._get_param("customRoleArn")
     if upstream == "ecr":
         _check_ecr_upstream(backend, url, role)
@@ -271,7 +279,7 @@ def create_pull_through_cache_rule(self: ECRResponse) -> ActionResult:
         "upstreamRegistry": upstream,
         "credentialArn": credential_arn,
         "customRoleArn": self._get_param("customRoleArn"),
-        "upstreamRepositoryPrefix": self._get_param("upstreamRepositoryPrefix") or "ROOT",
+        "upstreamRepositoryPrefix": upstream_prefix,
     }
     rules[prefix] = rule
     return ActionResult(_public_rule(rule, *[k for k in _RULE_KEYS if k != "updatedAt"]))

@@ -328,6 +328,87 @@ def test_ecr_upstream_in_another_account_needs_a_role_and_doctor_spells_out_the_
     assert f"  {upstream}: central  # customRoleArn {role}" in out
 
 
+def test_an_ecr_upstream_repository_prefix_maps_part_of_the_upstream(aws, project):
+    """``<host>/<upstream prefix>: <prefix>`` is a rule with upstreamRepositoryPrefix: apply creates
+    it, plan stays clean, rules and init read it back, doctor scopes the upstream's policy to it, and
+    rewrite maps <host>/team-b/x to <cache>/team-a/x (and back with --revert)."""
+    upstream = f"{ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com"  # same account, another Region
+    (project / ".imagemirror.yaml").write_text(
+        f"registry: {HOST}\nrules:\n  {upstream}/team-b: team-a\n  {upstream}/team-c/apps: team-c\n"
+        f"ecr:\n  region: {REGION}\n")
+    code, out, err = im("ecr", "plan")
+    assert code == 0, err
+    assert f"{upstream}/team-b -> team-a/ ECR to ECR" in out
+    code, _, err = im("ecr", "apply")
+    assert code == 0, err
+    rules = {r["ecrRepositoryPrefix"]: r for r in aws.client("ecr").describe_pull_through_cache_rules()["pullThroughCacheRules"]}
+    assert {p: r["upstreamRepositoryPrefix"] for p, r in rules.items()} == {"team-a": "team-b", "team-c": "team-c/apps"}
+    assert plan_json()[1]["changes"] == []
+    code, out, _ = im("ecr", "rules")
+    assert f"  {upstream}/team-b: team-a\n" in out and f"  {upstream}/team-c/apps: team-c\n" in out
+    # another upstream prefix for an existing rule: the rule is recreated (Update cannot change it)
+    (project / ".imagemirror.yaml").write_text(
+        f"registry: {HOST}\nrules:\n  {upstream}/team-x: team-a\n  {upstream}/team-c/apps: team-c\n"
+        f"ecr:\n  region: {REGION}\n")
+    code, out, _ = im("ecr", "plan")
+    assert code == 0 and "upstreamRepositoryPrefix team-b -> team-x (rules can only be recreated)" in out
+    code, _, err = im("ecr", "apply")
+    assert code == 0, err
+    rules = {r["ecrRepositoryPrefix"]: r for r in aws.client("ecr").describe_pull_through_cache_rules()["pullThroughCacheRules"]}
+    assert rules["team-a"]["upstreamRepositoryPrefix"] == "team-x" and plan_json()[1]["changes"] == []
+    # rewrite: only the repositories under the upstream prefix move, the rest of the path kept
+    values = project / "values.yaml"
+    values.write_text(f"a:\n  image: {upstream}/team-x/app:1\nb:\n  image: {upstream}/team-c/apps/web:2\n"
+                      f"c:\n  image: {upstream}/team-d/other:3\n")
+    code, _, err = im("rewrite", "values.yaml")
+    assert code == 0, err
+    assert values.read_text() == (f"a:\n  image: {HOST}/team-a/app:1\nb:\n  image: {HOST}/team-c/web:2\n"
+                                  f"c:\n  image: {upstream}/team-d/other:3\n")
+    code, _, err = im("rewrite", "--revert", "values.yaml")
+    assert code == 0, err
+    assert values.read_text() == (f"a:\n  image: {upstream}/team-x/app:1\nb:\n  image: {upstream}/team-c/apps/web:2\n"
+                                  f"c:\n  image: {upstream}/team-d/other:3\n")
+    values.unlink()
+    # init writes the same keys from the account
+    (project / ".imagemirror.yaml").unlink()
+    code, _, err = im("init", ".")
+    assert code == 0, err
+    text = (project / ".imagemirror.yaml").read_text()
+    assert f"  {upstream}/team-x: team-a\n" in text and f"  {upstream}/team-c/apps: team-c\n" in text
+
+
+def test_a_cross_account_upstream_prefix_scopes_the_policy_doctor_spells_out(aws, project):
+    upstream = "210987654321.dkr.ecr.us-east-1.amazonaws.com"
+    role = f"arn:aws:iam::{ACCOUNT}:role/ptc-central"
+    aws.client("iam").create_role(RoleName="ptc-central", AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"Service": "pullthroughcache.ecr.amazonaws.com"}, "Action": "sts:AssumeRole"}]}))
+    (project / ".imagemirror.yaml").write_text(
+        f"registry: {HOST}\nrules:\n  {upstream}/shared: central\necr:\n  region: {REGION}\n"
+        f"  credentials:\n    {upstream}: {{role: {role}}}\n")
+    code, _, err = im("ecr", "apply")
+    assert code == 0, err
+    code, out, _ = im("ecr", "doctor")
+    assert f"the owner of {upstream}/shared (account 210987654321) must grant" in out
+    assert '"Resource":"arn:aws:ecr:us-east-1:210987654321:repository/shared/*"' in out
+
+
+@pytest.mark.parametrize("rules, message", [
+    pytest.param("ghcr.io/org: gh-org", "an upstream repository prefix (upstreamRepositoryPrefix) is documented for "
+                 "ECR-to-ECR rules only (https://docs.aws.amazon.com/AmazonECR/latest/userguide/"
+                 "pull-through-cache-private-wildcards.html); map the whole host ghcr.io", id="not-ecr"),
+    pytest.param(f"{ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com/{'x' * 31}: long",
+                 "is not a valid upstreamRepositoryPrefix (2-30 characters)", id="too-long"),
+    pytest.param(f"{ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com/Team: t", "'Team' is not an upstream repository prefix",
+                 id="upper-case"),
+])
+def test_an_upstream_prefix_ecr_cannot_take_is_refused_before_any_call(aws, project, rules, message):
+    (project / ".imagemirror.yaml").write_text(f"registry: {HOST}\nrules:\n  {rules}\necr:\n  region: {REGION}\n")
+    code, out, err = im("ecr", "plan")
+    assert code == 2 and out == "" and message in err, err
+    assert err.count("\n") == 1
+    assert aws.client("ecr").describe_pull_through_cache_rules()["pullThroughCacheRules"] == []
+
+
 def test_unsupported_upstreams_are_refused_with_the_reason_and_page(aws, project):
     (project / ".imagemirror.yaml").write_text(f"registry: {HOST}\nrules:\n  gcr.io: gcr\necr:\n  region: {REGION}\n")
     code, _, err = im("ecr", "plan")
