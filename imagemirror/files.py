@@ -112,16 +112,21 @@ def discover(paths, settings: Settings) -> tuple[list[tuple[Path, str]], list[Fi
     return found, problems
 
 
-def _values_files(folder: str, rel: str):
+def _values_files(folder: str, rel: str, in_chart: bool = False):
     """``(folder, relative folder, name)`` of the values files under ``folder``: its own
     files sorted by name, then each sub-folder's in name order (``os.walk``'s order);
     ``.git`` & co. and symbolic links (to files or folders) are skipped, unreadable
-    folders ignored.  One ``scandir`` per folder, no ``stat`` per file."""
+    folders ignored.  One ``scandir`` per folder, no ``stat`` per file.  Other YAML files
+    are taken when their content says they hold images (``sources.detect``: manifests,
+    kustomizations, helmfiles), except inside a chart (a folder with ``Chart.yaml``)."""
+    from .sources import detect
+
     try:
         with os.scandir(folder) as it:
             entries = sorted(it, key=lambda e: e.name)
     except OSError:
         return
+    in_chart = in_chart or any(e.name == "Chart.yaml" for e in entries)
     subfolders = []
     for entry in entries:
         try:
@@ -143,8 +148,12 @@ def _values_files(folder: str, rel: str):
             yield folder, rel, entry.name
         elif VALUES_NAME.match(entry.name):
             _note(f"{os.path.join(folder, entry.name)}: not a regular file, skipped")
+        elif is_file and not in_chart and detect.candidate(entry.name) and (
+            detect.by_name(entry.name, folder) or detect.is_manifest(entry.path)
+        ):
+            yield folder, rel, entry.name
     for name in subfolders:
-        yield from _values_files(os.path.join(folder, name), os.path.join(rel, name) if rel else name)
+        yield from _values_files(os.path.join(folder, name), os.path.join(rel, name) if rel else name, in_chart)
 
 
 def _is_dir_quietly(entry) -> bool:

@@ -34,7 +34,8 @@ class Analysis:
     (A plain slotted class, not a dataclass: ``check`` imports this at start-up.)
     """
 
-    __slots__ = ("text", "events", "docs", "refs", "edits", "bitnami_relocated", "notes")
+    __slots__ = ("text", "events", "docs", "refs", "edits", "bitnami_relocated", "notes", "inserts", "embedded",
+                 "masked", "valuesfrom")
 
     def __init__(self, text: str, events: list, docs: list):
         self.text = text  # without BOM
@@ -44,22 +45,48 @@ class Analysis:
         self.edits: dict[int, tuple[Scalar, str]] = {}  # id(node) -> new value
         self.bitnami_relocated = False
         self.notes: list[str] = []
+        self.inserts: list = []  # sources.kustomize.Insert: keys a rewrite adds
+        self.embedded: list = []  # sources.embedded.Embedded: strings holding YAML, edited inside
+        self.masked = False  # parsed with Go templates masked (sources.templates)
+        self.valuesfrom: list = []  # Flux valuesFrom items, resolved against the repository by scan
 
 
 def analyse(text: str, file: str, settings: Settings, revert: bool = False) -> Analysis:
     """Find, classify and plan.  ``text`` has no BOM.  Raises walker.YAMLSyntaxError."""
-    evts = parse_events(text)
+    from . import sources
+    from .sources import templates
+
+    masked = sources.is_templated_file(file) and templates.has_template(text)
+    if masked:
+        parse_text, spans = templates.mask(text)
+    else:
+        parse_text, spans = text, []
+    evts = parse_events(parse_text)
     docs = compose(evts)
+    if spans:
+        templates.restore(docs, text, spans)
     analysis = Analysis(text, evts, docs)
-    sites = find_sites(docs)
-    if not sites:
-        return analysis
+    analysis.masked = masked
     rules = settings.ruleset
+    ctx = sources.Context(file, text, rules, revert)
+    found = sources.find(docs, ctx)
+    analysis.embedded = ctx.embedded
+    analysis.valuesfrom = ctx.valuesfrom
+    if not found:
+        return analysis
     lines: LineIndex | None = None
     planned: list[tuple[Site, dict]] = []
-    for site in sites:
+    for item in found:
+        site = item.site
         status, upstream, target, hint, edits = classify_site(site, rules, revert)
-        planned.append((site, {"status": status, "upstream": upstream, "target": target, "hint": hint, "edits": edits}))
+        inserts: list = []
+        if item.adjust is not None:
+            status, upstream, target, hint, edits, inserts = item.adjust(status, upstream, target, hint, edits)
+        if edits and ctx.frozen and any(id(node) in ctx.frozen for node, _ in edits):
+            edits = []
+            hint = "inside a string that is not a literal block (`|`): rewrite it by hand"
+        planned.append((site, {"status": status, "upstream": upstream, "target": target, "hint": hint, "edits": edits,
+                               "inserts": inserts, "source": item.source}))
     # Two images that need different values in one shared scalar (a global registry, an
     # anchored node) cannot both be served: report them, change neither.
     wanted: dict[int, set[str]] = {}
@@ -73,11 +100,13 @@ def analyse(text: str, file: str, settings: Settings, revert: bool = False) -> A
                 status=AMBIGUOUS,
                 target=None,
                 edits=[],
+                inserts=[],
                 hint="shares a scalar (anchor or global registry) with an image that needs another value",
             )
         for node, value in info["edits"]:
             analysis.edits[id(node)] = (node, value)
-        if info["edits"] and not revert and _is_bitnami(info["upstream"]):
+        analysis.inserts.extend(info["inserts"])
+        if (info["edits"] or info["inserts"]) and not revert and _is_bitnami(info["upstream"]):
             analysis.bitnami_relocated = True
         main = site.main.node
         if main.props:  # an anchor or tag precedes the value: find the value itself
@@ -98,6 +127,7 @@ def analyse(text: str, file: str, settings: Settings, revert: bool = False) -> A
                 target=str(info["target"]) if info["target"] is not None else None,
                 hint=info["hint"],
                 lines=tuple(sorted(n + 1 for n in site.lines)),
+                source=info["source"],
             )
         )
     return analysis
@@ -202,10 +232,14 @@ def scan_text(text: str, file: str, settings: Settings) -> FileResult:
     from .errors import FileError
     from .walker import YAMLSyntaxError
 
+    from .sources.kustomize import SourceError
+
     body = text[1:] if text.startswith("\ufeff") else text
     try:
         with gc_paused():
             analysis = analyse(body, file, settings)
+    except SourceError as exc:
+        return FileResult(file, error=FileError(file, exc.message, exc.line, exc.column))
     except YAMLSyntaxError as exc:
         return FileResult(file, error=FileError(file, f"invalid YAML: {exc.message}", exc.line, exc.column))
     return FileResult(file, refs=analysis.refs, notes=analysis.notes)

@@ -29,6 +29,7 @@ class ImageRef:
     hint: str | None = None
     lines: tuple[int, ...] = ()
     suppressed: bool = False
+    source: str = "values"  # values | argocd | flux | helmfile | kustomize | manifest
 
     def to_json(self) -> dict:
         out = {
@@ -40,6 +41,7 @@ class ImageRef:
             "upstream": self.upstream,
             "status": self.status,
             "target": self.target,
+            "source": self.source,
         }
         if self.hint:
             out["hint"] = self.hint

@@ -25,6 +25,7 @@ from .config import Settings
 from .errors import FileError
 from .inventory import analyse
 from .model import FileResult
+from .sources.kustomize import SourceError
 from .walker import LineIndex, Mapping, Scalar, YAMLSyntaxError, content_start, gc_paused, parse_events
 
 # What a reference or registry may contain; anything else would change the YAML around it.
@@ -99,13 +100,16 @@ def _rewrite_text(text: str, file: str, settings: Settings, revert: bool) -> Rew
     body = text[len(bom):]
     try:
         analysis = analyse(body, file, settings, revert)
+    except SourceError as exc:
+        raise FileError(file, exc.message, exc.line, exc.column) from None
     except YAMLSyntaxError as exc:
         raise FileError(file, f"invalid YAML: {exc.message}", exc.line, exc.column) from None
     result = FileResult(file, refs=analysis.refs, notes=list(analysis.notes))
     insecure = not revert and any(
-        r.upstream and (r.status == "mirrored" or r.target) and _bitnami(r.upstream) for r in analysis.refs
+        r.upstream and (r.status == "mirrored" or r.target) and _bitnami(r.upstream) and r.source == "values"
+        for r in analysis.refs
     )
-    if not analysis.edits and not insecure:
+    if not analysis.edits and not insecure and not analysis.inserts:
         return Rewritten(text, result, False)
     replacements: list[tuple[int, int, str]] = []
     expected_scalars: dict[int, tuple[str, str]] = {}
@@ -116,14 +120,68 @@ def _rewrite_text(text: str, file: str, settings: Settings, revert: bool) -> Rew
             raise FileError(file, str(exc), node.line + 1, node.column + 1) from None
         replacements.append((content_start(body, node), node.end, rendered))
         expected_scalars[node.start] = (value, style)
-    splice = None
+    splices = []
+    if analysis.embedded:
+        _embedded(analysis, body, expected_scalars, file)
+    if analysis.inserts:
+        splices.extend(_inserts(analysis, body, replacements, file))
     if insecure:
         splice = _allow_insecure(analysis, body, replacements, expected_scalars, result)
+        if splice is not None:
+            splices.append(splice)
     new_body = _apply(body, replacements)
     if new_body == body:
         return Rewritten(text, result, False)
-    _verify(analysis.events, new_body, expected_scalars, splice, file)
+    _verify(analysis.events, new_body, expected_scalars, splices, file, masked=analysis.masked)
     return Rewritten(bom + new_body, result, True)
+
+
+def _embedded(analysis, body: str, expected_scalars, file: str) -> None:
+    """Edits inside strings holding YAML (sources.embedded): the string's new value is
+    verified on its own, then expected as the value of the outer scalar."""
+    for emb in analysis.embedded:
+        inner_repl = []
+        inner_expected: dict[int, tuple[str, str]] = {}
+        for node, value in analysis.edits.values():
+            inner = emb.proxies.get(id(node))
+            if inner is None:
+                continue
+            rendered, style = render(node, value)
+            inner_repl.append((content_start(emb.text, inner), inner.end, rendered))
+            inner_expected[inner.start] = (value, style)
+            expected_scalars.pop(node.start, None)
+        if not inner_repl:
+            continue
+        new_inner = _apply(emb.text, inner_repl)
+        _verify(emb.events, new_inner, inner_expected, [], file, masked=bool(emb.spans))
+        expected_scalars[emb.block.start] = (new_inner, emb.block.style)
+
+
+def _inserts(analysis, body: str, replacements, file: str) -> list:
+    """``key: value`` pairs added after a scalar (sources.kustomize.Insert) -> event splices."""
+    eol = "\r\n" if "\r\n" in body else "\n"
+    index = {ev.start_mark.index: i for i, ev in enumerate(analysis.events) if ev.__class__ is ScalarEvent}
+    splices = []
+    for ins in analysis.inserts:
+        probe = Scalar(ins.value, "", 0, 0, False, 0, 0)
+        probe.inflow = ins.flow
+        try:
+            rendered, style = render(probe, ins.value)
+        except UnsafeValue as exc:
+            raise FileError(file, str(exc), ins.after.line + 1, ins.after.column + 1) from None
+        if ins.flow:
+            replacements.append((ins.after.end, ins.after.end, f", {ins.key}: {rendered}"))
+        else:
+            at = body.find("\n", ins.after.end)
+            if at < 0:
+                replacements.append((len(body), len(body), f"{eol}{' ' * ins.column}{ins.key}: {rendered}"))
+            else:
+                replacements.append((at + 1, at + 1, f"{' ' * ins.column}{ins.key}: {rendered}{eol}"))
+        i = index.get(ins.after.start)
+        if i is None:
+            raise FileError(file, "rewrite did not verify (no event for an insertion); file left untouched -- please report this")
+        splices.append((i + 1, 0, [_scalar_sig(ins.key), _scalar_sig(ins.value, style)]))
+    return splices
 
 
 def _bitnami(upstream: str) -> bool:
@@ -148,7 +206,7 @@ def _apply(text: str, replacements: list[tuple[int, int, str]]) -> str:
     return "".join(parts)
 
 
-def _verify(old_events, new_body: str, expected_scalars, splice, file: str) -> None:
+def _verify(old_events, new_body: str, expected_scalars, splices, file: str, masked: bool = False) -> None:
     """Re-parse ``new_body``: its events must be the old ones, the edited scalars holding
     their intended values.  The new events are compared as the C parser makes them, never
     all held at once (a 50 MB file's events take gigabytes)."""
@@ -156,10 +214,15 @@ def _verify(old_events, new_body: str, expected_scalars, splice, file: str) -> N
     def fail(why: str):
         raise FileError(file, f"rewrite did not verify ({why}); file left untouched -- please report this")
 
-    expected: list = list(old_events)  # old events, or signatures where the splice inserts
-    if splice is not None:
-        index, remove, inserted = splice
+    expected: list = list(old_events)  # old events, or signatures where a splice inserts
+    if splices is not None and splices.__class__ is tuple:
+        splices = [splices]
+    for index, remove, inserted in sorted(splices or (), key=lambda s: s[0], reverse=True):
         expected[index : index + remove] = inserted
+    if masked:  # a Go template (sources.templates): verified as it was parsed
+        from .sources.templates import mask
+
+        new_body = mask(new_body)[0]
     from ruamel.yaml.cyaml import CParser
     from ruamel.yaml.error import YAMLError
 
