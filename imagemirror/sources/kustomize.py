@@ -290,7 +290,11 @@ def _output(folder: str, ctx: Context, stack: set) -> list[tuple[str, str]]:
     for entry in images.items:
         k = by_key(entry)
         if string(k.get("name")) is not None:
-            entries[k["name"].value] = string(k.get("newName"))
+            # an entry matches its base as it is, or as the rewrite leaves it (when the base
+            # was rewritten first, the entry is made to follow it: see ``image_entry``)
+            name = k["name"].value
+            entries.setdefault(future(name, ctx.rules, ctx.revert), string(k.get("newName")))
+            entries[name] = string(k.get("newName"))
     out = []
     for before, after in incoming:
         if before in entries:
