@@ -227,12 +227,12 @@ def _changed(edits: list[tuple[Scalar, str]]) -> list[tuple[Scalar, str]]:
 # --------------------------------------------------------------------------- files
 
 
-def scan_text(text: str, file: str, settings: Settings) -> FileResult:
-    """Inventory of one in-memory text (a BOM is allowed)."""
+def scan_text(text: str, file: str, settings: Settings, generated: dict | None = None) -> FileResult:
+    """Inventory of one in-memory text (a BOM is allowed).  ``generated``: the ConfigMaps and
+    Secrets the repository's kustomizations generate (for Flux ``valuesFrom``)."""
     from .errors import FileError
-    from .walker import YAMLSyntaxError
-
     from .sources.kustomize import SourceError
+    from .walker import YAMLSyntaxError
 
     body = text[1:] if text.startswith("\ufeff") else text
     try:
@@ -242,16 +242,26 @@ def scan_text(text: str, file: str, settings: Settings) -> FileResult:
         return FileResult(file, error=FileError(file, exc.message, exc.line, exc.column))
     except YAMLSyntaxError as exc:
         return FileResult(file, error=FileError(file, f"invalid YAML: {exc.message}", exc.line, exc.column))
-    return FileResult(file, refs=analysis.refs, notes=analysis.notes)
+    notes = analysis.notes
+    if analysis.valuesfrom and generated is not None:
+        from .sources.flux import valuesfrom_notes
+
+        notes = notes + valuesfrom_notes(file, analysis.valuesfrom, generated)
+    return FileResult(file, refs=analysis.refs, notes=notes)
 
 
 def scan(paths: Seq[Path], settings: Settings, jobs: int = 0) -> list[FileResult]:
-    """Inventory of every values file under ``paths`` (directories are searched)."""
+    """Inventory of every file with image references under ``paths`` (directories are
+    searched: values files by name, manifests & co. by content, and the files those name
+    as values)."""
     from .files import discover, read_text
     from .errors import FileError
     from .parallel import map_files
+    from .sources.related import scan_related
 
     targets, results = discover(paths, settings)
+    extra, generated = scan_related(targets)
+    targets = targets + extra
 
     def one(item):
         path, display = item
@@ -259,7 +269,7 @@ def scan(paths: Seq[Path], settings: Settings, jobs: int = 0) -> list[FileResult
             text = read_text(path, display)
         except FileError as exc:
             return FileResult(display, error=exc)
-        return scan_text(text, display, settings)
+        return scan_text(text, display, settings, generated)
 
     results.extend(map_files(one, targets, jobs))
     return sorted(results, key=lambda r: r.file)

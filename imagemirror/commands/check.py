@@ -390,6 +390,9 @@ def check_paths(
     settings = resolve_settings(paths[0], config, registry)
     all_deny = cli_deny | frozenset(settings.deny)
     results = scan(paths, settings, jobs=jobs)
+    for result in results:
+        for note in result.notes:
+            click.echo(f"imagemirror: note: {note}", err=True)
     report = build_report(results, all_deny, strict, _read_text)
 
     fmt = print_report(report, fmt, color, env)

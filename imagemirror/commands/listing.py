@@ -27,6 +27,9 @@ def list_images(paths, config=None, registry=None, fmt: str = "text", jobs: int 
             elif ref.hint and ref.status in ("ambiguous", "invalid", "no-rule"):
                 line += f"  ({ref.hint})"
             out.write(line + "\n")
+    for result in results:
+        for note in result.notes:
+            print(f"imagemirror: note: {note}", file=sys.stderr)
     failed = report_errors(results)
     if settings.registry is None:
         print("imagemirror: note: no cache registry configured (registry: in .imagemirror.yaml, or --registry)", file=sys.stderr)

@@ -28,6 +28,9 @@ def rewrite_files(
     if settings.registry is None:
         raise ConfigError("no cache registry configured: set `registry:` in .imagemirror.yaml or pass --registry")
     targets, problems = discover(paths, settings)
+    from ..sources.related import scan_related
+
+    targets = targets + scan_related(targets)[0]
     write = not (dry_run or check_only)
     charts = None
     if effective and not revert:  # chart-aware (imagemirror.charts): one process, one fetcher
