@@ -130,6 +130,8 @@ def analyse(text: str, file: str, settings: Settings, revert: bool = False) -> A
                 source=info["source"],
             )
         )
+    if any(ref.source != "values" for ref in analysis.refs):
+        analysis.refs.sort(key=lambda r: (r.line, r.column))
     return analysis
 
 

@@ -109,6 +109,13 @@ def _rewrite_text(text: str, file: str, settings: Settings, revert: bool) -> Rew
         r.upstream and (r.status == "mirrored" or r.target) and _bitnami(r.upstream) and r.source == "values"
         for r in analysis.refs
     )
+    if not revert:
+        embedded_bitnami = sorted({r.path.rsplit(".helm.values", 1)[0] + ".helm.values" for r in analysis.refs
+                                   if r.source != "values" and r.target and r.upstream and _bitnami(r.upstream)
+                                   and ".helm.values" in r.path})
+        for where in embedded_bitnami:
+            result.notes.append(f"{file}: Bitnami images were relocated in {where}: set "
+                                "global.security.allowInsecureImages: true there by hand (Bitnami charts refuse them without it)")
     if not analysis.edits and not insecure and not analysis.inserts:
         return Rewritten(text, result, False)
     replacements: list[tuple[int, int, str]] = []
