@@ -81,6 +81,27 @@ def gather(paths, settings, offline: bool = False):
             except FileError as exc:
                 problems.append(FileResult(shown, error=FileError(
                     exc.path, f"release {release.name} ({release.origin}): {exc.message}", exc.line, exc.column)))
+    # releases written with inline values only (a HelmRelease's spec.values, an Application's
+    # helm.values, kustomize helmCharts): no values file names them, their manifest does
+    from .discover import index
+
+    for release in index(root).releases:
+        origin = (root / release.origin).resolve()
+        key = (release.origin, release.name, tuple(release.files()), release.chart)
+        if key in seen or release.files() or not _under(origin, roots):
+            continue
+        seen.add(key)
+        try:
+            from .effective import evaluate
+
+            views.append(evaluate(release, fetcher.chart(release.chart), settings))
+        except ServiceError as exc:
+            service_failed = True
+            problems.append(FileResult(release.origin, error=FileError(
+                release.origin, f"release {release.name}: {exc}")))
+        except FileError as exc:
+            problems.append(FileResult(release.origin, error=FileError(
+                exc.path, f"release {release.name} ({release.origin}): {exc.message}", exc.line, exc.column)))
     return views, text_results, problems, service_failed
 
 
