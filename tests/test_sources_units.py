@@ -104,3 +104,24 @@ def test_kustomize_flow_and_block_insertion_and_digest_kept():
     assert out == text.replace("{name: busybox,", f"{{name: busybox, newName: {REG}/docker-hub/library/busybox,").replace(
         "  # c\n", f"  # c\n  newName: {REG}/github/a/b\n")
     assert rw(out, "kustomization.yaml") == out
+
+
+def test_warm_targets_come_from_every_source(tmp_path):
+    """``warm`` pulls what the inventory finds, so every source feeds it (suppression kept)."""
+    import shutil
+    from pathlib import Path
+
+    from imagemirror.commands.check import mark_suppressed
+    from imagemirror.inventory import scan
+    from imagemirror.warm import targets_from_refs
+
+    root = tmp_path / "repo"
+    shutil.copytree(Path(__file__).parent / "fixtures" / "gitops-argocd" / "expected", root)
+    results = scan([root], parse_settings({"registry": REG}, path=root / ".imagemirror.yaml"))
+    mark_suppressed(results)
+    targets, _ = targets_from_refs([r for res in results for r in res.refs])
+    names = {str(t.ref) if hasattr(t, "ref") else str(t) for t in targets}
+    joined = " ".join(names)
+    assert f"{REG}/docker-hub/grafana/grafana:11.2.0" in joined  # helm.parameters
+    assert f"{REG}/docker-hub/bitnami/redis-exporter:1.62.0-debian-12-r2" in joined  # inside helm.values
+    assert "k8s-sidecar" not in joined  # '# imagemirror: ignore' on its parameter
