@@ -1,5 +1,6 @@
-"""helmfile: ``releases[].values`` (inline maps; files are values files of their own),
-``releases[].set`` (``--set`` style) and ``environments.*.values`` inline maps.
+"""helmfile: ``releases[].values`` (inline maps; files are values files of their own, see
+:mod:`.related`) and ``releases[].set`` (``--set`` style).  (``environments.*.values`` feed
+helmfile's own templates, not a chart: not read.)
 
 helmfile files are Go templates; ``{{ ... }}`` is masked before parsing (:mod:`.templates`),
 so the parts that are not templates are read and a template standing in for a reference
