@@ -1,10 +1,9 @@
 """``check`` on a repository of manifests + values files vs ``check`` on its values files alone.
 
 Issue 13's target: 2,000 manifests and 500 values files checked within 2x of today's
-``check`` on the 500 values files alone.  The generated repository: values files with a
-dozen image maps each (bitnami-style, strings, containers lists) and manifests of one to
-three documents (Deployment, CronJob, Service, ConfigMap), a kustomization and a HelmRelease
-with inline values per 50 manifests.  ``--manifests N --values M`` scale it (defaults: the
+``check`` on the 500 values files alone.  The generated repository: the values files of
+``gen_corpus.py`` and manifests (Deployment + Service, CronJob, HelmRelease with inline values)
+grouped in apps with a kustomization each (see ``generate``).  ``--manifests N --values M`` scale it (defaults: the
 issue's sizes); each command runs ``--rounds`` times, the median wall time is reported.
 
     python3 bench/bench_sources.py --manifests 400 --values 100
@@ -24,26 +23,6 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 REG = "123456789012.dkr.ecr.af-south-1.amazonaws.com"
-
-VALUES = """\
-# generated values file {i}
-image:
-  registry: docker.io
-  repository: bitnami/app{i}
-  tag: 1.{i}.0
-metrics:
-  image:
-    registry: quay.io
-    repository: prometheus/exporter{i}
-    tag: v0.{i}
-sidecars:
-  - name: proxy
-    image: ghcr.io/org/proxy:{i}
-  - name: log
-    image: "registry.k8s.io/logger:v{i}"
-resources:
-  limits: {{cpu: 100m, memory: 128Mi}}
-"""
 
 DEPLOY = """\
 apiVersion: apps/v1
@@ -111,32 +90,43 @@ spec:
 
 
 def generate(root: Path, manifests: int, values: int) -> None:
+    """``values`` files from ``gen_corpus`` (the values files ``check`` is benchmarked on
+    elsewhere: bitnami-style, 13.5 KB on average), and ``manifests`` manifests laid out as
+    apps of four (a Deployment + Service file, a CronJob, a HelmRelease with inline values,
+    and a kustomization listing them with an ``images:`` entry)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from gen_corpus import generate as values_corpus
+
     root.mkdir(parents=True, exist_ok=True)
-    (root / ".imagemirror.yaml").write_text(f"registry: {REG}\n")
-    for i in range(values):
-        d = root / "environments" / f"env{i % 5}" / f"app{i}"
-        d.mkdir(parents=True, exist_ok=True)
-        (d / "values.yaml").write_text(VALUES.format(i=i))
+    values_corpus(root / "environments", files=values)
+    shutil.move(str(root / "environments" / ".imagemirror.yaml"), str(root / ".imagemirror.yaml"))
     for i in range(manifests):
-        d = root / "apps" / f"group{i // 50}"
-        d.mkdir(parents=True, exist_ok=True)
-        template = (DEPLOY, CRON, RELEASE)[i % 3] if i % 50 else RELEASE
-        (d / f"m{i}.yaml").write_text(template.format(i=i))
-        if i % 50 == 0:
-            names = "\n".join(f"  - m{j}.yaml" for j in range(i, min(i + 50, manifests)))
-            (d / "kustomization.yaml").write_text(
-                f"resources:\n{names}\nimages:\n  - name: busybox\n    newTag: '1.37'\n")
+        app = root / "apps" / f"team{i // 200}" / f"app{i // 3}"
+        app.mkdir(parents=True, exist_ok=True)
+        name, template = (("deployment.yaml", DEPLOY), ("cronjob.yaml", CRON), ("release.yaml", RELEASE))[i % 3]
+        (app / name).write_text(template.format(i=i))
+        if i % 3 == 2 or i == manifests - 1:
+            listed = sorted(p.name for p in app.iterdir() if p.name != "kustomization.yaml")
+            (app / "kustomization.yaml").write_text(
+                "resources:\n" + "".join(f"  - {n}\n" for n in listed)
+                + "images:\n  - name: busybox\n    newTag: '1.37'\n")
 
 
-def timed(args, cwd, rounds: int) -> float:
-    times = []
+def timed(args, cwd, rounds: int) -> tuple[float, float]:
+    """-> (median wall time, median CPU time of the process tree) over ``rounds`` runs."""
+    import resource
+
+    walls, cpus = [], []
     for _ in range(rounds):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
         done = subprocess.run([sys.executable, "-m", "imagemirror", *args], cwd=cwd, capture_output=True,
                               env={**os.environ, "PYTHONPATH": str(REPO)})
-        times.append(time.perf_counter() - start)
+        walls.append(time.perf_counter() - start)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpus.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
         assert done.returncode in (0, 1), done.stderr
-    return statistics.median(times)
+    return statistics.median(walls), statistics.median(cpus)
 
 
 def main() -> None:
@@ -148,12 +138,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         full, only = Path(tmp, "full"), Path(tmp, "values-only")
         generate(full, opts.manifests, opts.values)
-        shutil.copytree(full / "environments", only / "environments")
+        shutil.copytree(full / "environments", only / "environments")  # today's check: the values alone
         shutil.copy(full / ".imagemirror.yaml", only / ".imagemirror.yaml")
-        base = timed(["check", "--format", "json", "."], only, opts.rounds)
-        both = timed(["check", "--format", "json", "."], full, opts.rounds)
-    print(f"check, {opts.values} values files alone: {base * 1000:.0f} ms (median of {opts.rounds})")
-    print(f"check, + {opts.manifests} manifests: {both * 1000:.0f} ms -> {both / base:.2f}x (target <= 2x)")
+        base, base_cpu = timed(["check", "--format", "json", "."], only, opts.rounds)
+        both, both_cpu = timed(["check", "--format", "json", "."], full, opts.rounds)
+    print(f"check, {opts.values} values files alone: {base * 1000:.0f} ms wall, {base_cpu * 1000:.0f} ms CPU "
+          f"(median of {opts.rounds})")
+    print(f"check, + {opts.manifests} manifests: {both * 1000:.0f} ms wall, {both_cpu * 1000:.0f} ms CPU -> "
+          f"{both / base:.2f}x wall, {both_cpu / base_cpu:.2f}x CPU (target <= 2x)")
     print(f"load average: {os.getloadavg()[0]:.1f}")
 
 

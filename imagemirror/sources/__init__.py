@@ -66,6 +66,8 @@ class Context:
 
 
 def is_helmfile(file: str) -> bool:
+    if "helmfile" not in file:
+        return False
     name = os.path.basename(file)
     return bool(_HELMFILE_NAME.match(name)) or os.path.basename(os.path.dirname(file)) == "helmfile.d"
 
@@ -158,8 +160,10 @@ def find(docs: list, ctx: Context) -> list[Found]:
     from . import argocd, flux, helmfile, kustomize, manifests
 
     out: list[Found] = []
+    manifest = False
     for doc in docs:
         what = kind_of(doc, ctx.file)
+        manifest = manifest or what in ("manifest", "argocd", "flux")
         if what == "values":
             out.extend(values_sites(doc, "", "values"))
         elif what == "manifest":
@@ -172,4 +176,6 @@ def find(docs: list, ctx: Context) -> list[Found]:
             out.extend(kustomize.find(doc, ctx))
         elif what == "helmfile":
             out.extend(helmfile.find(doc, ctx))
+    if manifest:
+        kustomize.remember(ctx.file, ctx.text, docs)
     return out

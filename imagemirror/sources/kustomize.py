@@ -63,7 +63,7 @@ def find(doc: Mapping, ctx: Context) -> list[Found]:
     images = keys.get("images")
     if images.__class__ is Sequence:
         for i, entry in enumerate(images.items):
-            found = image_entry(entry, f"images[{i}]", base, ctx)
+            found = image_entry(entry, f"images[{i}]", base, ctx, keys)
             if found is not None:
                 out.append(found)
     return out
@@ -153,7 +153,7 @@ def future(name: str, rules, revert: bool) -> str:
     return name
 
 
-def image_entry(entry, path: str, base: str, ctx: Context) -> Found | None:
+def image_entry(entry, path: str, base: str, ctx: Context, kkeys: dict | None = None) -> Found | None:
     from ..walker import Part
 
     if entry.__class__ is not Mapping:
@@ -178,7 +178,7 @@ def image_entry(entry, path: str, base: str, ctx: Context) -> Found | None:
     site.lines = {p.node.line for p in (*site.names, site.tag, site.digest) if p is not None} | {name.line, entry.line}
 
     def adjust(status, upstream, target, hint, edits):
-        incoming = resolved(base, ctx)
+        incoming = resolved(base, ctx, kkeys)
         n = name.value
         follows = {a for b, a in incoming if b == n and a != n}
         moved = future(n, ctx.rules, ctx.revert)
@@ -208,17 +208,19 @@ def image_entry(entry, path: str, base: str, ctx: Context) -> Found | None:
 _RESOLVED: dict[tuple, list[tuple[str, str]]] = {}
 
 
-def resolved(folder: str, ctx: Context) -> list[tuple[str, str]]:
+def resolved(folder: str, ctx: Context, keys: dict | None = None) -> list[tuple[str, str]]:
     """``(name now, name after the rewrite)`` of every container image the resources of the
-    kustomization in ``folder`` give it (its ``images:`` not applied)."""
-    key = (os.path.realpath(folder), id(ctx.rules), ctx.revert)
+    kustomization in ``folder`` give it (its ``images:`` not applied).  ``keys``: the
+    kustomization's document, when the caller has it."""
+    key = (os.path.abspath(folder), id(ctx.rules), ctx.revert)
     if key not in _RESOLVED:
-        _RESOLVED[key] = _incoming(folder, ctx, set())
+        _RESOLVED[key] = _incoming(folder, ctx, set(), keys)
     return _RESOLVED[key]
 
 
 def clear_cache() -> None:
     _RESOLVED.clear()
+    _IMAGES.clear()
 
 
 def _read_docs(path: str, ctx: Context) -> list:
@@ -238,6 +240,47 @@ def _read_docs(path: str, ctx: Context) -> list:
         return []
 
 
+_IMAGES: dict[str, tuple[int, list[str]]] = {}  # real path -> (hash of its text, image names)
+
+
+def remember(file: str, text: str, docs: list) -> None:
+    """Keep the container image names of a manifest the scan has parsed anyway, so that a
+    kustomization listing it does not parse it again (the scan reads a folder's files one
+    after another)."""
+    from .manifests import container_images
+
+    names = [split_name(img.value) for doc in docs for img in container_images(doc)]
+    _IMAGES[os.path.abspath(file)] = (hash(text), names)
+
+
+def _image_names(path: str, ctx: Context) -> list[str]:
+    from ..errors import FileError
+    from ..files import read_text
+    from .manifests import container_images
+
+    try:
+        text = read_text(path, path)
+    except FileError:
+        return []
+    text = text[1:] if text.startswith("\ufeff") else text
+    real = os.path.abspath(path)
+    hit = _IMAGES.get(real)
+    if hit is not None and hit[0] == hash(text):
+        return hit[1]
+    if "ontainers" not in text:
+        return []  # no container list, no image kustomize would change
+    from ..walker import compose, parse_events
+    from . import templates
+
+    try:
+        docs = compose(parse_events(templates.mask(text)[0]))
+    except YAMLSyntaxError:
+        docs = []
+    names = [split_name(img.value) for doc in docs for img in container_images(doc)]
+    _IMAGES[real] = (hash(text), names)
+    return names
+
+
 def _kustomization_file(folder: str) -> str | None:
     for name in sorted(KUSTOMIZATION_NAMES):
         path = os.path.join(folder, name)
@@ -246,18 +289,17 @@ def _kustomization_file(folder: str) -> str | None:
     return None
 
 
-def _incoming(folder: str, ctx: Context, stack: set) -> list[tuple[str, str]]:
-    from .manifests import container_images
-
+def _incoming(folder: str, ctx: Context, stack: set, keys: dict | None = None) -> list[tuple[str, str]]:
     real = os.path.realpath(folder)
     if real in stack:
         return []
     stack = stack | {real}
-    kfile = _kustomization_file(folder)
-    if kfile is None:
-        return []
-    docs = _read_docs(kfile, ctx)
-    keys = by_key(docs[0]) if docs else {}
+    if keys is None:
+        kfile = _kustomization_file(folder)
+        if kfile is None:
+            return []
+        docs = _read_docs(kfile, ctx)
+        keys = by_key(docs[0]) if docs else {}
     out: list[tuple[str, str]] = []
     for list_key in ("resources", "bases", "components"):
         seq = keys.get(list_key)
@@ -271,10 +313,8 @@ def _incoming(folder: str, ctx: Context, stack: set) -> list[tuple[str, str]]:
             if os.path.isdir(path):
                 out.extend(_output(path, ctx, stack))
             elif os.path.isfile(path):
-                for doc in _read_docs(path, ctx):
-                    for img in container_images(doc):
-                        n = split_name(img.value)
-                        out.append((n, future(n, ctx.rules, ctx.revert)))
+                for n in _image_names(path, ctx):
+                    out.append((n, future(n, ctx.rules, ctx.revert)))
     return out
 
 

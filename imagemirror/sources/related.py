@@ -38,13 +38,16 @@ def scan_related(targets: list[tuple[Path, str]]) -> tuple[list[tuple[Path, str]
     """-> (the files these targets name as values, not among them; generated ConfigMap/Secret names)."""
     from ..files import display_name
 
-    have = {os.path.realpath(p) for p, _ in targets}
+    have: set[str] | None = None  # made when a first file is named (most repositories: never)
     extra: list[tuple[Path, str]] = []
     generated: dict[str, set[str]] = {"ConfigMap": set(), "Secret": set()}
 
     def add(base: Path, rel: str) -> None:
+        nonlocal have
         if "{{" in rel or _remote(rel):
             return
+        if have is None:
+            have = {os.path.realpath(p) for p, _ in targets}
         path = base / rel
         real = os.path.realpath(path)
         if real in have or not path.is_file() or path.is_symlink():
@@ -56,6 +59,14 @@ def scan_related(targets: list[tuple[Path, str]]) -> tuple[list[tuple[Path, str]
         name = str(path)
         kustomization, helmfile = is_kustomization(name), is_helmfile(name)
         if not (kustomization or helmfile):
+            continue
+        try:
+            head = path.read_bytes()
+        except OSError:
+            continue
+        if kustomization and b"Generator" not in head and b"helmCharts" not in head:
+            continue  # nothing it names is a values file (the common case: no second parse)
+        if helmfile and b"values" not in head:
             continue
         for doc in _docs(path):
             keys = by_key(doc)
