@@ -25,7 +25,9 @@ from .config import Settings
 from .errors import FileError
 from .inventory import analyse
 from .model import FileResult
+from .rules import is_bitnami
 from .sources.kustomize import SourceError
+from .sources.templates import mask
 from .walker import LineIndex, Mapping, Scalar, YAMLSyntaxError, content_start, gc_paused, parse_events
 
 # What a reference or registry may contain; anything else would change the YAML around it.
@@ -105,13 +107,10 @@ def _rewrite_text(text: str, file: str, settings: Settings, revert: bool) -> Rew
     except YAMLSyntaxError as exc:
         raise FileError(file, f"invalid YAML: {exc.message}", exc.line, exc.column) from None
     result = FileResult(file, refs=analysis.refs, notes=list(analysis.notes))
-    insecure = not revert and any(
-        r.upstream and (r.status == "mirrored" or r.target) and _bitnami(r.upstream) and r.source == "values"
-        for r in analysis.refs
-    )
+    insecure = not revert and _needs_insecure(analysis.refs)
     if not revert:
         embedded_bitnami = sorted({r.path.rsplit(".helm.values", 1)[0] + ".helm.values" for r in analysis.refs
-                                   if r.source != "values" and r.target and r.upstream and _bitnami(r.upstream)
+                                   if r.source is not None and r.target and r.upstream and is_bitnami(r.upstream)
                                    and ".helm.values" in r.path})
         for where in embedded_bitnami:
             result.notes.append(f"{file}: Bitnami images were relocated in {where}: set "
@@ -191,8 +190,34 @@ def _inserts(analysis, body: str, replacements, file: str) -> list:
     return splices
 
 
-def _bitnami(upstream: str) -> bool:
-    return upstream.startswith(("docker.io/bitnami/", "docker.io/bitnamilegacy/"))
+def allow_insecure(text: str, file: str, settings: Settings) -> tuple[str, list[str]]:
+    """The core's Bitnami rule alone, on a text another source's edits produced
+    (``rewrite --effective``): when the text pulls relocated Bitnami images, make sure
+    ``global.security.allowInsecureImages`` is true -> (new text, notes), verified."""
+    bom = "\ufeff" if text.startswith("\ufeff") else ""
+    body = text[len(bom):]
+    with gc_paused():
+        try:
+            analysis = analyse(body, file, settings)
+        except YAMLSyntaxError as exc:
+            raise FileError(file, f"invalid YAML: {exc.message}", exc.line, exc.column) from None
+        result = FileResult(file, refs=analysis.refs)
+        if not _needs_insecure(analysis.refs):
+            return text, []
+        replacements: list[tuple[int, int, str]] = []
+        expected_scalars: dict[int, tuple[str, str]] = {}
+        splice = _allow_insecure(analysis, body, replacements, expected_scalars, result)
+        new_body = _apply(body, replacements)
+        if new_body != body:
+            _verify(analysis.events, new_body, expected_scalars, splice, file)
+    return bom + new_body, result.notes
+
+
+def _needs_insecure(refs) -> bool:
+    """Relocated Bitnami images named by a values file (the flag is a values key: never
+    inserted into a manifest or an Application, see ``_rewrite_text``)."""
+    return any(r.upstream and (r.status == "mirrored" or r.target) and is_bitnami(r.upstream) and r.source is None
+               for r in refs)
 
 
 def _apply(text: str, replacements: list[tuple[int, int, str]]) -> str:
@@ -227,8 +252,6 @@ def _verify(old_events, new_body: str, expected_scalars, splices, file: str, mas
     for index, remove, inserted in sorted(splices or (), key=lambda s: s[0], reverse=True):
         expected[index : index + remove] = inserted
     if masked:  # a Go template (sources.templates): verified as it was parsed
-        from .sources.templates import mask
-
         new_body = mask(new_body)[0]
     from ruamel.yaml.cyaml import CParser
     from ruamel.yaml.error import YAMLError

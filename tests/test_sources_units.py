@@ -111,15 +111,13 @@ def test_warm_targets_come_from_every_source(tmp_path):
     import shutil
     from pathlib import Path
 
-    from imagemirror.commands.check import mark_suppressed
     from imagemirror.inventory import scan
     from imagemirror.warm import targets_from_refs
 
     root = tmp_path / "repo"
     shutil.copytree(Path(__file__).parent / "fixtures" / "gitops-argocd" / "expected", root)
-    results = scan([root], parse_settings({"registry": REG}, path=root / ".imagemirror.yaml"))
-    mark_suppressed(results)
-    targets, _ = targets_from_refs([r for res in results for r in res.refs])
+    found = scan([root], parse_settings({"registry": REG}, path=root / ".imagemirror.yaml"))
+    targets, _ = targets_from_refs(found.refs)
     names = {str(t.ref) if hasattr(t, "ref") else str(t) for t in targets}
     joined = " ".join(names)
     assert f"{REG}/docker-hub/grafana/grafana:11.2.0" in joined  # helm.parameters
