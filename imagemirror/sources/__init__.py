@@ -23,7 +23,7 @@ from __future__ import annotations
 import os
 import re
 
-from ..walker import Mapping, Scalar, Sequence, Site, find_sites
+from ..walker import LineIndex, Mapping, Part, Scalar, Sequence, Site, find_sites
 
 SOURCES = ("values", "argocd", "flux", "helmfile", "kustomize", "manifest")
 
@@ -58,8 +58,6 @@ class Context:
         self.reader = reader  # path -> text, for the files a kustomization lists
 
     def line_index(self):
-        from ..walker import LineIndex
-
         if self.lines is None:
             self.lines = LineIndex(self.text)
         return self.lines
@@ -115,8 +113,6 @@ def values_sites(node, prefix: str, source: str) -> list[Found]:
 
 def string_site(node: Scalar, key: Scalar, path: str) -> Site:
     """A whole reference in one scalar (``image: nginx:1.25`` of a container)."""
-    from ..walker import Part
-
     site = Site(path=path, kind="string", names=[Part(node, "name", key=path.rsplit(".", 1)[-1])], key_line=key.line)
     site.lines = {key.line, node.line}
     return site
@@ -157,8 +153,6 @@ def _looks_helmfile(keys: dict) -> bool:
 
 def find(docs: list, ctx: Context) -> list[Found]:
     """Every image site of every document, in document order."""
-    from . import argocd, flux, helmfile, kustomize, manifests
-
     out: list[Found] = []
     manifest = False
     for doc in docs:
@@ -179,3 +173,7 @@ def find(docs: list, ctx: Context) -> list[Found]:
     if manifest:
         kustomize.remember(ctx.file, ctx.text, docs)
     return out
+
+
+# the readers (they use the helpers above)
+from . import argocd, flux, helmfile, kustomize, manifests  # noqa: E402

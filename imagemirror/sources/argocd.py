@@ -10,9 +10,10 @@ reported ``templated``.
 
 from __future__ import annotations
 
-from ..walker import Mapping, Scalar, Sequence, Site, find_sites
+from ..walker import Mapping, Part, Scalar, Sequence, Site, YAMLSyntaxError, find_sites
 from . import Context, Found, by_key, join, string, values_sites
 from . import params as params_mod
+from .embedded import Embedded
 
 
 def find(doc: Mapping, ctx: Context) -> list[Found]:
@@ -52,9 +53,6 @@ def find(doc: Mapping, ctx: Context) -> list[Found]:
 
 
 def embedded_sites(block: Scalar, prefix: str, source: str, ctx: Context) -> list[Found]:
-    from ..walker import YAMLSyntaxError
-    from .embedded import Embedded
-
     emb = Embedded(block, ctx.text, ctx.line_index())
     if emb.error is not None:
         line, column = emb.position(0)
@@ -77,8 +75,6 @@ def embedded_sites(block: Scalar, prefix: str, source: str, ctx: Context) -> lis
 def kustomize_image(item, path: str) -> Site | None:
     """``spec.source.kustomize.images`` entry: ``[name=]newName[:tag][@digest]``; the
     reference is what follows ``=``."""
-    from ..walker import Part
-
     if item.__class__ is not Scalar or item.string is None:
         return None
     value = item.value.split("=", 1)[-1]

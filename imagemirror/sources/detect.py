@@ -21,7 +21,7 @@ HEAD = 1 << 16
 
 def by_name(name: str, folder: str) -> bool:
     """Read whatever the content: kustomizations and helmfiles."""
-    from ..files import VALUES_NAME
+    from ..files import VALUES_NAME  # here: ``files`` imports this module
 
     path = f"{folder}/{name}"
     if name.endswith(".gotmpl") and VALUES_NAME.match(name[: -len(".gotmpl")]):

@@ -23,8 +23,11 @@ from __future__ import annotations
 
 import os
 
-from ..walker import Mapping, Scalar, Sequence, Site, YAMLSyntaxError
-from . import KUSTOMIZATION_NAMES, Context, Found, by_key, string, values_sites
+from ..reference import InvalidReference, parse
+from ..rules import MIRRORED, UNMIRRORED
+from ..walker import Mapping, Part, Scalar, Sequence, Site, YAMLSyntaxError, compose, parse_events
+from . import KUSTOMIZATION_NAMES, Context, Found, by_key, string, templates, values_sites
+from .manifests import container_images
 
 
 class SourceError(YAMLSyntaxError):
@@ -137,9 +140,6 @@ def split_name(image: str) -> str:
 
 def future(name: str, rules, revert: bool) -> str:
     """The name a rewrite gives an image named ``name`` (itself when it stays)."""
-    from ..reference import InvalidReference, parse
-    from ..rules import MIRRORED, UNMIRRORED
-
     try:
         status, upstream, target = rules.classify(parse(name))
     except (InvalidReference, TypeError, KeyError):
@@ -154,8 +154,6 @@ def future(name: str, rules, revert: bool) -> str:
 
 
 def image_entry(entry, path: str, base: str, ctx: Context, kkeys: dict | None = None) -> Found | None:
-    from ..walker import Part
-
     if entry.__class__ is not Mapping:
         return None
     keys = by_key(entry)
@@ -223,15 +221,20 @@ def clear_cache() -> None:
     _IMAGES.clear()
 
 
-def _read_docs(path: str, ctx: Context) -> list:
-    from ..files import read_text
-    from ..errors import FileError
-    from ..walker import compose, parse_events
-    from . import templates
-
+def _read(path: str) -> str | None:
+    """A resource's text (strict UTF-8, as the scan reads it), or None.  (Not through
+    ``files``: ``files`` finds manifests with ``sources.detect``, which loads this package.)"""
     try:
-        text = read_text(path, path)
-    except FileError:
+        with open(path, "rb") as fh:
+            data = fh.read()
+        return data.decode("utf-8") if b"\x00" not in data else None
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def _read_docs(path: str, ctx: Context) -> list:
+    text = _read(path)
+    if text is None:
         return []
     text = text[1:] if text.startswith("\ufeff") else text
     try:
@@ -247,20 +250,13 @@ def remember(file: str, text: str, docs: list) -> None:
     """Keep the container image names of a manifest the scan has parsed anyway, so that a
     kustomization listing it does not parse it again (the scan reads a folder's files one
     after another)."""
-    from .manifests import container_images
-
     names = [split_name(img.value) for doc in docs for img in container_images(doc)]
     _IMAGES[os.path.abspath(file)] = (hash(text), names)
 
 
 def _image_names(path: str, ctx: Context) -> list[str]:
-    from ..errors import FileError
-    from ..files import read_text
-    from .manifests import container_images
-
-    try:
-        text = read_text(path, path)
-    except FileError:
+    text = _read(path)
+    if text is None:
         return []
     text = text[1:] if text.startswith("\ufeff") else text
     real = os.path.abspath(path)
@@ -269,9 +265,6 @@ def _image_names(path: str, ctx: Context) -> list[str]:
         return hit[1]
     if "ontainers" not in text:
         return []  # no container list, no image kustomize would change
-    from ..walker import compose, parse_events
-    from . import templates
-
     try:
         docs = compose(parse_events(templates.mask(text)[0]))
     except YAMLSyntaxError:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from ..files import display_name
 from ..walker import Mapping, Scalar, Sequence, YAMLSyntaxError, compose, parse_events
 from . import by_key, is_helmfile, is_kustomization, string, templates
 from .kustomize import _remote
@@ -36,8 +37,6 @@ def _strings(node) -> list[str]:
 
 def scan_related(targets: list[tuple[Path, str]]) -> tuple[list[tuple[Path, str]], dict[str, set[str]]]:
     """-> (the files these targets name as values, not among them; generated ConfigMap/Secret names)."""
-    from ..files import display_name
-
     have: set[str] | None = None  # made when a first file is named (most repositories: never)
     extra: list[tuple[Path, str]] = []
     generated: dict[str, set[str]] = {"ConfigMap": set(), "Secret": set()}

@@ -11,6 +11,9 @@ text, so a reference a template stands for is reported ``templated``.  Pure.
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
+
+from ..walker import Mapping, Scalar, Sequence
 
 _EXPR = re.compile(r"\{\{.*?\}\}", re.S)
 
@@ -53,10 +56,6 @@ def restore(docs, original: str, spans: list[tuple[int, int]]) -> None:
     """Give scalars that overlap a template expression their original text (in place)."""
     if not spans:
         return
-    from ..walker import Mapping, Scalar, Sequence
-
-    from bisect import bisect_right
-
     starts = [s for s, _ in spans]
 
     def overlaps(a: int, b: int) -> bool:
