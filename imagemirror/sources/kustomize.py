@@ -246,12 +246,11 @@ def _read_docs(path: str, ctx: Context) -> list:
 _IMAGES: dict[str, tuple[int, list[str]]] = {}  # real path -> (hash of its text, image names)
 
 
-def remember(file: str, text: str, docs: list) -> None:
-    """Keep the container image names of a manifest the scan has parsed anyway, so that a
+def remember(file: str, text: str, images: list[str]) -> None:
+    """Keep the container images of a manifest the scan has parsed anyway, so that a
     kustomization listing it does not parse it again (the scan reads a folder's files one
     after another)."""
-    names = [split_name(img.value) for doc in docs for img in container_images(doc)]
-    _IMAGES[os.path.abspath(file)] = (hash(text), names)
+    _IMAGES[os.path.abspath(file)] = (hash(text), [split_name(image) for image in images])
 
 
 def _image_names(path: str, ctx: Context) -> list[str]:
