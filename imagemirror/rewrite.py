@@ -31,8 +31,9 @@ from .sources.templates import mask
 from .walker import LineIndex, Mapping, Scalar, YAMLSyntaxError, content_start, gc_paused, parse_events
 
 # What a reference or registry may contain; anything else would change the YAML around it.
-_SAFE_VALUE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/@:+\-\[\]]*\Z")
-_PLAIN_OK = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/@:+\-]*\Z")
+# (``=``: an Argo CD ``kustomize.images`` entry is ``name=newName:tag``)
+_SAFE_VALUE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/@:+=\-\[\]]*\Z")
+_PLAIN_OK = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/@:+=\-]*\Z")
 # plain scalars that YAML (1.1 or 1.2) would not read back as a string
 NOT_A_STRING = re.compile(
     r"(?:[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?(?:[eE][-+]?[0-9]+)?|0x[0-9a-fA-F_]+|0o?[0-7_]+"

@@ -3,15 +3,17 @@
 For each of ``spec.source`` / ``spec.sources[i]``: ``helm.values`` (a string holding YAML,
 read and edited inside the string, :mod:`.embedded`), ``helm.valuesObject`` (a map),
 ``helm.parameters`` (``--set`` style, :mod:`.params`) and ``kustomize.images``
-(``name=newName:tag`` or ``name:tag`` strings, reported; rewritten by hand).
+(``name=newName:tag`` or ``name:tag`` strings; see :func:`kustomize_image`).
 An ApplicationSet's ``{{ ... }}`` is masked: a reference a template stands for is
 reported ``templated``.
 """
 
 from __future__ import annotations
 
+import os
+
 from ..walker import Mapping, Part, Scalar, Sequence, Site, YAMLSyntaxError, find_sites
-from . import Context, Found, by_key, join, string, values_sites
+from . import Context, Found, by_key, join, kustomize, string, values_sites
 from . import params as params_mod
 from .embedded import Embedded
 
@@ -45,10 +47,11 @@ def find(doc: Mapping, ctx: Context) -> list[Found]:
             out.extend(values_sites(tree, join(path, "helm.parameters"), "argocd"))
         images = by_key(src.get("kustomize")).get("images")
         if images.__class__ is Sequence:
+            folder = _local_path(string(src.get("path")), ctx)
             for i, item in enumerate(images.items):
-                site = kustomize_image(item, join(path, f"kustomize.images[{i}]"))
-                if site is not None:
-                    out.append(Found(site, "argocd", _by_hand))
+                found = kustomize_image(item, join(path, f"kustomize.images[{i}]"), folder, ctx)
+                if found is not None:
+                    out.append(found)
     return out
 
 
@@ -72,21 +75,62 @@ def embedded_sites(block: Scalar, prefix: str, source: str, ctx: Context) -> lis
     return out
 
 
-def kustomize_image(item, path: str) -> Site | None:
-    """``spec.source.kustomize.images`` entry: ``[name=]newName[:tag][@digest]``; the
-    reference is what follows ``=``."""
+def _local_path(path: str | None, ctx: Context) -> str | None:
+    """The folder of this repository a source's ``path`` names (the repository being the
+    nearest folder above the file with ``.git`` or ``.imagemirror.yaml``), or None."""
+    if not path or "{{" in path:
+        return None
+    here = os.path.dirname(os.path.abspath(ctx.file))
+    while True:
+        if os.path.exists(os.path.join(here, ".git")) or os.path.exists(os.path.join(here, ".imagemirror.yaml")):
+            folder = os.path.join(here, path)
+            return folder if os.path.isdir(folder) else None
+        parent = os.path.dirname(here)
+        if parent == here:
+            return None
+        here = parent
+
+
+def kustomize_image(item, path: str, folder: str | None, ctx: Context) -> Found | None:
+    """``spec.source.kustomize.images`` entry, as Argo CD hands it to ``kustomize edit set
+    image``: ``name=newName[:tag][@digest]``, or ``name[:tag][@digest]`` (which sets the tag of
+    the images named ``name``).  The reference is what follows ``=``, else the whole string.
+
+    Rewritten whole: ``newName`` becomes the cache's (tag and digest kept) and ``name``
+    follows the resources of the source's ``path`` as a kustomization's ``name`` does
+    (:mod:`.kustomize`); an entry without ``=`` whose images no resource of the repository
+    names becomes ``name=<cache reference>``."""
     if item.__class__ is not Scalar or item.string is None:
         return None
-    value = item.value.split("=", 1)[-1]
+    name, eq, rest = item.value.partition("=")
+    value = rest if eq else item.value
     node = Scalar(value, item.style, item.start, item.end, item.props, item.line, item.column)
     site = Site(path=path, kind="string", names=[Part(node, "name", key="images")], key_line=item.line)
     site.lines = {item.line}
-    return site
+    if not eq:
+        name = kustomize.split_name(value)
 
+    def adjust(status, upstream, target, hint, edits):
+        new_ref = next((v for n, v in edits if n is node), None)
+        incoming = kustomize.resolved(folder, ctx) if folder is not None else []
+        follows = {a for b, a in incoming if b == name and a != name}
+        moved = kustomize.future(name, ctx.rules, ctx.revert)
+        if not follows and moved != name and any(b == moved for b, _ in incoming):
+            follows = {moved}
+        if len(follows) > 1:
+            return ("ambiguous", upstream, None,
+                    f"{name!r} matches images that move to different names: {', '.join(sorted(follows))}", [], [])
+        follow = follows.pop() if follows else None
+        if eq:
+            if new_ref is None and follow is None:
+                return status, upstream, target, hint, [], []
+            new = f"{follow or name}={new_ref or rest}"
+        elif follow is not None:
+            new = new_ref or f"{follow}{value[len(name):]}"  # the tag (or digest) that follows the name
+        elif new_ref is not None and not ctx.revert:
+            new = f"{name}={new_ref}"
+        else:
+            return status, upstream, target, hint, [], []
+        return status, upstream, target, hint, [(item, new)], []
 
-def _by_hand(status, upstream, target, hint, edits):
-    """Report an Argo CD ``kustomize.images`` string, never rewrite it: it is
-    ``name=newName:tag``, and which ``name`` it must match is kustomize's business."""
-    if edits:
-        hint = "an Argo CD kustomize.images entry: change it by hand to `<name>=<target>`"
-    return status, upstream, target, hint, [], []
+    return Found(site, "argocd", adjust)
