@@ -127,3 +127,25 @@ def test_exclude_applies_to_manifests(tmp_path):
     (root / ".imagemirror.yaml").write_text(f"registry: {REG}\nexclude: ['skip/**']\n")
     listed = run("list", ".", cwd=root)
     assert [line.split(":", 1)[0] for line in listed.stdout.splitlines()] == ["good.yaml"]
+
+
+def test_a_kustomization_resource_that_is_a_fifo_or_a_link_is_never_read(tmp_path):
+    """Matching images: entries against resources reads them, but never follows a symbolic
+    link and never opens a FIFO (it would block): the FIFO is an error at its line:column."""
+    outside = tmp_path / "outside.yaml"
+    outside.write_text(GOOD)
+    (tmp_path / "r").mkdir()
+    root = repo(tmp_path / "r", {"kustomization.yaml": "resources: [link.yaml]\nimages:\n- name: nginx\n  newTag: '2'\n"})
+    os.symlink(outside, root / "link.yaml")
+    listed = run("list", "--format", "json", ".", cwd=root)
+    assert listed.returncode == 0, listed.stderr
+    assert '"path": "images[0].name"' in listed.stdout
+    # the link was not read: nothing matched, so the rewrite adds newName rather than renaming
+    assert run("rewrite", ".", cwd=root).returncode == 0
+    assert "- name: nginx\n  newName: " in (root / "kustomization.yaml").read_text()
+    os.mkfifo(root / "fifo.yaml")
+    (root / "kustomization.yaml").write_text("resources: [fifo.yaml]\n")
+    done = subprocess.run([sys.executable, "-m", "imagemirror", "check", "."], cwd=root, capture_output=True,
+                          text=True, timeout=60, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert done.returncode == 3
+    assert "kustomization.yaml:1:13: IM100 resource 'fifo.yaml' is not a regular file" in done.stdout

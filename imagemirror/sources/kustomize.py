@@ -80,7 +80,8 @@ def _check_paths(keys: dict, base: str, ctx: Context) -> None:
         path = os.path.join(base, value)
         if os.path.isfile(path) or (folder_ok and os.path.isdir(path)):
             return
-        raise SourceError(f"{what} {value!r} not found", node.line + 1, node.column + 1)
+        why = "is not a regular file" if os.path.lexists(path) and not os.path.isdir(path) else "not found"
+        raise SourceError(f"{what} {value!r} {why}", node.line + 1, node.column + 1)
 
     for key in ("resources", "bases", "components"):
         seq = keys.get(key)
@@ -224,6 +225,8 @@ def clear_cache() -> None:
 def _read(path: str) -> str | None:
     """A resource's text (strict UTF-8, as the scan reads it), or None.  (Not through
     ``files``: ``files`` finds manifests with ``sources.detect``, which loads this package.)"""
+    if os.path.islink(path) or not os.path.isfile(path):
+        return None  # symbolic links are never followed; a FIFO would block
     try:
         with open(path, "rb") as fh:
             data = fh.read()
@@ -302,6 +305,8 @@ def _incoming(folder: str, ctx: Context, stack: set, keys: dict | None = None) -
             if value is None or _remote(value):
                 continue
             path = os.path.join(folder, value)
+            if os.path.islink(path):
+                continue  # never followed
             if os.path.isdir(path):
                 out.extend(_output(path, ctx, stack))
             elif os.path.isfile(path):
