@@ -123,3 +123,24 @@ def test_warm_targets_come_from_every_source(tmp_path):
     assert f"{REG}/docker-hub/grafana/grafana:11.2.0" in joined  # helm.parameters
     assert f"{REG}/docker-hub/bitnami/redis-exporter:1.62.0-debian-12-r2" in joined  # inside helm.values
     assert "k8s-sidecar" not in joined  # '# imagemirror: ignore' on its parameter
+
+
+def test_an_entry_on_the_cache_that_no_longer_matches_its_moved_base_fails_check(tmp_path, monkeypatch):
+    """The base was rewritten alone: the overlay's entry deploys the cache but its ``name`` no
+    longer matches, so kustomize drops its newTag.  ``check`` fails and ``rewrite`` fixes it."""
+    from imagemirror.sources import kustomize
+
+    kustomize.clear_cache()
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "base").mkdir()
+    (tmp_path / "base" / "kustomization.yaml").write_text("resources: [pod.yaml]\n")
+    (tmp_path / "base" / "pod.yaml").write_text(
+        f"apiVersion: v1\nkind: Pod\nmetadata: {{name: p}}\nspec:\n  containers:\n"
+        f"    - {{name: c, image: {REG}/quay/org/app:1}}\n")
+    text = f"resources: [base]\nimages:\n  - name: quay.io/org/app\n    newName: {REG}/quay/org/app\n    newTag: '2'\n"
+    (ref,) = scan_text(text, "kustomization.yaml", SETTINGS).refs
+    assert ref.status == "unmirrored" and "must become" in ref.hint
+    out = rw(text, "kustomization.yaml")
+    assert out == text.replace("name: quay.io/org/app", f"name: {REG}/quay/org/app")
+    kustomize.clear_cache()
+    assert scan_text(out, "kustomization.yaml", SETTINGS).refs[0].status == "mirrored"

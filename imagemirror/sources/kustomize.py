@@ -191,6 +191,11 @@ def image_entry(entry, path: str, base: str, ctx: Context, kkeys: dict | None = 
         inserts = []
         if follow is not None:
             out_edits.append((name, follow))
+            if status == MIRRORED and not ctx.revert:
+                # the entry deploys the cache, but no longer (or soon will not) match its base:
+                # the file must change, so ``check`` says so as ``rewrite --check`` does
+                status, target = UNMIRRORED, parse(site.written())
+                hint = f"images[].name must become {follow!r} to match its base"
         elif new_name is None and edits and not ctx.revert:
             value = next(v for node, v in edits if node is name)
             inserts.append(Insert(name, "newName", value, name_key.column, entry.flow))
