@@ -39,6 +39,7 @@ import re
 import shlex
 from dataclasses import replace
 from pathlib import Path
+from typing import cast
 
 from .. import __version__, output
 from .. import report as fmt_mod
@@ -198,7 +199,8 @@ def add_online_findings(report: Report, refs, resolver) -> list[str]:
     ``report``, ``# imagemirror: ignore[...]`` applied as the scan marked each reference ->
     registry errors, one line each."""
     found, errors = drift_findings(refs, resolver)
-    for ref, finding in found:
+    for item, finding in found:
+        ref = cast(ImageRef, item)  # drift hands back the references it was given
         if ref.suppressed or finding.code in ref.ignored:
             finding = replace(finding, suppressed=True)
         report.findings.append(finding)

@@ -46,7 +46,7 @@ def with_source_plan(source: Source, path: Path, display: str, done: Rewritten, 
 class _Job:
     """What every file of one ``rewrite`` run gets done to (shared by the forked workers)."""
 
-    __slots__ = ("settings", "source", "revert", "dry_run", "write", "extra_edits")
+    __slots__ = ("dry_run", "extra_edits", "revert", "settings", "source", "write")
 
     def __init__(self, settings: Settings, source: Source, revert: bool, dry_run: bool, write: bool):
         self.settings, self.source, self.revert = settings, source, revert

@@ -249,7 +249,7 @@ def warm(
         targets, jobs=jobs, platform=platform, engine=engine, fmt=fmt, insecure=insecure,
         ca_bundle=str(ca_bundle) if ca_bundle else None, deadline=deadline, prefixes=prefixes,
     )
-    pin_code = Exit.OK
+    pin_code: int = Exit.OK
     if pin:
         digests = pinnable_digests(outcome)
         effective = getattr(source, "kind", "") == "effective"
