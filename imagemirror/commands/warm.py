@@ -186,19 +186,17 @@ def run_warm(
     progress = BarProgress(len(targets), stderr) if tty else LineProgress(len(targets), stderr)
     start = time.monotonic()
     if engine == "docker":
-        from ..registry.auth import CredentialStore
         from ..registry.engine import DockerEngine
 
         timeout = 600.0 if deadline is None else min(600.0, deadline)
-        docker_engine = docker_engine or DockerEngine(CredentialStore(), timeout=timeout)
+        docker_engine = docker_engine or DockerEngine(_credentials(), timeout=timeout)
         results = warm_with_engine(targets, docker_engine, jobs=jobs, platform=platform, progress=progress,
                                    prefixes=prefixes, deadline=deadline)
     else:
-        from ..registry.auth import CredentialStore
         from ..registry.client import RegistryClient
 
         own = client is None
-        client = client or RegistryClient(CredentialStore(), insecure=insecure, ca_bundle=ca_bundle, jobs=jobs,
+        client = client or RegistryClient(_credentials(), insecure=insecure, ca_bundle=ca_bundle, jobs=jobs,
                                           deadline=deadline)
         try:
             results = warm_images(targets, client, jobs=jobs, platform=platform, progress=progress,
@@ -210,6 +208,14 @@ def run_warm(
     stdout.write(format_json(results, seconds) if fmt == "json" else format_text(results, seconds))
     stdout.flush()
     return results
+
+
+def _credentials():
+    """Docker config credentials and helpers; ECR tokens through the one AWS wrapper."""
+    from ..ecr.client import AwsClient
+    from ..registry.auth import CredentialStore, ecr_token_source
+
+    return CredentialStore(ecr=ecr_token_source(lambda region: AwsClient(region=region)))
 
 
 def warm(

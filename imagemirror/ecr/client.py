@@ -127,6 +127,22 @@ class AwsClient:
     def account_id(self) -> str:
         return self._call("sts", "get_caller_identity")["Account"]
 
+    def authorization_token(self, registry_id: str) -> tuple[str, str]:
+        """``(user, password)`` for a registry's Docker login (``get_authorization_token``,
+        valid 12 hours); the password is scrubbed from every later error message."""
+        import base64
+
+        reply = self._call("ecr", "get_authorization_token", registryIds=[registry_id])
+        try:
+            token = reply["authorizationData"][0]["authorizationToken"]
+            user, sep, password = base64.b64decode(token).decode().partition(":")
+        except (KeyError, IndexError, TypeError, ValueError, UnicodeDecodeError):
+            raise ServiceError("AWS ecr GetAuthorizationToken: the answer holds no token") from None
+        if not sep:
+            raise ServiceError("AWS ecr GetAuthorizationToken: the token is not user:password")
+        self._sensitive.extend((token, password))
+        return user, password
+
     # ------------------------------------------------------------ pull-through cache rules
 
     def rules(self) -> dict[str, dict]:

@@ -13,7 +13,14 @@ from conftest import require_binary
 from imagemirror.charts.discover import ChartRef
 from imagemirror.charts.fetch import Fetcher, FetchError
 from imagemirror.charts.values import effective_values
+from imagemirror.registry.auth import CredentialStore
+from imagemirror.registry.client import RegistryClient
 from registries import start_nginx, start_registry
+
+
+def client() -> RegistryClient:
+    """The registry layer's client as chart fetching gets it (Docker config read at first use)."""
+    return RegistryClient(CredentialStore(), plain_http_loopback=True, deadline=120, retries=1, backoff=0.05)
 
 
 @pytest.fixture
@@ -35,7 +42,7 @@ def test_classic_repo_range_cache_and_offline(chart_repo, tmp_path):
     for version in ("23.0.0", "23.1.0", "23.1.5", "24.0.0"):
         chart_repo.add(wordpress(version))
     chart_repo.add(mariadb("20.0.0"), absolute_url=True)
-    fetcher = Fetcher(cache=tmp_path / "cache")
+    fetcher = Fetcher(cache=tmp_path / "cache", client=client())
     chart = fetcher.chart(ChartRef("wordpress", chart_repo.url, "~23.1"))
     assert (chart.name, chart.version) == ("wordpress", "23.1.5")
     assert chart_repo.requests == ["/charts/index.yaml", "/charts/archives/wordpress-23.1.5.tgz"]
@@ -52,7 +59,7 @@ def test_classic_repo_range_cache_and_offline(chart_repo, tmp_path):
 
 def test_classic_repo_errors(chart_repo, tmp_path):
     chart_repo.add(wordpress("23.0.0"))
-    fetcher = Fetcher(cache=tmp_path / "cache")
+    fetcher = Fetcher(cache=tmp_path / "cache", client=client())
     with pytest.raises(FetchError, match="no version of 'wordpress' satisfies '>=24'"):
         fetcher.chart(ChartRef("wordpress", chart_repo.url, ">=24"))
     with pytest.raises(FetchError, match="no chart named 'ghost'"):
@@ -69,7 +76,7 @@ def test_oci_exact_range_and_dependency_from_oci(registry, tmp_path):
     for version in ("7.0.99", "7.0.100", "7.1.0+build.1"):
         push_oci(registry.url, "frappe/erpnext", erpnext(version))
     push_oci(registry.url, "bitnamicharts/mariadb", mariadb("20.2.0"))
-    fetcher = Fetcher(cache=tmp_path / "cache")
+    fetcher = Fetcher(cache=tmp_path / "cache", client=client())
     assert fetcher.chart(ChartRef("erpnext", f"oci://{host}/frappe", "7.0.x")).version == "7.0.100"
     assert fetcher.chart(ChartRef("erpnext", f"oci://{host}/frappe", "^7")).version == "7.1.0+build.1"
     assert fetcher.chart(ChartRef("erpnext", f"oci://{host}/frappe", "7.0.99")).version == "7.0.99"
@@ -105,7 +112,7 @@ def test_oci_not_a_chart(registry, tmp_path):
     urllib.request.urlopen(req).close()
     assert hashlib.sha256(body).hexdigest()
     with pytest.raises(FetchError, match="not a Helm chart"):
-        Fetcher(cache=tmp_path / "cache").chart(ChartRef("app", f"oci://{host}/images", "2.0.0"))
+        Fetcher(cache=tmp_path / "cache", client=client()).chart(ChartRef("app", f"oci://{host}/images", "2.0.0"))
 
 
 def test_oci_basic_auth_from_docker_config(registry, tmp_path, monkeypatch):
@@ -117,17 +124,17 @@ def test_oci_basic_auth_from_docker_config(registry, tmp_path, monkeypatch):
         host = proxy.url.split("://", 1)[1]
         monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "docker"))
         (tmp_path / "docker").mkdir()
-        fetcher = Fetcher(cache=tmp_path / "cache")
-        with pytest.raises(FetchError, match="no credentials in the Docker config"):
+        fetcher = Fetcher(cache=tmp_path / "cache", client=client())
+        with pytest.raises(FetchError, match="no credentials for"):
             fetcher.chart(ChartRef("erpnext", f"oci://{host}/frappe", "7.0.100"))
         (tmp_path / "docker" / "config.json").write_text(json.dumps(
             {"auths": {host: {"auth": base64.b64encode(b"helm:wrong").decode()}}}))
-        with pytest.raises(FetchError, match="credentials refused") as err:
-            Fetcher(cache=tmp_path / "cache").chart(ChartRef("erpnext", f"oci://{host}/frappe", "7.0.100"))
+        with pytest.raises(FetchError, match="authentication failed.*were rejected") as err:
+            Fetcher(cache=tmp_path / "cache", client=client()).chart(ChartRef("erpnext", f"oci://{host}/frappe", "7.0.100"))
         assert "wrong" not in str(err.value)
         (tmp_path / "docker" / "config.json").write_text(json.dumps(
             {"auths": {host: {"auth": base64.b64encode(b"helm:s3cret-pw").decode()}}}))
-        chart = Fetcher(cache=tmp_path / "cache").chart(ChartRef("erpnext", f"oci://{host}/frappe", "7.0.100"))
+        chart = Fetcher(cache=tmp_path / "cache", client=client()).chart(ChartRef("erpnext", f"oci://{host}/frappe", "7.0.100"))
         assert chart.defaults["image"]["repository"] == "frappe/erpnext"
     finally:
         proxy.stop()
@@ -220,15 +227,15 @@ def test_oci_bearer_token_and_blob_redirect_without_credentials(registry, tmp_pa
         (tmp_path / "docker").mkdir()
         (tmp_path / "docker" / "config.json").write_text(json.dumps(
             {"auths": {host: {"username": "helm", "password": "t0ken-pw"}}}))
-        chart = Fetcher(cache=tmp_path / "cache").chart(ChartRef("erpnext", f"oci://{host}/charts", "~7.0"))
+        chart = Fetcher(cache=tmp_path / "cache", client=client()).chart(ChartRef("erpnext", f"oci://{host}/charts", "~7.0"))
         assert chart.version == "7.0.100"
         roles = [(role, path.split("/")[-2] if "/v2/" in path else path) for role, path, _ in front.requests]
         assert ("front", "/token") in roles and ("storage", "blobs") in roles
         assert all(auth is None for role, _, auth in front.requests if role == "storage")
         (tmp_path / "docker" / "config.json").write_text(json.dumps(
             {"auths": {host: {"username": "helm", "password": "nope"}}}))
-        with pytest.raises(FetchError, match="token service answered HTTP 401") as err:
-            Fetcher(cache=tmp_path / "other").chart(ChartRef("erpnext", f"oci://{host}/charts", "7.0.100"))
+        with pytest.raises(FetchError, match=r"authentication failed at the token service \(HTTP 401\)") as err:
+            Fetcher(cache=tmp_path / "other", client=client()).chart(ChartRef("erpnext", f"oci://{host}/charts", "7.0.100"))
         assert "nope" not in str(err.value)
     finally:
         front.close()
