@@ -140,6 +140,42 @@ def test_oci_basic_auth_from_docker_config(registry, tmp_path, monkeypatch):
         proxy.stop()
 
 
+def test_oci_chart_pull_gets_credential_helpers_and_ecr_tokens(registry, tmp_path, monkeypatch):
+    """The registry layer's credentials reach chart pulls: a ``docker-credential-*`` helper for
+    a host, and an ECR host's token from the injected AWS token source."""
+    nginx_bin = require_binary("nginx")
+    require_binary("openssl")
+    push_oci(registry.url, "erpnext", erpnext("7.0.100"))
+    proxy = start_nginx(tmp_path, {"frappe": registry.url}, binary=nginx_bin, basic_auth=("helm", "s3cret-pw"))
+    try:
+        host = proxy.url.split("://", 1)[1]
+        helper = tmp_path / "bin" / "docker-credential-imtest"
+        helper.parent.mkdir()
+        helper.write_text("#!/bin/sh\nread host\n"
+                          'printf \'{"ServerURL":"%s","Username":"helm","Secret":"s3cret-pw"}\' "$host"\n')
+        helper.chmod(0o755)
+        monkeypatch.setenv("PATH", f"{helper.parent}:{__import__('os').environ['PATH']}")
+        store = CredentialStore({"credHelpers": {host: "imtest"}})
+        fetcher = Fetcher(cache=tmp_path / "cache", client=RegistryClient(store, plain_http_loopback=True))
+        assert fetcher.chart(ChartRef("erpnext", f"oci://{host}/frappe", "7.0.100")).version == "7.0.100"
+
+        from imagemirror.registry.auth import Credentials
+
+        ecr = "123456789012.dkr.ecr.eu-west-1.amazonaws.com"
+        asked = []
+
+        def token(name):
+            asked.append(name)
+            return Credentials("helm", "s3cret-pw", "ECR get_authorization_token")
+
+        ecr_client = RegistryClient(CredentialStore({}, ecr=token), insecure=True, addresses={ecr: host})
+        chart = Fetcher(cache=tmp_path / "cache-ecr", client=ecr_client).chart(
+            ChartRef("erpnext", f"oci://{ecr}/frappe", "7.0.100"))
+        assert chart.version == "7.0.100" and asked == [ecr]
+    finally:
+        proxy.stop()
+
+
 class TokenFront:
     """A Bearer-token front for the real registry, written here because Debian's
     docker-registry only speaks token auth with a JWT-signing token service: ``/token`` checks
