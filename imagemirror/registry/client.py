@@ -581,7 +581,7 @@ class RegistryClient:
             return RegistryError(f"{what}: timed out", retryable=True)
         return RegistryError(f"{what}: connection failed: {_short(reason)}", retryable=True)
 
-    def _send(self, method: str, url: str, headers: dict, *, stream: bool, body=None):
+    def _send(self, method: str, url: str, headers: dict, *, stream: bool, body=None, what: str | None = None):
         headers = {"User-Agent": self.user_agent, **headers}
         if log.isEnabledFor(logging.DEBUG):
             log.debug("%s %s %s", method, url, redact(headers))
@@ -591,7 +591,7 @@ class RegistryClient:
                 preload_content=False, timeout=self._timeout(),
             )
         except self._urllib3.exceptions.HTTPError as exc:
-            raise self._transport_error(safe_url(url), exc) from None
+            raise self._transport_error(what or safe_url(url), exc) from None
         if log.isEnabledFor(logging.DEBUG):
             log.debug("-> %s %s", resp.status, redact(dict(resp.headers)))
         return resp
@@ -620,7 +620,7 @@ class RegistryClient:
                 auth = self._auth_header(host, repo)
                 if auth:
                     hdrs["Authorization"] = auth
-            resp = self._send(method, url, hdrs, stream=stream)
+            resp = self._send(method, url, hdrs, stream=stream, what=what)
             status = resp.status
             if status == 401 and same_origin and not authed_retry:
                 challenge = resp.headers.get("WWW-Authenticate", "")

@@ -169,7 +169,7 @@ def test_credentials_dropped_on_scheme_or_port_change(location):
     c._challenges["registry.example"] = ("basic", {})
     sent = []
 
-    def send(method, url, headers, *, stream, body=None):
+    def send(method, url, headers, *, stream, body=None, **kwargs):
         sent.append((url, headers.get("Authorization")))
         if len(sent) == 1:
             return FakeResponse(307, {"Location": location})
@@ -190,7 +190,7 @@ def test_same_origin_with_explicit_default_port_keeps_credentials():
     c._challenges["registry.example"] = ("basic", {})
     sent = []
 
-    def send(method, url, headers, *, stream, body=None):
+    def send(method, url, headers, *, stream, body=None, **kwargs):
         sent.append((url, headers.get("Authorization")))
         if len(sent) == 1:
             return FakeResponse(307, {"Location": "https://registry.example:443/v2/x"})
