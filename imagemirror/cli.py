@@ -91,8 +91,9 @@ def _source(effective: bool, offline: bool):
     if not effective:
         return None
     from .charts.source import EffectiveSource
+    from .commands.clients import chart_client
 
-    return EffectiveSource(offline=offline)
+    return EffectiveSource(offline=offline, connect=chart_client)
 
 
 def _effective_options(func):

@@ -30,27 +30,13 @@ from .overrides import COMMENT, Assignment, apply
 ALLOW_INSECURE = ("global", "security", "allowInsecureImages")
 
 
-#: the overall bound of a run's chart fetching (every request, retry and byte of it)
-FETCH_DEADLINE = 300.0
-
-
-def registry_client(deadline: float = FETCH_DEADLINE):
-    """The registry layer's client for chart pulls: Docker config credentials and helpers,
-    ECR tokens through the AWS wrapper, retries, caps, one deadline; plain HTTP for loopback
-    OCI hosts (as Helm).  Imported when the first chart is fetched, never at start-up."""
-    from ..ecr.client import AwsClient
-    from ..registry.auth import CredentialStore, ecr_token_source
-    from ..registry.client import RegistryClient
-
-    store = CredentialStore(ecr=ecr_token_source(lambda region: AwsClient(region=region)))
-    return RegistryClient(store, deadline=deadline, plain_http_loopback=True, jobs=1)
-
-
-def make_fetcher(settings: Settings, start: Path, offline: bool = False, progress=None, client=None) -> Fetcher:
-    """A fetcher that also finds charts vendored anywhere under the repository root; ``client``
-    (else :func:`registry_client`, made at the first network fetch) is its network."""
+def make_fetcher(settings: Settings, start: Path, offline: bool = False, progress=None, client=None,
+                 connect=None) -> Fetcher:
+    """A fetcher that also finds charts vendored anywhere under the repository root; its
+    network is the registry client the command layer injects (``client``, or ``connect()``
+    called at the first network fetch: ``commands.clients.chart_client``)."""
     return Fetcher(offline=offline, vendored=[repo_root(start, settings)], progress=progress, client=client,
-                   connect=None if offline else registry_client)
+                   connect=connect)
 
 
 def views_for(path: Path, settings: Settings, fetcher: Fetcher,

@@ -100,14 +100,18 @@ class EffectiveSource:
     kind = "effective"
     parallel = False  # a file's plan reads the release's other values layers
 
-    def __init__(self, offline: bool = False, progress: Callable[[str], None] | None = None):
+    def __init__(self, offline: bool = False, progress: Callable[[str], None] | None = None,
+                 connect: Callable[[], object] | None = None):
         self.offline = offline
         self.progress = progress or _progress
+        #: makes the registry client at the first chart fetch (``commands.clients.chart_client``)
+        self.connect = connect
         self._fetcher: Fetcher | None = None
 
     def fetcher(self, settings: Settings, start: Path) -> Fetcher:
         if self._fetcher is None:
-            self._fetcher = make_fetcher(settings, start, offline=self.offline, progress=self.progress)
+            self._fetcher = make_fetcher(settings, start, offline=self.offline, progress=self.progress,
+                                         connect=self.connect)
         return self._fetcher
 
     # ----------------------------------------------------------------- files

@@ -20,6 +20,7 @@ from .. import output
 from ..errors import ConfigError, Exit
 from ..inventory import Source, scan
 from ..warm import ImageResult, Target, targets_from_refs, warm_images, warm_with_engine
+from .clients import credential_store
 from .common import report_errors, settings_for
 
 PLATFORM = re.compile(r"all\Z|[a-z0-9]+/[a-z0-9_]+(?:/[a-z0-9]+)?\Z")
@@ -192,14 +193,14 @@ def run_warm(
         from ..registry.engine import DockerEngine
 
         timeout = 600.0 if deadline is None else min(600.0, deadline)
-        docker_engine = docker_engine or DockerEngine(_credentials(), timeout=timeout)
+        docker_engine = docker_engine or DockerEngine(credential_store(), timeout=timeout)
         results = warm_with_engine(targets, docker_engine, jobs=jobs, platform=platform, progress=progress,
                                    prefixes=prefixes, deadline=deadline)
     else:
         from ..registry.client import RegistryClient
 
         own = client is None
-        client = client or RegistryClient(_credentials(), insecure=insecure, ca_bundle=ca_bundle, jobs=jobs,
+        client = client or RegistryClient(credential_store(), insecure=insecure, ca_bundle=ca_bundle, jobs=jobs,
                                           deadline=deadline)
         try:
             results = warm_images(targets, client, jobs=jobs, platform=platform, progress=progress,
@@ -211,14 +212,6 @@ def run_warm(
     stdout.write(format_json(results, seconds) if fmt == "json" else format_text(results, seconds))
     stdout.flush()
     return results
-
-
-def _credentials():
-    """Docker config credentials and helpers; ECR tokens through the one AWS wrapper."""
-    from ..ecr.client import AwsClient
-    from ..registry.auth import CredentialStore, ecr_token_source
-
-    return CredentialStore(ecr=ecr_token_source(lambda region: AwsClient(region=region)))
 
 
 def warm(

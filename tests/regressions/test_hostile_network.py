@@ -336,16 +336,20 @@ def test_chart_fetching_ends_at_its_deadline_against_a_drip_fed_index(reg, tmp_p
     assert time.monotonic() - start < DEADLINE + SLACK
 
 
-def test_make_fetcher_gives_chart_pulls_the_registry_layer(tmp_path):
-    """The default network of ``--effective``: the registry client, with one deadline."""
-    from imagemirror.charts.plan import FETCH_DEADLINE, make_fetcher
+def test_effective_chart_pulls_get_the_registry_layer(tmp_path):
+    """``--effective``'s network: the registry client (ECR tokens, helpers, one deadline),
+    injected by the command layer; charts/ itself never builds one."""
+    from imagemirror.charts.fetch import FETCH_DEADLINE
+    from imagemirror.cli import _source
     from imagemirror.config import Settings
 
-    fetcher = make_fetcher(Settings(), tmp_path)
+    source = _source(True, False)
+    fetcher = source.fetcher(Settings(), tmp_path)
     made = fetcher._client()
     try:
         assert isinstance(made, RegistryClient)
         assert made.plain_http_loopback and made.remaining() is not None and made.remaining() <= FETCH_DEADLINE
+        assert made.credentials._ecr.__name__ == "token"  # ecr_token_source over the AWS wrapper
     finally:
         made.close()
 
