@@ -253,13 +253,13 @@ class Fetcher:
 
     def _oci_pull(self, repo: str, host: str, repository: str, name: str, version: str) -> tuple[bytes, str]:
         client = self._client()
-        if _EXACT.match(version):
-            pick = version
-        else:
+        pick = version
+        if not _EXACT.match(version):
             tags = client.get_tags(host, repository)
-            pick = _pick([t.replace("_", "+") for t in tags], version)
-            if pick is None:
+            best = _pick([t.replace("_", "+") for t in tags], version)
+            if best is None:
                 raise FetchError(f"{repo}/{name}: no tag satisfies {version or '*'!r}")
+            pick = best
             cached = self._cached(repo, name, pick)
             if cached is not None:
                 return cached

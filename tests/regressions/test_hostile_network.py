@@ -21,15 +21,16 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
 
-from charts import ChartSpec  # noqa: E402
-from faultregistry import DRIP_FOR, FaultRegistry  # noqa: E402
-from imagemirror.charts import fetch as fetch_module  # noqa: E402
-from imagemirror.charts.chart import ChartError, load_chart  # noqa: E402
-from imagemirror.charts.discover import ChartRef  # noqa: E402
-from imagemirror.charts.fetch import Fetcher, FetchError  # noqa: E402
-from imagemirror.registry.auth import CredentialStore  # noqa: E402
-from imagemirror.registry.client import RegistryClient  # noqa: E402
-from imagemirror.warm import targets_from_strings, warm_images  # noqa: E402
+from charts import ChartSpec
+from faultregistry import DRIP_FOR, FaultRegistry
+
+from imagemirror.charts import fetch as fetch_module
+from imagemirror.charts.chart import ChartError, load_chart
+from imagemirror.charts.discover import ChartRef
+from imagemirror.charts.fetch import Fetcher, FetchError
+from imagemirror.registry.auth import CredentialStore
+from imagemirror.registry.client import RegistryClient
+from imagemirror.warm import targets_from_strings, warm_images
 
 DEADLINE = 3.0
 #: how far past its deadline a run may end (a loaded CI machine); far below ``DRIP_FOR``
