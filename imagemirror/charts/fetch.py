@@ -40,8 +40,6 @@ MANIFEST_ACCEPT = "application/vnd.oci.image.manifest.v1+json, application/vnd.d
 #: chart archive (Helm's own default limit for a chart is 100 MiB)
 MAX_INDEX_BYTES = 128 << 20
 MAX_ARCHIVE_BYTES = 100 << 20
-#: the overall bound of a run's chart fetching (every request, retry and byte of it), seconds
-FETCH_DEADLINE = 300.0
 _EXACT = re.compile(r"v?\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?\Z")
 
 

@@ -340,7 +340,7 @@ def test_chart_fetching_ends_at_its_deadline_against_a_drip_fed_index(reg, tmp_p
 def test_effective_chart_pulls_get_the_registry_layer(tmp_path):
     """``--effective``'s network: the registry client (ECR tokens, helpers, one deadline),
     injected by the command layer; charts/ itself never builds one."""
-    from imagemirror.charts.fetch import FETCH_DEADLINE
+    from imagemirror.commands.clients import FETCH_DEADLINE
     from imagemirror.cli import _source
     from imagemirror.config import Settings
 
