@@ -339,7 +339,8 @@ def _fetch_one(target: Target, client, blobs: _Blobs, platform: str, progress: P
             if name:
                 result.platforms.append(name)
             doc = manifest.doc
-            for desc in [doc.get("config"), *(doc.get("layers") or [])]:
+            layers = doc.get("layers")
+            for desc in [doc.get("config"), *(layers if isinstance(layers, list) else [])]:
                 if not isinstance(desc, dict) or not desc.get("digest") or desc["digest"] in seen:
                     continue
                 seen.add(desc["digest"])
@@ -353,8 +354,9 @@ def _fetch_one(target: Target, client, blobs: _Blobs, platform: str, progress: P
             if not manifest.is_index:
                 take("", manifest)
                 return {manifest.digest}
-            children = [m for m in manifest.doc.get("manifests", [])
-                        if isinstance(m, dict) and platform_matches(m.get("platform"), platform)]
+            listed = manifest.doc.get("manifests")
+            children = [m for m in listed if isinstance(m, dict) and platform_matches(m.get("platform"), platform)
+                        and isinstance(m.get("digest"), str)] if isinstance(listed, list) else []
             if not children and required:
                 raise LookupError(f"{target.name}: the index has no manifest for platform {platform}")
             digests = {manifest.digest}

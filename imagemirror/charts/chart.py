@@ -75,10 +75,10 @@ def load_yaml(text: str, where: str, fast: bool = False) -> Any:
         return YAML(typ="safe", pure=True).load(text)
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        raise ChartError(where, f"invalid YAML: {exc.problem or exc}",
+        raise ChartError(where, f"invalid YAML: {' '.join(str(exc.problem or exc).split())[:300]}",
                          mark.line + 1 if mark else None, mark.column + 1 if mark else None) from None
     except YAMLError as exc:
-        raise ChartError(where, f"invalid YAML: {exc}") from None
+        raise ChartError(where, f"invalid YAML: {' '.join(str(exc).split())[:300]}") from None
 
 
 def _files_from_dir(root: Path) -> dict[str, bytes]:

@@ -444,3 +444,14 @@ def test_index_block_search_terminates_on_a_hostile_index():
                        check=True)
     except subprocess.TimeoutExpired:
         pytest.fail("the index.yaml block search did not finish in 60 s")
+
+
+def test_invalid_yaml_in_a_chart_archive_is_one_line():
+    """Found by tests/test_chart_archive_properties.py: ruamel's message for a NUL in
+    ``Chart.yaml`` spans two lines ("... not allowed\\n  in "<unicode string>", position 0")."""
+    buf = io.BytesIO()
+    with gzip.GzipFile(fileobj=buf, mode="wb") as gz:
+        gz.write(_member("app/Chart.yaml", b"\0name: app\n") + b"\0" * 1024)
+    with pytest.raises(ChartError, match="invalid YAML") as err:
+        load_chart(buf.getvalue(), where="nul.tgz")
+    assert "\n" not in str(err.value)
