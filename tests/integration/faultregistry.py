@@ -208,6 +208,14 @@ class FaultRegistry:
             return self._drip(h, body, fault.value)
         h.wfile.write(body)
 
+    def _truncated(self, h, data: bytes) -> None:
+        h.send_response(200)
+        h.send_header("Content-Length", str(len(data)))
+        h.end_headers()
+        h.wfile.write(data[: len(data) // 2])
+        h.wfile.flush()
+        h.close_connection = True
+
     def _error(self, h, status: int, code: str, message: str, headers: dict | None = None, head=False) -> None:
         body = json.dumps({"errors": [{"code": code, "message": message}]}).encode()
         self._send(h, status, body, {"Content-Type": "application/json", **(headers or {})}, head)
@@ -243,9 +251,6 @@ class FaultRegistry:
             return self._send(h, 307, b"", {"Location": fault.extra}, head)
         if fault is not None and fault.kind == "challenge":
             return self._error(h, 401, "UNAUTHORIZED", "authentication required", {"WWW-Authenticate": fault.extra}, head)
-        if path.split("?")[0] in self.files:
-            return self._send(h, 200, self.files[path.split("?")[0]], {"Content-Type": "application/octet-stream"},
-                              head, fault)
         if fault is not None and fault.kind in ("reset", "hang", "slow", "429", "500", "503"):
             if fault.kind == "reset":
                 h.close_connection = True
@@ -263,6 +268,11 @@ class FaultRegistry:
                 return self._error(h, 429, "TOOMANYREQUESTS", "slow down", {"Retry-After": header}, head)
             else:
                 return self._error(h, int(fault.kind), "UNKNOWN", "injected server error", None, head)
+        if path.split("?")[0] in self.files:
+            data = self.files[path.split("?")[0]]
+            if fault is not None and fault.kind == "truncate":
+                return self._truncated(h, data)
+            return self._send(h, 200, data, {"Content-Type": "application/octet-stream"}, head, fault)
         if path == "/v2/" or path == "/v2":
             if self._authorized(h, None):
                 self._send(h, 200, b"{}", {"Content-Type": "application/json"}, head)
@@ -289,13 +299,7 @@ class FaultRegistry:
         if data is None:
             return self._error(h, 404, "BLOB_UNKNOWN", "blob unknown to registry", None, head)
         if fault is not None and fault.kind == "truncate":
-            h.send_response(200)
-            h.send_header("Content-Length", str(len(data)))
-            h.end_headers()
-            h.wfile.write(data[: len(data) // 2])
-            h.wfile.flush()
-            h.close_connection = True
-            return
+            return self._truncated(h, data)
         if fault is not None and fault.kind == "corrupt":
             data = bytes(b ^ 0xFF for b in data[:16]) + data[16:]
         # served from its own storage, as distribution does it (Cache-Control: max-age)

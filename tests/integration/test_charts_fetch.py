@@ -275,3 +275,29 @@ def test_oci_bearer_token_and_blob_redirect_without_credentials(registry, tmp_pa
         assert "nope" not in str(err.value)
     finally:
         front.close()
+
+
+@pytest.mark.parametrize("kind", ["503", "reset", "truncate"])
+def test_chart_pulls_are_retried_like_registry_requests(tmp_path, kind):
+    """Transient failures of a classic repository (a 503, a reset, an archive cut short) are
+    retried by the registry layer, as for warm."""
+    import hashlib
+
+    from faultregistry import FaultRegistry
+
+    server = FaultRegistry()
+    try:
+        data = wordpress("23.1.0").tgz()
+        server.files["/charts/wordpress-23.1.0.tgz"] = data
+        server.files["/charts/index.yaml"] = json.dumps({"apiVersion": "v1", "entries": {"wordpress": [
+            {"name": "wordpress", "version": "23.1.0", "urls": ["wordpress-23.1.0.tgz"],
+             "digest": hashlib.sha256(data).hexdigest()}]}}).encode()
+        target = "/charts/wordpress-23.1.0.tgz" if kind == "truncate" else "/charts/index.yaml"
+        server.fault(target, kind, times=2)
+        fetcher = Fetcher(cache=tmp_path / "cache", client=RegistryClient(
+            CredentialStore({}), plain_http_loopback=True, retries=3, backoff=0.01, sleep=lambda s: None))
+        chart = fetcher.chart(ChartRef("wordpress", f"{server.url}/charts", "23.1.0"))
+        assert chart.version == "23.1.0"
+        assert len([p for m, p, _ in server.requests if p == target]) == 3
+    finally:
+        server.stop()
