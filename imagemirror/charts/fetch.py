@@ -65,8 +65,13 @@ def cache_dir() -> Path:
 
 
 def _safe_url(url: str) -> str:
+    """A URL fit for a message: no user info, query or fragment (a bad port kept as text)."""
     parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.hostname or ''}{':' + str(parts.port) if parts.port else ''}{parts.path}"
+    try:
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        port = ":" + parts.netloc.rpartition(":")[2][:20]
+    return f"{parts.scheme}://{parts.hostname or ''}{port}{parts.path}"
 
 
 def _key(text: str) -> str:
@@ -220,9 +225,15 @@ class Fetcher:
             raise self._offline_miss(repo, name, pick)
         entry = next(e for e in listed if str(e["version"]) == pick)
         urls = entry.get("urls") or []
-        if not urls:
+        if isinstance(urls, str):
+            urls = [urls]
+        if not isinstance(urls, list) or not urls:
             raise FetchError(f"{repo}: {name} {pick} has no download URL")
-        url = urljoin(repo.rstrip("/") + "/", str(urls[0]))
+        try:
+            url = urljoin(repo.rstrip("/") + "/", str(urls[0]))
+            urlsplit(url)
+        except ValueError:
+            raise FetchError(f"{repo}/index.yaml: {name} {pick}: not a valid URL {str(urls[0])[:100]!r}") from None
         body = self._get(url, MAX_ARCHIVE_BYTES, f"{repo}/index.yaml: {name} {pick}")
         digest = entry.get("digest")
         if digest and hashlib.sha256(body).hexdigest() != str(digest).removeprefix("sha256:"):

@@ -97,7 +97,10 @@ class DeadlineExceeded(RegistryError):
 def _origin(url: str) -> tuple[str, str, int]:
     """``(scheme, host, port)`` of a URL, the default port filled in (``https://h`` is
     ``https://h:443``)."""
-    parts = urllib.parse.urlsplit(url)
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError:
+        return "", "", 0
     scheme = parts.scheme.lower()
     try:
         port = parts.port
@@ -107,14 +110,20 @@ def _origin(url: str) -> tuple[str, str, int]:
 
 
 def _check_scheme(url: str, what: str) -> None:
-    scheme = urllib.parse.urlsplit(url).scheme.lower()
+    try:
+        scheme = urllib.parse.urlsplit(url).scheme.lower()
+    except ValueError:
+        raise RegistryError(f"{what}: not a valid URL") from None
     if scheme not in ("http", "https"):
         raise RegistryError(f"{what}: refusing {scheme or 'a relative'}:// URL {safe_url(url)!r} (only http and https)")
 
 
 def safe_url(url: str) -> str:
     """A URL fit for a message: no user info, query or fragment."""
-    parts = urllib.parse.urlsplit(url)
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError:
+        return "<an invalid URL>"
     try:
         port = parts.port
     except ValueError:
@@ -212,21 +221,22 @@ def _tracking_pools(urllib3, conns: weakref.WeakSet) -> dict:
     """Connection pools whose connections register themselves in ``conns`` once connected."""
     from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
-    class Tracked(urllib3.connection.HTTPConnection):
+    # (named as urllib3's own: their names appear in urllib3's connection error messages)
+    class HTTPConnection(urllib3.connection.HTTPConnection):
         def connect(self):
             super().connect()
             conns.add(self)
 
-    class TrackedTLS(urllib3.connection.HTTPSConnection):
+    class HTTPSConnection(urllib3.connection.HTTPSConnection):
         def connect(self):
             super().connect()
             conns.add(self)
 
     class Pool(HTTPConnectionPool):
-        ConnectionCls = Tracked
+        ConnectionCls = HTTPConnection
 
     class TLSPool(HTTPSConnectionPool):
-        ConnectionCls = TrackedTLS
+        ConnectionCls = HTTPSConnection
 
     return {"http": Pool, "https": TLSPool}
 
@@ -571,6 +581,8 @@ class RegistryClient:
         left = self.remaining()
         if self._expired or (left is not None and left <= 0):
             return DeadlineExceeded(f"{what}: deadline exceeded")
+        if isinstance(exc, exceptions.LocationParseError):
+            return RegistryError(f"{what}: not a valid URL")
         if isinstance(exc, exceptions.SSLError) or isinstance(reason, exceptions.SSLError):
             return RegistryError(
                 f"{what}: TLS failed: {_short(reason)} (give the CA with --ca-bundle, or --insecure for plain HTTP)"
@@ -629,8 +641,11 @@ class RegistryClient:
                 authed_retry = True
                 continue
             if status in (301, 302, 303, 307, 308) and resp.headers.get("Location"):
-                url = urllib.parse.urljoin(url, resp.headers["Location"])
                 self._drain(resp)
+                try:
+                    url = urllib.parse.urljoin(url, resp.headers["Location"])
+                except ValueError:
+                    raise RegistryError(f"{what}: redirect to an invalid URL") from None
                 _check_scheme(url, f"{what}: redirect")
                 if redirects is not None:
                     redirects.append(url)

@@ -455,3 +455,13 @@ def test_invalid_yaml_in_a_chart_archive_is_one_line():
     with pytest.raises(ChartError, match="invalid YAML") as err:
         load_chart(buf.getvalue(), where="nul.tgz")
     assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("url", ["http://[::1/app.tgz", "http://127.0.0.1:99999/app.tgz"])
+def test_an_invalid_url_in_an_index_is_one_line_and_not_retried(reg, tmp_path, url):
+    repo = classic_repo(reg, {"app": [{"name": "app", "version": "1.0.0", "urls": [url]}]})
+    sleeps = []
+    fetcher = Fetcher(cache=tmp_path / "cache", client=chart_client(sleep=sleeps.append))
+    with pytest.raises(FetchError, match="not a valid URL") as err:
+        fetcher.chart(ChartRef("app", repo, "1.0.0"))
+    assert "\n" not in str(err.value) and sleeps == []
