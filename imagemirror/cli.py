@@ -93,7 +93,7 @@ def main() -> None:
     """
 
 
-def _source(effective: bool, offline: bool):
+def _source(effective: bool, offline: bool, renderer: str = "auto", unrendered: bool = False):
     """The source of references: the values text (None: the commands' default), or with
     ``--effective`` each release's chart values (imported only then: it is the heavy part)."""
     if not effective:
@@ -101,10 +101,14 @@ def _source(effective: bool, offline: bool):
     from .charts.source import EffectiveSource
     from .commands.clients import chart_client
 
-    return EffectiveSource(offline=offline, connect=chart_client)
+    return EffectiveSource(offline=offline, renderer=renderer, unrendered=unrendered, connect=chart_client)
 
 
 def _effective_options(func):
+    func = click.option("--renderer", type=click.Choice(["auto", "helm", "sdk", "model"]), default="auto",
+                        envvar="IMAGEMIRROR_RENDERER", show_default=True,
+                        help="With --effective: who evaluates the chart's templates: `helm` on PATH, the helm-python-sdk "
+                             "extra, or imagemirror's model of Helm (values only); auto takes the first available.")(func)
     func = click.option("--offline", is_flag=True,
                         help="With --effective: use only vendored and cached charts; fetch nothing.")(func)
     func = click.option("--effective", is_flag=True,
@@ -130,11 +134,15 @@ def _registry_options(func):
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("--jobs", type=click.IntRange(min=0), default=0, help="Worker processes (0: one per core).")
 @_effective_options
-def list_command(paths, config, registry, fmt, jobs, effective, offline):
+@click.option("--all", "show_all", is_flag=True,
+              help="With --effective and real Helm: also list the images the values name that the release does "
+                   "not render, and why.")
+def list_command(paths, config, registry, fmt, jobs, effective, offline, renderer, show_all):
     """List every image reference in the values files under PATHS."""
     from .commands.listing import list_images
 
-    run(list_images, paths, config=config, registry=registry, fmt=fmt, jobs=jobs, source=_source(effective, offline))
+    run(list_images, paths, config=config, registry=registry, fmt=fmt, jobs=jobs,
+        source=_source(effective, offline, renderer, unrendered=show_all))
 
 
 @main.command("rewrite")
@@ -147,7 +155,8 @@ def list_command(paths, config, registry, fmt, jobs, effective, offline):
 @click.option("--exit-nonzero-on-change", "nonzero_on_change", is_flag=True,
               help="Exit 1 when a file was changed (the pre-commit fixer's convention).")
 @_effective_options
-def rewrite_command(paths, config, registry, dry_run, check_only, revert, jobs, nonzero_on_change, effective, offline):
+def rewrite_command(paths, config, registry, dry_run, check_only, revert, jobs, nonzero_on_change, effective, offline,
+                    renderer):
     """Rewrite image references to the cache registry, byte-exactly, in place."""
     from .commands.rewrite import rewrite_files
 
@@ -161,7 +170,7 @@ def rewrite_command(paths, config, registry, dry_run, check_only, revert, jobs, 
         revert=revert,
         jobs=jobs,
         nonzero_on_change=nonzero_on_change,
-        source=_source(effective, offline),
+        source=_source(effective, offline, renderer),
     )
 
 
@@ -189,7 +198,7 @@ def rewrite_command(paths, config, registry, dry_run, check_only, revert, jobs, 
 @_registry_options
 @_effective_options
 def check_command(paths, config, registry, fmt, deny, strict, jobs, online, insecure, ca_bundle, deadline,
-                  effective, offline):
+                  effective, offline, renderer):
     """Fail when references bypass the cache (the CI gate and pre-commit hook).
 
     Exit 1 when a reference is unmirrored or on a denied host (with --strict also
@@ -205,7 +214,7 @@ def check_command(paths, config, registry, fmt, deny, strict, jobs, online, inse
 
         resolver = online_resolver(insecure=insecure, ca_bundle=ca_bundle, deadline=deadline or 600.0)
     run(check_paths, paths, config=config, registry=registry, fmt=fmt, deny=deny, strict=strict, jobs=jobs,
-        source=_source(effective, offline), resolver=resolver)
+        source=_source(effective, offline, renderer), resolver=resolver)
 
 
 @main.command("warm")
@@ -227,7 +236,7 @@ def check_command(paths, config, registry, fmt, deny, strict, jobs, online, inse
               help="Then pin (as `imagemirror pin`) exactly the digests this run warmed and verified.")
 @_effective_options
 def warm_command(paths, config, registry, jobs, platform, engine, fmt, insecure, ca_bundle, deadline, pin, effective,
-                 offline):
+                 offline, renderer):
     """Pull every image through the cache so it is full before nodes pull.
 
     Warms the references already on the cache and the targets of those not yet
@@ -238,7 +247,7 @@ def warm_command(paths, config, registry, jobs, platform, engine, fmt, insecure,
     from .commands.warm import warm
 
     run(warm, paths, config=config, registry=registry, jobs=jobs, platform=platform, engine=engine,
-        fmt=fmt, insecure=insecure, ca_bundle=ca_bundle, deadline=deadline, source=_source(effective, offline),
+        fmt=fmt, insecure=insecure, ca_bundle=ca_bundle, deadline=deadline, source=_source(effective, offline, renderer),
         **({"pin": True} if pin else {}))
 
 
@@ -252,7 +261,7 @@ def warm_command(paths, config, registry, jobs, platform, engine, fmt, insecure,
 @_registry_options
 @_effective_options
 def pin_command(paths, config, registry, dry_run, revert, no_confirm, jobs, insecure, ca_bundle, deadline,
-                effective, offline):
+                effective, offline, renderer):
     """Pin every mirrored reference to the digest its tag resolves to on the cache.
 
     The digest goes where the chart reads one: the map's `digest:` (or `sha:`) key, a
