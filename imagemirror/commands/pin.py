@@ -25,7 +25,7 @@ from ..model import FileResult
 from ..pin import pin_candidates, pin_text, revert_text
 from ..reference import InvalidReference, parse
 from ..registry.client import RegistryClient
-from .clients import credential_store
+from .clients import chart_client, credential_store
 from .common import report_errors, settings_for, warn
 
 
@@ -218,7 +218,7 @@ def pin_paths(
     hints: dict[Path, dict] = {}
     fetcher = None
     if effective and not revert:
-        hints, targets, fetcher = chart_hints(paths, settings, targets, offline)
+        hints, targets, fetcher = chart_hints(paths, settings, targets, offline, connect=chart_client)
     texts: dict[str, tuple[Path, bytes, str]] = {}
     errors = list(problems)
 
