@@ -12,9 +12,9 @@ from typing import Sequence as Seq
 
 from .config import Settings
 from .model import FileResult, ImageRef
-from .reference import InvalidReference, Reference, parse
+from .reference import InvalidReference, Reference, canonical_host, parse
 from .rules import AMBIGUOUS, INVALID, MIRRORED, NO_RULE, TEMPLATED, UNMIRRORED, Rules
-from .walker import LineIndex, Scalar, Site, compose, content_start, find_sites, gc_paused, parse_events
+from .walker import LineIndex, Scalar, Site, compose, find_sites, gc_paused, parse_events, value_start
 
 BITNAMI_NAMESPACES = ("bitnami/", "bitnamilegacy/")
 
@@ -80,12 +80,16 @@ def analyse(text: str, file: str, settings: Settings, revert: bool = False) -> A
         if info["edits"] and not revert and _is_bitnami(info["upstream"]):
             analysis.bitnami_relocated = True
         main = site.main.node
-        if main.props:  # an anchor or tag precedes the value: find the value itself
+        if main.props or main.tail or main.style in ("|", ">"):  # find the value itself
             lines = lines or LineIndex(text)
-            line, column = lines.position(content_start(text, main))
+            line, column = lines.position(value_start(text, main))
         else:
             line, column = main.line + 1, main.column + 1
         upstream = info["upstream"]
+        hint = info["hint"]
+        extra = site_hints(site)
+        if extra:
+            hint = "; ".join(([hint] if hint else []) + extra)
         analysis.refs.append(
             ImageRef(
                 file=file,
@@ -96,11 +100,26 @@ def analyse(text: str, file: str, settings: Settings, revert: bool = False) -> A
                 upstream=upstream.qualified() if upstream is not None else None,
                 status=info["status"],
                 target=str(info["target"]) if info["target"] is not None else None,
-                hint=info["hint"],
+                hint=hint,
                 lines=tuple(sorted(n + 1 for n in site.lines)),
             )
         )
     return analysis
+
+
+NO_TAG_HINT = "no tag or digest here: the chart supplies the tag (often its appVersion), not :latest"
+
+
+def site_hints(site: Site) -> list[str]:
+    """What the record should say beyond its status: a tag Helm reads as a number, a map with
+    no tag (the chart's appVersion, not ``:latest``)."""
+    out = []
+    numeric = site.numeric_tag()
+    if numeric:
+        out.append(numeric)
+    if site.kind == "map" and site.tag is None and site.digest is None:
+        out.append(NO_TAG_HINT)
+    return out
 
 
 def _is_bitnami(upstream: Reference | None) -> bool:
@@ -121,7 +140,7 @@ def classify_site(site: Site, rules: Rules, revert: bool):
         return INVALID, None, None, str(exc), []
     status, upstream, target = rules.classify(ref)
     if revert:
-        if status != MIRRORED or upstream.host == rules.registry:
+        if status != MIRRORED or upstream.host == canonical_host(rules.registry or ""):
             return status, upstream, None, None, []
         desired = upstream
     else:

@@ -25,7 +25,7 @@ from .config import Settings
 from .errors import FileError
 from .inventory import analyse
 from .model import FileResult
-from .walker import LineIndex, Mapping, Scalar, YAMLSyntaxError, content_start, gc_paused, parse_events
+from .walker import LineIndex, Mapping, Scalar, YAMLSyntaxError, block_span, content_start, gc_paused, parse_events
 
 # What a reference or registry may contain; anything else would change the YAML around it.
 _SAFE_VALUE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/@:+\-\[\]]*\Z")
@@ -56,6 +56,8 @@ def render(node: Scalar, value: str) -> tuple[str, str]:
     """The scalar text for ``value`` in ``node``'s quote style -> (text, style)."""
     if not _SAFE_VALUE.match(value) or "{{" in value:
         raise UnsafeValue(f"refusing to write {value!r}: not a plain image reference")
+    if node.style in ("|", ">"):
+        return value, node.style
     if node.style == "'":
         return f"'{value}'", "'"
     if node.style == '"':
@@ -114,6 +116,16 @@ def _rewrite_text(text: str, file: str, settings: Settings, revert: bool) -> Rew
             rendered, style = render(node, value)
         except UnsafeValue as exc:
             raise FileError(file, str(exc), node.line + 1, node.column + 1) from None
+        if node.style in ("|", ">"):
+            # a one-word block scalar: the word on its line is replaced, the header (and so
+            # its chomping) and the line breaks after it are kept
+            span = block_span(body, node)
+            if span is None:
+                raise FileError(file, f"block scalar {node.value!r} is not one word on one line: "
+                                "rewrite it by hand", node.line + 1, node.column + 1)
+            replacements.append((span[0], span[1], value))
+            expected_scalars[node.start] = (value + node.tail, node.style)
+            continue
         replacements.append((content_start(body, node), node.end, rendered))
         expected_scalars[node.start] = (value, style)
     splice = None

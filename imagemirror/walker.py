@@ -35,10 +35,11 @@ class YAMLSyntaxError(Exception):
 
 
 class Scalar:
-    __slots__ = ("value", "style", "start", "end", "props", "line", "column", "inflow")
+    __slots__ = ("value", "style", "start", "end", "props", "line", "column", "inflow", "tail")
 
     def __init__(self, value, style, start, end, props, line, column):
         self.inflow = False  # inside a flow collection: a plain ':' needs quoting there
+        self.tail = ""  # a one-line block scalar's line breaks after its content (its chomping)
         self.value = value
         self.style = style
         self.start = start  # offset of the node (properties included)
@@ -53,10 +54,29 @@ class Scalar:
 
     @property
     def string(self) -> str | None:
-        """The value when it is a usable non-empty one-line string, else None."""
-        if self.style in ("|", ">") or self.is_null or not self.value:
+        """The value when it is a usable non-empty one-line string, else None.
+
+        A block scalar (``image: |-`` / ``>-``) counts when its content is one word on one
+        line (see :func:`_block_value`); any other block scalar does not."""
+        if self.is_null or not self.value:
+            return None
+        if self.style in ("|", ">") and not self.tail and not _one_word(self.value):
             return None
         return self.value
+
+
+def _one_word(value: str) -> bool:
+    return bool(value) and not any(ch.isspace() for ch in value)
+
+
+def _block_value(node: Scalar) -> None:
+    """A block scalar whose content is one word: its ``value`` becomes the word, the line
+    breaks its chomping keeps (``|`` keeps one, ``|-`` none, ``|+`` all) go to ``tail``."""
+    value = node.value
+    core = value.rstrip("\n")
+    if core != value and _one_word(core):
+        node.value = core
+        node.tail = value[len(core):]
 
 
 class Mapping:
@@ -211,6 +231,8 @@ def _compose(evts) -> list:
                 sm.line,
                 sm.column,
             )
+            if node.style == "|" or node.style == ">":
+                _block_value(node)
             if ev.anchor is not None:
                 anchors[ev.anchor] = node
         elif cls is MappingStartEvent or cls is SequenceStartEvent:
@@ -324,14 +346,118 @@ class Site:
         return self.names[-1]
 
     def written(self) -> str:
+        """The reference the chart composes from these scalars: a tag YAML reads as a number
+        is what Helm renders (``1.10`` -> ``1.1``); a digest given as the tag
+        (``tag: "sha256:<hex>"``, tekton's charts render ``repository@tag``) is the digest."""
         out = "/".join(p.node.value for p in self.names)
         if self.tag is not None:
-            out += ":" + self.tag.node.value
+            tag = self.tag.node
+            value = tag.value
+            rendered = helm_plain(value) if tag.style == "" else None
+            if rendered is not None:
+                out += ":" + rendered
+            elif _DIGEST_TAG.match(value):
+                if self.digest is None or self.digest.node.value not in (value, value.partition(":")[2]):
+                    out += "@" + value
+            else:
+                out += ":" + value
         if self.digest is not None and self.digest.node.value not in out:
             from .reference import normalise_digest
 
             out += "@" + normalise_digest(self.digest.node.value)
         return out
+
+    def numeric_tag(self) -> str | None:
+        """A hint when the tag is a plain scalar YAML reads as a number or a boolean."""
+        tag = self.tag.node if self.tag is not None else None
+        if tag is None or tag.style != "":
+            return None
+        rendered = helm_plain(tag.value)
+        if rendered is None:
+            return None
+        return (f"`{self.tag.key}: {tag.value}` is a number in YAML: Helm renders the tag as {rendered}; "
+                f"quote it (`{self.tag.key}: \"{tag.value}\"`) if {tag.value} is meant")
+
+
+# a digest written as the tag: ``algorithm:hex`` (a tag cannot hold a ':')
+_DIGEST_TAG = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}\Z")
+
+# --------------------------------------------------------------------------- Helm's reading of plain scalars
+
+# Helm reads values with sigs.k8s.io/yaml (go-yaml v2 resolution, then JSON): every number is a
+# float64 and templates print it with Go's %v; YAML 1.1 booleans print true/false.  Checked
+# against real Helm in tests/regressions/test_hostile_detection.py.
+_BOOLS = {
+    **dict.fromkeys(("y", "Y", "yes", "Yes", "YES", "true", "True", "TRUE", "on", "On", "ON"), "true"),
+    **dict.fromkeys(("n", "N", "no", "No", "NO", "false", "False", "FALSE", "off", "Off", "OFF"), "false"),
+}
+_YAML_FLOAT = re.compile(r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?\Z")
+_GO_INT = re.compile(r"[-+]?(?:0[xX][0-9a-fA-F]+|0[oO][0-7]+|0[bB][01]+|0[0-7]*|[1-9][0-9]*)\Z")
+
+
+def helm_plain(value: str) -> str | None:
+    """What a Helm template prints for a plain (unquoted) scalar that YAML does not read as a
+    string (``1.10`` -> ``1.1``, ``1000000`` -> ``1e+06``, ``yes`` -> ``true``); None for a string."""
+    if not value or len(value) > 400:
+        return None
+    if value in _BOOLS:
+        return _BOOLS[value]
+    if value[0] not in "0123456789+-.":
+        return None
+    plain = value.replace("_", "")
+    number: float | None = None
+    if _GO_INT.match(plain):
+        # strconv.ParseInt(plain, 0, 64), else ParseUint (no sign); out of range: as a float
+        # when it looks like one (decimal digits), else a string
+        sign = -1 if plain[0] == "-" else 1
+        body = plain.lstrip("+-")
+        if len(body) > 1 and body[0] == "0" and body[1] in "xXoObB":
+            integer = sign * int(body[2:], {"x": 16, "o": 8, "b": 2}[body[1].lower()])
+        elif len(body) > 1 and body[0] == "0":
+            integer = sign * int(body, 8)
+        else:
+            integer = sign * int(body)
+        if -(1 << 63) <= integer < (1 << 63) or (plain[0] != "-" and plain[0] != "+" and integer < (1 << 64)):
+            number = float(integer)
+        elif _YAML_FLOAT.match(plain):
+            number = float(plain)
+        else:
+            return None
+    elif _YAML_FLOAT.match(plain):
+        try:
+            number = float(plain)
+        except (ValueError, OverflowError):
+            return None
+    if number is None:
+        return None
+    import math
+
+    if math.isinf(number) or math.isnan(number):
+        return None  # Helm refuses the file (JSON has no infinity)
+    return go_float(number)
+
+
+def go_float(number: float) -> str:
+    """Go's ``%v`` of a float64: the shortest digits, ``e`` notation when the exponent is
+    below -4 or at least 6 (``1e+06``, ``2.0240101e+07``, ``1e-05``)."""
+    if number == 0:
+        return "-0" if str(number).startswith("-") else "0"
+    from decimal import Decimal
+
+    sign, digits, exponent = Decimal(repr(number)).as_tuple()
+    ds = "".join(map(str, digits)).rstrip("0") or "0"
+    exponent += len(digits) - len(ds)
+    point = len(ds) + exponent  # digits before the decimal point
+    x = point - 1
+    head = "-" if sign else ""
+    if x < -4 or x >= 6:
+        mantissa = ds[0] + ("." + ds[1:] if len(ds) > 1 else "")
+        return f"{head}{mantissa}e{'-' if x < 0 else '+'}{abs(x):02d}"
+    if point <= 0:
+        return f"{head}0.{'0' * -point}{ds}"
+    if point >= len(ds):
+        return head + ds + "0" * (point - len(ds))
+    return f"{head}{ds[:point]}.{ds[point:]}"
 
 
 def _key(k) -> str | None:
@@ -444,11 +570,19 @@ def _map_site(node: Mapping, by_key: dict, path: str, pkey, pline: int, ancestor
     names: list[Part] = []
     kind_of_name = None
     if repository is not None:
-        if not (image_key or hinted):
+        # ``{repository: nvcr.io/nvidia, image: gpu-operator}`` (NVIDIA, no version: the chart's
+        # appVersion) is an image map by its two name keys alone
+        if not (image_key or hinted or image is not None):
             return None
         names.append(Part(repository, "name", key="repository"))
         if image is not None:
             names.append(Part(image, "name", key="image"))
+        elif name is not None and image_key and _str_child(by_key, "registry") is not None \
+                and _ancestor_registry(ancestors, _CERT_MANAGER) == (None, None):
+            # strimzi: ``{registry: quay.io, repository: strimzi, name: operator}`` renders
+            # registry/repository/name (cert-manager, whose imageRegistry/imageNamespace sit
+            # above, takes a set ``repository`` whole and ignores ``name``)
+            names.append(Part(name, "name", key="name"))
         kind_of_name = "repository"
     elif image is not None:
         names.append(Part(image, "name", key="image"))
@@ -518,9 +652,12 @@ def _map_site(node: Mapping, by_key: dict, path: str, pkey, pline: int, ancestor
 _ANCESTOR_KEYS = (("imageRegistry", "imageNamespace"), ("defaultImageRegistry", "defaultImageRepository"))
 
 
-def _ancestor_registry(ancestors) -> tuple[Scalar | None, Scalar | None]:
+_CERT_MANAGER = _ANCESTOR_KEYS[:1]
+
+
+def _ancestor_registry(ancestors, keys=_ANCESTOR_KEYS) -> tuple[Scalar | None, Scalar | None]:
     for by_key in reversed(ancestors):
-        for reg_key, ns_key in _ANCESTOR_KEYS:
+        for reg_key, ns_key in keys:
             reg = _str_child(by_key, reg_key)
             ns = _str_child(by_key, ns_key)
             if reg is not None or ns is not None:
@@ -529,6 +666,38 @@ def _ancestor_registry(ancestors) -> tuple[Scalar | None, Scalar | None]:
 
 
 # --------------------------------------------------------------------------- text helpers
+
+
+def value_start(text: str, node: Scalar) -> int:
+    """Offset of a scalar's value: past an anchor or tag, and for a one-word block scalar
+    (``|-``, ``>``) the word on its content line."""
+    i = content_start(text, node)
+    if node.style in ("|", ">") and text.startswith(node.value, j := _block_word(text, i)):
+        return j
+    return i
+
+
+def block_span(text: str, node: Scalar) -> tuple[int, int] | None:
+    """``(start, end)`` of a one-word block scalar's word, when the content is exactly that
+    word on the line after the header (then it can be replaced in place), else None."""
+    if node.style not in ("|", ">") or not node.value:
+        return None
+    j = _block_word(text, content_start(text, node))
+    end = j + len(node.value)
+    if j < 0 or not text.startswith(node.value, j) or end > node.end or text[end:end + 1] not in ("", "\r", "\n"):
+        return None
+    return j, end
+
+
+def _block_word(text: str, header: int) -> int:
+    """The first non-blank character after a block scalar's header line (-1 when none)."""
+    eol = text.find("\n", header)
+    if eol < 0:
+        return -1
+    j = eol + 1
+    while j < len(text) and text[j] in " \t":
+        j += 1
+    return j
 
 
 def content_start(text: str, node: Scalar) -> int:
