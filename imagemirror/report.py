@@ -79,6 +79,14 @@ RULES: dict[str, Rule] = {
             "The value is a template (`{{ ... }}`) and is resolved only when the chart renders.",
         ),
         Rule(
+            "IM008",
+            "numeric-tag",
+            WARNING,
+            "Unquoted tag that YAML reads as a number",
+            "An unquoted tag such as `1.10` is a number to YAML: Helm renders it as `1.1` (and "
+            "`1000000` as `1e+06`), so the release pulls another tag. Quote the tag.",
+        ),
+        Rule(
             "IM100",
             "file-error",
             ERROR,

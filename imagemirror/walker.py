@@ -368,14 +368,14 @@ class Site:
         return out
 
     def numeric_tag(self) -> str | None:
-        """A hint when the tag is a plain scalar YAML reads as a number or a boolean."""
+        """A hint when the tag is a plain scalar YAML reads as a number or a boolean (no ``;``: hints join with it)."""
         tag = self.tag.node if self.tag is not None else None
         if tag is None or tag.style != "":
             return None
         rendered = helm_plain(tag.value)
         if rendered is None:
             return None
-        return (f"`{self.tag.key}: {tag.value}` is a number in YAML: Helm renders the tag as {rendered}; "
+        return (f"`{self.tag.key}: {tag.value}` is a number in YAML, so Helm renders the tag as {rendered}: "
                 f"quote it (`{self.tag.key}: \"{tag.value}\"`) if {tag.value} is meant")
 
 
