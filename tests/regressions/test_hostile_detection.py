@@ -26,7 +26,7 @@ from imagemirror.commands.check import build_report, canonical_deny, finding_for
 from imagemirror.config import parse_settings
 from imagemirror.inventory import scan_text
 from imagemirror.rewrite import rewrite_text
-from imagemirror.walker import compose, find_sites, helm_plain, parse_events
+from imagemirror.walker import compose, find_sites, parse_events
 
 REPO = Path(__file__).resolve().parents[2]
 ECR = "123456789012.dkr.ecr.af-south-1.amazonaws.com"
@@ -232,6 +232,8 @@ PLAIN_SCALARS = [
 def test_helm_plain_agrees_with_real_helm(tmp_path):
     """The oracle is Helm itself (Helm v4's SDK): a chart whose values hold every case and whose
     template prints each one as a tag would be printed."""
+    from imagemirror.walker import helm_plain
+
     try:
         import helm_python
     except ImportError:
