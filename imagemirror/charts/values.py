@@ -28,34 +28,94 @@ GLOBAL = "global"
 
 
 def merge_user(layers: list[dict]) -> dict:
-    """Helm's ``MergeValues`` over ``-f`` files: later layers win, maps merge, nulls are kept."""
+    """Helm's ``MergeValues`` over ``-f`` files: later layers win, maps merge, nulls are kept;
+    a :class:`SetValues` layer is applied into what is merged so far, as ``--set`` is."""
     out: dict = {}
+    memo: dict = {}  # one deepcopy memo for the whole merge: shared (aliased) data is copied once
     for layer in layers:
-        out = _merge_maps(out, layer or {})
+        if isinstance(layer, SetValues):
+            out = layer.apply(out)
+        else:
+            out = _merge_maps(out, layer or {}, memo)
     return out
 
 
-def _merge_maps(a: dict, b: dict) -> dict:
+class SetValues(dict):
+    """``--set`` assignments (``(key path, value)``, int steps index lists).  As a dict it holds
+    what they set on their own (parsed into an empty map), for lookups of which layer sets a
+    key; :meth:`apply` sets them into given values as Helm's ``strvals.ParseInto`` does: a list
+    index sets that item (padding with nulls), keeping the item's other keys."""
+
+    def __init__(self, ops: list[tuple[tuple, Any]]):
+        super().__init__()
+        self.ops = list(ops)
+        self.update(self.apply({}))
+
+    def apply(self, values: dict) -> dict:
+        out = copy.deepcopy(values)
+        for path, value in self.ops:
+            _set_into(out, path, copy.deepcopy(value))
+        return out
+
+
+def _set_into(root: dict, path: tuple, value: Any) -> None:
+    node: Any = root
+    for i, step in enumerate(path):
+        last = i == len(path) - 1
+        nxt = None if last else path[i + 1]
+        if isinstance(step, int):
+            while len(node) <= step:
+                node.append(None)
+            if last:
+                node[step] = value
+                return
+            child = node[step]
+        else:
+            if last:
+                node[step] = value
+                return
+            child = node.get(step)
+        if isinstance(nxt, int):
+            if not isinstance(child, list):
+                child = []
+        elif not isinstance(child, dict):
+            child = {}
+        node[step] = child
+        node = child
+
+
+def _merge_maps(a: dict, b: dict, memo: dict | None = None) -> dict:
+    memo = {} if memo is None else memo
     out = dict(a)
     for key, value in b.items():
         if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _merge_maps(out[key], value)
+            out[key] = _merge_maps(out[key], value, memo)
         else:
-            out[key] = copy.deepcopy(value)
+            out[key] = copy.deepcopy(value, memo)
     return out
 
 
-def _coalesce_tables(dst: dict, src: dict, merge: bool = False) -> dict:
-    """Fill ``dst`` (higher priority) from ``src``; a ``None`` in ``dst`` deletes (unless merge)."""
+def _coalesce_tables(dst: dict, src: dict, merge: bool = False, memo: dict | None = None,
+                     done: set | None = None) -> dict:
+    """Fill ``dst`` (higher priority) from ``src``; a ``None`` in ``dst`` deletes (unless merge).
+
+    ``done`` holds the ``(dst, src)`` pairs already filled: aliased tables are filled once
+    (an alias bomb stays linear)."""
+    memo = {} if memo is None else memo
+    done = set() if done is None else done
+    pair = (id(dst), id(src))
+    if pair in done:
+        return dst
+    done.add(pair)
     for key, value in src.items():
         if key in dst:
             current = dst[key]
             if current is None and not merge:
                 del dst[key]
             elif isinstance(current, dict) and isinstance(value, dict):
-                _coalesce_tables(current, value, merge)
+                _coalesce_tables(current, value, merge, memo, done)
         else:
-            dst[key] = copy.deepcopy(value)
+            dst[key] = copy.deepcopy(value, memo)
     return dst
 
 
@@ -84,13 +144,15 @@ def _coalesce_globals(dest: dict, src: dict) -> None:
 
 
 def _coalesce_values(chart: Chart, dest: dict) -> None:
+    memo: dict = {}
+    done: set = set()
     for key, value in copy.deepcopy(chart.defaults).items():
         if key in dest:
             current = dest[key]
             if current is None:
                 del dest[key]
             elif isinstance(current, dict) and isinstance(value, dict):
-                _coalesce_tables(current, value)
+                _coalesce_tables(current, value, False, memo, done)
         else:
             dest[key] = value
 
