@@ -14,7 +14,8 @@ from .config import Settings
 from .model import FileResult, ImageRef
 from .reference import InvalidReference, Reference, canonical_host, parse
 from .rules import AMBIGUOUS, INVALID, MIRRORED, NO_RULE, TEMPLATED, UNMIRRORED, Rules
-from .walker import LineIndex, Scalar, Site, compose, find_sites, gc_paused, parse_events, value_start
+from .walker import (LineIndex, Scalar, Site, compose, find_sites, gc_paused, image_positions, parse_events,
+                     value_start)
 
 BITNAMI_NAMESPACES = ("bitnami/", "bitnamilegacy/")
 
@@ -67,6 +68,16 @@ def analyse(text: str, file: str, settings: Settings, revert: bool = False) -> A
         for node, value in info["edits"]:
             wanted.setdefault(id(node), set()).add(value)
     clashing = {key for key, values in wanted.items() if len(values) > 1}
+    # An anchored scalar that a non-image key aliases too (``hub: &hub docker.io`` used by
+    # ``image.registry`` and ``imageCredentials.registry``) is never rewritten: that key would
+    # change with it.  The image stays what it is (unmirrored: the gate still fails) with a hint.
+    aliased = {id(node) for _site, info in planned for node, _value in info["edits"] if node.aliased}
+    shared_with: dict[int, list[str]] = {}
+    if aliased:
+        for node_id, places in image_positions(docs, sites, aliased).items():
+            others = [where for where, image in places if not image]
+            if others:
+                shared_with[node_id] = others
     for site, info in planned:
         if clashing and any(id(node) in clashing for node, _ in info["edits"]):
             info.update(
@@ -75,6 +86,16 @@ def analyse(text: str, file: str, settings: Settings, revert: bool = False) -> A
                 edits=[],
                 hint="shares a scalar (anchor or global registry) with an image that needs another value",
             )
+        blocked = [(node, shared_with[id(node)]) for node, _ in info["edits"] if id(node) in shared_with]
+        if blocked:
+            node, others = blocked[0]
+            why = (f"the anchored value {node.value!r} is also used by {', '.join(others[:3])}"
+                   f"{' and more' if len(others) > 3 else ''} (not an image key): rewriting it would change "
+                   "that too, so it is left; give the image its own value (break the alias) to rewrite it")
+            info.update(edits=[], hint="; ".join(x for x in (info["hint"], why) if x))
+            lines = lines or LineIndex(text)
+            line, column = lines.position(value_start(text, site.main.node))
+            analysis.notes.append(f"{file}:{line}:{column}: {site.written()} not rewritten: {why}")
         for node, value in info["edits"]:
             analysis.edits[id(node)] = (node, value)
         if info["edits"] and not revert and _is_bitnami(info["upstream"]):

@@ -104,9 +104,9 @@ def _rewrite_text(text: str, file: str, settings: Settings, revert: bool) -> Rew
     except YAMLSyntaxError as exc:
         raise FileError(file, f"invalid YAML: {exc.message}", exc.line, exc.column) from None
     result = FileResult(file, refs=analysis.refs, notes=list(analysis.notes))
-    insecure = not revert and any(
-        r.upstream and (r.status == "mirrored" or r.target) and _bitnami(r.upstream) for r in analysis.refs
-    )
+    insecure = not revert and (analysis.bitnami_relocated or any(
+        r.upstream and r.status == "mirrored" and _bitnami(r.upstream) for r in analysis.refs
+    ))
     if not analysis.edits and not insecure:
         return Rewritten(text, result, False)
     replacements: list[tuple[int, int, str]] = []

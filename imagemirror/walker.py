@@ -35,10 +35,11 @@ class YAMLSyntaxError(Exception):
 
 
 class Scalar:
-    __slots__ = ("value", "style", "start", "end", "props", "line", "column", "inflow", "tail")
+    __slots__ = ("value", "style", "start", "end", "props", "line", "column", "inflow", "tail", "aliased")
 
     def __init__(self, value, style, start, end, props, line, column):
         self.inflow = False  # inside a flow collection: a plain ':' needs quoting there
+        self.aliased = False  # an alias (``*a``) refers to it: it has several places
         self.tail = ""  # a one-line block scalar's line breaks after its content (its chomping)
         self.value = value
         self.style = style
@@ -252,6 +253,8 @@ def _compose(evts) -> list:
             if node is None:
                 m = ev.start_mark
                 raise YAMLSyntaxError(f"found undefined alias {ev.anchor!r}", m.line + 1, m.column + 1)
+            if node.__class__ is Scalar:
+                node.aliased = True
         elif cls is DocumentStartEvent:
             anchors = {}
             continue
@@ -305,7 +308,7 @@ class Part:
 class Site:
     """One image reference: the scalars it is composed of, and where it sits."""
 
-    __slots__ = ("path", "kind", "names", "tag", "digest", "key_line", "ambiguous", "lines")
+    __slots__ = ("path", "kind", "names", "tag", "digest", "key_line", "ambiguous", "lines", "holder")
 
     def __init__(
         self,
@@ -326,6 +329,7 @@ class Site:
         self.key_line = key_line  # 0-based line of the key holding the image
         self.ambiguous = ambiguous  # why the text alone cannot tell the image
         self.lines = set() if lines is None else lines
+        self.holder = None  # the mapping the site's own keys are in (see image_positions)
 
     def __repr__(self) -> str:
         return f"Site({self.path!r}, {self.kind!r}, {self.written()!r}, ambiguous={self.ambiguous!r})"
@@ -520,6 +524,7 @@ def find_sites(docs: list) -> list[Site]:
             by_key = {k.value: v for k, v in items if k.__class__ is Scalar}
             site = _map_site(node, by_key, path, pkey, pline, ancestors, glob)
             if site is not None:
+                site.holder = node
                 sites.append(site)
             children = []
             below = None  # ancestors + (by_key,), made once for all the children
@@ -529,7 +534,9 @@ def find_sites(docs: list) -> list[Site]:
                 kk = k.value
                 if v.__class__ is Scalar:
                     if _IMAGE_KEY.match(kk) and v.string is not None and not _is_component(kk, by_key):
-                        sites.append(_string_site(v, f"{path}.{kk}" if path else kk, k, by_key, in_seq))
+                        string_site = _string_site(v, f"{path}.{kk}" if path else kk, k, by_key, in_seq)
+                        string_site.holder = node
+                        sites.append(string_site)
                 else:
                     if below is None:
                         below = ancestors + (by_key,)
@@ -645,6 +652,48 @@ def _map_site(node: Mapping, by_key: dict, path: str, pkey, pline: int, ancestor
     site.key_line = pline
     site.lines.add(site.key_line)
     return site
+
+
+_PART_KEYS = frozenset(("registry", "repository", "image", "name", "tag", "version", "digest", "sha"))
+_SHARED_KEYS = frozenset(("imageRegistry", "imageNamespace", "defaultImageRegistry", "defaultImageRepository"))
+
+
+def image_positions(docs: list, sites: list[Site], nodes: set[int]) -> dict[int, list[tuple[str, bool]]]:
+    """Every place each scalar of ``nodes`` (ids of aliased scalars) sits in: ``id -> [(dotted
+    path, is an image key)]``.  An image key is one of an image site's own keys (``registry``,
+    ``repository``, ...), an image string's key, a shared registry key (``global.imageRegistry``,
+    ``imageRegistry``, ...); anything else (``imageCredentials.registry``, a list item, a key
+    ``hub``) is not.  Each container is walked once."""
+    maps = {id(site.holder) for site in sites if site.kind == "map" and site.holder is not None}
+    strings = {(id(site.holder), site.path.rsplit(".", 1)[-1]) for site in sites if site.kind == "string"}
+    out: dict[int, list[tuple[str, bool]]] = {}
+    for root in docs:
+        seen: set[int] = set()
+        stack = [(root, "", "")]
+        while stack:
+            node, path, parent_key = stack.pop()
+            if node.__class__ is Scalar or id(node) in seen:
+                continue
+            seen.add(id(node))
+            if node.__class__ is Sequence:
+                for i, item in enumerate(node.items):
+                    if item.__class__ is Scalar and id(item) in nodes:
+                        out.setdefault(id(item), []).append((f"{path}[{i}]", False))
+                    stack.append((item, f"{path}[{i}]", parent_key))
+                continue
+            for k, v in node.pairs:
+                kk = k.value if k.__class__ is Scalar else "?"
+                where = f"{path}.{kk}" if path else kk
+                if k.__class__ is Scalar and id(k) in nodes:
+                    out.setdefault(id(k), []).append((f"{where} (a key)", False))
+                if v.__class__ is Scalar:
+                    if id(v) in nodes:
+                        image = ((id(node) in maps and kk in _PART_KEYS) or (id(node), kk) in strings
+                                 or kk in _SHARED_KEYS or (path == "global.image" and kk == "registry"))
+                        out.setdefault(id(v), []).append((where, image))
+                else:
+                    stack.append((v, where, kk))
+    return out
 
 
 # registry / namespace keys a level (or more) above ``{name: ...}`` image maps:
