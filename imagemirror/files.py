@@ -201,7 +201,9 @@ def _is_loop(path: str) -> bool:
 def _note(message: str) -> None:
     import sys
 
-    print(f"imagemirror: note: {message}", file=sys.stderr)
+    from .report import printable
+
+    print(f"imagemirror: note: {printable(message)}", file=sys.stderr)
 
 
 def read_bytes(path: Path, display: str) -> bytes:

@@ -19,6 +19,7 @@ from pathlib import Path
 from ..errors import Exit, FileError, ServiceError
 from ..files import discover, display_name
 from ..model import FileResult, ImageRef
+from ..report import printable
 from .discover import repo_root, values_files, releases_for
 from .effective import EffectiveImage, ReleaseView
 from .plan import make_fetcher
@@ -145,7 +146,7 @@ def list_effective(paths, config=None, registry=None, fmt: str = "text", offline
                 line += f"  ->  {ref.target}"
             elif ref.hint and ref.status in ("ambiguous", "invalid", "no-rule"):
                 line += f"  ({ref.hint})"
-            out.write(f"{line}  [{context}]\n")
+            out.write(printable(f"{line}  [{context}]") + "\n")
     failed = report_errors(problems + text_results)
     if service_failed:
         return Exit.SERVICE_ERROR

@@ -16,7 +16,9 @@ def settings_for(paths, config: Path | None, registry: str | None) -> Settings:
 
 
 def warn(message: str) -> None:
-    print(message, file=sys.stderr)
+    from ..report import printable
+
+    print(printable(message), file=sys.stderr)
 
 
 def report_errors(results: list[FileResult]) -> int:

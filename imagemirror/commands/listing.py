@@ -6,6 +6,7 @@ import sys
 
 from ..errors import Exit
 from ..inventory import scan
+from ..report import printable
 from .common import report_errors, settings_for
 
 
@@ -26,7 +27,7 @@ def list_images(paths, config=None, registry=None, fmt: str = "text", jobs: int 
                 line += f"  ->  {ref.target}"
             elif ref.hint and ref.status in ("ambiguous", "invalid", "no-rule"):
                 line += f"  ({ref.hint})"
-            out.write(line + "\n")
+            out.write(printable(line) + "\n")
     failed = report_errors(results)
     if settings.registry is None:
         print("imagemirror: note: no cache registry configured (registry: in .imagemirror.yaml, or --registry)", file=sys.stderr)
