@@ -1,4 +1,8 @@
-"""Which files to scan; reading them strictly; writing them atomically.  The only file I/O."""
+"""Which files to scan; reading them strictly; writing them atomically.
+
+Nothing here prints: :func:`discover` hands its notes (links not followed, special files
+skipped) to the caller, who shows them (``imagemirror.output``).
+"""
 
 from __future__ import annotations
 
@@ -70,8 +74,11 @@ def _inside(path: str, roots: list[str]) -> bool:
     return any(path == root or path.startswith(root.rstrip(os.sep) + os.sep) for root in roots)
 
 
-def discover(paths, settings: Settings) -> tuple[list[tuple[Path, str]], list[FileResult]]:
-    """Files to scan (``(path, display name)``) and problems met while looking.
+def discover(
+    paths, settings: Settings, notes: list[str] | None = None
+) -> tuple[list[tuple[Path, str]], list[FileResult]]:
+    """Files to scan (``(path, display name)``) and problems met while looking; what is
+    worth telling but no problem (a link not followed) is appended to ``notes``.
 
     A directory is searched recursively for values files (``values.yaml``,
     ``values-*.yaml``, ``*-values.yaml``, ``*.values.yaml``), skipping ``.git`` and
@@ -83,6 +90,7 @@ def discover(paths, settings: Settings) -> tuple[list[tuple[Path, str]], list[Fi
     target is inside the tree).
     """
     patterns = [glob_regex(p) for p in settings.exclude]
+    notes = [] if notes is None else notes
     found: list[tuple[Path, str]] = []
     problems: list[FileResult] = []
     seen: set[str] = set()
@@ -115,7 +123,7 @@ def discover(paths, settings: Settings) -> tuple[list[tuple[Path, str]], list[Fi
         real = given.resolve()
         roots = base_roots + [real]
         trees = [str(r) for r in roots]
-        for folder, real_folder, name in _values_files(str(given), str(real), trees, set()):
+        for folder, real_folder, name in _values_files(str(given), str(real), trees, set(), notes):
             path = Path(folder, name)
             resolved = Path(real_folder, name)
             if _excluded(resolved, roots, patterns) or _excluded(path.absolute(), roots, patterns):
@@ -130,7 +138,7 @@ def discover(paths, settings: Settings) -> tuple[list[tuple[Path, str]], list[Fi
     return found, problems
 
 
-def _values_files(folder: str, real: str, trees: list[str], active: set[str]):
+def _values_files(folder: str, real: str, trees: list[str], active: set[str], notes: list[str]):
     """``(folder, its real path, name)`` of the values files under ``folder``: its own
     files sorted by name, then each sub-folder's in name order (``os.walk``'s order);
     ``.git`` & co. skipped, unreadable folders ignored.  One ``scandir`` per folder, no
@@ -152,25 +160,25 @@ def _values_files(folder: str, real: str, trees: list[str], active: set[str]):
                     st = os.stat(entry.path)
                 except OSError:
                     if _is_loop(entry.path):
-                        _note(f"{shown}: symbolic link loop, not followed")
+                        notes.append(f"{shown}: symbolic link loop, not followed")
                     elif VALUES_NAME.match(entry.name):
-                        _note(f"{shown}: dangling symbolic link, not followed")
+                        notes.append(f"{shown}: dangling symbolic link, not followed")
                     continue
                 if not _inside(target, trees):
                     if VALUES_NAME.match(entry.name) or stat.S_ISDIR(st.st_mode):
-                        _note(f"{shown}: symbolic link out of the tree ({target}), not followed")
+                        notes.append(f"{shown}: symbolic link out of the tree ({target}), not followed")
                     continue
                 if stat.S_ISDIR(st.st_mode):
                     if entry.name in SKIP_DIRS:
                         continue
                     if any(target == a or a.startswith(target.rstrip(os.sep) + os.sep) for a in active):
-                        _note(f"{shown}: symbolic link loop (to {target}), not followed")
+                        notes.append(f"{shown}: symbolic link loop (to {target}), not followed")
                         continue
                     subfolders.append((entry.name, target))
                 elif stat.S_ISREG(st.st_mode) and VALUES_NAME.match(entry.name):
                     yield folder, os.path.dirname(target), os.path.basename(target)
                 elif VALUES_NAME.match(entry.name):
-                    _note(f"{shown}: not a regular file, skipped")
+                    notes.append(f"{shown}: not a regular file, skipped")
                 continue
             is_dir = entry.is_dir(follow_symlinks=False)
             # a FIFO, socket or device named values.yaml is not read (a FIFO would block)
@@ -183,9 +191,9 @@ def _values_files(folder: str, real: str, trees: list[str], active: set[str]):
         elif is_file and VALUES_NAME.match(entry.name):
             yield folder, real, entry.name
         elif VALUES_NAME.match(entry.name):
-            _note(f"{shown}: not a regular file, skipped")
+            notes.append(f"{shown}: not a regular file, skipped")
     for name, sub_real in subfolders:
-        yield from _values_files(os.path.join(folder, name), sub_real, trees, active)
+        yield from _values_files(os.path.join(folder, name), sub_real, trees, active, notes)
 
 
 def _is_loop(path: str) -> bool:
@@ -196,14 +204,6 @@ def _is_loop(path: str) -> bool:
 
         return exc.errno == errno.ELOOP
     return False
-
-
-def _note(message: str) -> None:
-    import sys
-
-    from .report import printable
-
-    print(f"imagemirror: note: {printable(message)}", file=sys.stderr)
 
 
 def read_bytes(path: Path, display: str) -> bytes:
