@@ -58,7 +58,9 @@ from .walker import (
     Site,
     YAMLSyntaxError,
     compose,
+    compose_text,
     content_start,
+    event_stream,
     find_sites,
     gc_paused,
     image_positions,
@@ -81,23 +83,32 @@ class Analysis:
     (A plain slotted class, not a dataclass: ``check`` imports this at start-up.)
     """
 
-    __slots__ = ("text", "events", "docs", "refs", "edits", "bitnami_relocated", "notes")
+    __slots__ = ("text", "events", "docs", "refs", "edits", "bitnami_relocated", "notes", "pure")
 
     def __init__(self, text: str, events: list, docs: list):
         self.text = text  # without BOM
-        self.events = events
+        self.events = events  # a list when given, else read again when needed (old_events)
+        self.pure = False  # libyaml refused the text: the pure parser read it
         self.docs = docs
         self.refs: list[ImageRef] = []
         self.edits: dict[int, tuple[Scalar, str]] = {}  # id(node) -> new value
         self.bitnami_relocated = False
         self.notes: list[str] = []
 
+    def old_events(self):
+        """The text's events again, one at a time (the C parser, or the pure one's list)."""
+        if self.events is not None:
+            return iter(self.events)
+        if self.pure:
+            return iter(parse_events(self.text))
+        return event_stream(self.text)
+
 
 def analyse(text: str, file: str, settings: Settings, revert: bool = False) -> Analysis:
     """Find, classify and plan.  ``text`` has no BOM.  Raises walker.YAMLSyntaxError."""
-    evts = parse_events(text)
-    docs = compose(evts)
-    analysis = Analysis(text, evts, docs)
+    docs, pure = compose_text(text)  # from the parser's stream: the events are never all held
+    analysis = Analysis(text, None, docs)
+    analysis.pure = pure
     sites = find_sites(docs)
     if not sites:
         return analysis

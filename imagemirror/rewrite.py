@@ -136,7 +136,7 @@ def _rewrite_text(text: str, file: str, settings: Settings, revert: bool) -> Rew
     new_body = _apply(body, replacements)
     if new_body == body:
         return Rewritten(text, result, False)
-    _verify(analysis.events, new_body, expected_scalars, splice, file)
+    _verify(analysis.old_events, new_body, expected_scalars, splice, file)
     return Rewritten(bom + new_body, result, True)
 
 
@@ -159,7 +159,7 @@ def allow_insecure(text: str, file: str, settings: Settings) -> tuple[str, list[
         splice = _allow_insecure(analysis, body, replacements, expected_scalars, result)
         new_body = _apply(body, replacements)
         if new_body != body:
-            _verify(analysis.events, new_body, expected_scalars, splice, file)
+            _verify(analysis.old_events, new_body, expected_scalars, splice, file)
     return bom + new_body, result.notes
 
 
@@ -187,32 +187,46 @@ def _apply(text: str, replacements: list[tuple[int, int, str]]) -> str:
 
 def _verify(old_events, new_body: str, expected_scalars, splice, file: str) -> None:
     """Re-parse ``new_body``: its events must be the old ones, the edited scalars holding
-    their intended values.  The new events are compared as the C parser makes them, never
-    all held at once (a 50 MB file's events take gigabytes)."""
+    their intended values.  ``old_events()`` reads the old events again, one at a time; both
+    streams are compared as the C parser makes them, never all held at once (a 200 MB file's
+    events take gigabytes)."""
 
     def fail(why: str):
         raise FileError(file, f"rewrite did not verify ({why}); file left untouched -- please report this")
 
-    expected: list = list(old_events)  # old events, or signatures where the splice inserts
-    if splice is not None:
-        index, remove, inserted = splice
-        expected[index : index + remove] = inserted
+    if not callable(old_events):  # a list of events
+        old_events = old_events.__iter__
+
+    def expected_stream():
+        """The old events, the splice's signatures in its place."""
+        index, remove, inserted = splice if splice is not None else (-1, 0, ())
+        i = -1
+        for i, ev in enumerate(old_events()):
+            if i == index:
+                yield from inserted
+            if index <= i < index + remove:
+                continue
+            yield ev
+        if index > i:  # inserted after the last event
+            yield from inserted
+
     from ruamel.yaml.cyaml import CParser
     from ruamel.yaml.error import YAMLError
 
     parser = CParser(new_body)
     try:
-        count, mismatch = _compare(expected, parser.get_event, expected_scalars)
+        count, expected_count, mismatch = _compare(expected_stream(), parser.get_event, expected_scalars)
     except YAMLError:
         # libyaml refused the result: parse_events decides (the pure parser, or the error)
         try:
             new_events = parse_events(new_body)
         except YAMLSyntaxError as exc:
             fail(f"result is not valid YAML: {exc.message}")
-        count, mismatch = _compare(expected, iter(new_events + [None]).__next__, expected_scalars)
+        count, expected_count, mismatch = _compare(expected_stream(), iter(new_events + [None]).__next__,
+                                                   expected_scalars)
     finally:
         parser.dispose()
-    if count != len(expected):
+    if count != expected_count:
         fail("a different number of YAML events")
     if mismatch is not None:
         i, want, got = mismatch
@@ -220,18 +234,26 @@ def _verify(old_events, new_body: str, expected_scalars, splice, file: str) -> N
         fail(f"event {i}: expected {want_sig[:3]}, got {_sig(got)[:3]}")
 
 
-def _compare(expected: list, next_event, expected_scalars) -> tuple:
-    """Read every event from ``next_event()`` (None ends) -> (how many, first mismatch or None)."""
-    n = len(expected)
-    i = 0
+_END = object()
+
+
+def _compare(expected, next_event, expected_scalars) -> tuple:
+    """Read every event from ``next_event()`` (None ends) beside the iterator ``expected``
+    -> (how many read, how many expected, first mismatch or None)."""
+    n_got = n_want = 0
     mismatch = None
     while True:
         got = next_event()
+        want = next(expected, _END)
+        if want is not _END:
+            n_want += 1
         if got is None:
-            return i, mismatch
-        if mismatch is None and i < n and not _same(expected[i], got, expected_scalars):
-            mismatch = (i, expected[i], got)
-        i += 1
+            if want is not _END:
+                n_want += sum(1 for _ in expected)
+            return n_got, n_want, mismatch
+        n_got += 1
+        if want is not _END and mismatch is None and not _same(want, got, expected_scalars):
+            mismatch = (n_got - 1, want, got)
 
 
 def _expected_sig(ev, expected_scalars) -> tuple:
@@ -292,12 +314,12 @@ def _allow_insecure(analysis, body: str, replacements, expected_scalars, result:
     if not isinstance(root, Mapping) or root.flow or len(docs) != 1:
         result.notes.append(manual)
         return None
-    events = analysis.events
+    events = analysis.old_events  # read again when needed: the events are never all held
     lines = LineIndex(body)
     step = _indent_step(root)
 
     def event_index(cls: str, start: int) -> int:
-        for i, ev in enumerate(events):
+        for i, ev in enumerate(events()):
             if ev.__class__.__name__ == cls and ev.start_mark.index == start:
                 return i
         raise LookupError(start)
@@ -312,7 +334,7 @@ def _allow_insecure(analysis, body: str, replacements, expected_scalars, result:
             f"{base}{' ' * 2 * step}{line_true}{eol}"
         )
         replacements.append((len(body), len(body), block))
-        end = max(i for i, ev in enumerate(events) if ev.__class__.__name__ == "MappingEndEvent")
+        end = max(i for i, ev in enumerate(events()) if ev.__class__.__name__ == "MappingEndEvent")
         inserted = [_scalar_sig("global"), _MAP_START, _scalar_sig("security"), _MAP_START,
                     _scalar_sig("allowInsecureImages"), _scalar_sig("true"), _MAP_END, _MAP_END]
         result.notes.append(f"{file}: added global.security.allowInsecureImages: true (Bitnami images relocated)")

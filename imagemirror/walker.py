@@ -165,6 +165,33 @@ def events(text: str, pure: bool = False):
         parser.dispose()
 
 
+def event_stream(text: str):
+    """The C parser's events of ``text``, one at a time (never all held: a 200 MB file's
+    events take gigabytes).  Raises ruamel's YAMLError where libyaml refuses the text."""
+    from ruamel.yaml.cyaml import CParser
+
+    parser = CParser(text)
+    try:
+        get = parser.get_event
+        while (ev := get()) is not None:
+            yield ev
+    finally:
+        parser.dispose()
+
+
+def compose_text(text: str) -> tuple[list, bool]:
+    """Light nodes of ``text`` straight from the parser's stream -> ``(docs, pure)``; ``pure``
+    when libyaml refused valid YAML and the pure parser was used (see :func:`parse_events`).
+    Raises :class:`YAMLSyntaxError`."""
+    from ruamel.yaml.error import YAMLError
+
+    try:
+        return compose(event_stream(text)), False
+    except YAMLError:
+        pass
+    return compose(parse_events(text)), True
+
+
 def parse_events(text: str):
     """Events of ``text``; falls back to the pure parser where libyaml refuses valid YAML."""
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
