@@ -426,13 +426,27 @@ _YAML_FLOAT = re.compile(r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9
 _GO_INT = re.compile(r"[-+]?(?:0[xX][0-9a-fA-F]+|0[oO][0-7]+|0[bB][01]+|0[0-7]*|[1-9][0-9]*)\Z")
 
 
+_INF = float("inf")
+
+
 def helm_plain(value: str) -> str | None:
     """What a Helm template prints for a plain (unquoted) scalar that YAML does not read as a
     string (``1.10`` -> ``1.1``, ``1000000`` -> ``1e+06``, ``yes`` -> ``true``); None for a string."""
+    number = helm_value(value)
+    if number is None:
+        return None
+    if number is True or number is False:
+        return "true" if number else "false"
+    return go_float(number)
+
+
+def helm_value(value: str) -> float | bool | None:
+    """The boolean or number (a float64, as Helm keeps it) a plain scalar is to Helm's YAML
+    (go-yaml v2 resolution), or None when it is a string."""
     if not value or len(value) > 400:
         return None
     if value in _BOOLS:
-        return _BOOLS[value]
+        return _BOOLS[value] == "true"
     if value[0] not in "0123456789+-.":
         return None
     plain = value.replace("_", "")
@@ -461,11 +475,9 @@ def helm_plain(value: str) -> str | None:
             return None
     if number is None:
         return None
-    import math
-
-    if math.isinf(number) or math.isnan(number):
+    if number != number or number in (_INF, -_INF):
         return None  # Helm refuses the file (JSON has no infinity)
-    return go_float(number)
+    return number
 
 
 def go_float(number: float) -> str:

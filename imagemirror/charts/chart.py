@@ -89,10 +89,10 @@ def load_yaml(text: str, where: str, fast: bool = False) -> Any:
     resolve as Helm's YAML does: YAML 1.1 booleans (``yes``, ``on``), nulls, numbers
     (:class:`YamlNumber`), everything else (timestamps too) a string.  ``fast`` is accepted
     for callers that asked for libyaml (it is always used now)."""
-    from ..walker import YAMLSyntaxError, compose, parse_events
+    from ..walker import YAMLSyntaxError, compose_text
 
     try:
-        docs = compose(parse_events(text))
+        docs = compose_text(text)[0]
     except YAMLSyntaxError as exc:
         raise ChartError(where, f"invalid YAML: {exc.message}", exc.line, exc.column) from None
     except RecursionError:
@@ -106,7 +106,7 @@ def load_yaml(text: str, where: str, fast: bool = False) -> Any:
 
 def plain(root, where: str = "", text: str = "") -> Any:
     """Light nodes (:mod:`imagemirror.walker`) -> plain data, iteratively, each node once."""
-    from ..walker import Mapping, Scalar, Sequence, helm_plain
+    from ..walker import Mapping, Scalar, Sequence, helm_value
 
     made: dict[int, Any] = {}
 
@@ -116,12 +116,12 @@ def plain(root, where: str = "", text: str = "") -> Any:
             return value
         if node.is_null:
             return None
-        rendered = helm_plain(value)
-        if rendered is None:
+        number = helm_value(value)
+        if number is None:
             return value
-        if rendered in ("true", "false") and not value[0].isdigit():
-            return rendered == "true"
-        return YamlNumber(float(rendered), value)
+        if number is True or number is False:
+            return number
+        return YamlNumber(number, value)
 
     def position(node) -> tuple[int | None, int | None]:
         return node.line + 1, node.column + 1
