@@ -104,6 +104,33 @@ def load_yaml(text: str, where: str, fast: bool = False) -> Any:
     return plain(docs[0], where, text)
 
 
+def same_data(a: Any, b: Any) -> bool:
+    """``a == b`` for plain data, each pair of shared (aliased) containers compared once and
+    without recursion: Python's ``==`` walks an alias bomb in its expansion."""
+    seen: set[tuple[int, int]] = set()
+    stack = [(a, b)]
+    while stack:
+        x, y = stack.pop()
+        if isinstance(x, dict) and isinstance(y, dict):
+            if (id(x), id(y)) in seen:
+                continue
+            seen.add((id(x), id(y)))
+            if x.keys() != y.keys():
+                return False
+            stack.extend((x[k], y[k]) for k in x)
+        elif isinstance(x, list) and isinstance(y, list):
+            if (id(x), id(y)) in seen:
+                continue
+            seen.add((id(x), id(y)))
+            if len(x) != len(y):
+                return False
+            stack.extend(zip(x, y))
+        elif isinstance(x, (dict, list)) or isinstance(y, (dict, list)) or type(x) is bool and type(y) is not bool \
+                or type(y) is bool and type(x) is not bool or x != y:
+            return False
+    return True
+
+
 def plain(root, where: str = "", text: str = "") -> Any:
     """Light nodes (:mod:`imagemirror.walker`) -> plain data, iteratively, each node once."""
     from ..walker import Mapping, Scalar, Sequence, helm_value
