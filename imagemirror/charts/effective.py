@@ -156,6 +156,10 @@ def nodes_of(data: Any):
         counter[0] += 1
         if isinstance(value, str):
             node = Scalar(value, '"', counter[0], counter[0], False, 0, 0)
+            if value.endswith("\n"):  # a one-word block scalar (``|``): the word, as in a file
+                core = value.rstrip("\n")
+                if core and not any(ch.isspace() for ch in core):
+                    node.value, node.tail = core, value[len(core):]
         elif isinstance(value, bool):
             node = Scalar("true" if value else "false", "", counter[0], counter[0], False, 0, 0)
         elif value is None:
