@@ -104,7 +104,9 @@ class Analysis:
 
 def analyse(text: str, file: str, settings: Settings, revert: bool = False) -> Analysis:
     """Find, classify and plan.  ``text`` has no BOM.  Raises walker.YAMLSyntaxError."""
-    docs, pure = compose_text(text)  # from the parser's stream: the events are never all held
+    # from the parser's stream (the events are never all held), lean: values nothing reads are
+    # not kept (a 200 MB file's nodes would take gigabytes)
+    docs, pure = compose_text(text, lean=True)
     analysis = Analysis(text, None, docs)
     analysis.pure = pure
     sites = find_sites(docs)

@@ -82,6 +82,9 @@ def _block_value(node: Scalar) -> None:
         node.tail = value[len(core):]
 
 
+LEAN = Scalar("", "", -1, -1, False, -1, -1)
+
+
 class Mapping:
     __slots__ = ("pairs", "start", "end", "flow", "line", "column")
 
@@ -181,17 +184,17 @@ def event_stream(text: str):
         parser.dispose()
 
 
-def compose_text(text: str) -> tuple[list, bool]:
+def compose_text(text: str, lean: bool = False) -> tuple[list, bool]:
     """Light nodes of ``text`` straight from the parser's stream -> ``(docs, pure)``; ``pure``
     when libyaml refused valid YAML and the pure parser was used (see :func:`parse_events`).
-    Raises :class:`YAMLSyntaxError`."""
+    ``lean``: see :func:`compose`.  Raises :class:`YAMLSyntaxError`."""
     from ruamel.yaml.error import YAMLError
 
     try:
-        return compose(event_stream(text)), False
+        return compose(event_stream(text), lean), False
     except YAMLError:
         pass
-    return compose(parse_events(text)), True
+    return compose(parse_events(text), lean), True
 
 
 def parse_events(text: str):
@@ -227,13 +230,35 @@ def _syntax_error(exc) -> YAMLSyntaxError:
     return YAMLSyntaxError(problem, mark.line + 1, mark.column + 1)
 
 
-def compose(evts) -> list:
-    """Light nodes for each document (aliases share the anchored node)."""
+# keys whose scalar value the detector (and the Bitnami flag) reads; with ``lean`` the value of
+# any other key, and an unanchored scalar list item, is one shared empty placeholder
+_READ_KEYS = frozenset(("registry", "repository", "image", "name", "tag", "version", "digest", "sha",
+                        "imageRegistry", "imageNamespace", "defaultImageRegistry", "defaultImageRepository",
+                        "allowInsecureImages", "<<"))
+
+
+def compose(evts, lean: bool = False) -> list:
+    """Light nodes for each document (aliases share the anchored node).
+
+    ``lean``: a scalar nothing reads -- the value of a key that is neither an image key nor one
+    of an image map's keys, a scalar list item -- is not kept (the shared :data:`LEAN`, an
+    empty null); an anchored one always is.  The nodes of a large file then take about half
+    the memory; only the detector's walk (:func:`find_sites`) may use such nodes."""
     with gc_paused():
-        return _compose(evts)
+        return _compose(evts, lean)
 
 
-def _compose(evts) -> list:
+from sys import intern as _intern  # noqa: E402
+
+
+def _reads(key: str, cache: dict) -> bool:
+    found = cache.get(key)
+    if found is None:
+        found = cache[key] = key in _READ_KEYS or bool(_IMAGE_KEY.match(key))
+    return found
+
+
+def _compose(evts, lean: bool = False) -> list:
     from ruamel.yaml.events import (
         AliasEvent,
         DocumentStartEvent,
@@ -248,6 +273,7 @@ def _compose(evts) -> list:
     docs: list = []
     stack: list = []  # containers being built; a mapping's pending key is kept beside it
     pending: list = []
+    reads: dict[str, bool] = {}
     for ev in evts:
         cls = ev.__class__
         if cls is ScalarEvent:
@@ -294,7 +320,15 @@ def _compose(evts) -> list:
             docs.append(node)
             continue
         parent = stack[-1]
-        if parent.flow and node.__class__ is Scalar:
+        if lean and cls is ScalarEvent and parent.__class__ is Mapping and pending[-1] is None:
+            node.value = _intern(node.value)  # a key: one string for every ``image:``, ``tag:``...
+        elif lean and cls is ScalarEvent and ev.anchor is None and (
+            parent.__class__ is Sequence
+            or (pending[-1] is not None and not (pending[-1][0].__class__ is Scalar
+                                                 and _reads(pending[-1][0].value, reads)))
+        ):
+            node = LEAN
+        elif parent.flow and node.__class__ is Scalar:
             node.inflow = True
         if parent.__class__ is Sequence:
             parent.items.append(node)
