@@ -444,14 +444,20 @@ class _Events:
         self._starts: dict[tuple[str, int], int] | None = None
 
     def index(self, node) -> int:
+        # one pass per node asked for (a few per file), not an index of every event: a large
+        # file's index would take hundreds of megabytes
         if self._starts is None:
             self._starts = {}
+        want = (MappingStartEvent if node.__class__ is Mapping else ScalarEvent, node.start)
+        if want not in self._starts:
+            cls, start = want
             for i, ev in enumerate(self.events()):
-                cls = ev.__class__
-                if cls is MappingStartEvent or cls is ScalarEvent:
-                    self._starts.setdefault((cls.__name__, ev.start_mark.index), i)
-        kind = "MappingStartEvent" if node.__class__ is Mapping else "ScalarEvent"
-        return self._starts[(kind, node.start)]
+                if ev.__class__ is cls and ev.start_mark.index == start:
+                    self._starts[want] = i
+                    break
+            else:
+                raise KeyError(want)
+        return self._starts[want]
 
     def end_of(self, mapping) -> int:
         """Index of the ``MappingEndEvent`` that closes ``mapping``."""
