@@ -185,7 +185,7 @@ def analyse(text: str, file: str, settings: Settings, revert: bool = False) -> A
     return analysis
 
 
-NUMERIC_TAG_MARK = "is a number in YAML"  # (walker.Site.numeric_tag's wording; check's IM008)
+NUMERIC_TAG_MARK = "is a number in YAML"  # (walker.Site.numeric_tag's wording; check's IM010)
 NO_TAG_HINT = "no tag or digest here: the chart supplies the tag (often its appVersion), not :latest"
 
 

@@ -611,7 +611,7 @@ def test_readme_snippets_parse_and_name_real_hooks_and_options():
         if "args" in hook:
             _parse(["check", *hook["args"], "x"])
     commands = _imagemirror_commands(blocks)
-    assert {c[0] for c in commands} == {"check", "renovate-config"}
+    assert {c[0] for c in commands} == {"check", "renovate-config", "warm"}  # warm: the Renovate loop
     assert len(commands) >= 5
     for args in commands:
         _parse(args)

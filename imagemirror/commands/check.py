@@ -13,6 +13,8 @@ Every reference gets at most one finding:
 | ambiguous                                   | IM004 | warning; error with --strict   |
 | mirrored                                    | --    | --                             |
 | the file could not be read or parsed        | IM100 | error (exit 3)                 |
+| ``--online``: pinned tag now names another digest | IM008 | error                     |
+| ``--online``: pinned digest not in the cache      | IM009 | error                     |
 
 Deny: a reference is denied when the registry it is pulled from (the host of the reference
 as the file composes it, normalised: ``nginx`` and ``index.docker.io/x`` are
@@ -40,6 +42,7 @@ from pathlib import Path
 
 from .. import __version__, output
 from .. import report as fmt_mod
+from ..drift import drift_findings
 from ..errors import ConfigError, Exit
 from ..inventory import Scan, Source, scan
 from ..model import ImageRef
@@ -97,6 +100,11 @@ def finding_for(ref: ImageRef, deny: frozenset[str] = frozenset(), strict: bool 
     finding = _finding_for(ref, deny, strict)
     if finding is None or ref.context is None or ref.context.release is None:
         return finding
+    if ref.context.literal is not None and finding.code in ("IM001", "IM002"):
+        # rendered, but written literally in a template: no values file can move it (IM007)
+        denied = " (pulled from a denied registry)" if finding.code == "IM002" else ""
+        level = WARNING if ref.context.test_hook and not strict else ERROR
+        finding = replace(finding, code="IM007", level=level, message=ref.context.literal + denied, fix=None)
     finding = replace(finding, message=f"{finding.message} [{ref.context.label}]")
     if ref.context.disabled and finding.level == ERROR and not strict:
         finding = replace(finding, level=WARNING)  # under enabled: false, likely not rendered
@@ -143,12 +151,12 @@ def _finding_for(ref: ImageRef, deny: frozenset[str], strict: bool) -> Finding |
     if status == "ambiguous":
         return make("IM004", soft, f"{ref.written} is ambiguous{hint or ': the chart may supply its registry'}")
     if numeric:
-        return make("IM008", soft, f"{ref.written}: {numeric}")
+        return make("IM010", soft, f"{ref.written}: {numeric}")
     return None
 
 
 def numeric_tag_hint(hint: str | None) -> str | None:
-    """The part of a reference's hint that says its tag is a YAML number (IM008)."""
+    """The part of a reference's hint that says its tag is a YAML number (IM010)."""
     if not hint:
         return None
     from ..inventory import NUMERIC_TAG_MARK
@@ -191,6 +199,18 @@ def build_report(results, deny: frozenset[str] = frozenset(), strict: bool = Fal
 
 
 # --- the command --------------------------------------------------------------------------
+
+
+def add_online_findings(report: Report, refs, resolver) -> list[str]:
+    """``check --online``: drift findings (IM008, IM009, :mod:`imagemirror.drift`) added to
+    ``report``, ``# imagemirror: ignore[...]`` applied as the scan marked each reference ->
+    registry errors, one line each."""
+    found, errors = drift_findings(refs, resolver)
+    for ref, finding in found:
+        if ref.suppressed or finding.code in ref.ignored:
+            finding = replace(finding, suppressed=True)
+        report.findings.append(finding)
+    return errors
 
 
 def _shell_quote(word: str) -> str:
@@ -246,9 +266,13 @@ def check_paths(
     color: bool | None = None,
     env=None,
     source: Source | None = None,
+    resolver=None,
 ) -> int:
     """Scan ``paths`` (from ``source``, default the values text) and report; the exit code
-    follows ``imagemirror.errors``."""
+    follows ``imagemirror.errors``.
+
+    ``resolver`` (``check --online``, made by the CLI): also ask the cache about pinned references
+    (:mod:`imagemirror.drift`); without it nothing here touches the network."""
     env = os.environ if env is None else env
     paths = [Path(p) for p in paths]
     cli_deny = canonical_deny(deny)
@@ -258,9 +282,15 @@ def check_paths(
     for note in found.notes:
         output.note(note)
     report = build_report(found.results, all_deny, strict)
+    service_errors = add_online_findings(report, [r for res in found.results for r in res.refs], resolver) \
+        if resolver is not None else []
 
     fmt = print_report(report, fmt, color, env)
     code = exit_code(report)
+    for line in service_errors:
+        output.err(f"imagemirror: error: {line}")
+    if service_errors:
+        code = max(code, Exit.SERVICE_ERROR)
     if fmt in ("text", "github"):
         if found.summary:
             output.err(found.summary)

@@ -204,7 +204,7 @@ def test_numeric_tag_on_a_mirrored_image_is_a_finding():
     ref = one(f"image:\n  registry: {ECR}\n  repository: docker-hub/library/nginx\n  tag: 1.10\n")
     assert ref.status == "mirrored" and ref.written.endswith(":1.1")
     finding = finding_for(ref)
-    assert finding is not None and finding.code == "IM008" and finding.level == "warning"
+    assert finding is not None and finding.code == "IM010" and finding.level == "warning"
     assert finding_for(ref, strict=True).level == "error"
     assert finding_for(one(f"image:\n  registry: {ECR}\n  repository: docker-hub/library/nginx\n"
                            "  tag: '1.10'\n")) is None
