@@ -65,6 +65,13 @@ def render_release(release: Release, model, fetcher, renderer: Renderer,
     try:
         out.notes.extend(source.notes)
         data = [d for _, d in layers]
+        from .values import MAX_EXPANDED, expanded_size
+
+        for (layer, d) in layers:
+            if expanded_size(d) > MAX_EXPANDED:
+                # an alias bomb: Helm refuses it too ("excessive aliasing"); never expanded here
+                raise RenderError(layer.label, f"values expand to more than {MAX_EXPANDED:,} nodes through "
+                                  "aliases (an alias bomb): not rendered")
         manifests = renderer.render(source.path, data, options)
         if hasattr(renderer, "crds"):  # the SDK: --include-crds by hand
             for name, text in renderer.crds(source.path).items():

@@ -27,6 +27,33 @@ from .chart import Chart, Dependency
 GLOBAL = "global"
 
 
+MAX_EXPANDED = 1_000_000  # nodes values may expand to through aliases before a renderer sees them
+
+
+def expanded_size(data: Any, limit: int = MAX_EXPANDED) -> int:
+    """How many nodes ``data`` is once its shared (aliased) parts are copied out -- what a
+    renderer fed JSON, or Helm's own YAML reader, has to build -- counted in the size of the
+    shared data (each container once), stopping past ``limit``."""
+    sizes: dict[int, int] = {}
+    order: list = []
+    stack = [data]
+    while stack:  # containers in an order where each comes before what it holds
+        node = stack.pop()
+        if isinstance(node, (dict, list)) and id(node) not in sizes:
+            sizes[id(node)] = -1
+            order.append(node)
+            stack.extend(node.values() if isinstance(node, dict) else node)
+    for node in reversed(order):  # children first
+        total = 1
+        for child in (node.values() if isinstance(node, dict) else node):
+            total += sizes.get(id(child), 1) if isinstance(child, (dict, list)) else 1
+            if total > limit:
+                total = limit + 1
+                break
+        sizes[id(node)] = total
+    return sizes.get(id(data), 1)
+
+
 def merge_user(layers: list[dict]) -> dict:
     """Helm's ``MergeValues`` over ``-f`` files: later layers win, maps merge, nulls are kept;
     a :class:`SetValues` layer is applied into what is merged so far, as ``--set`` is."""

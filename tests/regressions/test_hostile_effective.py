@@ -64,7 +64,7 @@ def gitops(root: Path, parameters: str = "", values: str = "replicaCount: 1\n") 
 
 
 def effective(root: Path) -> tuple[int, list[dict], str]:
-    proc = cli("list", "--effective", "--offline", "--format", "json", "env", cwd=root)
+    proc = cli("list", "--effective", "--offline", "--renderer", "model", "--format", "json", "env", cwd=root)
     assert "Traceback" not in proc.stderr, proc.stderr
     rows = json.loads(proc.stdout) if proc.returncode == 0 and proc.stdout.strip() else []
     return proc.returncode, rows, proc.stderr
@@ -87,7 +87,7 @@ def test_parameters_with_list_indexes_are_applied_over_the_chart_defaults(tmp_pa
     assert code == 0, err
     found = {(r["path"], r["written"]) for r in rows}
     assert ("sidecars[0].image", "docker.io/library/nginx:1.25") in found, rows
-    proc = cli("check", "--effective", "--offline", "env", cwd=root)
+    proc = cli("check", "--effective", "--offline", "--renderer", "model", "env", cwd=root)
     assert proc.returncode == 1 and "nginx:1.25" in proc.stdout, proc.stdout + proc.stderr
 
 
@@ -134,7 +134,7 @@ def test_two_different_vendored_copies_are_reported_not_picked(tmp_path: Path):
     root = gitops(tmp_path)
     chart(root / "charts" / "web", "quay.io/good/web:1")
     chart(root / "vendor" / "web", "docker.io/evil/web:1")
-    proc = cli("check", "--effective", "--offline", "env", cwd=root)
+    proc = cli("check", "--effective", "--offline", "--renderer", "model", "env", cwd=root)
     assert proc.returncode == 3, proc.stdout + proc.stderr
     assert "Traceback" not in proc.stderr
     out = proc.stdout + proc.stderr
@@ -159,7 +159,7 @@ def test_alias_bomb_in_values_is_linear(tmp_path: Path):
     root = gitops(tmp_path, values="\n".join(bomb) + "\n")
     chart(root / "charts" / "web", "quay.io/good/web:1")
     assert len((root / "env" / "values.yaml").read_bytes()) < 1100
-    proc = cli("check", "--effective", "--offline", "env", cwd=root)
+    proc = cli("check", "--effective", "--offline", "--renderer", "model", "env", cwd=root)
     assert proc.returncode in (1, 3), proc.stdout + proc.stderr
     assert "Traceback" not in proc.stderr
     assert "nginx" in proc.stdout + proc.stderr
@@ -169,7 +169,7 @@ def test_deep_values_are_one_clear_line(tmp_path: Path):
     deep = "".join(f"{' ' * i}k:\n" for i in range(10_000)) + " " * 10_000 + "image: docker.io/library/nginx:1\n"
     root = gitops(tmp_path, values=deep)
     chart(root / "charts" / "web", "quay.io/good/web:1")
-    proc = cli("check", "--effective", "--offline", "env", cwd=root)
+    proc = cli("check", "--effective", "--offline", "--renderer", "model", "env", cwd=root)
     assert "Traceback" not in proc.stderr and "RecursionError" not in proc.stderr, proc.stderr[-2000:]
     assert proc.returncode in (1, 3), proc.stdout + proc.stderr
     if proc.returncode == 3:
@@ -189,7 +189,7 @@ def test_dependency_cycles_are_one_clear_line(tmp_path: Path, cycle: str):
               deps="dependencies:\n  - name: other\n    version: 1.0.0\n    repository: file://../other\n")
         chart(root / "charts" / "other", "quay.io/good/other:1", name="other",
               deps="dependencies:\n  - name: web\n    version: 1.0.0\n    repository: file://../web\n")
-    proc = cli("check", "--effective", "--offline", "env", cwd=root)
+    proc = cli("check", "--effective", "--offline", "--renderer", "model", "env", cwd=root)
     out = proc.stdout + proc.stderr
     assert "Traceback" not in out and "RecursionError" not in out, out[-2000:]
     assert proc.returncode == 3, out
