@@ -429,8 +429,9 @@ def _chart_candidates(root: Path):
     for folder, dirs, files in os.walk(root):
         dirs[:] = sorted(d for d in dirs if d not in (".git", "node_modules", "templates") and not d.startswith("."))
         here = Path(folder)
-        vendor = any(part in VENDOR_FOLDERS for part in here.relative_to(root).parts[:-1]) \
-            or here.name in VENDOR_FOLDERS
+        # the folders above ``here`` (the root's own name included: a root given as ``vendor/``)
+        above = (root.name, *here.relative_to(root).parts[:-1]) if here != root else ()
+        vendor = any(part in VENDOR_FOLDERS for part in above) or here.name in VENDOR_FOLDERS
         if "Chart.yaml" in files:
             if vendor and here.name not in VENDOR_FOLDERS:
                 yield here
