@@ -14,6 +14,7 @@ from pathlib import Path
 from .config import Settings
 from .errors import FileError
 from .model import FileResult
+from .sources import detect
 
 VALUES_NAME = re.compile(r"(?:values\.ya?ml|values-.+\.ya?ml|.+-values\.ya?ml|.+\.values\.ya?ml)\Z")
 SKIP_DIRS = frozenset({".git", ".hg", ".svn"})
@@ -123,7 +124,7 @@ def discover(
         real = given.resolve()
         roots = base_roots + [real]
         trees = [str(r) for r in roots]
-        for folder, real_folder, name in _values_files(str(given), str(real), trees, set(), notes):
+        for folder, real_folder, name in _values_files(str(given), str(real), trees, set(), notes, False):
             path = Path(folder, name)
             resolved = Path(real_folder, name)
             if _excluded(resolved, roots, patterns) or _excluded(path.absolute(), roots, patterns):
@@ -138,18 +139,21 @@ def discover(
     return found, problems
 
 
-def _values_files(folder: str, real: str, trees: list[str], active: set[str], notes: list[str]):
+def _values_files(folder: str, real: str, trees: list[str], active: set[str], notes: list[str], in_chart: bool):
     """``(folder, its real path, name)`` of the values files under ``folder``: its own
     files sorted by name, then each sub-folder's in name order (``os.walk``'s order);
     ``.git`` & co. skipped, unreadable folders ignored.  One ``scandir`` per folder, no
     ``stat`` per file but for links.  Links are followed inside ``trees`` only; ``active``
-    holds the real folders being walked (a link back into one of them is a loop)."""
+    holds the real folders being walked (a link back into one of them is a loop).  Other
+    YAML files are taken when their content says they hold images (``sources.detect``:
+    manifests, kustomizations, helmfiles), except inside a chart (a folder with ``Chart.yaml``)."""
     try:
         with os.scandir(folder) as it:
             entries = sorted(it, key=lambda e: e.name)
     except OSError:
         return
     active = active | {real}
+    in_chart = in_chart or any(e.name == "Chart.yaml" for e in entries)
     subfolders = []
     for entry in entries:
         shown = os.path.join(folder, entry.name)
@@ -192,8 +196,12 @@ def _values_files(folder: str, real: str, trees: list[str], active: set[str], no
             yield folder, real, entry.name
         elif VALUES_NAME.match(entry.name):
             notes.append(f"{shown}: not a regular file, skipped")
+        elif is_file and not in_chart and detect.candidate(entry.name) and (
+            detect.by_name(entry.name, folder) or detect.is_manifest(entry.path)
+        ):
+            yield folder, real, entry.name
     for name, sub_real in subfolders:
-        yield from _values_files(os.path.join(folder, name), sub_real, trees, active, notes)
+        yield from _values_files(os.path.join(folder, name), sub_real, trees, active, notes, in_chart)
 
 
 def _is_loop(path: str) -> bool:
