@@ -205,7 +205,7 @@ def analyse(text: str, file: str, settings: Settings, revert: bool = False) -> A
             line, column = main.line + 1, main.column + 1
         upstream = info["upstream"]
         hint = info["hint"]
-        extra = site_hints(site)
+        extra = site_hints(site, tagless=info["source"] == "values")  # (other sources say it their way)
         if extra:
             hint = "; ".join(([hint] if hint else []) + extra)
         analysis.refs.append(
@@ -232,14 +232,14 @@ NUMERIC_TAG_MARK = "is a number in YAML"  # (walker.Site.numeric_tag's wording; 
 NO_TAG_HINT = "no tag or digest here: the chart supplies the tag (often its appVersion), not :latest"
 
 
-def site_hints(site: Site) -> list[str]:
+def site_hints(site: Site, tagless: bool = True) -> list[str]:
     """What the record should say beyond its status: a tag Helm reads as a number, a map with
-    no tag (the chart's appVersion, not ``:latest``)."""
+    no tag (the chart's appVersion, not ``:latest``; when ``tagless``)."""
     out = []
     numeric = site.numeric_tag()
     if numeric:
         out.append(numeric)
-    if site.kind == "map" and site.tag is None and site.digest is None:
+    if tagless and site.kind == "map" and site.tag is None and site.digest is None:
         out.append(NO_TAG_HINT)
     return out
 
