@@ -195,7 +195,8 @@ def analyse(text: str, file: str, settings: Settings, revert: bool = False) -> A
         for node, value in info["edits"]:
             analysis.edits[id(node)] = (node, value)
         analysis.inserts.extend(info["inserts"])
-        if (info["edits"] or info["inserts"]) and not revert and is_bitnami(info["upstream"]):
+        if (info["edits"] or info["inserts"]) and not revert and is_bitnami(info["upstream"]) \
+                and info["source"] == "values":  # (the flag is a values key)
             analysis.bitnami_relocated = True
         main = site.main.node
         if main.props or main.tail or main.style in ("|", ">"):  # find the value itself
