@@ -101,8 +101,16 @@ class EffectiveSource:
     parallel = False  # a file's plan reads the release's other values layers
 
     def __init__(self, offline: bool = False, progress: Callable[[str], None] | None = None,
-                 renderer: str = "model", unrendered: bool = False):
-        self.offline = offline
+                 renderer: str = "model", unrendered: bool = False, fallback: bool = False,
+                 announce: str | None = None):
+        # fallback (``warm`` without --effective/--no-effective): "a chart is found" means the
+        # release's chart is a folder here, vendored, or in the cache -- never fetched -- and it
+        # renders; any other release leaves the files it reads to their values text.
+        self.fallback = fallback
+        self.offline = offline or fallback
+        # announce: the command whose stderr gets one line per release (and per set of files
+        # read as text) saying which mode gave its images
+        self.announce = announce
         self.unrendered = unrendered  # list --all: also what the values name but the release does not render
         self.progress = progress or _progress
         self._fetcher: Fetcher | None = None
@@ -157,12 +165,15 @@ class EffectiveSource:
             if _under(file, roots) and file.is_file():
                 files.setdefault(file, display_name(file))
         fetcher = self.fetcher(settings, roots[0])
-        renderer = self.renderer()
+        renderer = None  # picked at the first release (a tree without one says nothing about Helm)
         texts: dict[Path, str] = {}
         views: list = []  # ReleaseView (the model) or rendered.RenderedRelease (real Helm)
         pending: list[tuple] = []  # (index in views, release, chart, shown file) to render
         seen: set = set()
         text_results: list[FileResult] = []
+        as_text: list[tuple[Path, str]] = []  # files no release reads (fallback: or one without a chart)
+        readers: dict[Path, list] = {}  # file -> the keys of the releases reading it
+        fell_back: dict = {}  # fallback: release key -> (release, why its files are read as text)
         service_failed = False
         for file, shown in sorted(files.items()):
             try:
@@ -171,20 +182,15 @@ class EffectiveSource:
                 problems.append(FileResult(shown, error=exc))
                 continue
             if not releases:
-                try:
-                    text = read_text(file, shown)
-                except FileError as exc:
-                    problems.append(FileResult(shown, error=exc))
-                    continue
-                result = scan_text(text, shown, settings)
-                result.refs = [_text_only(ref) for ref in result.refs]
-                text_results.append(result)
+                as_text.append((file, shown))
                 continue
             for release in releases:
-                key = (release.origin, release.name, tuple(release.files()), release.chart)
+                key = _key(release)
+                readers.setdefault(file, []).append(key)
                 if key in seen:
                     continue
                 seen.add(key)
+                renderer = self.renderer()
                 try:
                     _read_layers(release.layers, texts)
                     chart = fetcher.chart(release.chart)
@@ -193,16 +199,28 @@ class EffectiveSource:
                         views.append(None)
                     else:
                         views.append(evaluate(release, chart, settings, texts))
-                except ServiceError as exc:
-                    service_failed = True
-                    problems.append(FileResult(shown, error=FileError(
-                        shown, f"release {release.name} ({release.origin}): {exc}")))
-                except FileError as exc:
-                    problems.append(FileResult(shown, error=FileError(
-                        exc.path, f"release {release.name} ({release.origin}): {exc.message}", exc.line, exc.column)))
+                except (ServiceError, FileError) as exc:
+                    if self.fallback:
+                        fell_back[key] = (release, _reason(exc))
+                        continue
+                    service_failed |= isinstance(exc, ServiceError)
+                    problems.append(_failure(exc, release, shown))
         if pending:
-            service_failed |= self._render_all(pending, views, problems, fetcher, renderer, texts)
+            service_failed |= self._render_all(pending, views, problems, fetcher, renderer, texts, fell_back)
         views = [v for v in views if v is not None]
+        # a file read by a release without a chart (fallback) is read as written, as without --effective
+        as_text += [(file, files[file]) for file, keys in sorted(readers.items()) if any(k in fell_back for k in keys)]
+        for file, shown in as_text:
+            try:
+                text = read_text(file, shown)
+            except FileError as exc:
+                problems.append(FileResult(shown, error=exc))
+                continue
+            result = scan_text(text, shown, settings)
+            result.refs = [_text_only(ref) for ref in result.refs]
+            text_results.append(result)
+        if self.announce:
+            self._announce(views, fell_back, as_text, renderer)
         results: list[FileResult] = list(problems)
         for view in views:
             if isinstance(view, ReleaseView):
@@ -227,7 +245,24 @@ class EffectiveSource:
                    f"{n} image{'s' if n != 1 else ''} they pull")
         return Scan(results, notes, summary=summary, service_failed=service_failed, rewrite_flags=("--effective",))
 
-    def _render_all(self, pending, views, problems, fetcher, renderer, texts) -> bool:
+    def _announce(self, views, fell_back: dict, as_text: list, renderer) -> None:
+        """One stderr line per release (rendered, modelled, or read as text) and one for the
+        files no release reads: which mode gave the command its images."""
+        how = f"rendered by {renderer.label}" if renderer is not None else "the chart model (values only)"
+        for view in views:
+            release = view.release
+            chart = display_name(release.chart.path) if release.chart.path else release.chart.describe()
+            output.err(f"imagemirror {self.announce}: release {release.name} ({release.origin}): {how}, chart {chart}")
+        for release, why in fell_back.values():
+            output.err(f"imagemirror {self.announce}: release {release.name} ({release.origin}): its values "
+                       f"as written ({why}; --effective fetches the chart)")
+        read = {path for release, _ in fell_back.values() for path in release.files()}
+        lone = sum(1 for file, _ in as_text if file not in read)
+        if lone:
+            output.err(f"imagemirror {self.announce}: {lone} values file{'s' if lone != 1 else ''} no release "
+                       "reads: values as written")
+
+    def _render_all(self, pending, views, problems, fetcher, renderer, texts, fell_back=None) -> bool:
         """Render the releases, in parallel across cores (Helm runs outside the GIL: the SDK's
         ctypes calls release it, ``helm`` is a process); results keep the scan's order."""
         import os
@@ -251,13 +286,11 @@ class EffectiveSource:
                 for note in rendered.notes:
                     self.progress(note)
                 views[index] = rendered
-            elif isinstance(exc, ServiceError):
-                failed = True
-                problems.append(FileResult(shown, error=FileError(
-                    shown, f"release {release.name} ({release.origin}): {exc}")))
+            elif self.fallback and fell_back is not None:
+                fell_back[_key(release)] = (release, _reason(exc))
             else:
-                problems.append(FileResult(shown, error=FileError(
-                    exc.path, f"release {release.name} ({release.origin}): {exc.message}", exc.line, exc.column)))
+                failed |= isinstance(exc, ServiceError)
+                problems.append(_failure(exc, release, shown))
         return failed
 
     # ----------------------------------------------------------------- rewrite
@@ -309,6 +342,28 @@ class EffectiveSource:
 def _settled(image: EffectiveImage) -> ImageRef:
     return ImageRef(file="", line=0, column=0, path=image.path, written=image.written, upstream=image.upstream,
                     status=UNMIRRORED, target=image.target, hint=f"resolved from chart {image.chart}")
+
+
+def _key(release) -> tuple:
+    return (release.origin, release.name, tuple(release.files()), release.chart)
+
+
+def _failure(exc: ImagemirrorError, release, shown: str) -> FileResult:
+    """A release that failed, as the file's error naming the release."""
+    if isinstance(exc, FileError):
+        return FileResult(shown, error=FileError(
+            exc.path, f"release {release.name} ({release.origin}): {exc.message}", exc.line, exc.column))
+    return FileResult(shown, error=FileError(shown, f"release {release.name} ({release.origin}): {exc}"))
+
+
+def _reason(exc: ImagemirrorError) -> str:
+    """Why a release's chart was not used (fallback), in a few words."""
+    from .fetch import FetchError
+
+    if isinstance(exc, FetchError):
+        return "chart neither vendored nor cached"
+    text = exc.message if isinstance(exc, FileError) else str(exc)
+    return "chart not used: " + (text.splitlines()[0] if text else type(exc).__name__)
 
 
 def _text_only(ref: ImageRef) -> ImageRef:
