@@ -289,7 +289,7 @@ def pin_command(paths, config, registry, dry_run, revert, no_confirm, jobs, inse
     from .commands.pin import pin_paths
 
     run(pin_paths, paths, config=config, registry=registry, dry_run=dry_run, revert=revert, effective=effective,
-        offline=offline, insecure=insecure, ca_bundle=ca_bundle, deadline=deadline or 600.0, jobs=jobs,
+        offline=offline, renderer=renderer, insecure=insecure, ca_bundle=ca_bundle, deadline=deadline or 600.0, jobs=jobs,
         confirm=not no_confirm)
 
 
