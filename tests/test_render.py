@@ -165,6 +165,35 @@ def test_sdk_renderer_directly_on_a_real_chart():
         sdk.render(CHARTS / "erpnext-8.0.75", [{}], render.RenderOptions("erp"))  # needs a storageClass
 
 
+def test_a_disabled_subchart_in_one_release_does_not_leak_into_the_next():
+    """Helm's render drops disabled subcharts from the loaded chart (processDependencyEnabled
+    mutates it): each release of one chart gets its own load, so a release that disables
+    mariadb leaves the next release of the same chart, in the same thread, with mariadb."""
+    require_sdk()
+    if not (CHARTS / "wordpress-27.0.0").is_dir():
+        from conftest import skip_or_fail
+
+        skip_or_fail(f"real charts not found at {CHARTS}")
+    from imagemirror.charts.discover import ChartRef, Layer, Release
+    from imagemirror.charts.fetch import Fetcher
+    from imagemirror.charts.rendered import render_release
+
+    fetcher = Fetcher(offline=True)
+    ref = ChartRef(name="wordpress", path=CHARTS / "wordpress-27.0.0")
+    model = fetcher.chart(ref)
+    sdk = render.Sdk()
+
+    def containers(values):
+        release = Release("blog", ref, [Layer("inline", data=values)], "test")
+        return {i.container for i in render_release(release, model, fetcher, sdk).images}
+
+    with_memcached = containers({"memcached": {"enabled": True}})
+    assert {"wordpress", "mariadb", "memcached"} <= with_memcached
+    assert "mariadb" not in containers({"mariadb": {"enabled": False}})
+    assert containers({"memcached": {"enabled": True}}) == with_memcached
+    assert "mariadb" in containers({})
+
+
 def test_releases_carry_what_helm_template_needs(tmp_path):
     """Release name, namespace, kube version and API versions as Argo CD, Flux and helmfile set them."""
     from imagemirror.charts.discover import clear_cache, index

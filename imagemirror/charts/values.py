@@ -27,6 +27,19 @@ from .chart import Chart, Dependency
 GLOBAL = "global"
 
 
+def _copy(value: Any) -> Any:
+    """A deep copy of plain values (dicts, lists, immutable scalars): ``copy.deepcopy`` without
+    its memo, a third of a release's CPU before (other containers still go through deepcopy)."""
+    kind = type(value)
+    if kind is dict:
+        return {k: _copy(v) for k, v in value.items()}
+    if kind is list:
+        return [_copy(v) for v in value]
+    if isinstance(value, (dict, list, set)):
+        return copy.deepcopy(value)
+    return value
+
+
 def merge_user(layers: list[dict]) -> dict:
     """Helm's ``MergeValues`` over ``-f`` files: later layers win, maps merge, nulls are kept."""
     out: dict = {}
@@ -41,7 +54,7 @@ def _merge_maps(a: dict, b: dict) -> dict:
         if isinstance(value, dict) and isinstance(out.get(key), dict):
             out[key] = _merge_maps(out[key], value)
         else:
-            out[key] = copy.deepcopy(value)
+            out[key] = _copy(value)
     return out
 
 
@@ -55,7 +68,7 @@ def _coalesce_tables(dst: dict, src: dict, merge: bool = False) -> dict:
             elif isinstance(current, dict) and isinstance(value, dict):
                 _coalesce_tables(current, value, merge)
         else:
-            dst[key] = copy.deepcopy(value)
+            dst[key] = _copy(value)
     return dst
 
 
@@ -70,7 +83,7 @@ def _coalesce_globals(dest: dict, src: dict) -> None:
         return
     for key, value in sg.items():
         if isinstance(value, dict):
-            vv = copy.deepcopy(value)
+            vv = _copy(value)
             if key in dg and isinstance(dg[key], dict):
                 _coalesce_tables(vv, dg[key], merge=True)
                 dg[key] = vv
@@ -79,12 +92,12 @@ def _coalesce_globals(dest: dict, src: dict) -> None:
         elif isinstance(dg.get(key), dict):
             continue
         else:
-            dg[key] = copy.deepcopy(value)
+            dg[key] = _copy(value)
     dest[GLOBAL] = dg
 
 
 def _coalesce_values(chart: Chart, dest: dict) -> None:
-    for key, value in copy.deepcopy(chart.defaults).items():
+    for key, value in chart.defaults.items():  # read only: what goes into dest is copied
         if key in dest:
             current = dest[key]
             if current is None:
@@ -92,7 +105,7 @@ def _coalesce_values(chart: Chart, dest: dict) -> None:
             elif isinstance(current, dict) and isinstance(value, dict):
                 _coalesce_tables(current, value)
         else:
-            dest[key] = value
+            dest[key] = _copy(value)
 
 
 def coalesce(chart: Chart, dest: dict, deps: dict[tuple, list[Dependency]] | None = None,
@@ -165,7 +178,7 @@ def effective_values(chart: Chart, layers: list[dict]) -> Scope:
     disabled: dict[tuple, list[str]] = {}
 
     def process(c: Chart, path: tuple[str, ...]) -> None:
-        top = coalesce(chart, copy.deepcopy(user), enabled)
+        top = coalesce(chart, _copy(user), enabled)
         prefix = "".join(p + "." for p in path)
         keep = [d for d in c.dependencies if _enabled(d, top, prefix)]
         enabled[path] = keep
@@ -175,7 +188,7 @@ def effective_values(chart: Chart, layers: list[dict]) -> Scope:
                 process(dep.chart, path + (dep.key,))
 
     process(chart, ())
-    final = coalesce(chart, copy.deepcopy(user), enabled)
+    final = coalesce(chart, _copy(user), enabled)
 
     def scope(c: Chart, path: tuple[str, ...], values: dict) -> Scope:
         s = Scope(c, path, values, disabled=disabled.get(path, []))
