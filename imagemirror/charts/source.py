@@ -31,7 +31,7 @@ from ..model import Context, FileResult, ImageRef
 from ..rules import UNMIRRORED
 from ..suppress import annotate
 from ..yaml_edit import Assignment
-from .discover import Layer, releases_for, repo_root, validate_settings, values_files
+from .discover import Layer, index, releases_for, repo_root, validate_settings, values_files
 from .effective import EffectiveImage, ReleaseView, evaluate
 from .fetch import Fetcher
 from .plan import FilePlan, assignments_for_file, make_fetcher, verify_plan
@@ -205,6 +205,31 @@ class EffectiveSource:
                         continue
                     service_failed |= isinstance(exc, ServiceError)
                     problems.append(_failure(exc, release, shown))
+        # releases written with inline values only (a HelmRelease's spec.values, an Application's
+        # helm.values, kustomize helmCharts): no values file names them, their manifest does
+        for release in index(root).releases:
+            key = _key(release)
+            if key in seen or release.files() or not _under((root / release.origin).resolve(), roots):
+                continue
+            seen.add(key)
+            renderer = self.renderer()
+            try:
+                chart = fetcher.chart(release.chart)
+                if renderer is not None:
+                    pending.append((len(views), release, chart, release.origin))
+                    views.append(None)
+                else:
+                    views.append(evaluate(release, chart, settings, texts))
+            except (ServiceError, FileError) as exc:
+                if self.fallback:  # no values file to read as written: the announcement says so
+                    fell_back[key] = (release, _reason(exc))
+                    continue
+                service_failed |= isinstance(exc, ServiceError)
+                if isinstance(exc, FileError):
+                    problems.append(_failure(exc, release, release.origin))
+                else:
+                    problems.append(FileResult(release.origin, error=FileError(
+                        release.origin, f"release {release.name}: {exc}")))
         if pending:
             service_failed |= self._render_all(pending, views, problems, fetcher, renderer, texts, fell_back)
         views = [v for v in views if v is not None]
