@@ -79,6 +79,10 @@ def make_tree(root: Path) -> Path:
                          "lone": "image: redis:7.2\n"}.items():
         (root / "environments" / "prod" / folder).mkdir(parents=True)
         (root / "environments" / "prod" / folder / "values.yaml").write_text(text)
+    # a plain manifest: read by the default source (manifests, kustomizations...) as without --effective
+    (root / "environments" / "prod" / "lone" / "cache.yaml").write_text(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: cache\nspec:\n  template:\n    spec:\n"
+        "      containers:\n        - name: cache\n          image: memcached:1.6\n")
     return root
 
 
@@ -114,6 +118,7 @@ def test_found_chart_renders_the_rest_is_read_as_written(tree, monkeypatch, rend
         f"{REG}/docker-hub/library/nginx:1.27.3",  # the chart's default: no values file names it
         f"{REG}/docker-hub/library/busybox:1.36",  # remote chart not cached: the values text
         f"{REG}/docker-hub/library/redis:7.2",  # no release reads the file
+        f"{REG}/docker-hub/library/memcached:1.6",  # a manifest
     }
     assert not (tree / ".cache").exists() or not any((tree / ".cache").rglob("*.tgz"))  # nothing fetched
 
@@ -175,19 +180,20 @@ def test_cli_default_mode_lines_and_no_effective(tree):
     done, images = warm(tree)
     assert done.returncode == 1, done.stderr  # the pulls fail (nothing listens); no chart fetch was tried
     assert images == {f"{REG}/docker-hub/library/nginx:1.27.3", f"{REG}/docker-hub/library/busybox:1.36",
-                      f"{REG}/docker-hub/library/redis:7.2"}
+                      f"{REG}/docker-hub/library/redis:7.2", f"{REG}/docker-hub/library/memcached:1.6"}
     lines = [ln for ln in done.stderr.splitlines() if ln.startswith("imagemirror warm: ")]
     assert lines == [
         "imagemirror warm: release app (apps/app.yaml): the chart model (values only), chart charts/app",
         ("imagemirror warm: release remote (apps/remote.yaml): its values as written (chart neither vendored nor "
          "cached; --effective fetches the chart)"),
-        "imagemirror warm: 1 values file no release reads: values as written",
+        "imagemirror warm: 2 other files read as written (no release with a chart reads it)",  # lone
     ], done.stderr
     assert "fetching" not in done.stderr and "Traceback" not in done.stderr
 
     plain, images = warm(tree, "--no-effective")
     assert plain.returncode == 1, plain.stderr
-    assert images == {f"{REG}/docker-hub/library/busybox:1.36", f"{REG}/docker-hub/library/redis:7.2"}
+    assert images == {f"{REG}/docker-hub/library/busybox:1.36", f"{REG}/docker-hub/library/redis:7.2",
+                      f"{REG}/docker-hub/library/memcached:1.6"}
     assert "imagemirror warm: " not in plain.stderr
 
     both, _ = warm(tree, "--effective", "--no-effective")

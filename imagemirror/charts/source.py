@@ -159,6 +159,7 @@ class EffectiveSource:
         roots = [Path(p).resolve() for p in paths]
         notes: list[str] = []
         targets, problems = discover(paths, settings, notes)
+        found_by_discover = len(problems)
         files = {p.resolve(): d for p, d in targets}
         root = repo_root(roots[0], settings)
         for file in values_files(root, settings):
@@ -233,19 +234,30 @@ class EffectiveSource:
         if pending:
             service_failed |= self._render_all(pending, views, problems, fetcher, renderer, texts, fell_back)
         views = [v for v in views if v is not None]
-        # a file read by a release without a chart (fallback) is read as written, as without --effective
-        as_text += [(file, files[file]) for file, keys in sorted(readers.items()) if any(k in fell_back for k in keys)]
-        for file, shown in as_text:
-            try:
-                text = read_text(file, shown)
-            except FileError as exc:
-                problems.append(FileResult(shown, error=exc))
-                continue
-            result = scan_text(text, shown, settings)
-            result.refs = [_text_only(ref) for ref in result.refs]
-            text_results.append(result)
+        if self.fallback:
+            # everything the default source reads (values files, manifests, kustomizations...), as
+            # without --effective, except the values files whose every release rendered
+            from ..inventory import ValuesText
+
+            plain = ValuesText().scan(paths, settings, jobs)
+            covered = {files[f] for f, keys in readers.items() if not any(k in fell_back for k in keys)}
+            del problems[:found_by_discover]  # the default source reports them again
+            text_results = [r for r in plain.results if r.file not in covered]
+            notes.extend(plain.notes)
+            shown_as_text = [r.file for r in text_results if r.error is None]
+        else:
+            for file, shown in as_text:
+                try:
+                    text = read_text(file, shown)
+                except FileError as exc:
+                    problems.append(FileResult(shown, error=exc))
+                    continue
+                result = scan_text(text, shown, settings)
+                result.refs = [_text_only(ref) for ref in result.refs]
+                text_results.append(result)
+            shown_as_text = [shown for _, shown in as_text]
         if self.announce:
-            self._announce(views, fell_back, as_text, renderer)
+            self._announce(views, fell_back, shown_as_text, renderer)
         results: list[FileResult] = list(problems)
         for view in views:
             if isinstance(view, ReleaseView):
@@ -270,7 +282,7 @@ class EffectiveSource:
                    f"{n} image{'s' if n != 1 else ''} they pull")
         return Scan(results, notes, summary=summary, service_failed=service_failed, rewrite_flags=("--effective",))
 
-    def _announce(self, views, fell_back: dict, as_text: list, renderer) -> None:
+    def _announce(self, views, fell_back: dict, as_text: list[str], renderer) -> None:
         """One stderr line per release (rendered, modelled, or read as text) and one for the
         files no release reads: which mode gave the command its images."""
         how = f"rendered by {renderer.label}" if renderer is not None else "the chart model (values only)"
@@ -281,11 +293,11 @@ class EffectiveSource:
         for release, why in fell_back.values():
             output.err(f"imagemirror {self.announce}: release {release.name} ({release.origin}): its values "
                        f"as written ({why}; --effective fetches the chart)")
-        read = {path for release, _ in fell_back.values() for path in release.files()}
-        lone = sum(1 for file, _ in as_text if file not in read)
+        read = {display_name(path) for release, _ in fell_back.values() for path in release.files()}
+        lone = sum(1 for shown in as_text if shown not in read)
         if lone:
-            output.err(f"imagemirror {self.announce}: {lone} values file{'s' if lone != 1 else ''} no release "
-                       "reads: values as written")
+            output.err(f"imagemirror {self.announce}: {lone} other file{'s' if lone != 1 else ''} read as "
+                       "written (no release with a chart reads it)")
 
     def _render_all(self, pending, views, problems, fetcher, renderer, texts, fell_back=None) -> bool:
         """Render the releases, in parallel across cores (Helm runs outside the GIL: the SDK's
