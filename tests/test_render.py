@@ -300,3 +300,55 @@ def test_a_dependency_not_under_charts_is_fetched_into_a_temporary_copy(tmp_path
     finally:
         got.cleanup()
     assert not got.path.exists() and not (app / "charts").exists()  # the user's chart is never touched
+
+
+POD = """apiVersion: v1
+kind: Pod
+metadata:
+  name: app
+spec:
+  containers:
+    - name: main
+      image: {{ .Values.image | quote }}
+    - name: sidecar
+      image: SIDECAR
+"""
+
+
+def _app_chart(folder, version: str, sidecar: str, values: str) -> None:
+    (folder / "templates").mkdir(parents=True)
+    (folder / "Chart.yaml").write_text(f"apiVersion: v2\nname: app\nversion: {version}\n")
+    (folder / "values.yaml").write_text(values)
+    (folder / "templates" / "pod.yaml").write_text(POD.replace("SIDECAR", sidecar))
+
+
+def test_im007_names_a_newer_vendored_chart_version_that_exposes_a_key(tmp_path):
+    """A literal image in the chart's template; version 1.1.0 of the chart, vendored here, sets
+    that container's image from ``sidecar.image``: the hint names the version and the key.
+    Without it the generic advice stays."""
+    import json
+
+    from render_support import imagemirror
+
+    require_sdk()
+    (tmp_path / ".git").mkdir()
+    (tmp_path / ".imagemirror.yaml").write_text(
+        'registry: 123456789012.dkr.ecr.eu-west-1.amazonaws.com\nexclude: ["vendor/**"]\n'
+        'charts:\n  "values.yaml": vendor/app-1.0.0\n')
+    (tmp_path / "values.yaml").write_text("image: nginx:1.27\n")
+    _app_chart(tmp_path / "vendor" / "app-1.0.0", "1.0.0", "busybox:1.36", "image: nginx:1.26\n")
+
+    def im007():
+        out = imagemirror("check", "--effective", "--offline", "--renderer", "sdk", "--format", "json", ".",
+                          cwd=tmp_path)
+        found = [f for f in json.loads(out.stdout)["findings"] if f["code"] == "IM007"]
+        assert len(found) == 1, out.stdout + out.stderr
+        return found[0]["message"]
+
+    generic = im007()
+    assert "take a chart version that exposes an image key" in generic and "1.1.0" not in generic
+    _app_chart(tmp_path / "vendor" / "app-1.1.0", "1.1.0", "{{ .Values.sidecar.image | quote }}",
+               "image: nginx:1.26\nsidecar:\n  image: busybox:1.36\n")
+    named = im007()
+    assert "busybox:1.36 is written literally in chart app-1.0.0" in named
+    assert "chart app 1.1.0 (vendored) sets it from values key sidecar.image" in named, named

@@ -264,9 +264,13 @@ class EffectiveSource:
                 refs = to_refs(view)
                 origins = {image.origin_file for image in view.images if image.origin_file is not None}
             else:
+                from .rendered import newer_chart_hints
                 from .rendered import to_refs as rendered_refs
 
-                refs = [item.ref for item in rendered_refs(view, settings, texts)]
+                items = rendered_refs(view, settings, texts)
+                if renderer is not None:  # IM007: a newer chart version here that exposes a key
+                    newer_chart_hints(view, items, fetcher, renderer)
+                refs = [item.ref for item in items]
                 origins = set(view.release.files())
                 if self.unrendered:
                     from .rendered import unrendered_refs
