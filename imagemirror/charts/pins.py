@@ -57,15 +57,13 @@ def _probe_digest(n: int, key: str) -> str:
 
 
 def _image_maps(node, path=()):
-    """Key path of every image map of a values tree (a map with ``repository``)."""
+    """Key path of every image map of a values tree (a map with ``repository``), lists left out
+    (Helm replaces a list whole: those maps keep the model's reading)."""
     if isinstance(node, dict):
         if isinstance(node.get("repository"), str):
             yield path, node
         for key, value in node.items():
             yield from _image_maps(value, path + (key,))
-    elif isinstance(node, list):
-        for i, value in enumerate(node):
-            yield from _image_maps(value, path + (i,))
 
 
 def digest_reads(release, model, fetcher, renderer, texts=None) -> dict[str, str | None]:
@@ -111,7 +109,7 @@ def chart_hints(paths, settings, targets, offline: bool, renderer: str = "model"
     source = EffectiveSource(offline=offline, renderer=renderer)
     all_targets, _problems, _notes = source.files(paths, settings)  # discover's problems: reported by the caller
     fetcher = source.fetcher(settings, Path(paths[0]).resolve())
-    helm = source.renderer() if any(True for _ in all_targets) else None
+    helm = source.renderer() if all_targets else None
     out: dict[Path, dict] = {}
     probed: dict = {}
     for path, _display in all_targets:
