@@ -102,11 +102,12 @@ def digest_reads(release, model, fetcher, renderer, texts=None) -> dict[str, str
     return out
 
 
-def chart_hints(paths, settings, targets, offline: bool, renderer: str = "model"):
+def chart_hints(paths, settings, targets, offline: bool, renderer: str = "model", connect=None):
     """``pin --effective``: for each values file a release reads, image path -> what its chart
     reads (two releases that disagree about one path: neither is used) -> (hints, targets,
-    fetcher, renderer); with real Helm the digest key is the one the probe render shows read."""
-    source = EffectiveSource(offline=offline, renderer=renderer)
+    fetcher, renderer); with real Helm the digest key is the one the probe render shows read.
+    ``connect`` makes the registry client charts are fetched with (``commands.clients.chart_client``)."""
+    source = EffectiveSource(offline=offline, renderer=renderer, connect=connect)
     all_targets, _problems, _notes = source.files(paths, settings)  # discover's problems: reported by the caller
     fetcher = source.fetcher(settings, Path(paths[0]).resolve())
     helm = source.renderer() if all_targets else None

@@ -102,7 +102,7 @@ class EffectiveSource:
 
     def __init__(self, offline: bool = False, progress: Callable[[str], None] | None = None,
                  renderer: str = "model", unrendered: bool = False, fallback: bool = False,
-                 announce: str | None = None):
+                 announce: str | None = None, connect: Callable[[], object] | None = None):
         # fallback (``warm`` without --effective/--no-effective): "a chart is found" means the
         # release's chart is a folder here, vendored, or in the cache -- never fetched -- and it
         # renders; any other release leaves the files it reads to their values text.
@@ -113,6 +113,8 @@ class EffectiveSource:
         self.announce = announce
         self.unrendered = unrendered  # list --all: also what the values name but the release does not render
         self.progress = progress or _progress
+        #: makes the registry client at the first chart fetch (``commands.clients.chart_client``)
+        self.connect = connect
         self._fetcher: Fetcher | None = None
         self.renderer_name = renderer  # auto | helm | sdk | model (imagemirror.charts.render)
         self._renderer = None
@@ -131,7 +133,8 @@ class EffectiveSource:
 
     def fetcher(self, settings: Settings, start: Path) -> Fetcher:
         if self._fetcher is None:
-            self._fetcher = make_fetcher(settings, start, offline=self.offline, progress=self.progress)
+            self._fetcher = make_fetcher(settings, start, offline=self.offline, progress=self.progress,
+                                         connect=self.connect)
         return self._fetcher
 
     # ----------------------------------------------------------------- files
