@@ -19,10 +19,10 @@ from typing import TextIO
 from .. import output
 from ..errors import ConfigError, Exit
 from ..inventory import Source, scan
-from ..registry.auth import CredentialStore
 from ..registry.client import RegistryClient
 from ..registry.engine import DockerEngine
 from ..warm import ImageResult, Target, targets_from_refs, warm_images, warm_with_engine
+from .clients import credential_store
 from .common import report_errors, settings_for
 from .pin import StderrResults, pin_paths
 
@@ -194,12 +194,12 @@ def run_warm(
     start = time.monotonic()
     if engine == "docker":
         timeout = 600.0 if deadline is None else min(600.0, deadline)
-        docker_engine = docker_engine or DockerEngine(CredentialStore(), timeout=timeout)
+        docker_engine = docker_engine or DockerEngine(credential_store(), timeout=timeout)
         results = warm_with_engine(targets, docker_engine, jobs=jobs, platform=platform, progress=progress,
                                    prefixes=prefixes, deadline=deadline)
     else:
         own = client is None
-        client = client or RegistryClient(CredentialStore(), insecure=insecure, ca_bundle=ca_bundle, jobs=jobs,
+        client = client or RegistryClient(credential_store(), insecure=insecure, ca_bundle=ca_bundle, jobs=jobs,
                                           deadline=deadline)
         try:
             results = warm_images(targets, client, jobs=jobs, platform=platform, progress=progress,
@@ -260,8 +260,10 @@ def warm(
     pin_code = Exit.OK
     if pin:
         digests = pinnable_digests(outcome)
-        effective = getattr(source, "kind", "") == "effective"
+        # warm's default (a chart where one is found) pins as written; --effective through the charts
+        effective = getattr(source, "kind", "") == "effective" and not getattr(source, "fallback", False)
         pin_code = pin_paths(paths, config, registry, digests=digests, effective=effective,
+                             renderer=getattr(source, "renderer_name", "model"),
                              offline=getattr(source, "offline", False),
                              stdout=None if fmt != "json" else StderrResults())
     if found.service_failed:
