@@ -66,8 +66,9 @@ def _copy(value: Any, memo: dict | None = None) -> Any:
         got = memo.get(id(value))
         if got is not None:
             return got
+        out: Any
         if kind is dict:
-            out: Any = memo[id(value)] = {}
+            out = memo[id(value)] = {}
             for k, v in value.items():
                 out[k] = _copy(v, memo)
         else:
