@@ -45,7 +45,7 @@ from .. import __version__, output
 from .. import report as fmt_mod
 from ..drift import drift_findings
 from ..errors import ConfigError, Exit
-from ..inventory import Scan, Source, scan
+from ..inventory import NUMERIC_TAG_MARK, Scan, Source, scan
 from ..model import ImageRef
 from ..reference import InvalidReference, canonical_host, is_domain, parse
 from ..report import ERROR, RULES, WARNING, Finding, Report
@@ -151,12 +151,26 @@ def _finding_for(ref: ImageRef, deny: frozenset[str], strict: bool) -> Finding |
         else:
             message = f"{ref.written} is pulled from denied registry {host}; no cache rule covers it"
         return make("IM002", message, ref.target)
+    numeric = numeric_tag_hint(ref.hint)
     if status == UNMIRRORED:
-        return make("IM001", f"{ref.written} is not pulled through the cache; use {ref.target}", ref.target)
+        message = f"{ref.written} is not pulled through the cache; use {ref.target}"
+        return make("IM001", message + (f" ({numeric})" if numeric else ""), ref.target)
     if status == NO_RULE:
         return make("IM003", f"{ref.written}: no cache rule for {_host_of(ref.upstream or ref.written)}")
     if status == AMBIGUOUS:
         return make("IM004", f"{ref.written} is ambiguous{hint or ': the chart may supply its registry'}")
+    if numeric:
+        return make("IM010", f"{ref.written}: {numeric}")
+    return None
+
+
+def numeric_tag_hint(hint: str | None) -> str | None:
+    """The part of a reference's hint that says its tag is a YAML number (IM010)."""
+    if not hint:
+        return None
+    for part in hint.split("; "):
+        if NUMERIC_TAG_MARK in part:
+            return part
     return None
 
 

@@ -8,6 +8,7 @@ from .. import output
 from ..errors import Exit
 from ..inventory import Source, scan
 from ..model import ImageRef
+from ..report import printable
 from ..rules import AMBIGUOUS, INVALID, NO_RULE
 from .common import report_errors, settings_for
 
@@ -21,7 +22,7 @@ def format_line(ref: ImageRef) -> str:
         line += f"  ({ref.hint})"
     if ref.context is not None:
         line += f"  [{ref.context.label}]"
-    return line
+    return printable(line)  # a value never prints a control character (ESC, a newline) raw
 
 
 def list_images(paths, config=None, registry=None, fmt: str = "text", jobs: int = 0,
