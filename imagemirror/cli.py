@@ -45,8 +45,57 @@ def run(command, *args, **kwargs) -> None:
     sys.exit(int(code))
 
 
+def _versions() -> str:
+    """imagemirror's version, the renderer --effective would use, ruamel.yaml's (for bug reports).
+
+    The renderer is looked up as the charts code chooses it -- a `helm` binary on PATH, else
+    helm-python-sdk when installed, else imagemirror's own model -- without importing the SDK.
+    """
+    import importlib.util
+    import platform
+    import shutil
+    import subprocess
+    from importlib import metadata
+
+    def dist(name: str) -> str | None:
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            return None
+
+    helm = shutil.which("helm")
+    if helm:
+        try:
+            out = subprocess.run([helm, "version", "--short"], capture_output=True, text=True, timeout=10,
+                                 stdin=subprocess.DEVNULL)
+            version = out.stdout.strip() or "unknown version"
+        except (OSError, subprocess.SubprocessError):
+            version = "unknown version"
+        renderer = f"helm {version} ({helm})"
+    elif importlib.util.find_spec("helm_python") is not None:
+        renderer = f"helm-python-sdk {dist('helm-python-sdk') or 'unknown version'}"
+    else:
+        renderer = "model (imagemirror's own; install imagemirror[helm] for real Helm)"
+    import ruamel.yaml
+
+    clib = "with" if importlib.util.find_spec("_ruamel_yaml") is not None else "without"
+    return "\n".join([
+        f"imagemirror {__version__}",
+        f"renderer: {renderer}",
+        f"ruamel.yaml {ruamel.yaml.__version__} ({clib} the C parser)",
+        f"Python {platform.python_version()}",
+    ])
+
+
+def _print_versions(ctx: click.Context, _param, value: bool) -> None:
+    if value and not ctx.resilient_parsing:
+        click.echo(_versions())
+        ctx.exit()
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="imagemirror")
+@click.option("--version", is_flag=True, expose_value=False, is_eager=True, callback=_print_versions,
+              help="Show the versions of imagemirror, the Helm renderer and ruamel.yaml, and exit.")
 def main() -> None:
     """Move Helm values' container images onto an ECR pull-through cache, and keep them there.
 
@@ -115,7 +164,7 @@ def rewrite_command(paths, config, registry, dry_run, check_only, revert, jobs, 
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["text", "github", "json", "sarif"]),
+    type=click.Choice(["text", "github", "json", "sarif", "gitlab"]),
     default=None,
     help="Output format (default: github when GITHUB_ACTIONS=true, else text).",
 )

@@ -32,7 +32,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from typing import Any
 
 from moto.core.exceptions import ServiceException
@@ -119,7 +119,7 @@ for _exc in (
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def _rules(backend: ECRBackend) -> dict[str, dict[str, Any]]:

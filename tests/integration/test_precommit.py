@@ -193,7 +193,7 @@ def test_git_commit_blocked_by_installed_hook(user_repo):
     proc = _run([git, "commit", "-m", "add nginx"], root, env)
     assert proc.returncode != 0
     out = proc.stdout + proc.stderr
-    assert f"environments/staging/wordpress/values-staging.yaml:1:8: IM002 nginx:1.25" in out
+    assert "environments/staging/wordpress/values-staging.yaml:1:8: IM002 nginx:1.25" in out
     assert f"use {TARGET}" in out
     # the fixer ran too and rewrote the file: stage it and the commit goes through
     assert (root / "environments/staging/wordpress/values-staging.yaml").read_text() == f"image: {TARGET}\n"
