@@ -544,3 +544,25 @@ def test_gitlab_job_writes_a_code_quality_report_and_fails_on_findings(dist, tmp
     proc = _run(["sh", "-c", script], ws, env)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert json.loads((ws / report).read_text()) == []
+
+
+def test_action_effective_installs_the_helm_extra_and_checks_chart_defaults(installed, tmp_path):
+    """`effective: true` on the bundled example (vendored charts: nothing fetched)."""
+    first, _ws, temp = installed
+    ws = tmp_path / "gitops"
+    shutil.copytree(REPO / "examples" / "gitops", ws)
+    (ws / ".git").mkdir()
+    run = run_action(first.action_dir, ws, temp, {"paths": "environments/prod", "effective": "true"})
+    install = run.steps["install"]
+    assert install.returncode == 0, install.stdout + install.stderr
+    venv_python = Path(run.step_outputs["install"]["bin"]) / "python"
+    proc = _run([str(venv_python), "-c", "import importlib.util as u; print(u.find_spec('helm_python') is not None)"],
+                tmp_path)
+    assert proc.stdout.strip() == "True"  # the [helm] extra
+    assert run.failed == "check", run.log
+    assert int(run.outputs["errors"]) > 0
+    # chart defaults too: an image the overlay never names, annotated on the values file
+    plain = run_action(first.action_dir, ws, temp, {"paths": "environments/prod"}, only={"check"},
+                       step_outputs=run.step_outputs)
+    assert int(run.outputs["findings"]) > int(plain.outputs["findings"]), (run.outputs, plain.outputs)
+    assert "::error file=environments/prod/" in run.steps["check"].stdout
