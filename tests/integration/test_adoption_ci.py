@@ -566,3 +566,28 @@ def test_action_effective_installs_the_helm_extra_and_checks_chart_defaults(inst
                        step_outputs=run.step_outputs)
     assert int(run.outputs["findings"]) > int(plain.outputs["findings"]), (run.outputs, plain.outputs)
     assert "::error file=environments/prod/" in run.steps["check"].stdout
+
+
+def test_gitlab_job_effective_with_a_direct_reference_package(dist, tmp_path):
+    """`effective: true` adds the `helm` extra to a `name @ URL` requirement, and checks chart defaults."""
+    [wheel] = dist.glob("imagemirror-*.whl")
+    [(_name, spec)] = _interpolate({"package": f"imagemirror @ {wheel.as_uri()}", "paths": "environments/prod",
+                                    "effective": True}).items()
+    assert spec["variables"]["IMAGEMIRROR_EFFECTIVE"] is True  # a boolean input keeps its type
+    ws = tmp_path / "gitops"
+    shutil.copytree(REPO / "examples" / "gitops", ws)
+    (ws / ".git").mkdir()
+    env = _clean_env(CI="true", GITLAB_CI="true", TMPDIR=str(tmp_path),
+                     **{k: (str(v).lower() if isinstance(v, bool) else str(v)) for k, v in spec["variables"].items()})
+    proc = _run(["sh", "-c", "\n".join(spec["script"])], ws, env)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    venv_python = tmp_path / "imagemirror-venv" / "bin" / "python"
+    check = _run([str(venv_python), "-c", "import importlib.util as u; print(u.find_spec('helm_python') is not None)"],
+                 tmp_path)
+    assert check.stdout.strip() == "True"
+    doc = json.loads((ws / "gl-code-quality-report.json").read_text())
+    validate_code_quality(doc)
+    assert doc and all(i["location"]["path"].startswith("environments/prod/") for i in doc)
+    plain = _run([str(tmp_path / "imagemirror-venv" / "bin" / "imagemirror"), "check", "--format", "gitlab",
+                  "environments/prod"], ws, env)
+    assert len(doc) > len(json.loads(plain.stdout))  # chart defaults: more than the overlays name
