@@ -136,7 +136,10 @@ def main(argv: list[str]) -> int:
         warnings=counts["warnings"],
         suppressed=counts["suppressed"],
     )
-    print(f"imagemirror check: {counts['errors']} errors, {counts['warnings']} warnings, "
+    def n(count: int, word: str) -> str:
+        return f"{count} {word}{'s' * (count != 1)}"
+
+    print(f"imagemirror check: {n(counts['errors'], 'error')}, {n(counts['warnings'], 'warning')}, "
           f"{counts['suppressed']} suppressed (exit {code})")
     _append("GITHUB_OUTPUT", "".join(_output(k, v) for k, v in outputs.items()))
     _append("GITHUB_STEP_SUMMARY", table(counts, findings, code))
