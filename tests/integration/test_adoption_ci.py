@@ -131,7 +131,7 @@ class ActionRun:
 
 
 def run_action(action_dir: Path, workspace: Path, runner_temp: Path, inputs: dict, *, only=None,
-               step_outputs=None) -> ActionRun:
+               step_outputs=None, extra_env=None) -> ActionRun:
     """Run action.yml's steps in order, stopping at the first that fails (no `if:` in the action)."""
     action = YAML(typ="safe").load((action_dir / "action.yml").read_text(encoding="utf-8"))
     unknown = set(inputs) - set(action["inputs"])
@@ -177,6 +177,7 @@ def run_action(action_dir: Path, workspace: Path, runner_temp: Path, inputs: dic
             GITHUB_ACTIONS="true", CI="true", GITHUB_WORKSPACE=str(workspace), GITHUB_ACTION_PATH=str(action_dir),
             RUNNER_TEMP=str(runner_temp), GITHUB_OUTPUT=str(output), GITHUB_STEP_SUMMARY=str(summary),
         )
+        env.update(extra_env or {})
         env.update({k: evaluate(v) for k, v in step.get("env", {}).items()})
         assert step["shell"] == "bash"
         proc = _run(["bash", "--noprofile", "--norc", "-eo", "pipefail", str(script)], workspace, env)
@@ -591,3 +592,24 @@ def test_gitlab_job_effective_with_a_direct_reference_package(dist, tmp_path):
     plain = _run([str(tmp_path / "imagemirror-venv" / "bin" / "imagemirror"), "check", "--format", "gitlab",
                   "environments/prod"], ws, env)
     assert len(doc) > len(json.loads(plain.stdout))  # chart defaults: more than the overlays name
+
+
+def test_action_version_input_installs_that_version_from_the_index(installed, dist, tmp_path):
+    """`version: X` installs `imagemirror==X` from the package index -- here a local one (the
+    built wheel, no network; the dependencies are already in the action's virtualenv)."""
+    from imagemirror import __version__
+
+    first, ws, temp = installed
+    bin_dir = Path(first.step_outputs["install"]["bin"])
+    proc = _run([str(bin_dir / "python"), "-m", "pip", "uninstall", "-y", "-q", "imagemirror"], tmp_path, _clean_env())
+    assert proc.returncode == 0, proc.stderr
+    index = {"PIP_NO_INDEX": "1", "PIP_FIND_LINKS": str(dist)}
+    run = run_action(first.action_dir, ws, temp, {"version": "99.0.0"}, only={"python", "install"},
+                     extra_env=index)
+    assert run.failed == "install" and "imagemirror==99.0.0" in run.log  # no such version: pip says so
+    run = run_action(first.action_dir, ws, temp, {"version": __version__}, only={"python", "install"},
+                     extra_env=index)
+    assert run.failed is None, run.log
+    assert f"imagemirror {__version__}" in run.steps["install"].stdout
+    proc = _run([str(bin_dir / "python"), "-m", "pip", "show", "-f", "imagemirror"], tmp_path, _clean_env())
+    assert "Location: " + str(bin_dir.parent) in proc.stdout and "imagemirror/cli.py" in proc.stdout
