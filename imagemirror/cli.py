@@ -6,12 +6,13 @@ Command modules (and through them boto3, docker, HTTP) are imported inside each 
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
 import click
 
-from . import __version__
+from . import __version__, output
 from .errors import Exit, ImagemirrorError
 
 _PATHS = click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
@@ -33,16 +34,44 @@ def _settings_options(func):
 
 
 def run(command, *args, **kwargs) -> None:
-    """Call a command function and exit with its code; errors become one clear line."""
+    """Call a command function and exit with its code: the one exit funnel.
+
+    A known error is one line and its code (``imagemirror.errors``); anything else is a
+    bug: one line, exit 5 (the traceback too with ``IMAGEMIRROR_DEBUG=1``), never 1, the
+    code a CI gate reads as "findings".
+    """
     try:
         code = command(*args, **kwargs)
     except ImagemirrorError as exc:
-        click.echo(f"imagemirror: error: {exc}", err=True)
+        output.error(str(exc))
         code = exc.exit_code
     except KeyboardInterrupt:
-        click.echo("imagemirror: interrupted", err=True)
+        output.err("imagemirror: interrupted")
         code = Exit.INTERRUPTED
+    except BrokenPipeError:  # `imagemirror list | head`: the reader has what it wanted
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
+        code = Exit.BROKEN_PIPE
+    except Exception as exc:
+        code = internal_error(exc)
     sys.exit(int(code))
+
+
+def internal_error(exc: BaseException, env=None) -> Exit:
+    """Report an unexpected exception in one line (the traceback with IMAGEMIRROR_DEBUG=1)."""
+    env = os.environ if env is None else env
+    if env.get("IMAGEMIRROR_DEBUG") not in (None, "", "0"):
+        import traceback
+
+        output.err("".join(traceback.format_exception(exc)), end="")
+    message = " ".join(str(exc).split())
+    if len(message) > 300:
+        message = message[:300] + "..."
+    detail = f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+    output.err(f"imagemirror: internal error: {detail} (please report; IMAGEMIRROR_DEBUG=1 shows the traceback)")
+    return Exit.INTERNAL
 
 
 def _versions() -> str:
@@ -89,7 +118,7 @@ def _versions() -> str:
 
 def _print_versions(ctx: click.Context, _param, value: bool) -> None:
     if value and not ctx.resilient_parsing:
-        click.echo(_versions())
+        output.out(_versions())
         ctx.exit()
 
 
@@ -100,8 +129,19 @@ def main() -> None:
     """Move Helm values' container images onto an ECR pull-through cache, and keep them there.
 
     Exit codes: 0 ok, 1 findings (check/warm/rewrite --check), 2 usage or settings
-    error, 3 a file could not be processed, 4 an external service failed.
+    error, 3 a file could not be processed, 4 an external service failed, 5 internal
+    error (please report).
     """
+
+
+def _source(effective: bool, offline: bool):
+    """The source of references: the values text (None: the commands' default), or with
+    ``--effective`` each release's chart values (imported only then: it is the heavy part)."""
+    if not effective:
+        return None
+    from .charts.source import EffectiveSource
+
+    return EffectiveSource(offline=offline)
 
 
 def _effective_options(func):
@@ -121,13 +161,9 @@ def _effective_options(func):
 @_effective_options
 def list_command(paths, config, registry, fmt, jobs, effective, offline):
     """List every image reference in the values files under PATHS."""
-    if effective:
-        from .charts.commands import list_effective
-
-        run(list_effective, paths, config=config, registry=registry, fmt=fmt, offline=offline)
     from .commands.listing import list_images
 
-    run(list_images, paths, config=config, registry=registry, fmt=fmt, jobs=jobs)
+    run(list_images, paths, config=config, registry=registry, fmt=fmt, jobs=jobs, source=_source(effective, offline))
 
 
 @main.command("rewrite")
@@ -154,7 +190,7 @@ def rewrite_command(paths, config, registry, dry_run, check_only, revert, jobs, 
         revert=revert,
         jobs=jobs,
         nonzero_on_change=nonzero_on_change,
-        **({"effective": True, "offline": offline} if effective else {}),
+        source=_source(effective, offline),
     )
 
 
@@ -186,14 +222,10 @@ def check_command(paths, config, registry, fmt, deny, strict, jobs, effective, o
     `# imagemirror: ignore` (or `# imagemirror: ignore[IM003]`) on the reference's
     line or its image key's line skips it.
     """
-    if effective:
-        from .charts.commands import check_effective
-
-        run(check_effective, paths, config=config, registry=registry, fmt=fmt, deny=deny, strict=strict,
-            offline=offline)
     from .commands.check import check_paths
 
-    run(check_paths, paths, config=config, registry=registry, fmt=fmt, deny=deny, strict=strict, jobs=jobs)
+    run(check_paths, paths, config=config, registry=registry, fmt=fmt, deny=deny, strict=strict, jobs=jobs,
+        source=_source(effective, offline))
 
 
 @main.command("warm")
@@ -211,7 +243,9 @@ def check_command(paths, config, registry, fmt, deny, strict, jobs, effective, o
               help="CA certificates to verify the registry with (default: SSL_CERT_FILE, REQUESTS_CA_BUNDLE, system).")
 @click.option("--deadline", type=click.FloatRange(min=1), default=3600, show_default=True, metavar="SECONDS",
               help="Give up on whatever is left after this long.")
-def warm_command(paths, config, registry, jobs, platform, engine, fmt, insecure, ca_bundle, deadline):
+@_effective_options
+def warm_command(paths, config, registry, jobs, platform, engine, fmt, insecure, ca_bundle, deadline, effective,
+                 offline):
     """Pull every image through the cache so it is full before nodes pull.
 
     Warms the references already on the cache and the targets of those not yet
@@ -222,7 +256,7 @@ def warm_command(paths, config, registry, jobs, platform, engine, fmt, insecure,
     from .commands.warm import warm
 
     run(warm, paths, config=config, registry=registry, jobs=jobs, platform=platform, engine=engine,
-        fmt=fmt, insecure=insecure, ca_bundle=ca_bundle, deadline=deadline)
+        fmt=fmt, insecure=insecure, ca_bundle=ca_bundle, deadline=deadline, source=_source(effective, offline))
 
 
 @main.command("renovate-config")

@@ -9,7 +9,10 @@
 | 3    | some input file could not be processed (invalid YAML, unreadable,       |
 |      | changed while being rewritten); the other files were still processed   |
 | 4    | an external service failed (AWS API, registry, Docker engine)           |
+| 5    | internal error: a bug in imagemirror (please report it; run again with  |
+|      | ``IMAGEMIRROR_DEBUG=1`` for the traceback)                              |
 | 130  | interrupted (Ctrl-C)                                                    |
+| 141  | stdout was closed before the output ended (``imagemirror list | head``) |
 """
 
 from __future__ import annotations
@@ -23,7 +26,9 @@ class Exit(enum.IntEnum):
     USAGE = 2
     FILE_ERROR = 3
     SERVICE_ERROR = 4
+    INTERNAL = 5
     INTERRUPTED = 130
+    BROKEN_PIPE = 141
 
 
 class ImagemirrorError(Exception):

@@ -1,4 +1,8 @@
-"""Which files to scan; reading them strictly; writing them atomically.  The only file I/O."""
+"""Which files to scan; reading them strictly; writing them atomically.
+
+Nothing here prints: :func:`discover` hands its notes (links not followed, special files
+skipped) to the caller, who shows them (``imagemirror.output``).
+"""
 
 from __future__ import annotations
 
@@ -66,8 +70,11 @@ def _excluded(path: Path, roots: list[Path], patterns: list[re.Pattern]) -> bool
     return False
 
 
-def discover(paths, settings: Settings) -> tuple[list[tuple[Path, str]], list[FileResult]]:
-    """Files to scan (``(path, display name)``) and problems met while looking.
+def discover(
+    paths, settings: Settings, notes: list[str] | None = None
+) -> tuple[list[tuple[Path, str]], list[FileResult]]:
+    """Files to scan (``(path, display name)``) and problems met while looking; what is
+    worth telling but no problem (a link not followed) is appended to ``notes``.
 
     A directory is searched recursively for values files (``values.yaml``,
     ``values-*.yaml``, ``*-values.yaml``, ``*.values.yaml``), skipping ``.git`` and
@@ -75,6 +82,7 @@ def discover(paths, settings: Settings) -> tuple[list[tuple[Path, str]], list[Fi
     scanned whatever its name.
     """
     patterns = [glob_regex(p) for p in settings.exclude]
+    notes = [] if notes is None else notes
     found: list[tuple[Path, str]] = []
     problems: list[FileResult] = []
     seen: set[str] = set()
@@ -97,7 +105,7 @@ def discover(paths, settings: Settings) -> tuple[list[tuple[Path, str]], list[Fi
         real = given.resolve()
         roots = base_roots + [real]
         cwd = os.getcwd()
-        for folder, rel, name in _values_files(str(given), ""):
+        for folder, rel, name in _values_files(str(given), "", notes):
             path = Path(folder, name)
             # nothing below ``given`` is a link (links are never followed), so the
             # resolved path is the resolved root plus the relative path
@@ -112,7 +120,7 @@ def discover(paths, settings: Settings) -> tuple[list[tuple[Path, str]], list[Fi
     return found, problems
 
 
-def _values_files(folder: str, rel: str):
+def _values_files(folder: str, rel: str, notes: list[str]):
     """``(folder, relative folder, name)`` of the values files under ``folder``: its own
     files sorted by name, then each sub-folder's in name order (``os.walk``'s order);
     ``.git`` & co. and symbolic links (to files or folders) are skipped, unreadable
@@ -129,7 +137,7 @@ def _values_files(folder: str, rel: str):
                 # never followed: it could point outside the tree or loop -- and say so
                 # when it looks like something we would have read (a values file, a folder)
                 if VALUES_NAME.match(entry.name) or _is_dir_quietly(entry):
-                    _note(f"{os.path.join(folder, entry.name)}: symbolic link, not followed")
+                    notes.append(f"{os.path.join(folder, entry.name)}: symbolic link, not followed")
                 continue
             is_dir = entry.is_dir(follow_symlinks=False)
             # a FIFO, socket or device named values.yaml is not read (a FIFO would block)
@@ -142,9 +150,9 @@ def _values_files(folder: str, rel: str):
         elif is_file and VALUES_NAME.match(entry.name):
             yield folder, rel, entry.name
         elif VALUES_NAME.match(entry.name):
-            _note(f"{os.path.join(folder, entry.name)}: not a regular file, skipped")
+            notes.append(f"{os.path.join(folder, entry.name)}: not a regular file, skipped")
     for name in subfolders:
-        yield from _values_files(os.path.join(folder, name), os.path.join(rel, name) if rel else name)
+        yield from _values_files(os.path.join(folder, name), os.path.join(rel, name) if rel else name, notes)
 
 
 def _is_dir_quietly(entry) -> bool:
@@ -152,12 +160,6 @@ def _is_dir_quietly(entry) -> bool:
         return entry.is_dir()
     except OSError:  # a loop or a dangling link
         return False
-
-
-def _note(message: str) -> None:
-    import sys
-
-    print(f"imagemirror: note: {message}", file=sys.stderr)
 
 
 def read_bytes(path: Path, display: str) -> bytes:

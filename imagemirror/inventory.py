@@ -1,23 +1,68 @@
-"""Image sites + rules -> classified references and the scalar edits a rewrite needs.
+"""Image sites + rules -> classified references and the scalar edits a rewrite needs; and
+the one seam for where references come from (:class:`Source`, :func:`scan`).
 
-Pure: text in, records and planned edits out.  ``scan`` is the thin file-reading edge
-(parallel across files for large inputs).
+``analyse``/``scan_text`` are pure: text in, records and planned edits out.  ``scan`` runs a
+source; the default source, :class:`ValuesText`, is the thin file-reading edge (parallel
+across files for large inputs).
+
+Sources
+-------
+A source decides where references come from; every command (``list``, ``check``, ``warm``,
+``rewrite``) runs one and never detects images itself.  ``--effective`` picks
+:class:`imagemirror.charts.source.EffectiveSource` (each release's merged chart values)
+instead of :class:`ValuesText` (the text of the values files).  To add one (a Helm render,
+plain manifests, kustomize, Argo CD, Flux, helmfile), implement the protocol:
+
+- ``kind`` -- a short name (``"values"``, ``"effective"``, ``"render"``, ``"kustomize"``...),
+  copied into :attr:`ImageRef.source` of what it yields.
+- ``scan(paths, settings, jobs) -> Scan`` -- every reference under ``paths`` as
+  :class:`~imagemirror.model.ImageRef` records (file, line, column, path, written, upstream,
+  status, target, hint; ``context`` for the release that pulls it), grouped in
+  :class:`~imagemirror.model.FileResult` records; a file that cannot be handled is a result with
+  its ``error`` (``FileError``: file:line:column and a message), never an exception.
+  Classification is the core's: call :func:`classify_site` on walker sites or
+  :func:`scan_text` on a YAML text, so statuses and targets agree everywhere.  Suppression is
+  the core's too: pass the text you read to :func:`imagemirror.suppress.annotate` (
+  :func:`scan_text` does).  Notes for people go in ``Scan.notes``, never to a stream.
+- ``files(paths, settings) -> (targets, problems, notes)`` -- the files ``rewrite`` edits,
+  as ``(path, display name)``.
+- ``plan(path, display, text, settings)`` -- for ``rewrite``: what this source adds to the
+  core's own edits of ``text`` (the file's content after them), or None.  The answer is an
+  object with ``assignments`` (key path -> value, for the YAML edit engine), ``notes``,
+  ``settled`` (``{path: ImageRef}``: references the text alone left undecided, as the
+  source resolved them) and ``verify(new_text)`` (raises ``FileError`` unless the edited text
+  gives what the plan promised).  Sources that cannot move what they find return None.
+- ``parallel`` -- whether ``rewrite`` may plan files in worker processes (False when a plan
+  reads other files, e.g. a release's other values layers).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
+from typing import Protocol
 from typing import Sequence as Seq
 
 from .config import Settings
+from .errors import FileError
+from .files import discover, read_text
 from .model import FileResult, ImageRef
+from .parallel import map_files
 from .reference import InvalidReference, Reference, parse
-from .rules import AMBIGUOUS, INVALID, MIRRORED, NO_RULE, TEMPLATED, UNMIRRORED, Rules
-from .walker import LineIndex, Scalar, Site, compose, content_start, find_sites, gc_paused, parse_events
-
-BITNAMI_NAMESPACES = ("bitnami/", "bitnamilegacy/")
-
+from .rules import AMBIGUOUS, INVALID, MIRRORED, NO_RULE, TEMPLATED, UNMIRRORED, Rules, is_bitnami
+from .suppress import annotate
+from .walker import (
+    LineIndex,
+    Scalar,
+    Site,
+    YAMLSyntaxError,
+    compose,
+    content_start,
+    find_sites,
+    gc_paused,
+    parse_events,
+)
 
 @lru_cache(maxsize=4096)
 def _parse(text: str) -> Reference:
@@ -77,7 +122,7 @@ def analyse(text: str, file: str, settings: Settings, revert: bool = False) -> A
             )
         for node, value in info["edits"]:
             analysis.edits[id(node)] = (node, value)
-        if info["edits"] and not revert and _is_bitnami(info["upstream"]):
+        if info["edits"] and not revert and is_bitnami(info["upstream"]):
             analysis.bitnami_relocated = True
         main = site.main.node
         if main.props:  # an anchor or tag precedes the value: find the value itself
@@ -97,14 +142,18 @@ def analyse(text: str, file: str, settings: Settings, revert: bool = False) -> A
                 status=info["status"],
                 target=str(info["target"]) if info["target"] is not None else None,
                 hint=info["hint"],
-                lines=tuple(sorted(n + 1 for n in site.lines)),
+                lines=_own_lines(site),
             )
         )
     return analysis
 
 
-def _is_bitnami(upstream: Reference | None) -> bool:
-    return upstream is not None and upstream.host == "docker.io" and upstream.path.startswith(BITNAMI_NAMESPACES)
+def _own_lines(site: Site) -> tuple[int, ...]:
+    """1-based lines the reference is written on, for suppression: its key and its own
+    scalars.  A scalar shared through an alias sits where its anchor is, which comes before
+    the alias in the text (YAML has no forward references): lines before the reference's key
+    belong to another place, and a directive there must not silence this reference."""
+    return tuple(sorted(n + 1 for n in site.lines if n >= site.key_line))
 
 
 def classify_site(site: Site, rules: Rules, revert: bool):
@@ -194,38 +243,97 @@ def _changed(edits: list[tuple[Scalar, str]]) -> list[tuple[Scalar, str]]:
     return [(node, value) for node, value in edits if node.value != value]
 
 
-# --------------------------------------------------------------------------- files
+# --------------------------------------------------------------------------- sources
 
 
 def scan_text(text: str, file: str, settings: Settings) -> FileResult:
-    """Inventory of one in-memory text (a BOM is allowed)."""
-    from .errors import FileError
-    from .walker import YAMLSyntaxError
-
+    """Inventory of one in-memory text (a BOM is allowed), suppression applied."""
     body = text[1:] if text.startswith("\ufeff") else text
     try:
         with gc_paused():
             analysis = analyse(body, file, settings)
     except YAMLSyntaxError as exc:
         return FileResult(file, error=FileError(file, f"invalid YAML: {exc.message}", exc.line, exc.column))
-    return FileResult(file, refs=analysis.refs, notes=analysis.notes)
+    return FileResult(file, refs=annotate(analysis.refs, body), notes=analysis.notes)
 
 
-def scan(paths: Seq[Path], settings: Settings, jobs: int = 0) -> list[FileResult]:
-    """Inventory of every values file under ``paths`` (directories are searched)."""
-    from .files import discover, read_text
-    from .errors import FileError
-    from .parallel import map_files
+@dataclass
+class Scan:
+    """What a source found under PATHS.
 
-    targets, results = discover(paths, settings)
+    ``results``: one per file (or per release) with its references or its error.  ``notes``:
+    for people (stderr), in order.  ``summary``: one more line ``check`` prints after its own
+    (``2 releases, 9 images they pull``).  ``service_failed``: a registry or chart repository
+    failed (exit 4).  ``rewrite_flags``: what ``rewrite`` needs to apply the fixes of this
+    source (``("--effective",)``); the hint then names PATHS, not the files.
+    """
 
-    def one(item):
-        path, display = item
-        try:
-            text = read_text(path, display)
-        except FileError as exc:
-            return FileResult(display, error=exc)
-        return scan_text(text, display, settings)
+    results: list[FileResult]
+    notes: list[str] = field(default_factory=list)
+    summary: str | None = None
+    service_failed: bool = False
+    rewrite_flags: tuple[str, ...] = ()
 
-    results.extend(map_files(one, targets, jobs))
-    return sorted(results, key=lambda r: r.file)
+    @property
+    def refs(self) -> list[ImageRef]:
+        return [ref for result in self.results for ref in result.refs]
+
+
+class Source(Protocol):
+    """Where references come from (see the module documentation)."""
+
+    kind: str
+    parallel: bool
+
+    def scan(self, paths: Seq[Path], settings: Settings, jobs: int = 0) -> Scan: ...
+
+    def files(self, paths: Seq[Path], settings: Settings) -> tuple[list[tuple[Path, str]], list[FileResult], list[str]]: ...
+
+    def plan(self, path: Path, display: str, text: str, settings: Settings): ...
+
+
+class ValuesText:
+    """The values files under PATHS, read as text (the default source)."""
+
+    kind = "values"
+    parallel = True
+
+    def files(self, paths: Seq[Path], settings: Settings) -> tuple[list[tuple[Path, str]], list[FileResult], list[str]]:
+        notes: list[str] = []
+        targets, problems = discover(paths, settings, notes)
+        return targets, problems, notes
+
+    def scan(self, paths: Seq[Path], settings: Settings, jobs: int = 0) -> Scan:
+        targets, results, notes = self.files(paths, settings)
+
+        def one(item):
+            path, display = item
+            try:
+                text = read_text(path, display)
+            except FileError as exc:
+                return FileResult(display, error=exc)
+            return scan_text(text, display, settings)
+
+        results.extend(map_files(one, targets, jobs))
+        return Scan(sorted(results, key=lambda r: r.file), notes)
+
+    def plan(self, path: Path, display: str, text: str, settings: Settings) -> None:
+        return None  # the core's own edits are all there is
+
+
+def settle(refs: list[ImageRef], settled: dict[str, ImageRef]) -> list[ImageRef]:
+    """``refs`` with those the text left ``ambiguous`` replaced by what a source settled
+    (``settled``: by path; its status, upstream, target and hint are taken)."""
+    out = []
+    for ref in refs:
+        other = settled.get(ref.path)
+        if ref.status == AMBIGUOUS and other is not None:
+            ref = replace(ref, status=other.status, upstream=other.upstream, target=other.target, hint=other.hint)
+        out.append(ref)
+    return out
+
+
+def scan(paths: Seq[Path], settings: Settings, jobs: int = 0, *, source: Source | None = None) -> Scan:
+    """Every reference under ``paths`` (directories are searched), from ``source``
+    (default: :class:`ValuesText`)."""
+    return (source or ValuesText()).scan(paths, settings, jobs)

@@ -8,14 +8,44 @@ from .errors import FileError
 
 
 @dataclass(frozen=True, slots=True)
+class Context:
+    """What pulls a reference, beyond the file that names it (a release, for a source that
+    knows one): shown after the reference by ``list`` and ``check``, in ``list``'s JSON.
+
+    ``label`` is the text people read (``release web, image: chart default of web-1.0``);
+    ``release`` is None when the source knows no release for the file (``label`` says why).
+    ``disabled``: under an ``enabled: false`` (likely not rendered; ``check`` only warns).
+    """
+
+    label: str
+    release: str | None = None
+    chart: str | None = None
+    origin: str | None = None
+    default_only: bool = False
+    disabled: bool = False
+
+    def to_json(self) -> dict:
+        if self.release is None:
+            return {}
+        return {"release": self.release, "chart": self.chart, "origin": self.origin,
+                "default_only": self.default_only, "disabled": self.disabled}
+
+
+@dataclass(frozen=True, slots=True)
 class ImageRef:
     """One image reference found in a values file.
 
     ``line``/``column`` are 1-based, of the reference's value (the scalar that carries
-    the name).  ``lines`` are every line the reference involves (its scalars and its
-    key), for inline suppression.  ``written`` is the reference as the file composes it;
+    the name).  ``lines`` are the lines the reference is written on (its own scalars and
+    its key, not the lines of anchors it aliases), for inline suppression.  ``written`` is the reference as the file composes it;
     ``upstream`` is fully qualified after aliases (``:latest`` when neither tag nor
     digest), ``target`` is what ``rewrite`` writes (None when nothing is to change).
+
+    Set by the scan from the text (:mod:`imagemirror.suppress`): ``suppressed`` (a bare
+    ``# imagemirror: ignore``: every code, every command), ``ignored`` (the codes an
+    ``ignore[...]`` names), ``fix_span`` (columns of the reference in its line, when it has a
+    target).  ``source`` is the kind of source that found it (None: the values text), and
+    ``context`` what pulls it (a release), when the source knows.
     """
 
     file: str
@@ -29,6 +59,10 @@ class ImageRef:
     hint: str | None = None
     lines: tuple[int, ...] = ()
     suppressed: bool = False
+    ignored: frozenset[str] = frozenset()
+    fix_span: tuple[int, int] | None = None
+    source: str | None = None
+    context: Context | None = None
 
     def to_json(self) -> dict:
         out = {
@@ -43,6 +77,8 @@ class ImageRef:
         }
         if self.hint:
             out["hint"] = self.hint
+        if self.context is not None:
+            out.update(self.context.to_json())
         return out
 
 

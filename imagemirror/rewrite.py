@@ -25,6 +25,7 @@ from .config import Settings
 from .errors import FileError
 from .inventory import analyse
 from .model import FileResult
+from .rules import is_bitnami
 from .walker import LineIndex, Mapping, Scalar, YAMLSyntaxError, content_start, gc_paused, parse_events
 
 # What a reference or registry may contain; anything else would change the YAML around it.
@@ -102,9 +103,7 @@ def _rewrite_text(text: str, file: str, settings: Settings, revert: bool) -> Rew
     except YAMLSyntaxError as exc:
         raise FileError(file, f"invalid YAML: {exc.message}", exc.line, exc.column) from None
     result = FileResult(file, refs=analysis.refs, notes=list(analysis.notes))
-    insecure = not revert and any(
-        r.upstream and (r.status == "mirrored" or r.target) and _bitnami(r.upstream) for r in analysis.refs
-    )
+    insecure = not revert and _needs_insecure(analysis.refs)
     if not analysis.edits and not insecure:
         return Rewritten(text, result, False)
     replacements: list[tuple[int, int, str]] = []
@@ -126,8 +125,31 @@ def _rewrite_text(text: str, file: str, settings: Settings, revert: bool) -> Rew
     return Rewritten(bom + new_body, result, True)
 
 
-def _bitnami(upstream: str) -> bool:
-    return upstream.startswith(("docker.io/bitnami/", "docker.io/bitnamilegacy/"))
+def allow_insecure(text: str, file: str, settings: Settings) -> tuple[str, list[str]]:
+    """The core's Bitnami rule alone, on a text another source's edits produced
+    (``rewrite --effective``): when the text pulls relocated Bitnami images, make sure
+    ``global.security.allowInsecureImages`` is true -> (new text, notes), verified."""
+    bom = "\ufeff" if text.startswith("\ufeff") else ""
+    body = text[len(bom):]
+    with gc_paused():
+        try:
+            analysis = analyse(body, file, settings)
+        except YAMLSyntaxError as exc:
+            raise FileError(file, f"invalid YAML: {exc.message}", exc.line, exc.column) from None
+        result = FileResult(file, refs=analysis.refs)
+        if not _needs_insecure(analysis.refs):
+            return text, []
+        replacements: list[tuple[int, int, str]] = []
+        expected_scalars: dict[int, tuple[str, str]] = {}
+        splice = _allow_insecure(analysis, body, replacements, expected_scalars, result)
+        new_body = _apply(body, replacements)
+        if new_body != body:
+            _verify(analysis.events, new_body, expected_scalars, splice, file)
+    return bom + new_body, result.notes
+
+
+def _needs_insecure(refs) -> bool:
+    return any(r.upstream and (r.status == "mirrored" or r.target) and is_bitnami(r.upstream) for r in refs)
 
 
 def _apply(text: str, replacements: list[tuple[int, int, str]]) -> str:

@@ -25,6 +25,19 @@ TEMPLATED = "templated"
 INVALID = "invalid"
 STATUSES = (UNMIRRORED, MIRRORED, NO_RULE, AMBIGUOUS, TEMPLATED, INVALID)
 
+# Docker Hub namespaces of Bitnami's images: their charts refuse relocated images unless
+# ``global.security.allowInsecureImages`` is true
+BITNAMI_NAMESPACES = ("bitnami/", "bitnamilegacy/")
+
+
+def is_bitnami(upstream: Reference | str | None) -> bool:
+    """Whether an upstream (a :class:`Reference`, or its qualified text) is a Bitnami image."""
+    if upstream is None:
+        return False
+    if isinstance(upstream, Reference):
+        return upstream.host == DOCKER_HUB and upstream.path.startswith(BITNAMI_NAMESPACES)
+    return upstream.startswith(tuple(f"{DOCKER_HUB}/{ns}" for ns in BITNAMI_NAMESPACES))
+
 
 @dataclass(frozen=True)
 class Rules:

@@ -13,6 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from imagemirror.cli import main
+from imagemirror import suppress
 from imagemirror.commands import check
 from imagemirror.errors import ConfigError
 from imagemirror.model import FileResult, ImageRef
@@ -59,7 +60,7 @@ def ref(written, status, upstream=None, target=None, line=3, column=10, lines=No
     ],
 )
 def test_comment_start(line, expected):
-    assert check.comment_start(line) == expected
+    assert suppress.comment_start(line) == expected
 
 
 def test_ignore_directives():
@@ -72,20 +73,20 @@ def test_ignore_directives():
         "  e: z  #imagemirror:ignore\r\n"
         "  f: q  # imagemirror: ignore[]\n"
     )
-    assert check.ignore_directives(text) == {
+    assert suppress.ignore_directives(text) == {
         2: None,
         4: frozenset({"IM003", "IM004"}),
         6: None,
-        7: None,
+        7: frozenset(),  # ignore[] names no code: it silences nothing
     }
 
 
 def test_is_ignored_by_key_line_or_codes():
     directives = {4: None, 6: frozenset({"IM003"})}
-    assert check.is_ignored("IM001", (4, 5), directives)
-    assert check.is_ignored("IM003", (6,), directives)
-    assert not check.is_ignored("IM001", (6,), directives)
-    assert not check.is_ignored("IM001", (5,), directives)
+    assert suppress.is_ignored("IM001", (4, 5), directives)
+    assert suppress.is_ignored("IM003", (6,), directives)
+    assert not suppress.is_ignored("IM001", (6,), directives)
+    assert not suppress.is_ignored("IM001", (5,), directives)
 
 
 @pytest.mark.parametrize(
@@ -101,7 +102,7 @@ def test_is_ignored_by_key_line_or_codes():
     ],
 )
 def test_fix_span(line, column, written, span):
-    assert check.fix_span(line, column, written) == span
+    assert suppress.fix_span(line, column, written) == span
 
 
 # --- classification (pure) ------------------------------------------------------------------
@@ -205,7 +206,8 @@ def test_build_report_suppression_and_fix_span():
             ref("gcr.io/x:1", "no-rule", "gcr.io/x:1", line=8),
         ],
     )
-    rep = check.build_report([result], read_text={"values.yaml": text}.get)
+    result.refs = suppress.annotate(result.refs, text)  # what the scan does with the text it read
+    rep = check.build_report([result])
     got = [(f.line, f.code, f.suppressed, f.fix_span) for f in rep.findings]
     assert got == [
         (2, "IM001", True, (10, 20)),
@@ -371,11 +373,11 @@ def test_colour_only_on_a_terminal(gitops, monkeypatch):
         fh.write("sidecar:\n  image: nginx:1.25\n")
     from imagemirror.commands.check import check_paths
 
-    import click
+    from imagemirror import output
 
     seen = {}
-    monkeypatch.setattr(click, "echo", lambda msg=None, nl=True, err=False, color=None, **kw: seen.setdefault(
-        "err" if err else "out", []).append(msg))
+    monkeypatch.setattr(output, "out", lambda text="", end="\n", color=None: seen.setdefault("out", []).append(text))
+    monkeypatch.setattr(output, "err", lambda text="", end="\n", color=None: seen.setdefault("err", []).append(text))
     monkeypatch.setattr(sys.stdout, "isatty", lambda: True, raising=False)
     check_paths([Path("environments")], env={})
     assert "\033[" in seen["out"][0]
@@ -662,3 +664,45 @@ def test_suppression_lines_follow_the_parser(tmp_path, monkeypatch, eol):
     doc = json.loads(invoke("check", "--format", "json", "values.yaml").stdout)
     assert doc["suppressed"] == 1
     assert [(f["line"], f["column"], f["reference"]) for f in doc["findings"]] == [(5, 10, "redis:7")]
+
+
+# --- the exit funnel: a crash is exit 5, never 1 ("findings") ----------------------------
+
+
+@pytest.mark.parametrize("debug", [None, "1"])
+def test_internal_error_exits_5_in_one_line(gitops, monkeypatch, debug):
+    with open(VALUES, "a") as fh:
+        fh.write("sidecar:\n  image: nginx:1.25\n")  # a finding: exit 1 if the crash leaked as findings
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("boom\nsecond line")
+
+    monkeypatch.setattr(check, "build_report", boom)
+    env = {"IMAGEMIRROR_DEBUG": debug} if debug else {}
+    monkeypatch.delenv("IMAGEMIRROR_DEBUG", raising=False)
+    res = invoke("check", "environments", env=env)
+    assert res.exit_code == 5
+    last = res.stderr.splitlines()[-1]
+    assert last == ("imagemirror: internal error: RuntimeError: boom second line "
+                    "(please report; IMAGEMIRROR_DEBUG=1 shows the traceback)")
+    if debug:
+        assert "Traceback (most recent call last)" in res.stderr and "in boom" in res.stderr
+    else:
+        assert res.stderr.count("\n") == 1 and "Traceback" not in res.stderr
+    assert res.stdout == ""
+
+
+def test_internal_error_exits_5_as_a_process(gitops):
+    # the whole entry point, as CI runs it: a command module that raises
+    code = ("import sys, imagemirror.commands.check as c\n"
+            "def boom(*a, **k): raise KeyError('x')\n"
+            "c.check_paths = boom\n"
+            "from imagemirror.cli import main\n"
+            "sys.argv = ['imagemirror', 'check', 'environments']\n"
+            "main()\n")
+    env = {k: v for k, v in os.environ.items() if k != "IMAGEMIRROR_DEBUG"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env={**env, "PYTHONPATH": str(REPO)})
+    assert out.returncode == 5, out.stderr
+    assert out.stderr == ("imagemirror: internal error: KeyError: 'x' "
+                          "(please report; IMAGEMIRROR_DEBUG=1 shows the traceback)\n")

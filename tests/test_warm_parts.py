@@ -332,7 +332,6 @@ def test_line_progress_one_line_per_image():
 def test_an_ignore_comment_keeps_an_image_out_of_warm(tmp_path):
     """``# imagemirror: ignore`` (no codes) marks the reference suppressed, and warm skips it;
     an ignore that names check codes only does not."""
-    from imagemirror.commands.check import mark_suppressed
     from imagemirror.config import Settings
     from imagemirror.inventory import scan
 
@@ -342,8 +341,7 @@ def test_an_ignore_comment_keeps_an_image_out_of_warm(tmp_path):
         "b:\n  image: ghcr.io/o/b:1  # imagemirror: ignore[IM001]\n"
         "c:\n  image: ghcr.io/o/c:1\n"
     )
-    results = scan([values], Settings(registry=REG))
-    mark_suppressed(results)
+    results = scan([values], Settings(registry=REG)).results  # the scan applies the comments
     assert [r.suppressed for r in results[0].refs] == [True, False, False]
     targets, _ = targets_from_refs(results[0].refs)
     assert sorted(str(t.ref) for t in targets) == [f"{REG}/github/o/b:1", f"{REG}/github/o/c:1"]

@@ -10,6 +10,9 @@ Modules, imports pointing downward (nothing here is imported at CLI start-up):
 - :mod:`.values` -- Helm's merge (layers, conditions/tags, aliases, globals, null deletes).
 - :mod:`.effective` -- the core's detector on the merged values of each chart of a release.
 - :mod:`.overrides` -- byte-exact scalar replacement and block insertion, verified.
-- :mod:`.plan` -- ``plan_for_file`` / ``rewrite_with_charts`` (what ``rewrite --effective`` runs).
-- :mod:`.commands` -- ``list --effective`` / ``check --effective``.
+- :mod:`.plan` -- ``assignments_for_file`` / ``verify_plan``: the overrides of one values file.
+- :mod:`.source` -- ``EffectiveSource``: the ``--effective`` source of the core's scan
+  (:class:`imagemirror.inventory.Source`) for ``list``, ``check``, ``warm`` and ``rewrite``.
+
+This package imports the core only (never ``imagemirror.commands`` or the CLI).
 """

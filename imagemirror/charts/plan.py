@@ -1,14 +1,16 @@
 """Chart-aware planning: the effective images of the releases that read a values file, and the
 edits that move every one of them onto the cache.
 
-``plan_for_file(path, text, settings, fetcher)`` is what ``rewrite --effective`` calls after the
-core's rewrite of ``text``: it evaluates each release that reads ``path`` with ``text`` in its
+``assignments_for_file(path, text, settings, fetcher)`` is what ``rewrite --effective`` calls
+(through :meth:`imagemirror.charts.source.EffectiveSource.plan`) on the core's rewrite of
+``text``: it evaluates each release that reads ``path`` with ``text`` in its
 place, and for every image still pulled from upstream it sets the keys that the core's rule
 gives (:func:`imagemirror.inventory.classify_site` on the effective values) -- in ``path`` when
 ``path`` is the values file that decides them (the highest-priority file that sets the key,
 else the last file of the release).  Existing scalars are replaced in place; missing keys are
-inserted with a comment (:mod:`.overrides`).  The result is evaluated again: every image the
-plan touched must now resolve to the cache.
+inserted with a comment (:mod:`.overrides`).  It returns the assignments; the command applies
+them, and :func:`verify_plan` evaluates the result again: every image the plan touched must now
+resolve to the cache.  :func:`plan_for_file` does all three (for tests and tools).
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..config import Settings
-from ..errors import FileError, ImagemirrorError
-from ..rules import MIRRORED, UNMIRRORED
+from ..errors import FileError
+from ..rewrite import ALLOW_INSECURE_COMMENT
+from ..rules import MIRRORED, UNMIRRORED, is_bitnami
 from .discover import releases_for, repo_root
 from .effective import EffectiveImage, ReleaseView, _get, evaluate
 from .fetch import Fetcher
@@ -50,6 +53,8 @@ class FilePlan:
     after: list[ReleaseView] = field(default_factory=list)
     covered: list[EffectiveImage] = field(default_factory=list)  # images this plan moves
     notes: list[str] = field(default_factory=list)
+    assignments: list[Assignment] = field(default_factory=list)
+    relocated_bitnami: bool = False  # a covered image is a Bitnami one (the core's flag then)
 
 
 def _writer(view: ReleaseView, keypaths: list[tuple]) -> tuple[Path | None, str | None]:
@@ -74,12 +79,19 @@ def _writer(view: ReleaseView, keypaths: list[tuple]) -> tuple[Path | None, str 
     return decided.path, None
 
 
-def _is_bitnami(upstream: str | None) -> bool:
-    return bool(upstream) and upstream.startswith(("docker.io/bitnami/", "docker.io/bitnamilegacy/"))
-
-
 def plan_for_file(path: Path, text: str, settings: Settings, fetcher: Fetcher) -> FilePlan:
-    """Edits to ``text`` (the content of ``path``) so every image its releases pull is mirrored."""
+    """Edits to ``text`` (the content of ``path``) so every image its releases pull is mirrored:
+    the assignments, applied (``plan.text``) and verified."""
+    plan = assignments_for_file(path, text, settings, fetcher)
+    if not plan.assignments:
+        return plan
+    verify_plan(plan, apply(text, plan.assignments, str(plan.file)), settings, fetcher)
+    return plan
+
+
+def assignments_for_file(path: Path, text: str, settings: Settings, fetcher: Fetcher) -> FilePlan:
+    """The assignments to ``text`` (the content of ``path``) that mirror every image its
+    releases pull (``plan.assignments``; nothing applied)."""
     path = path.resolve()
     plan = FilePlan(path, text)
     texts = {path: text}
@@ -102,7 +114,8 @@ def plan_for_file(path: Path, text: str, settings: Settings, fetcher: Fetcher) -
                 continue  # another values file of the release decides it (its own rewrite does)
             mine = list(image.assignments)
             plan.covered.append(image)
-            relocated_bitnami |= _is_bitnami(image.upstream)
+            relocated_bitnami |= is_bitnami(image.upstream)
+            plan.relocated_bitnami |= is_bitnami(image.upstream)
             for keypath, value in mine:
                 comment = _comment(view, image, keypath)
                 if keypath in wanted and wanted[keypath][0] != value:
@@ -112,8 +125,6 @@ def plan_for_file(path: Path, text: str, settings: Settings, fetcher: Fetcher) -
             found, current = _get(view.top.values, ALLOW_INSECURE)
             writer, _ = _writer(view, [ALLOW_INSECURE])
             if current is not True and writer == path:
-                from ..rewrite import ALLOW_INSECURE_COMMENT
-
                 wanted.setdefault(ALLOW_INSECURE, (True, ALLOW_INSECURE_COMMENT, ALLOW_INSECURE))
     for keypath in clashes:
         plan.notes.append(f"{'.'.join(map(str, keypath))}: the releases reading this file need different values; left as is")
@@ -127,10 +138,19 @@ def plan_for_file(path: Path, text: str, settings: Settings, fetcher: Fetcher) -
         _remaining_notes(plan)
         return plan
     wanted = _whole_lists(wanted, plan.before)
-    assignments = [Assignment(k, v, c, a) for k, (v, c, a) in wanted.items()]
-    new_text = apply(text, assignments, str(path))
+    plan.assignments = [Assignment(k, v, c, a) for k, (v, c, a) in wanted.items()]
+    if not plan.assignments:
+        plan.after = plan.before
+        _remaining_notes(plan)
+    return plan
+
+
+def verify_plan(plan: FilePlan, new_text: str, settings: Settings, fetcher: Fetcher) -> None:
+    """Evaluate the releases again on ``new_text`` (the file with the plan applied): every
+    image the plan covers must now be pulled through the cache, else ``FileError``."""
+    path = plan.file
+    plan.changed = new_text != plan.text
     plan.text = new_text
-    plan.changed = new_text != text
     plan.after = views_for(path, settings, fetcher, {path: new_text})
     # Verify by recomputing the effective values: every image the plan touched is now mirrored.
     after = {(v.release.name, i.path): i for v in plan.after for i in v.images}
@@ -140,7 +160,6 @@ def plan_for_file(path: Path, text: str, settings: Settings, fetcher: Fetcher) -
             raise FileError(str(path), f"chart overrides did not verify: {image.path} of release "
                             f"{image.release} would pull {now.written if now else 'nothing'}; file left untouched")
     _remaining_notes(plan)
-    return plan
 
 
 def _whole_lists(wanted: dict, views: list[ReleaseView]) -> dict:
@@ -194,38 +213,3 @@ def _remaining_notes(plan: FilePlan) -> None:
         for image in view.images:
             if image.status == "ambiguous":
                 plan.notes.append(f"{view.release.name}: {image.path} {image.written!r} is ambiguous: {image.hint}")
-
-
-def rewrite_with_charts(path: Path, display: str, done, settings: Settings, fetcher: Fetcher):
-    """The core's :class:`~imagemirror.rewrite.Rewritten` of ``path`` extended with chart knowledge."""
-    try:
-        plan = plan_for_file(path, done.text, settings, fetcher)
-    except FileError:
-        raise
-    except ImagemirrorError as exc:
-        raise FileError(display, f"chart: {exc}") from None
-    done.result.notes.extend(plan.notes)
-    if plan.changed:
-        # The core sees the images the plan just moved (e.g. relocated Bitnami ones) and may
-        # add what they need; run it once more so a second ``rewrite`` has nothing to do.
-        from ..rewrite import rewrite_text
-
-        again = rewrite_text(plan.text, display, settings)
-        done.result.notes.extend(n for n in again.result.notes if n not in done.result.notes)
-        done.text = again.text if again.changed else plan.text
-        done.changed = True
-        defaults = sum(1 for image in plan.covered if image.default_only)
-        if defaults:
-            done.result.notes.append(f"{display}: overrode {defaults} image{'s' if defaults != 1 else ''} "
-                                     "named only by chart defaults")
-        # The core left these ``ambiguous``; the chart settled them and the plan moved them.
-        from dataclasses import replace
-
-        settled = {image.path: image for image in plan.covered if not image.default_only}
-        refs = done.result.refs
-        for i, ref in enumerate(refs):
-            image = settled.get(ref.path)
-            if ref.status == "ambiguous" and image is not None:
-                refs[i] = replace(ref, status=UNMIRRORED, upstream=image.upstream, target=image.target,
-                                  hint=f"resolved from chart {image.chart}")
-    return done, plan

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
+from .. import output
 from ..config import Settings, resolve_settings
 from ..model import FileResult
 
@@ -16,7 +16,7 @@ def settings_for(paths, config: Path | None, registry: str | None) -> Settings:
 
 
 def warn(message: str) -> None:
-    print(message, file=sys.stderr)
+    output.err(message)
 
 
 def report_errors(results: list[FileResult]) -> int:

@@ -1,33 +1,43 @@
-"""``imagemirror list``: the inventory of image references."""
+"""``imagemirror list``: the inventory of image references (from any source)."""
 
 from __future__ import annotations
 
-import sys
+import json
 
+from .. import output
 from ..errors import Exit
-from ..inventory import scan
+from ..inventory import Source, scan
+from ..model import ImageRef
 from .common import report_errors, settings_for
 
 
-def list_images(paths, config=None, registry=None, fmt: str = "text", jobs: int = 0) -> int:
-    settings = settings_for(paths, config, registry)
-    results = scan(paths, settings, jobs=jobs)
-    refs = [ref for result in results for ref in result.refs]
-    out = sys.stdout
-    if fmt == "json":
-        import json
+def format_line(ref: ImageRef) -> str:
+    """``file:line:col: status path written  ->  target`` (and the release context, if any)."""
+    line = f"{ref.file}:{ref.line}:{ref.column}: {ref.status:<10} {ref.path}  {ref.written}"
+    if ref.target:
+        line += f"  ->  {ref.target}"
+    elif ref.hint and ref.status in ("ambiguous", "invalid", "no-rule"):
+        line += f"  ({ref.hint})"
+    if ref.context is not None:
+        line += f"  [{ref.context.label}]"
+    return line
 
-        json.dump([ref.to_json() for ref in refs], out, indent=2)
-        out.write("\n")
+
+def list_images(paths, config=None, registry=None, fmt: str = "text", jobs: int = 0,
+                source: Source | None = None) -> int:
+    settings = settings_for(paths, config, registry)
+    found = scan(paths, settings, jobs, source=source)
+    for note in found.notes:
+        output.note(note)
+    refs = found.refs
+    if fmt == "json":
+        output.out(json.dumps([ref.to_json() for ref in refs], indent=2))
     else:
         for ref in refs:
-            line = f"{ref.file}:{ref.line}:{ref.column}: {ref.status:<10} {ref.path}  {ref.written}"
-            if ref.target:
-                line += f"  ->  {ref.target}"
-            elif ref.hint and ref.status in ("ambiguous", "invalid", "no-rule"):
-                line += f"  ({ref.hint})"
-            out.write(line + "\n")
-    failed = report_errors(results)
+            output.out(format_line(ref))
+    failed = report_errors(found.results)
     if settings.registry is None:
-        print("imagemirror: note: no cache registry configured (registry: in .imagemirror.yaml, or --registry)", file=sys.stderr)
+        output.note("no cache registry configured (registry: in .imagemirror.yaml, or --registry)")
+    if found.service_failed:
+        return Exit.SERVICE_ERROR
     return Exit.FILE_ERROR if failed else Exit.OK

@@ -16,6 +16,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from .. import output
+from ..config import resolve_settings
 from ..errors import ConfigError, Exit
 
 
@@ -30,15 +32,11 @@ def renovate_json(registry: str, rules: dict[str, str]) -> str:
 
 
 def renovate_config(path: Path, *, config: Path | None = None, registry: str | None = None) -> int:
-    import click
-
-    from ..config import resolve_settings
-
     settings = resolve_settings(Path(path), config, registry)
     if settings.registry is None:
         where = f" (settings: {settings.path})" if settings.path else ""
         raise ConfigError(
             f"no cache registry configured{where}: set `registry:` in .imagemirror.yaml or pass --registry"
         )
-    click.echo(renovate_json(settings.registry, settings.rules), nl=False)
+    output.out(renovate_json(settings.registry, settings.rules), end="")
     return Exit.OK

@@ -1,15 +1,45 @@
-"""``imagemirror rewrite``: rewrite references to the cache, byte-exactly, atomically."""
+"""``imagemirror rewrite``: rewrite references to the cache, byte-exactly, atomically.
+
+The core's edits of each file, plus what the source adds (``--effective``: the chart
+overrides, :meth:`imagemirror.charts.source.EffectiveSource.plan`), applied as one plan.
+"""
 
 from __future__ import annotations
 
-import sys
+import difflib
+from pathlib import Path
 
+from .. import output
+from ..charts.overrides import apply as apply_assignments
+from ..config import Settings
 from ..errors import ConfigError, Exit, FileError
-from ..files import BackgroundWrites, decode, discover, read_bytes, write_atomic
+from ..files import BackgroundWrites, decode, read_bytes, write_atomic
+from ..inventory import Source, ValuesText, settle
 from ..model import FileResult
 from ..parallel import map_files, worth_forking
-from ..rewrite import rewrite_text
+from ..rewrite import Rewritten, allow_insecure, rewrite_text
 from .common import report_errors, settings_for, warn
+
+
+def with_source_plan(source: Source, path: Path, display: str, done: Rewritten, settings: Settings) -> Rewritten:
+    """``done`` (the core's rewrite of one file) with the source's own edits applied on top."""
+    extra = source.plan(path, display, done.text, settings)
+    if extra is None:
+        return done
+    notes = list(done.result.notes)
+    if not extra.assignments:
+        notes.extend(n for n in extra.notes if n not in notes)
+        return Rewritten(done.text, FileResult(display, refs=done.result.refs, notes=notes), done.changed)
+    text = apply_assignments(done.text, extra.assignments, str(path))
+    extra.verify(text)
+    notes.extend(n for n in extra.notes if n not in notes)
+    if extra.relocated_bitnami:  # the images the source moved need the core's Bitnami flag too
+        text, flag_notes = allow_insecure(text, display, settings)
+        notes.extend(n for n in flag_notes if n not in notes)
+    if text != done.text:
+        notes.extend(extra.closing)
+    refs = settle(done.result.refs, extra.settled)
+    return Rewritten(text, FileResult(display, refs=refs, notes=notes), done.changed or text != done.text)
 
 
 def rewrite_files(
@@ -21,19 +51,19 @@ def rewrite_files(
     revert: bool = False,
     jobs: int = 0,
     nonzero_on_change: bool = False,
-    effective: bool = False,
-    offline: bool = False,
+    source: Source | None = None,
 ) -> int:
     settings = settings_for(paths, config, registry)
     if settings.registry is None:
         raise ConfigError("no cache registry configured: set `registry:` in .imagemirror.yaml or pass --registry")
-    targets, problems = discover(paths, settings)
+    if source is None or revert:  # --revert maps the text back; no source adds edits to that
+        source = ValuesText()
+    targets, problems, notes = source.files(paths, settings)
+    for note in notes:
+        output.note(note)
     write = not (dry_run or check_only)
-    charts = None
-    if effective and not revert:  # chart-aware (imagemirror.charts): one process, one fetcher
-        from ..charts.commands import effective_targets
-
-        targets, charts = effective_targets(paths, settings, targets, offline)
+    extra_edits = source.kind != ValuesText.kind
+    if not source.parallel:  # e.g. a plan that reads a release's other layers: one process
         jobs = 1
 
     def one(item, writes: BackgroundWrites | None = None):
@@ -42,16 +72,12 @@ def rewrite_files(
             original = read_bytes(path, display)
             text = decode(original, display)
             done = rewrite_text(text, display, settings, revert=revert)
-            if charts is not None:
-                from ..charts.plan import rewrite_with_charts
-
-                done, _plan = rewrite_with_charts(path, display, done, settings, charts)
+            if extra_edits:
+                done = with_source_plan(source, path, display, done, settings)
             diff = None
             if done.changed:
                 new = done.text.encode("utf-8")
                 if dry_run:
-                    import difflib  # only for --dry-run
-
                     diff = "".join(
                         # a line without its newline (the file's last) gets git's marker
                         line if line.endswith("\n") else line + "\n\\ No newline at end of file\n"
@@ -91,9 +117,9 @@ def rewrite_files(
     def batch(items):
         """``one`` over a batch of files; the writes run on a few threads meanwhile.
 
-        Not with --effective: a file's plan reads its other values layers from disk, so each
-        write lands before the next file is read, as it always did."""
-        if not write or charts is not None:
+        Not for a source that plans sequentially (--effective: a file's plan reads its other
+        values layers from disk, so each write lands before the next file is read)."""
+        if not write or not source.parallel:
             return [summary(one(item)) for item in items]
         writes = BackgroundWrites()
         done = [one(item, writes) for item in items]
@@ -112,7 +138,7 @@ def rewrite_files(
     skipped: list[str] = []
     for result, was_changed, diff, n, skipped_here in outcomes:
         if diff:
-            sys.stdout.write(diff)
+            output.out(diff, end="")
         if result.error is not None:
             continue
         for note in result.notes:

@@ -16,8 +16,11 @@ import threading
 import time
 from typing import TextIO
 
+from .. import output
 from ..errors import ConfigError, Exit
+from ..inventory import Source, scan
 from ..warm import ImageResult, Target, targets_from_refs, warm_images, warm_with_engine
+from .common import report_errors, settings_for
 
 PLATFORM = re.compile(r"all\Z|[a-z0-9]+/[a-z0-9_]+(?:/[a-z0-9]+)?\Z")
 
@@ -224,35 +227,37 @@ def warm(
     insecure: bool = False,
     ca_bundle=None,
     deadline: float | None = 3600.0,
+    source: Source | None = None,
 ) -> int:
-    from ..inventory import scan
-    from .check import mark_suppressed
-    from .common import report_errors, settings_for
-
     check_platform(platform)
     settings = settings_for(paths, config, registry)
-    results = scan(paths, settings)
-    mark_suppressed(results)  # `# imagemirror: ignore` skips an image here too
-    file_errors = report_errors(results)
-    refs = [ref for result in results for ref in result.refs]
+    found = scan(paths, settings, source=source)  # `# imagemirror: ignore` marks refs suppressed
+    for note in found.notes:
+        output.note(note)
+    file_errors = report_errors(found.results)
+    refs = found.refs
     targets, problems = targets_from_refs(refs)
     for problem in problems:
-        print(f"imagemirror: warning: {problem}", file=sys.stderr)
+        output.warning(problem)
     skipped = Counter(r.status for r in refs if r.status not in ("mirrored", "unmirrored") and not r.suppressed)
     if skipped:
         counts = ", ".join(f"{n} {status}" for status, n in sorted(skipped.items()))
-        print(f"imagemirror: note: not warmed ({counts}): see `imagemirror list` for why", file=sys.stderr)
+        output.note(f"not warmed ({counts}): see `imagemirror list` for why")
     if not targets:
         note = "" if settings.registry else " (no cache registry configured: registry: in .imagemirror.yaml, or --registry)"
-        print(f"imagemirror: no images to warm{note}", file=sys.stderr)
+        output.err(f"imagemirror: no images to warm{note}")
         if fmt == "json":
-            sys.stdout.write(format_json([], 0.0))
+            output.out(format_json([], 0.0), end="")
+        if found.service_failed:
+            return Exit.SERVICE_ERROR
         return Exit.FILE_ERROR if file_errors else Exit.OK
     prefixes = {prefix: host for host, prefix in settings.rules.items()}
     outcome = run_warm(
         targets, jobs=jobs, platform=platform, engine=engine, fmt=fmt, insecure=insecure,
         ca_bundle=str(ca_bundle) if ca_bundle else None, deadline=deadline, prefixes=prefixes,
     )
+    if found.service_failed:
+        return Exit.SERVICE_ERROR
     if file_errors:
         return Exit.FILE_ERROR
     return Exit.FINDINGS if any(not r.ok for r in outcome) else Exit.OK

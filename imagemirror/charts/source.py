@@ -1,0 +1,247 @@
+"""``--effective``: the source (:class:`imagemirror.inventory.Source`) of every image the
+releases pull, from their charts' merged values.
+
+The values files under PATHS are those the core finds plus every file a release of the
+repository reads (Argo CD ``valueFiles``, Flux ``valuesFrom``, helmfile ``values``...).  Each
+release that reads one of them is evaluated once (:mod:`.effective`), on the texts this source
+read (strict UTF-8, as the core reads; suppression comments come from the same texts); a file
+no release reads is scanned as text, as without ``--effective``.  Images named only by chart
+defaults are reported against the release's last values file (where ``rewrite --effective``
+puts their overrides).  Every reference carries its release as
+:class:`~imagemirror.model.Context`; ``check`` appends it to the message and only warns about
+an image under an ``enabled: false`` key.
+
+For ``rewrite``, :meth:`EffectiveSource.plan` returns the chart overrides of one file (the
+assignments :mod:`.plan` computes on the core's result) and how to verify them; the command
+applies them with the core's edits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Callable
+
+from .. import output
+from ..config import Settings
+from ..errors import FileError, ImagemirrorError, ServiceError
+from ..files import discover, display_name, read_text
+from ..inventory import Scan, scan_text
+from ..model import Context, FileResult, ImageRef
+from ..rules import UNMIRRORED
+from ..suppress import annotate
+from .discover import Layer, releases_for, repo_root, validate_settings, values_files
+from .effective import EffectiveImage, ReleaseView, evaluate
+from .fetch import Fetcher
+from .overrides import Assignment
+from .plan import FilePlan, assignments_for_file, make_fetcher, verify_plan
+
+TEXT_ONLY = "no chart known: the file's text only"
+
+
+def _progress(message: str) -> None:
+    output.err(f"imagemirror: {message}")
+
+
+def _under(path: Path, roots: list[Path]) -> bool:
+    return any(path == r or r in path.parents for r in roots)
+
+
+def _where(view: ReleaseView, image: EffectiveImage) -> tuple[str, int, int]:
+    if image.origin_file is not None:
+        return display_name(image.origin_file), image.line or 1, image.column or 1
+    files = view.release.files()
+    if files:
+        return display_name(files[-1]), 1, 1
+    return view.release.origin, 1, 1
+
+
+def context_label(view: ReleaseView, image: EffectiveImage) -> str:
+    bits = [f"release {view.release.name}"]
+    if image.default_only:
+        bits.append(f"{image.path}: chart default of {image.chart}")
+    elif image.origin_file is None and image.origin:
+        bits.append(image.origin)
+    if image.disabled:
+        bits.append("under enabled: false")
+    return ", ".join(bits)
+
+
+def to_refs(view: ReleaseView) -> list[ImageRef]:
+    """The release's images as the core's records (its release as their context)."""
+    out = []
+    for image in view.images:
+        file, line, column = _where(view, image)
+        context = Context(label=context_label(view, image), release=image.release, chart=image.chart,
+                          origin=image.origin, default_only=image.default_only, disabled=image.disabled)
+        out.append(ImageRef(file=file, line=line, column=column, path=image.path, written=image.written,
+                            upstream=image.upstream, status=image.status, target=image.target, hint=image.hint,
+                            lines=(line,) if image.origin_file is not None else (0,), source="effective",
+                            context=context))
+    return out
+
+
+@dataclass
+class ChartEdits:
+    """What ``rewrite --effective`` adds to the core's edits of one file (see
+    :class:`imagemirror.inventory.Source`)."""
+
+    assignments: list[Assignment]
+    notes: list[str] = field(default_factory=list)
+    settled: dict[str, ImageRef] = field(default_factory=dict)
+    relocated_bitnami: bool = False
+    closing: list[str] = field(default_factory=list)  # notes after the core's, when the text changed
+    verify: Callable[[str], None] = lambda text: None
+
+
+class EffectiveSource:
+    """Each release's effective values (chart defaults, subcharts, globals, its values files)."""
+
+    kind = "effective"
+    parallel = False  # a file's plan reads the release's other values layers
+
+    def __init__(self, offline: bool = False, progress: Callable[[str], None] | None = None):
+        self.offline = offline
+        self.progress = progress or _progress
+        self._fetcher: Fetcher | None = None
+
+    def fetcher(self, settings: Settings, start: Path) -> Fetcher:
+        if self._fetcher is None:
+            self._fetcher = make_fetcher(settings, start, offline=self.offline, progress=self.progress)
+        return self._fetcher
+
+    # ----------------------------------------------------------------- files
+
+    def files(self, paths, settings: Settings) -> tuple[list[tuple[Path, str]], list[FileResult], list[str]]:
+        """The core's values files under PATHS plus every file a release reads there."""
+        validate_settings(settings)
+        notes: list[str] = []
+        targets, problems = discover(paths, settings, notes)
+        roots = [Path(p).resolve() for p in paths]
+        have = {p.resolve() for p, _ in targets}
+        out = list(targets)
+        root = repo_root(roots[0], settings)
+        for file in values_files(root, settings):
+            if file not in have and _under(file, roots) and file.is_file():
+                out.append((file, display_name(file)))
+                have.add(file)
+        self.fetcher(settings, roots[0])
+        return out, problems, notes
+
+    # ----------------------------------------------------------------- scan
+
+    def scan(self, paths, settings: Settings, jobs: int = 0) -> Scan:
+        validate_settings(settings)
+        roots = [Path(p).resolve() for p in paths]
+        notes: list[str] = []
+        targets, problems = discover(paths, settings, notes)
+        files = {p.resolve(): d for p, d in targets}
+        root = repo_root(roots[0], settings)
+        for file in values_files(root, settings):
+            if _under(file, roots) and file.is_file():
+                files.setdefault(file, display_name(file))
+        fetcher = self.fetcher(settings, roots[0])
+        texts: dict[Path, str] = {}
+        views: list[ReleaseView] = []
+        seen: set = set()
+        text_results: list[FileResult] = []
+        service_failed = False
+        for file, shown in sorted(files.items()):
+            try:
+                releases = releases_for(file, settings)
+            except FileError as exc:
+                problems.append(FileResult(shown, error=exc))
+                continue
+            if not releases:
+                try:
+                    text = read_text(file, shown)
+                except FileError as exc:
+                    problems.append(FileResult(shown, error=exc))
+                    continue
+                result = scan_text(text, shown, settings)
+                result.refs = [_text_only(ref) for ref in result.refs]
+                text_results.append(result)
+                continue
+            for release in releases:
+                key = (release.origin, release.name, tuple(release.files()), release.chart)
+                if key in seen:
+                    continue
+                seen.add(key)
+                try:
+                    _read_layers(release.layers, texts)
+                    chart = fetcher.chart(release.chart)
+                    views.append(evaluate(release, chart, settings, texts))
+                except ServiceError as exc:
+                    service_failed = True
+                    problems.append(FileResult(shown, error=FileError(
+                        shown, f"release {release.name} ({release.origin}): {exc}")))
+                except FileError as exc:
+                    problems.append(FileResult(shown, error=FileError(
+                        exc.path, f"release {release.name} ({release.origin}): {exc.message}", exc.line, exc.column)))
+        results: list[FileResult] = list(problems)
+        for view in views:
+            refs = to_refs(view)
+            for path in {image.origin_file for image in view.images if image.origin_file is not None}:
+                if path in texts:
+                    refs = annotate(refs, texts[path], file=display_name(path))
+            results.append(FileResult(f"release {view.release.name}", refs=refs))
+        results.extend(text_results)
+        n = sum(len(v.images) for v in views)
+        summary = (f"imagemirror check --effective: {len(views)} release{'s' if len(views) != 1 else ''}, "
+                   f"{n} image{'s' if n != 1 else ''} they pull")
+        return Scan(results, notes, summary=summary, service_failed=service_failed, rewrite_flags=("--effective",))
+
+    # ----------------------------------------------------------------- rewrite
+
+    def plan(self, path: Path, display: str, text: str, settings: Settings) -> ChartEdits | None:
+        """The chart overrides ``path`` needs once the core's edits (giving ``text``) are made."""
+        fetcher = self.fetcher(settings, path)
+        try:
+            plan = assignments_for_file(path, text, settings, fetcher)
+        except FileError:
+            raise
+        except ImagemirrorError as exc:
+            raise FileError(display, f"chart: {exc}") from None
+        if not plan.before:
+            return None
+        edits = ChartEdits(list(plan.assignments), list(plan.notes), relocated_bitnami=plan.relocated_bitnami)
+        defaults = sum(1 for image in plan.covered if image.default_only)
+        if plan.assignments and defaults:
+            edits.closing.append(f"{display}: overrode {defaults} image{'s' if defaults != 1 else ''} "
+                               "named only by chart defaults")
+        if plan.assignments:
+            # the core left these ``ambiguous``; the chart settles them and the plan moves them
+            for image in plan.covered:
+                if not image.default_only:
+                    edits.settled[image.path] = _settled(image)
+
+        def verify(new_text: str, plan: FilePlan = plan) -> None:
+            try:
+                verify_plan(plan, new_text, settings, fetcher)
+            except FileError:
+                raise
+            except ImagemirrorError as exc:
+                raise FileError(display, f"chart: {exc}") from None
+            edits.notes.extend(n for n in plan.notes if n not in edits.notes)
+
+        edits.verify = verify
+        return edits
+
+
+def _settled(image: EffectiveImage) -> ImageRef:
+    return ImageRef(file="", line=0, column=0, path=image.path, written=image.written, upstream=image.upstream,
+                    status=UNMIRRORED, target=image.target, hint=f"resolved from chart {image.chart}")
+
+
+def _text_only(ref: ImageRef) -> ImageRef:
+    return replace(ref, source="effective", context=Context(label=TEXT_ONLY))
+
+
+def _read_layers(layers: list[Layer], texts: dict[Path, str]) -> None:
+    """Read each values file of a release once, strictly (as the core reads); a missing file is
+    left to the evaluation, which names the release."""
+    for layer in layers:
+        path = layer.path
+        if path is None or path in texts or not path.exists():
+            continue
+        texts[path] = read_text(path, layer.label)
