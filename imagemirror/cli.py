@@ -33,6 +33,14 @@ def _settings_options(func):
     return func
 
 
+def _out(text: str) -> None:  # ecr/init commands: text ends its own lines
+    output.out(text, end="")
+
+
+def _err(text: str) -> None:
+    output.err(text)
+
+
 def run(command, *args, **kwargs) -> None:
     """Call a command function and exit with its code: the one exit funnel.
 
@@ -309,7 +317,8 @@ def ecr_group() -> None:
     templates, repositories, the node-role registry policy and a CI push policy.
 
     Driven by `rules:` and `ecr:` in .imagemirror.yaml. Exit codes: 0 ok / no drift,
-    1 doctor found problems, 2 settings error, 4 AWS error.
+    1 doctor found problems or a plan would fail (nothing written), 2 settings error,
+    4 AWS error.
     """
 
 
@@ -321,7 +330,7 @@ def ecr_plan_command(config, endpoint_url, region, debug, fmt, rotate_credential
     """Show what `apply` would create, update, replace or delete, and why."""
     from .commands import ecr
 
-    run(ecr.plan, config=config, endpoint_url=endpoint_url, region=region, fmt=fmt,
+    run(ecr.plan, out=_out, err=_err, config=config, endpoint_url=endpoint_url, region=region, fmt=fmt,
         rotate_credentials=rotate_credentials, debug=debug)
 
 
@@ -342,7 +351,7 @@ def ecr_apply_command(config, endpoint_url, region, debug, fmt, dry_run, rotate_
     """
     from .commands import ecr
 
-    run(ecr.apply, config=config, endpoint_url=endpoint_url, region=region, fmt=fmt, dry_run=dry_run,
+    run(ecr.apply, out=_out, err=_err, config=config, endpoint_url=endpoint_url, region=region, fmt=fmt, dry_run=dry_run,
         rotate_credentials=rotate_credentials, credentials_stdin=credentials_stdin,
         ask=_ask if _interactive() else None, debug=debug)
 
@@ -358,7 +367,7 @@ def ecr_destroy_command(config, endpoint_url, region, debug, fmt, dry_run, purge
     from .commands import ecr
 
     confirm = (lambda text: click.confirm(text, err=True)) if _interactive() else None
-    run(ecr.destroy, config=config, endpoint_url=endpoint_url, region=region, fmt=fmt, dry_run=dry_run,
+    run(ecr.destroy, out=_out, err=_err, config=config, endpoint_url=endpoint_url, region=region, fmt=fmt, dry_run=dry_run,
         purge_cache=purge_cache, yes=yes, confirm=confirm, debug=debug)
 
 
@@ -369,7 +378,7 @@ def ecr_doctor_command(config, endpoint_url, region, debug, fmt):
     """Validate every rule, report drift, the 50-rule quota and node-role permissions (exit 1 on problems)."""
     from .commands import ecr
 
-    run(ecr.doctor, config=config, endpoint_url=endpoint_url, region=region, fmt=fmt, debug=debug)
+    run(ecr.doctor, out=_out, err=_err, config=config, endpoint_url=endpoint_url, region=region, fmt=fmt, debug=debug)
 
 
 @ecr_group.command("rules")
@@ -378,7 +387,35 @@ def ecr_rules_command(config, endpoint_url, region, debug):
     """Print the account's actual pull-through cache rules as a `rules:` block."""
     from .commands import ecr
 
-    run(ecr.rules, config=config, endpoint_url=endpoint_url, region=region, debug=debug)
+    run(ecr.rules, out=_out, err=_err, config=config, endpoint_url=endpoint_url, region=region, debug=debug)
+
+
+@ecr_group.command("usage")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@_ecr_options
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "csv"]), default="text", show_default=True)
+def ecr_usage_command(paths, config, endpoint_url, region, debug, fmt):
+    """What the cache holds and costs: per prefix and repository, images, bytes, last pull,
+    monthly storage cost. With PATHs, also what is cached but no longer referenced and what
+    is referenced but not cached yet."""
+    from .commands import ecr
+
+    run(ecr.usage, tuple(paths), out=_out, err=_err, config=config, endpoint_url=endpoint_url, region=region,
+        fmt=fmt, debug=debug)
+
+
+@main.command("init")
+@click.argument("path", required=False, type=click.Path(path_type=Path, file_okay=False))
+@click.option("--force", is_flag=True, help="Overwrite an existing .imagemirror.yaml.")
+@click.option("--region", metavar="REGION", help="AWS Region (default: AWS_REGION, then the AWS config).")
+@click.option("--endpoint-url", metavar="URL", help="AWS endpoint, e.g. moto (default: AWS_ENDPOINT_URL, then AWS).")
+@click.option("--debug", is_flag=True, help="Log AWS operations (names only, never values) to stderr.")
+def init_command(path, force, region, endpoint_url, debug):
+    """Write a commented .imagemirror.yaml in PATH (default: here) from the AWS account:
+    the registry host, the account's rules, and the releases found; then say what to run."""
+    from .commands.init import init
+
+    run(init, path, out=_out, err=_err, force=force, endpoint_url=endpoint_url, region=region, debug=debug)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -38,7 +38,7 @@ plain manifests, kustomize, Argo CD, Flux, helmfile), implement the protocol:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Protocol
@@ -257,7 +257,6 @@ def scan_text(text: str, file: str, settings: Settings) -> FileResult:
     return FileResult(file, refs=annotate(analysis.refs, body), notes=analysis.notes)
 
 
-@dataclass
 class Scan:
     """What a source found under PATHS.
 
@@ -266,13 +265,18 @@ class Scan:
     (``2 releases, 9 images they pull``).  ``service_failed``: a registry or chart repository
     failed (exit 4).  ``rewrite_flags``: what ``rewrite`` needs to apply the fixes of this
     source (``("--effective",)``); the hint then names PATHS, not the files.
+    (A plain slotted class, not a dataclass: ``check`` imports this at start-up.)
     """
 
-    results: list[FileResult]
-    notes: list[str] = field(default_factory=list)
-    summary: str | None = None
-    service_failed: bool = False
-    rewrite_flags: tuple[str, ...] = ()
+    __slots__ = ("results", "notes", "summary", "service_failed", "rewrite_flags")
+
+    def __init__(self, results: list[FileResult], notes: list[str] | None = None, summary: str | None = None,
+                 service_failed: bool = False, rewrite_flags: tuple[str, ...] = ()):
+        self.results = results
+        self.notes = [] if notes is None else notes
+        self.summary = summary
+        self.service_failed = service_failed
+        self.rewrite_flags = rewrite_flags
 
     @property
     def refs(self) -> list[ImageRef]:

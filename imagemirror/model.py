@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 from .errors import FileError
 
 
-@dataclass(frozen=True, slots=True)
 class Context:
     """What pulls a reference, beyond the file that names it (a release, for a source that
     knows one): shown after the reference by ``list`` and ``check``, in ``list``'s JSON.
@@ -15,14 +14,34 @@ class Context:
     ``label`` is the text people read (``release web, image: chart default of web-1.0``);
     ``release`` is None when the source knows no release for the file (``label`` says why).
     ``disabled``: under an ``enabled: false`` (likely not rendered; ``check`` only warns).
+    (A plain slotted class, not a dataclass: ``check`` imports this at start-up.)
     """
 
-    label: str
-    release: str | None = None
-    chart: str | None = None
-    origin: str | None = None
-    default_only: bool = False
-    disabled: bool = False
+    __slots__ = ("label", "release", "chart", "origin", "default_only", "disabled")
+
+    def __init__(self, label: str, release: str | None = None, chart: str | None = None,
+                 origin: str | None = None, default_only: bool = False, disabled: bool = False):
+        self.label = label
+        self.release = release
+        self.chart = chart
+        self.origin = origin
+        self.default_only = default_only
+        self.disabled = disabled
+
+    def _key(self) -> tuple:
+        return (self.label, self.release, self.chart, self.origin, self.default_only, self.disabled)
+
+    def __eq__(self, other) -> bool:
+        return other.__class__ is Context and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        return f"Context({self.label!r}, release={self.release!r})"
+
+    def __reduce__(self):  # records cross process boundaries
+        return (Context, self._key())
 
     def to_json(self) -> dict:
         if self.release is None:

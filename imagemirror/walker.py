@@ -11,6 +11,8 @@ from __future__ import annotations
 import gc
 import re
 
+from .reference import normalise_digest, split_name
+
 NULLS = frozenset({"", "~", "null", "Null", "NULL"})
 
 # Keys whose string value is a whole reference, or that hold an image map.
@@ -328,8 +330,6 @@ class Site:
         if self.tag is not None:
             out += ":" + self.tag.node.value
         if self.digest is not None and self.digest.node.value not in out:
-            from .reference import normalise_digest
-
             out += "@" + normalise_digest(self.digest.node.value)
         return out
 
@@ -461,8 +461,6 @@ def _map_site(node: Mapping, by_key: dict, path: str, pkey, pline: int, ancestor
 
     site = Site(path=path, kind="map", names=names)
     first = names[0].node
-    from .reference import split_name
-
     host_in_name = split_name(first.value)[0] is not None
     registry = _str_child(by_key, "registry")
     if host_in_name and registry is not None:

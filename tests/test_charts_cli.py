@@ -48,6 +48,8 @@ def test_missing_chart_offline_is_exit_4_and_names_the_release(tmp_path):
     assert out.returncode == 4
     assert "release prod" in out.stdout + out.stderr
     assert "neither vendored nor cached" in out.stdout + out.stderr
+    warm = imagemirror("warm", "--effective", "--offline", "env", cwd=tmp_path)  # the same source
+    assert warm.returncode == 4 and "release prod" in warm.stderr and "Traceback" not in warm.stderr
     rewrite = imagemirror("rewrite", "--effective", "--offline", "env", cwd=tmp_path)
     assert rewrite.returncode == 3  # the file is reported and left untouched
     assert (tmp_path / "env" / "prod.yaml").read_text() == "replicaCount: 1\n"

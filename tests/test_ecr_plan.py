@@ -61,7 +61,7 @@ def converged(desired) -> Observed:
     obs.registry_policy = {"Version": "2012-10-17", "Statement": [desired.statement]} if desired.statement else None
     if desired.ci_policy:
         obs.ci_policy = {"Arn": f"arn:aws:iam::{ACCOUNT}:policy/{desired.ci_policy[0]}", "Document": desired.ci_policy[1],
-                         "Tags": {"managed-by": "imagemirror"}, "AttachmentCount": 0}
+                         "Tags": {"managed-by": "imagemirror", "imagemirror-regions": REGION}, "AttachmentCount": 0}
     return obs
 
 
@@ -114,7 +114,7 @@ def write(tmp_path: Path, text: str):
         pytest.param("rules:\n  nvcr.io: nv\n", ":2:3: rule 'nvcr.io': ECR pull-through cache cannot mirror", id="nvcr"),
         pytest.param("rules:\n  quay.io: q\n", ":2:3: rule 'quay.io': prefix 'q' is not a valid ecrRepositoryPrefix", id="short-prefix"),
         pytest.param("ecr:\n  region: mars-1\n", ":2:3: ecr.region: 'mars-1' is not an AWS Region name", id="region"),
-        pytest.param("ecr:\n  region: cn-north-1\n", ":2:3: ecr.region: cn-north-1 does not offer ECR pull-through cache", id="china"),
+        pytest.param("ecr:\n  region: cn-north-1\n", ":2:3: ecr.region: cn-north-1: the China Regions do not offer ECR pull-through cache", id="china"),
         pytest.param("ecr:\n  account: '1234'\n", ":2:3: ecr.account: '1234' is not a 12-digit AWS account id", id="account"),
         pytest.param("ecr:\n  node_roles:\n    - arn:aws:iam::123456789012:user/bob\n", ":3:7: ecr.node_roles: 'arn:aws:iam::123456789012:user/bob' is not an IAM role ARN", id="role"),
         pytest.param("ecr:\n  lifecycle:\n    keep_last: 0\n", ":3:5: ecr.lifecycle.keep_last: 0 must be a whole number", id="keep-last"),
@@ -314,7 +314,8 @@ def test_reports_are_pure_functions_of_the_changes():
 def test_quota_counts_rules_after_apply():
     d = desired_of()
     obs = Observed(rules={f"r{i}": {"upstreamRegistryUrl": "quay.io"} for i in range(47)})
-    assert quota_problem(d, obs, plan(d, obs)) == "52 pull-through cache rules after apply exceed ECR's quota of 50 per registry"
+    assert quota_problem(d, obs, plan(d, obs)).startswith(
+        "47 pull-through cache rules exist and the plan creates 5: 52 would exceed ECR's quota of 50 per registry (not adjustable)")
 
 
 # ---------------------------------------------------------------- destroy
@@ -464,7 +465,7 @@ def test_readme_ecr_settings_and_commands_are_real(tmp_path):
         for line in body.splitlines():
             if lang == "console" and line.startswith("$ ") and "imagemirror ecr" in line:
                 commands.append(shlex.split(line[2:].rsplit("| ", 1)[-1]))  # the command after a pipe
-    assert len(commands) == 4
+    assert len(commands) == 5
     group = main.get_command(click.Context(main), "ecr")
     for words in commands:
         assert words[:2] == ["imagemirror", "ecr"]

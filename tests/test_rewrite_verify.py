@@ -7,7 +7,8 @@ from __future__ import annotations
 import pytest
 
 from imagemirror.errors import FileError
-from imagemirror.rewrite import _apply, _verify
+from imagemirror.yaml_edit import apply_replacements as _apply
+from imagemirror.yaml_edit import verify_events as _verify
 from imagemirror.walker import parse_events
 
 OLD = "a: &x b\nimage: {repository: nginx}\nc: [1, 2]\nd: !t x\n"

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import Settings
+from ..files import glob_regex
 
 YAML_SUFFIXES = (".yaml", ".yml")
 SKIP_DIRS = frozenset({".git", ".hg", ".svn", "node_modules", "templates", ".venv", "__pycache__"})
@@ -486,8 +487,6 @@ def releases_for(values: Path, settings: Settings, root: Path | None = None) -> 
             found.append(Release(values.parent.name, ChartRef(name=values.parent.name, path=values.parent),
                                  [Layer(_rel(index(root), values), values)], _rel(index(root), chart_yaml), "umbrella"))
     if not found:
-        from ..files import glob_regex
-
         base = settings.path.resolve().parent if settings.path else root
         try:
             rel = values.relative_to(base).as_posix()
@@ -508,8 +507,6 @@ def values_files(root: Path, settings: Settings | None = None) -> list[Path]:
         for file in release.files():
             seen.setdefault(file, None)
     if settings is not None and settings.charts:
-        from ..files import glob_regex
-
         base = settings.path.resolve().parent if settings.path else root.resolve()
         patterns = [glob_regex(glob) for glob, _ in _settings_refs(settings)]
         for path in _walk(base):

@@ -22,12 +22,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .. import inventory
 from ..config import Settings
 from ..errors import FileError
-from .chart import Chart, load_yaml
-from .discover import Layer, Release
 from ..reference import DOCKER_HUB
 from ..rules import AMBIGUOUS, UNMIRRORED
+from ..walker import LineIndex, Mapping, Scalar, Sequence, compose, content_start, find_sites, parse_events
+from .chart import Chart, load_yaml
+from .discover import Layer, Release
 from .values import Scope, effective_values, path_value
 
 KeyPath = tuple  # of str keys (and int indexes for sequences)
@@ -125,8 +127,6 @@ def dump_yaml(data: Any) -> str:
 
 def keypaths(root) -> dict[int, KeyPath]:
     """``id(scalar or collection node) -> key path`` for the walker's light nodes."""
-    from ..walker import Mapping, Sequence
-
     out: dict[int, KeyPath] = {}
     stack = [(root, ())]
     while stack:
@@ -143,8 +143,6 @@ def keypaths(root) -> dict[int, KeyPath]:
 
 def scalar_positions(text: str) -> dict[KeyPath, tuple[int, int]]:
     """1-based ``(line, column)`` of every scalar value of a values text, by key path."""
-    from ..walker import LineIndex, Mapping, Scalar, Sequence, compose, content_start, parse_events
-
     body = text.lstrip("\ufeff")
     docs = compose(parse_events(body))
     if not docs:
@@ -225,9 +223,6 @@ def _drop_unused_registries(values: Any, defaults: Any, path: KeyPath, ignored: 
 def evaluate(release: Release, chart: Chart, settings: Settings,
              texts: dict[Path, str] | None = None) -> ReleaseView:
     """Merge the release's values over ``chart`` and classify every image it pulls."""
-    from .. import inventory
-    from ..walker import compose, find_sites, parse_events
-
     layers = [(layer, layer_data(layer, texts)) for layer in release.layers]
     top = effective_values(chart, [data for _, data in layers])
     view = ReleaseView(release, chart, top, layers)

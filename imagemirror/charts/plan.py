@@ -15,6 +15,7 @@ resolve to the cache.  :func:`plan_for_file` does all three (for tests and tools
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from .discover import releases_for, repo_root
 from .effective import EffectiveImage, ReleaseView, _get, evaluate
 from .fetch import Fetcher
 from .overrides import COMMENT, Assignment, apply
+from .values import effective_values
 
 ALLOW_INSECURE = ("global", "security", "allowInsecureImages")
 
@@ -165,8 +167,6 @@ def verify_plan(plan: FilePlan, new_text: str, settings: Settings, fetcher: Fetc
 def _whole_lists(wanted: dict, views: list[ReleaseView]) -> dict:
     """Helm replaces lists: a key inside a list element becomes the whole list, copied from the
     effective values with the element changed (``extraInitContainers[0].image``)."""
-    import copy
-
     out: dict = {}
     lists: dict[tuple, tuple] = {}
     for keypath, (value, comment, anchor) in wanted.items():
@@ -199,8 +199,6 @@ def _comment(view: ReleaseView, image: EffectiveImage, keypath: tuple) -> str:
 
 def _defaults_tree(view: ReleaseView) -> dict:
     """The chart defaults alone (no values files), as the release's values tree."""
-    from .values import effective_values
-
     cache = getattr(view, "_defaults", None)
     if cache is None:
         cache = effective_values(view.chart, []).values

@@ -30,10 +30,10 @@ from ..inventory import Scan, scan_text
 from ..model import Context, FileResult, ImageRef
 from ..rules import UNMIRRORED
 from ..suppress import annotate
+from ..yaml_edit import Assignment
 from .discover import Layer, releases_for, repo_root, validate_settings, values_files
 from .effective import EffectiveImage, ReleaseView, evaluate
 from .fetch import Fetcher
-from .overrides import Assignment
 from .plan import FilePlan, assignments_for_file, make_fetcher, verify_plan
 
 TEXT_ONLY = "no chart known: the file's text only"

@@ -1,7 +1,9 @@
-"""``imagemirror ecr plan|apply|destroy|doctor|rules``: plain functions returning exit codes.
+"""``imagemirror ecr plan|apply|destroy|doctor|rules|usage``: plain functions returning exit codes.
 
-Results go to stdout, progress to stderr.  Exit codes (imagemirror/errors.py): 0 ok / no
-drift, 1 doctor found problems, 2 settings or usage error, 4 AWS error.
+No click here: results go through ``out`` (stdout), progress and reports through ``err``
+(stderr); both default to plain ``print`` and ``cli.py`` passes its own.  Exit codes
+(imagemirror/errors.py): 0 ok / no drift, 1 doctor found problems or a plan would fail, 2
+settings or usage error, 4 AWS error.
 """
 
 from __future__ import annotations
@@ -12,12 +14,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-import click
-
+from .. import output
 from ..errors import ConfigError, Exit, ServiceError
 
 Ask = Callable[[str, bool], str]
+Write = Callable[[str], None]
 _QUIET_LOGGERS = ("botocore", "boto3", "urllib3", "s3transfer")
+
+
+def _stdout(text: str) -> None:
+    output.out(text, end="")
+
+
+def _stderr(text: str) -> None:
+    output.err(text)
 
 
 def _setup_logging(debug: bool) -> None:
@@ -42,40 +52,70 @@ class _Context:
     client: Any
     account: str
     region: str
+    partition: str
+
+
+def connect(region: str | None, endpoint_url: str | None, settings_region: str | None = None):
+    """An :class:`AwsClient` for a Region that offers the pull-through cache.
+
+    The Region (``--region``, else ``ecr.region``, else the AWS config) is checked before any
+    call is made; then STS gives the account and the ARN partition, which must agree.
+    """
+    from ..ecr.client import AwsClient
+    from ..ecr.regions import partition_of, refusal
+
+    import os
+
+    client = AwsClient(region=region or settings_region or os.environ.get("AWS_REGION") or None, endpoint_url=endpoint_url)
+    if not client.region:
+        raise ConfigError("no AWS Region: set ecr.region in .imagemirror.yaml, pass --region, or set AWS_REGION")
+    reason = refusal(client.region)
+    if reason:
+        raise ConfigError(f"Region {reason}")
+    account, partition = client.identity()
+    if partition != partition_of(client.region):
+        raise ServiceError(f"the AWS credentials are for partition {partition}, but Region {client.region} is in {partition_of(client.region)}")
+    return client, account, partition
 
 
 def _context(config: Path | None, endpoint_url: str | None, region: str | None, debug: bool) -> _Context:
     from ..config import resolve_settings
     from ..ecr import settings as ecr_settings
-    from ..ecr.client import AwsClient
 
     _setup_logging(debug)
     settings = resolve_settings(Path.cwd(), config)
     ecr = ecr_settings.parse(settings)
-    client = AwsClient(region=region or ecr.region, endpoint_url=endpoint_url)
-    if not client.region:
-        raise ConfigError("no AWS Region: set ecr.region in .imagemirror.yaml, pass --region, or set AWS_REGION")
-    actual = client.account_id()
+    client, actual, partition = connect(region, endpoint_url, ecr.region)
     if ecr.account and ecr.account != actual:
         raise ServiceError(f"the AWS credentials are for account {actual}, but ecr.account is {ecr.account}")
-    return _Context(settings, ecr, client, actual, client.region)
+    return _Context(settings, ecr, client, actual, client.region, partition)
 
 
-def _state(ctx: _Context, *, cached: bool = False):
+def _state(ctx: _Context, *, cached: bool = False, global_users: bool = False):
     from ..ecr.plan import desired_state
     from ..ecr.state import observe
 
-    desired = desired_state(ctx.ecr, ctx.account, ctx.region)
-    return desired, observe(ctx.client, ctx.ecr, desired, cached=cached)
+    desired = desired_state(ctx.ecr, ctx.account, ctx.region, ctx.partition)
+    return desired, observe(ctx.client, ctx.ecr, desired, cached=cached, global_users=global_users)
 
 
-def _print_plan(changes, ctx: _Context, fmt: str, notes=(), verb: str = "Plan") -> None:
+def _plan_text(changes, ctx: _Context, fmt: str, notes=(), verb: str = "Plan", problems=()) -> str:
     from ..ecr.plan import format_json, format_text
 
     if fmt == "json":
-        click.echo(format_json(changes, ctx.account, ctx.region, notes), nl=False)
-    else:
-        click.echo(format_text(changes, ctx.account, ctx.region, notes, verb), nl=False)
+        import json
+
+        doc = json.loads(format_json(changes, ctx.account, ctx.region, notes))
+        doc["problems"] = list(problems)
+        return json.dumps(doc, indent=2) + "\n"
+    return format_text(changes, ctx.account, ctx.region, notes, verb)
+
+
+def _refuse(problems: list[str], err: Write, what: str) -> int:
+    for problem in problems:
+        err(f"imagemirror: {what}: {problem}")
+    err(f"imagemirror: {what}: nothing was written; fix the above and plan again")
+    return Exit.FINDINGS
 
 
 def plan(
@@ -86,13 +126,19 @@ def plan(
     fmt: str = "text",
     rotate_credentials: bool = False,
     debug: bool = False,
+    out: Write = _stdout,
+    err: Write = _stderr,
 ) -> int:
-    """Print what ``apply`` would change.  Describe calls only."""
-    from ..ecr.plan import plan as make_plan
+    """Print what ``apply`` would change.  Describe calls only; exit 1 when it would fail."""
+    from ..ecr.plan import plan as make_plan, preflight
 
     ctx = _context(config, endpoint_url, region, debug)
     desired, observed = _state(ctx)
-    _print_plan(make_plan(desired, observed, rotate_credentials=rotate_credentials), ctx, fmt)
+    changes = make_plan(desired, observed, rotate_credentials=rotate_credentials)
+    problems = preflight(desired, observed, changes)
+    out(_plan_text(changes, ctx, fmt, problems=problems))
+    if problems:
+        return _refuse(problems, err, "plan cannot be applied")
     return Exit.OK
 
 
@@ -108,20 +154,36 @@ def apply(
     stdin: Any = None,
     ask: Ask | None = None,
     debug: bool = False,
+    out: Write = _stdout,
+    err: Write = _stderr,
 ) -> int:
-    """Make the account match ``.imagemirror.yaml``; a second run changes nothing."""
+    """Make the account match ``.imagemirror.yaml``; a second run changes nothing.
+
+    Checks :func:`plan.preflight` before the first write; a failure midway names what was and
+    was not done (re-running does what is left).
+    """
     if dry_run:
-        return plan(config=config, endpoint_url=endpoint_url, region=region, fmt=fmt, rotate_credentials=rotate_credentials, debug=debug)
-    from ..ecr.apply import execute, gather_credentials
-    from ..ecr.plan import plan as make_plan
+        return plan(config=config, endpoint_url=endpoint_url, region=region, fmt=fmt,
+                    rotate_credentials=rotate_credentials, debug=debug, out=out, err=err)
+    from ..ecr.apply import ApplyStopped, execute, gather_credentials
+    from ..ecr.plan import plan as make_plan, preflight
 
     ctx = _context(config, endpoint_url, region, debug)
     desired, observed = _state(ctx)
     changes = make_plan(desired, observed, rotate_credentials=rotate_credentials)
+    problems = preflight(desired, observed, changes)
+    if problems:
+        return _refuse(problems, err, "apply refused")
     stdin_text = (stdin or sys.stdin).read() if credentials_stdin else None
     credentials = gather_credentials(changes, ctx.ecr, stdin_text=stdin_text, ask=None if credentials_stdin else ask)
-    done = execute(ctx.client, changes, observed, credentials, progress=lambda line: click.echo(f"imagemirror: {line}", err=True))
-    _print_plan(done, ctx, fmt, verb="Applied")
+    try:
+        done = execute(ctx.client, changes, observed, credentials, progress=lambda line: err(f"imagemirror: {line}"))
+    except ApplyStopped as stopped:
+        out(_plan_text(stopped.done, ctx, fmt, verb="Applied"))
+        for line in stopped.report():
+            err(line)
+        return stopped.exit_code
+    out(_plan_text(done, ctx, fmt, verb="Applied"))
     return Exit.OK
 
 
@@ -136,26 +198,38 @@ def destroy(
     yes: bool = False,
     confirm: Callable[[str], bool] | None = None,
     debug: bool = False,
+    out: Write = _stdout,
+    err: Write = _stderr,
 ) -> int:
-    """Remove what imagemirror manages; cached images stay unless ``purge_cache``."""
-    from ..ecr.apply import execute
+    """Remove what imagemirror manages; cached images stay unless ``purge_cache``.
+
+    The CI policy (IAM, global) is deleted only when no other Region its tag lists still has
+    imagemirror's repositories; otherwise this Region just leaves the tag.
+    """
+    from ..ecr.apply import ApplyStopped, execute
     from ..ecr.plan import destroy_plan
 
     ctx = _context(config, endpoint_url, region, debug)
-    desired, observed = _state(ctx, cached=True)
+    desired, observed = _state(ctx, cached=True, global_users=True)
     changes, notes = destroy_plan(desired, observed, purge_cache=purge_cache)
     if dry_run or not changes:
-        _print_plan(changes, ctx, fmt, notes, verb="Destroy plan")
+        out(_plan_text(changes, ctx, fmt, notes, verb="Destroy plan"))
         return Exit.OK
     if not yes:
         if confirm is None:
             raise ConfigError("destroy deletes resources: pass --yes, or run in a terminal to confirm")
-        _print_plan(changes, ctx, "text", notes, verb="Destroy plan")
+        out(_plan_text(changes, ctx, "text", notes, verb="Destroy plan"))
         if not confirm(f"Delete these {len(changes)} resources in account {ctx.account}?"):
-            click.echo("imagemirror: nothing deleted", err=True)
+            err("imagemirror: nothing deleted")
             return Exit.OK
-    done = execute(ctx.client, changes, observed, {}, progress=lambda line: click.echo(f"imagemirror: {line}", err=True))
-    _print_plan(done, ctx, fmt, notes, verb="Destroyed")
+    try:
+        done = execute(ctx.client, changes, observed, {}, progress=lambda line: err(f"imagemirror: {line}"))
+    except ApplyStopped as stopped:
+        out(_plan_text(stopped.done, ctx, fmt, notes, verb="Destroyed"))
+        for line in stopped.report():
+            err(line.replace("ecr apply", "ecr destroy").replace("apply stopped", "destroy stopped"))
+        return stopped.exit_code
+    out(_plan_text(done, ctx, fmt, notes, verb="Destroyed"))
     return Exit.OK
 
 
@@ -166,60 +240,49 @@ def doctor(
     region: str | None = None,
     fmt: str = "text",
     debug: bool = False,
+    out: Write = _stdout,
+    err: Write = _stderr,
 ) -> int:
-    """Validate rules, report drift, the rule quota and node roles' first-pull permissions."""
+    """Validate rules, report drift, preflight problems, the quota, node roles and ECR upstreams."""
     import json
 
-    from ..ecr.doctor import Finding, node_role_findings, validation_finding
-    from ..ecr.plan import SYMBOLS, is_tagged, plan as make_plan, quota_problem
-    from ..ecr.settings import RULE_QUOTA
+    from ..ecr.doctor import findings, format_text
 
     ctx = _context(config, endpoint_url, region, debug)
     desired, observed = _state(ctx)
-    findings: list[Finding] = []
-    for up in desired.rules:
-        rule = observed.rules.get(up.prefix)
-        if rule is None:
-            continue  # reported as drift below
-        if rule.get("credentialArn"):
-            findings.append(validation_finding(up.prefix, ctx.client.validate_rule(up.prefix)))
-        else:  # ValidatePullThroughCacheRule is documented for authenticated upstreams only
-            findings.append(Finding(True, "validate", f"rule {up.prefix}: {rule.get('upstreamRegistryUrl')} is pulled anonymously; no credentials to validate"))
-    changes = make_plan(desired, observed)
-    for c in changes:
-        findings.append(Finding(False, "drift", f"{SYMBOLS[c.action]} {c.action} {c.kind} {c.name} ({c.reason})"))
-    if not changes:
-        findings.append(Finding(True, "drift", "the account matches .imagemirror.yaml"))
-    cache_host = f"{ctx.account}.dkr.ecr.{ctx.region}.amazonaws.com"
-    if ctx.settings.registry is None:
-        findings.append(Finding(False, "registry", f"no registry: in .imagemirror.yaml; the cache is {cache_host}"))
-    elif ctx.settings.registry != cache_host:
-        findings.append(Finding(False, "registry", f"{ctx.settings.registry} in .imagemirror.yaml, but the cache these rules fill is {cache_host}"))
-    else:
-        findings.append(Finding(True, "registry", f"{cache_host} is this account's cache"))
-    if desired.ci_policy and observed.ci_policy and not is_tagged(observed.ci_policy.get("Tags")):
-        findings.append(Finding(False, "iam-policy", f"{observed.ci_policy['Arn']} exists but is not tagged managed-by=imagemirror, so apply leaves it alone; rename ecr.ci_policy or tag it"))
-    problem = quota_problem(desired, observed, changes)
-    findings.append(Finding(problem is None, "quota", problem or f"{len(observed.rules)} of {RULE_QUOTA} pull-through cache rules in use"))
-    roles: dict[str, list[dict] | None] = {}
-    for arn in ctx.ecr.node_roles:
-        if arn.split(":")[4] != ctx.account:
-            findings.append(Finding(False, "node-role", f"{arn}: in another account; first pulls through the cache "
-                                    "need a role in the registry's account"))
-            continue
-        name = arn.rsplit("/", 1)[-1]
-        roles[arn] = ctx.client.role_policies(name) if ctx.client.role_exists(name) else None
-    findings.extend(node_role_findings(desired, observed, roles))
-    if not ctx.ecr.node_roles:
-        findings.append(Finding(True, "node-role", "no ecr.node_roles configured; nodes need ecr:BatchImportUpstreamImage and ecr:CreateRepository from elsewhere"))
+    found = findings(ctx.client, ctx.settings, ctx.ecr, desired, observed)
     if fmt == "json":
-        click.echo(json.dumps({"account": ctx.account, "region": ctx.region, "findings": [f.to_json() for f in findings]}, indent=2))
+        out(json.dumps({"account": ctx.account, "region": ctx.region, "findings": [f.to_json() for f in found]}, indent=2) + "\n")
     else:
-        for f in findings:
-            click.echo(f"{'ok' if f.ok else 'PROBLEM'}: {f.check}: {f.message}")
-        bad = sum(1 for f in findings if not f.ok)
-        click.echo(f"{bad} problem(s) found." if bad else "No problems found.")
-    return Exit.FINDINGS if any(not f.ok for f in findings) else Exit.OK
+        out(format_text(found))
+    return Exit.FINDINGS if any(not f.ok for f in found) else Exit.OK
+
+
+def rules_block(found: dict[str, dict], account: str, region: str) -> str:
+    """The account's rules as a ``rules:`` block (pure).  Rules imagemirror cannot express in
+    ``rules:`` (ROOT, an upstream prefix, a second rule for one host) are comments saying why."""
+    from ..ecr.settings import host_for_url
+
+    lines = [f"# pull-through cache rules of account {account} in {region}"]
+    if not found:
+        return "\n".join([*lines, "rules: {}"]) + "\n"
+    lines.append("rules:")
+    seen: set[str] = set()
+    for prefix, rule in sorted(found.items(), key=lambda kv: (host_for_url(kv[1]["upstreamRegistryUrl"]), kv[0])):
+        host = host_for_url(rule["upstreamRegistryUrl"])
+        upstream_prefix = rule.get("upstreamRepositoryPrefix") or "ROOT"
+        if prefix == "ROOT":
+            lines.append(f"  # {host}: ROOT  (no prefix: rewrite needs a prefix to tell cached paths apart)")
+        elif upstream_prefix != "ROOT":
+            lines.append(f"  # {host}: {prefix}  (upstreamRepositoryPrefix {upstream_prefix}: maps {prefix}/x to "
+                         f"{upstream_prefix}/x, which rules: cannot express)")
+        elif host in seen:  # rules: holds one prefix per upstream host
+            lines.append(f"  # {host}: {prefix}  (another rule for the same upstream)")
+        else:
+            role = f"  # customRoleArn {rule['customRoleArn']}" if rule.get("customRoleArn") else ""
+            lines.append(f"  {host}: {prefix}{role}")
+            seen.add(host)
+    return "\n".join(lines) + "\n"
 
 
 def rules(
@@ -228,11 +291,10 @@ def rules(
     endpoint_url: str | None = None,
     region: str | None = None,
     debug: bool = False,
+    out: Write = _stdout,
+    err: Write = _stderr,
 ) -> int:
     """Print the account's actual pull-through cache rules as a ``rules:`` block."""
-    from ..ecr.client import AwsClient
-    from ..ecr.settings import host_for_url
-
     _setup_logging(debug)
     reg = region
     if reg is None:  # only the Region is needed: rules: itself may not match the account
@@ -240,21 +302,58 @@ def rules(
 
         raw = resolve_settings(Path.cwd(), config).ecr or {}
         reg = raw.get("region") if isinstance(raw.get("region"), str) else None
-    client = AwsClient(region=reg, endpoint_url=endpoint_url)
-    if not client.region:
-        raise ConfigError("no AWS Region: set ecr.region in .imagemirror.yaml, pass --region, or set AWS_REGION")
+    client, account, _ = connect(reg, endpoint_url)
+    out(rules_block(client.rules(), account, client.region))
+    return Exit.OK
+
+
+def usage(
+    paths: tuple[Path, ...] = (),
+    *,
+    config: Path | None = None,
+    endpoint_url: str | None = None,
+    region: str | None = None,
+    fmt: str = "text",
+    debug: bool = False,
+    out: Write = _stdout,
+    err: Write = _stderr,
+) -> int:
+    """What the cache holds and costs; with PATHs, joined with their image references."""
+    from ..config import resolve_settings
+    from ..ecr import settings as ecr_settings
+    from ..ecr import usage as usage_mod
+    from ..ecr.regions import registry_host, storage_price
+
+    _setup_logging(debug)
+    first = Path(paths[0]) if paths else Path.cwd()
+    settings = resolve_settings(first, config)
+    raw = settings.ecr if isinstance(settings.ecr, dict) else {}
+    try:
+        ecr = ecr_settings.parse(settings)
+        price, settings_region = ecr.storage_price, ecr.region
+    except ConfigError:
+        if paths:
+            raise
+        # Without PATHs the rules: need not match ECR's upstreams; read just the two keys.
+        price = raw.get("storage_price") if isinstance(raw.get("storage_price"), (int, float)) else None
+        settings_region = raw.get("region") if isinstance(raw.get("region"), str) else None
+    client, account, _ = connect(region, endpoint_url, settings_region)
+    if price is None:
+        price = storage_price(client.region)
+    host = registry_host(account, client.region)
     found = client.rules()
-    click.echo(f"# pull-through cache rules of account {client.account_id()} in {client.region}")
-    if not found:
-        click.echo("rules: {}")
-        return Exit.OK
-    click.echo("rules:")
-    seen: set[str] = set()
-    for prefix, rule in sorted(found.items(), key=lambda kv: (host_for_url(kv[1]["upstreamRegistryUrl"]), kv[0])):
-        host = host_for_url(rule["upstreamRegistryUrl"])
-        if host in seen:  # rules: holds one prefix per upstream host
-            click.echo(f"  # {host}: {prefix}  (another rule for the same upstream)")
-        else:
-            click.echo(f"  {host}: {prefix}")
-        seen.add(host)
+    repos = usage_mod.collect(client, sorted(found))
+    refs = None
+    if paths:
+        from ..commands.common import report_errors
+        from ..inventory import scan
+
+        results = scan(list(paths), settings).results
+        report_errors(results)
+        if settings.registry is not None and settings.registry != host:
+            err(f"imagemirror: note: registry {settings.registry} in .imagemirror.yaml is not this account's cache {host}")
+        refs = usage_mod.referenced(results, settings.registry or host, settings)
+    report = usage_mod.build(repos, sorted(found), price, refs)
+    formatter = {"json": usage_mod.format_json, "csv": usage_mod.format_csv}.get(fmt, usage_mod.format_text)
+    out(formatter(report, account=account, region=client.region, host=host))
     return Exit.OK

@@ -10,7 +10,6 @@ import difflib
 from pathlib import Path
 
 from .. import output
-from ..charts.overrides import apply as apply_assignments
 from ..config import Settings
 from ..errors import ConfigError, Exit, FileError
 from ..files import BackgroundWrites, decode, read_bytes, write_atomic
@@ -18,6 +17,7 @@ from ..inventory import Source, ValuesText, settle
 from ..model import FileResult
 from ..parallel import map_files, worth_forking
 from ..rewrite import Rewritten, allow_insecure, rewrite_text
+from ..yaml_edit import set_values
 from .common import report_errors, settings_for, warn
 
 
@@ -30,7 +30,7 @@ def with_source_plan(source: Source, path: Path, display: str, done: Rewritten, 
     if not extra.assignments:
         notes.extend(n for n in extra.notes if n not in notes)
         return Rewritten(done.text, FileResult(display, refs=done.result.refs, notes=notes), done.changed)
-    text = apply_assignments(done.text, extra.assignments, str(path))
+    text = set_values(done.text, extra.assignments, str(path), what="chart overrides")
     extra.verify(text)
     notes.extend(n for n in extra.notes if n not in notes)
     if extra.relocated_bitnami:  # the images the source moved need the core's Bitnami flag too

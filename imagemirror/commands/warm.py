@@ -19,6 +19,9 @@ from typing import TextIO
 from .. import output
 from ..errors import ConfigError, Exit
 from ..inventory import Source, scan
+from ..registry.auth import CredentialStore
+from ..registry.client import RegistryClient
+from ..registry.engine import DockerEngine
 from ..warm import ImageResult, Target, targets_from_refs, warm_images, warm_with_engine
 from .common import report_errors, settings_for
 
@@ -189,17 +192,11 @@ def run_warm(
     progress = BarProgress(len(targets), stderr) if tty else LineProgress(len(targets), stderr)
     start = time.monotonic()
     if engine == "docker":
-        from ..registry.auth import CredentialStore
-        from ..registry.engine import DockerEngine
-
         timeout = 600.0 if deadline is None else min(600.0, deadline)
         docker_engine = docker_engine or DockerEngine(CredentialStore(), timeout=timeout)
         results = warm_with_engine(targets, docker_engine, jobs=jobs, platform=platform, progress=progress,
                                    prefixes=prefixes, deadline=deadline)
     else:
-        from ..registry.auth import CredentialStore
-        from ..registry.client import RegistryClient
-
         own = client is None
         client = client or RegistryClient(CredentialStore(), insecure=insecure, ca_bundle=ca_bundle, jobs=jobs,
                                           deadline=deadline)

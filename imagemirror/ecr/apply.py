@@ -11,9 +11,9 @@ import json
 import os
 from typing import Callable, Mapping
 
-from ..errors import ConfigError
+from ..errors import ConfigError, ImagemirrorError, ServiceError
 from .client import AwsClient, Credential
-from .plan import Change, Observed
+from .plan import REGIONS_TAG, Change, Observed
 from .settings import MANAGED_TAG, EcrSettings, Upstream
 
 # Order of execution: secrets before the rules that read them, a rule's delete before its
@@ -100,6 +100,29 @@ def gather_credentials(
     return out
 
 
+class ApplyStopped(ServiceError):
+    """A change failed midway: what was done, what failed and what was not done.
+
+    Every change is judged from the account's state, so re-running ``apply`` does what is left.
+    """
+
+    def __init__(self, done: list[Change], failed: Change, error: ImagemirrorError, remaining: list[Change]):
+        self.done, self.failed, self.error, self.remaining = done, failed, error, remaining
+        self.exit_code = error.exit_code
+        super().__init__(f"{failed.action} {failed.kind} {failed.name} failed: {error}")
+
+    def report(self) -> list[str]:
+        lines = [f"imagemirror: apply stopped: {self}"]
+        lines.append(f"imagemirror: done ({len(self.done)}): " + (", ".join(_label(c) for c in self.done) or "nothing"))
+        lines.append(f"imagemirror: not done ({len(self.remaining) + 1}): " + ", ".join(_label(c) for c in [self.failed, *self.remaining]))
+        lines.append("imagemirror: fix the cause and run `imagemirror ecr apply` again: it plans from the account's state and does what is left")
+        return lines
+
+
+def _label(c: Change) -> str:
+    return f"{c.action} {c.kind} {c.name}"
+
+
 def execute(
     client: AwsClient,
     changes: list[Change],
@@ -107,12 +130,19 @@ def execute(
     credentials: dict[str, Credential],
     progress: Callable[[str], None] = lambda line: None,
 ) -> list[Change]:
-    """Apply ``changes`` in a safe order; returns them in the order they were made."""
+    """Apply ``changes`` in a safe order; returns them in the order they were made.
+
+    Raises :class:`ApplyStopped` when one fails, naming what was and was not done.
+    """
     arns = {name: s["ARN"] for name, s in observed.secrets.items()}
     done: list[Change] = []
-    for change in ordered(changes):
+    todo = ordered(changes)
+    for i, change in enumerate(todo):
         progress(f"{_ING[change.action]} {change.kind} {change.name}")
-        _one(client, change, arns, credentials)
+        try:
+            _one(client, change, arns, credentials)
+        except ImagemirrorError as exc:
+            raise ApplyStopped(done, change, exc, todo[i + 1 :]) from None
         done.append(change)
     return done
 
@@ -138,12 +168,13 @@ def _one(client: AwsClient, change: Change, arns: dict[str, str], credentials: d
         arn = arns.get(spec["secret"]) if spec.get("secret") else None
         if spec.get("secret") and arn is None:
             raise ConfigError(f"rule {change.name}: secret {spec['secret']} does not exist (run apply to create it)")
+        role = spec.get("customRoleArn")
         if action == "update":
-            client.update_rule(spec["ecrRepositoryPrefix"], arn)
+            client.update_rule(spec["ecrRepositoryPrefix"], arn, role)
             return
         if action == "replace":
             client.delete_rule(spec["old_prefix"])
-        client.create_rule(spec["ecrRepositoryPrefix"], spec["upstreamRegistry"], spec["upstreamRegistryUrl"], arn)
+        client.create_rule(spec["ecrRepositoryPrefix"], spec["upstreamRegistry"], spec["upstreamRegistryUrl"], arn, role)
     elif kind == "template":
         if action == "delete":
             client.delete_template(spec["prefix"])
@@ -164,9 +195,11 @@ def _one(client: AwsClient, change: Change, arns: dict[str, str], credentials: d
         client.put_registry_policy(spec["document"])
     elif kind == "iam-policy":
         if action == "create":
-            client.create_policy(spec["name"], spec["document"], _TAGS)
+            client.create_policy(spec["name"], spec["document"], {**_TAGS, REGIONS_TAG: " ".join(spec["regions"])})
         elif action == "update":
-            client.update_policy(spec["arn"], spec["document"])
+            if spec.get("document") is not None:
+                client.update_policy(spec["arn"], spec["document"])
+            client.tag_policy(spec["arn"], {REGIONS_TAG: " ".join(spec["regions"])})
         else:
             client.delete_policy(spec["arn"])
     else:  # pragma: no cover -- plan only makes the kinds above

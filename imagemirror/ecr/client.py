@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from typing import Any, Iterator
 
 from ..errors import ServiceError
@@ -60,7 +61,8 @@ class AwsClient:
         self.region = region or self.session.region_name
         self.endpoint_url = endpoint_url
         self._clients: dict[str, Any] = {}
-        self._sensitive: list[str] = []
+        self._tokens: list[str] = []  # always masked (whole occurrences)
+        self._names: list[str] = []  # usernames: masked when long enough to be secret
 
     # ------------------------------------------------------------ plumbing
 
@@ -83,63 +85,99 @@ class AwsClient:
         return self._clients[service]
 
     def _scrub(self, text: str) -> str:
-        for value in self._sensitive:
-            if value:
-                text = text.replace(value, "***")
-        return " ".join(text.split())
+        """One line with every secret masked (see :func:`scrub`), AWS's own keys included."""
+        return scrub(text, tokens=[*self._tokens, *_aws_secrets(self.session)], names=self._names)
+
+    def _remember(self, credential: Credential) -> None:
+        user, token = credential.values()
+        self._names.append(user)
+        self._tokens.append(token)
+
+    def _error(self, service: str, client: Any, operation: str, exc: Exception) -> ServiceError:
+        """One line for a failed call; never the response body of an endpoint that is not AWS."""
+        from botocore.exceptions import ClientError
+        from botocore.parsers import ResponseParserError
+
+        where = f"AWS {service} {_op_name(client, operation)}"
+        if isinstance(exc, ResponseParserError):
+            # botocore's message quotes the whole body, and a proxy's page may echo the request
+            # (its signature, X-Amz-Security-Token): say what happened, quote nothing.
+            return ServiceError(f"{where}: the endpoint did not answer like AWS (not an AWS response); "
+                                "check --endpoint-url / AWS_ENDPOINT_URL and any proxy")
+        if isinstance(exc, ClientError):
+            error = exc.response.get("Error", {}) or {}
+            code = str(error.get("Code") or "Error")
+            status = (exc.response.get("ResponseMetadata") or {}).get("HTTPStatusCode")
+            if code.isdigit() or not _CODE.match(code):
+                # No AWS error code: a page from something else (a proxy, a captive portal).
+                return ServiceError(f"{where}: the endpoint answered HTTP {status or code} without an AWS error; "
+                                    "check --endpoint-url / AWS_ENDPOINT_URL and any proxy")
+            message = self._scrub(str(error.get("Message") or ""))
+            return ServiceError(f"{where}: {code}: {_clip(message)}" if message else f"{where}: {code}")
+        return ServiceError(f"{where}: {_clip(self._scrub(str(exc)))}")
 
     def _call(self, service: str, operation: str, *, missing: bool = False, **params: Any) -> Any:
         """Call ``operation``; return None for a not-found answer when ``missing``."""
         from botocore.exceptions import BotoCoreError, ClientError
+        from botocore.parsers import ResponseParserError
 
         log.debug("%s.%s(%s)", service, operation, ", ".join(sorted(params)))
         client = self._client(service)
         try:
             return getattr(client, operation)(**params)
         except ClientError as exc:
-            error = exc.response.get("Error", {})
-            code = error.get("Code", "Error")
-            if missing and code in _NOT_FOUND:
+            if missing and (exc.response.get("Error", {}) or {}).get("Code") in _NOT_FOUND:
                 return None
-            message = self._scrub(str(error.get("Message") or exc))
-            raise ServiceError(f"AWS {service} {_op_name(client, operation)}: {code}: {message}") from None
-        except BotoCoreError as exc:  # EndpointConnectionError, NoCredentialsError, ...
-            raise ServiceError(f"AWS {service} {_op_name(client, operation)}: {self._scrub(str(exc))}") from None
+            raise self._error(service, client, operation, exc) from None
+        except (BotoCoreError, ResponseParserError) as exc:  # no endpoint, no credentials, not AWS ...
+            raise self._error(service, client, operation, exc) from None
 
     def _pages(self, service: str, operation: str, key: str, **params: Any) -> Iterator[dict]:
         from botocore.exceptions import BotoCoreError, ClientError
+        from botocore.parsers import ResponseParserError
 
         log.debug("%s.%s(%s) [paginated]", service, operation, ", ".join(sorted(params)))
         client = self._client(service)
+        config = params.pop("PaginationConfig", None)
         try:
-            for page in client.get_paginator(operation).paginate(**params):
+            pages = client.get_paginator(operation).paginate(**params, **({"PaginationConfig": config} if config else {}))
+            for page in pages:
                 yield from page.get(key, [])
-        except ClientError as exc:
-            error = exc.response.get("Error", {})
-            raise ServiceError(
-                f"AWS {service} {_op_name(client, operation)}: {error.get('Code')}: {self._scrub(str(error.get('Message') or exc))}"
-            ) from None
-        except BotoCoreError as exc:
-            raise ServiceError(f"AWS {service} {_op_name(client, operation)}: {self._scrub(str(exc))}") from None
+        except (ClientError, BotoCoreError, ResponseParserError) as exc:
+            raise self._error(service, client, operation, exc) from None
 
     # ------------------------------------------------------------ STS
 
     def account_id(self) -> str:
-        return self._call("sts", "get_caller_identity")["Account"]
+        return self.identity()[0]
+
+    def identity(self) -> tuple[str, str]:
+        """``(account, partition)`` of the caller, from STS ``GetCallerIdentity``."""
+        found = self._call("sts", "get_caller_identity")
+        arn = str(found.get("Arn") or "")
+        partition = arn.split(":")[1] if arn.count(":") >= 5 else "aws"
+        return found["Account"], partition or "aws"
 
     # ------------------------------------------------------------ pull-through cache rules
 
     def rules(self) -> dict[str, dict]:
         return {r["ecrRepositoryPrefix"]: r for r in self._pages("ecr", "describe_pull_through_cache_rules", "pullThroughCacheRules")}
 
-    def create_rule(self, prefix: str, registry: str, url: str, credential_arn: str | None) -> dict:
+    def create_rule(self, prefix: str, registry: str, url: str, credential_arn: str | None, role: str | None = None) -> dict:
         params: dict[str, Any] = {"ecrRepositoryPrefix": prefix, "upstreamRegistry": registry, "upstreamRegistryUrl": url}
         if credential_arn:
             params["credentialArn"] = credential_arn
+        if role:
+            params["customRoleArn"] = role
         return self._call("ecr", "create_pull_through_cache_rule", **params)
 
-    def update_rule(self, prefix: str, credential_arn: str) -> dict:
-        return self._call("ecr", "update_pull_through_cache_rule", ecrRepositoryPrefix=prefix, credentialArn=credential_arn)
+    def update_rule(self, prefix: str, credential_arn: str | None, role: str | None = None) -> dict:
+        params: dict[str, Any] = {"ecrRepositoryPrefix": prefix}
+        if credential_arn:
+            params["credentialArn"] = credential_arn
+        if role:
+            params["customRoleArn"] = role
+        return self._call("ecr", "update_pull_through_cache_rule", **params)
 
     def delete_rule(self, prefix: str) -> dict | None:
         return self._call("ecr", "delete_pull_through_cache_rule", missing=True, ecrRepositoryPrefix=prefix)
@@ -187,6 +225,22 @@ class AwsClient:
     def repository_names(self) -> list[str]:
         return [r["repositoryName"] for r in self._pages("ecr", "describe_repositories", "repositories")]
 
+    def images(self, name: str) -> Iterator[dict]:
+        """``DescribeImages`` of one repository, every page (1000 images a page)."""
+        return self._pages("ecr", "describe_images", "imageDetails", repositoryName=name,
+                           PaginationConfig={"PageSize": 1000})
+
+    def tagged_repository_names(self, names: list[str]) -> list[str]:
+        """Which of ``names`` exist and carry the managed-by=imagemirror tag."""
+        out = []
+        for name in names:
+            found = self._call("ecr", "describe_repositories", missing=True, repositoryNames=[name])
+            for repo in (found or {}).get("repositories", []):
+                tags = self._call("ecr", "list_tags_for_resource", resourceArn=repo["repositoryArn"]).get("tags", [])
+                if any(t["Key"] == "managed-by" and t["Value"] == "imagemirror" for t in tags):
+                    out.append(name)
+        return out
+
     def create_repository(self, name: str, scan_on_push: bool, tags: dict[str, str]) -> dict:
         return self._call(
             "ecr",
@@ -223,16 +277,27 @@ class AwsClient:
 
     # ------------------------------------------------------------ Secrets Manager
 
-    def secrets(self, name_prefix: str) -> dict[str, dict]:
-        """Secrets whose name starts with ``name_prefix``: name -> {"ARN", "Tags"}."""
+    def secrets(self, name_prefix: str, deleted: set[str] | None = None) -> dict[str, dict]:
+        """Secrets whose name starts with ``name_prefix``: name -> {"ARN", "Tags"}.
+
+        Names pending deletion are left out, and added to ``deleted`` when given.
+        """
         out = {}
-        for s in self._pages("secretsmanager", "list_secrets", "SecretList", Filters=[{"Key": "name", "Values": [name_prefix]}]):
-            if s["Name"].startswith(name_prefix) and not s.get("DeletedDate"):
-                out[s["Name"]] = {"ARN": s["ARN"], "Tags": {t["Key"]: t["Value"] for t in s.get("Tags") or []}}
+        params: dict[str, Any] = {"Filters": [{"Key": "name", "Values": [name_prefix]}]}
+        if deleted is not None:
+            params["IncludePlannedDeletion"] = True
+        for s in self._pages("secretsmanager", "list_secrets", "SecretList", **params):
+            if not s["Name"].startswith(name_prefix):
+                continue
+            if s.get("DeletedDate"):
+                if deleted is not None:
+                    deleted.add(s["Name"])
+                continue
+            out[s["Name"]] = {"ARN": s["ARN"], "Tags": {t["Key"]: t["Value"] for t in s.get("Tags") or []}}
         return out
 
     def create_secret(self, name: str, credential: Credential, tags: dict[str, str], description: str) -> str:
-        self._sensitive.extend(credential.values())
+        self._remember(credential)
         return self._call(
             "secretsmanager",
             "create_secret",
@@ -243,7 +308,7 @@ class AwsClient:
         )["ARN"]
 
     def put_secret_value(self, name: str, credential: Credential) -> None:
-        self._sensitive.extend(credential.values())
+        self._remember(credential)
         self._call("secretsmanager", "put_secret_value", SecretId=name, SecretString=credential.secret_string())
 
     def delete_secret(self, name: str) -> None:
@@ -291,6 +356,9 @@ class AwsClient:
             self._call("iam", "delete_policy_version", PolicyArn=arn, VersionId=old[0]["VersionId"])
         self._call("iam", "create_policy_version", PolicyArn=arn, PolicyDocument=json.dumps(document), SetAsDefault=True)
 
+    def tag_policy(self, arn: str, tags: dict[str, str]) -> None:
+        self._call("iam", "tag_policy", PolicyArn=arn, Tags=[{"Key": k, "Value": v} for k, v in tags.items()])
+
     def delete_policy(self, arn: str) -> None:
         versions = self._call("iam", "list_policy_versions", missing=True, PolicyArn=arn)
         for v in (versions or {}).get("Versions", []):
@@ -300,6 +368,24 @@ class AwsClient:
 
     def role_exists(self, name: str) -> bool:
         return self._call("iam", "get_role", missing=True, RoleName=name) is not None
+
+    def role_trust(self, name: str) -> dict | None:
+        """A role's trust policy document, or None when the role does not exist."""
+        found = self._call("iam", "get_role", missing=True, RoleName=name)
+        if found is None:
+            return None
+        doc = found["Role"].get("AssumeRolePolicyDocument") or {}
+        if isinstance(doc, str):
+            from urllib.parse import unquote
+
+            doc = json.loads(unquote(doc))
+        return doc
+
+    def in_region(self, region: str) -> AwsClient:
+        """A client for another Region, same session and endpoint (for global resources)."""
+        other = AwsClient(region=region, endpoint_url=self.endpoint_url, session=self.session)
+        other._tokens, other._names = self._tokens, self._names
+        return other
 
     def role_policies(self, name: str) -> list[dict]:
         """Identity policy documents of a role (attached managed and inline)."""
@@ -316,6 +402,41 @@ class AwsClient:
                 doc = json.loads(unquote(doc))
             docs.append(doc)
         return docs
+
+
+_CODE = re.compile(r"[A-Za-z][A-Za-z0-9.]*\Z")
+MIN_SECRET = 8  # a username shorter than this is no secret, and masking it would cut words
+
+
+def scrub(text: str, tokens: list[str] = (), names: list[str] = ()) -> str:
+    """``text`` on one line with credential values masked as ``***``.
+
+    Only *whole* occurrences are masked -- a value with a letter or digit right before or after
+    it is part of another word and left alone, so "Invalid parameter" survives a username "me".
+    Tokens are always masked; usernames only from :data:`MIN_SECRET` characters (a one-letter or
+    common-word username is no secret, and masking it would both damage the message and, by the
+    gaps it leaves, reveal it).
+    """
+    values = [t for t in tokens if t] + [n for n in names if n and len(n) >= MIN_SECRET]
+    for value in sorted(set(values), key=len, reverse=True):
+        text = re.sub(r"(?<![A-Za-z0-9])" + re.escape(value) + r"(?![A-Za-z0-9])", "***", text)
+    return " ".join(text.split())
+
+
+def _clip(text: str, limit: int = 400) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _aws_secrets(session: Any) -> list[str]:
+    """The caller's own AWS secret key and session token (never printed either)."""
+    import os
+
+    out = [os.environ.get("AWS_SECRET_ACCESS_KEY", ""), os.environ.get("AWS_SESSION_TOKEN", "")]
+    # Only credentials already resolved: resolving them here could probe the instance metadata.
+    creds = getattr(getattr(session, "_session", None), "_credentials", None)
+    if creds is not None:
+        out += [getattr(creds, "secret_key", "") or "", getattr(creds, "token", "") or ""]
+    return [v for v in out if v]
 
 
 _LOADER: Any = None

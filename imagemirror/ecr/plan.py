@@ -10,6 +10,15 @@ What imagemirror manages, and so may update or delete:
 * creation templates carrying :data:`MARK`, and those at configured prefixes;
 * secrets, repositories and the CI policy tagged ``managed-by=imagemirror``;
 * the registry-policy statement with Sid :data:`SID` (other statements are kept as they are).
+
+The CI policy is IAM, so global: one policy serves every Region it is applied from.  Its
+document names the repositories in every Region (``arn:<partition>:ecr:*:<account>:...``), and
+its tag :data:`REGIONS_TAG` lists the Regions whose ``apply`` uses it.  A plan compares only the
+document and whether *its own* Region is listed, so applying from another Region never shows up
+as churn; ``destroy`` deletes the policy only when no other listed Region still uses it.
+
+:func:`preflight` is the "plan before write" check: what the account's state already shows will
+fail (the 50-rule quota, prefixes taken or nested, a secret pending deletion, a missing role).
 """
 
 from __future__ import annotations
@@ -31,6 +40,7 @@ PUSH_ACTIONS = (
     "ecr:PutImage",
     "ecr:UploadLayerPart",
 )
+REGIONS_TAG = "imagemirror-regions"
 ACTIONS = ("create", "update", "replace", "delete")
 SYMBOLS = {"create": "+", "update": "~", "replace": "-/+", "delete": "-"}
 
@@ -56,6 +66,8 @@ class Desired:
     repositories: dict[str, dict]  # name -> {"scanOnPush", "lifecyclePolicy"}
     statement: dict | None  # the registry-policy statement for node roles
     ci_policy: tuple[str, dict] | None  # (name, document)
+    partition: str = "aws"
+    creation_role: str | None = None
 
 
 @dataclass
@@ -69,6 +81,9 @@ class Observed:
     registry_policy: dict | None = None
     ci_policy: dict | None = None  # {"Arn", "Tags", "Document", "AttachmentCount"}
     cached: dict[str, list[dict]] = field(default_factory=dict)  # prefix -> [{"name", "images"}]
+    deleted_secrets: set[str] = field(default_factory=set)  # names pending deletion
+    roles: dict[str, bool] = field(default_factory=dict)  # role ARN -> exists
+    ci_users: dict[str, list[str]] = field(default_factory=dict)  # other Region -> what there uses the policy
 
 
 def lifecycle_policy(untagged_days: int | None, keep_last: int) -> dict:
@@ -102,11 +117,16 @@ def dumps(doc: Any) -> str:
     return json.dumps(doc, sort_keys=True, separators=(",", ":"))
 
 
-def repository_arn(region: str, account: str, name: str) -> str:
-    return f"arn:aws:ecr:{region}:{account}:repository/{name}"
+def repository_arn(region: str, account: str, name: str, partition: str = "aws") -> str:
+    return f"arn:{partition}:ecr:{region}:{account}:repository/{name}"
 
 
-def desired_state(ecr: EcrSettings, account: str, region: str) -> Desired:
+def policy_regions(have: dict | None) -> list[str]:
+    """The Regions listed in a CI policy's :data:`REGIONS_TAG`."""
+    return sorted(set(((have or {}).get("Tags") or {}).get(REGIONS_TAG, "").split()))
+
+
+def desired_state(ecr: EcrSettings, account: str, region: str, partition: str = "aws") -> Desired:
     templates = {}
     for up in ecr.upstreams:
         template: dict[str, Any] = {
@@ -133,7 +153,7 @@ def desired_state(ecr: EcrSettings, account: str, region: str) -> Desired:
             "Effect": "Allow",
             "Principal": {"AWS": list(ecr.node_roles)},
             "Action": list(NODE_ACTIONS),
-            "Resource": sorted(repository_arn(region, account, f"{u.prefix}/*") for u in ecr.upstreams),
+            "Resource": sorted(repository_arn(region, account, f"{u.prefix}/*", partition) for u in ecr.upstreams),
         }
     ci = None
     if ecr.ci_policy and ecr.repositories:
@@ -146,13 +166,14 @@ def desired_state(ecr: EcrSettings, account: str, region: str) -> Desired:
                         "Sid": "PushToImagemirrorRepositories",
                         "Effect": "Allow",
                         "Action": list(PUSH_ACTIONS),
-                        "Resource": sorted(repository_arn(region, account, r.name) for r in ecr.repositories),
+                        # Every Region: one global policy serves each Region it is applied from.
+                        "Resource": sorted(repository_arn("*", account, r.name, partition) for r in ecr.repositories),
                     },
                     {"Sid": "GetAuthorizationToken", "Effect": "Allow", "Action": "ecr:GetAuthorizationToken", "Resource": "*"},
                 ],
             },
         )
-    return Desired(account, region, ecr.upstreams, templates, repositories, statement, ci)
+    return Desired(account, region, ecr.upstreams, templates, repositories, statement, ci, partition, ecr.creation_role)
 
 
 # ---------------------------------------------------------------- comparisons
@@ -214,7 +235,13 @@ def managed_rule_prefixes(desired: Desired, observed: Observed) -> set[str]:
 
 
 def _rule_spec(up: Upstream) -> dict:
-    return {"ecrRepositoryPrefix": up.prefix, "upstreamRegistry": up.registry, "upstreamRegistryUrl": up.url, "secret": up.secret}
+    return {
+        "ecrRepositoryPrefix": up.prefix,
+        "upstreamRegistry": up.registry,
+        "upstreamRegistryUrl": up.url,
+        "secret": up.secret,
+        "customRoleArn": up.role,
+    }
 
 
 # ---------------------------------------------------------------- plan
@@ -251,7 +278,8 @@ def plan(desired: Desired, observed: Observed, *, rotate_credentials: bool = Fal
                 consumed.add(old)
                 changes.append(Change("replace", "rule", up.prefix, f"prefix changed: {old} -> {up.prefix} (rules can only be recreated)", {**spec, "old_prefix": old}))
             else:
-                changes.append(Change("create", "rule", up.prefix, f"{up.host} -> {up.prefix}/ via {up.url}", spec))
+                via = f"ECR to ECR{', role ' + up.role if up.role else ''}" if up.registry == "ecr" else f"via {up.url}"
+                changes.append(Change("create", "rule", up.prefix, f"{up.host} -> {up.prefix}/ {via}", spec))
             continue
         reasons = []
         if have.get("upstreamRegistryUrl") != up.url:
@@ -267,6 +295,11 @@ def plan(desired: Desired, observed: Observed, *, rotate_credentials: bool = Fal
             changes.append(Change("replace", "rule", up.prefix, f"{up.url} needs no credentials but the rule has some", {**spec, "old_prefix": up.prefix}))
         elif up.secret is not None and (secret is None or secret["ARN"] != have_cred):
             changes.append(Change("update", "rule", up.prefix, f"credentialArn -> secret {up.secret}", spec))
+        elif up.registry == "ecr" and (have.get("customRoleArn") or None) != up.role:
+            if up.role is None:  # UpdatePullThroughCacheRule cannot clear a role: recreate
+                changes.append(Change("replace", "rule", up.prefix, "customRoleArn removed (rules can only be recreated)", {**spec, "old_prefix": up.prefix}))
+            else:
+                changes.append(Change("update", "rule", up.prefix, f"customRoleArn -> {up.role}", spec))
     for prefix in sorted(managed - set(wanted) - consumed):
         rule = observed.rules[prefix]
         changes.append(Change("delete", "rule", prefix, f"{rule.get('upstreamRegistryUrl')} is no longer in rules:", {"ecrRepositoryPrefix": prefix}))
@@ -305,11 +338,22 @@ def plan(desired: Desired, observed: Observed, *, rotate_credentials: bool = Fal
         name, document = desired.ci_policy
         have = observed.ci_policy
         if have is None:
-            changes.append(Change("create", "iam-policy", name, "least-privilege push to " + ", ".join(desired.repositories), {"name": name, "document": document}))
+            changes.append(Change("create", "iam-policy", name, "least-privilege push to " + ", ".join(desired.repositories) + " (one IAM policy for every Region)",
+                                  {"name": name, "document": document, "regions": [desired.region]}))
         elif not is_tagged(have.get("Tags")):
             pass  # someone else's policy of that name: left alone (doctor reports it)
-        elif [normal_statement(s) for s in _statements(have.get("Document"))] != [normal_statement(s) for s in document["Statement"]]:
-            changes.append(Change("update", "iam-policy", name, "policy document differs", {"name": name, "arn": have["Arn"], "document": document}))
+        else:
+            differs = [normal_statement(s) for s in _statements(have.get("Document"))] != [normal_statement(s) for s in document["Statement"]]
+            regions = policy_regions(have)
+            missing = desired.region not in regions
+            if differs or missing:
+                why = ["policy document differs"] if differs else []
+                if missing:
+                    why.append(f"Region {desired.region} joins its {REGIONS_TAG} tag ({' '.join(regions) or 'none yet'})")
+                changes.append(Change("update", "iam-policy", name, "; ".join(why), {
+                    "name": name, "arn": have["Arn"], "document": document if differs else None,
+                    "regions": sorted({*regions, desired.region}),
+                }))
     elif observed.ci_policy is not None and is_tagged(observed.ci_policy.get("Tags")):
         changes.append(_delete_ci_policy(observed.ci_policy, "ci_policy is off"))
 
@@ -389,10 +433,26 @@ def destroy_plan(desired: Desired, observed: Observed, *, purge_cache: bool = Fa
     if observed.ci_policy is not None:
         if not is_tagged(observed.ci_policy.get("Tags")):
             notes.append("iam-policy: kept, not tagged managed-by=imagemirror")
-        elif observed.ci_policy.get("AttachmentCount"):
-            notes.append(f"iam-policy {observed.ci_policy['Arn']}: kept, attached to {observed.ci_policy['AttachmentCount']} identities; detach it first")
         else:
-            changes.append(_delete_ci_policy(observed.ci_policy, "CI push policy made by imagemirror"))
+            have = observed.ci_policy
+            name = have["Arn"].rsplit("/", 1)[-1]
+            others = {r: what for r, what in observed.ci_users.items() if r != desired.region and what}
+            if others:
+                remaining = sorted(set(policy_regions(have)) - {desired.region})
+                uses = "; ".join(f"{r}: {', '.join(what)}" for r, what in sorted(others.items()))
+                notes.append(f"iam-policy {name}: kept, other Regions' registries still use it ({uses}; found by "
+                             f"reading each Region that its {REGIONS_TAG} tag lists)")
+                if desired.region in policy_regions(have):
+                    changes.append(Change("update", "iam-policy", name, f"Region {desired.region} leaves its {REGIONS_TAG} tag",
+                                          {"name": name, "arn": have["Arn"], "document": None, "regions": remaining}))
+            elif have.get("AttachmentCount"):
+                notes.append(f"iam-policy {have['Arn']}: kept, attached to {have['AttachmentCount']} identities; detach it first")
+            else:
+                listed = sorted(set(policy_regions(have)) - {desired.region})
+                why = "CI push policy made by imagemirror"
+                if listed:
+                    why += f"; no imagemirror resources left in {', '.join(listed)}"
+                changes.append(_delete_ci_policy(have, why))
     deleted_rules = set(rule_prefixes)
     for name in sorted(observed.secrets):
         if is_tagged(observed.secrets[name].get("Tags")):
@@ -448,10 +508,77 @@ def format_json(changes: list[Change], account: str, region: str, notes: list[st
     ) + "\n"
 
 
+def rules_after(observed: Observed, changes: list[Change]) -> int:
+    """How many rules the registry holds after ``changes`` (a prefix-changing replace nets 0)."""
+    created = sum(1 for c in changes if c.kind == "rule" and c.action == "create")
+    deleted = sum(1 for c in changes if c.kind == "rule" and c.action == "delete")
+    return len(observed.rules) + created - deleted
+
+
 def quota_problem(desired: Desired, observed: Observed, changes: list[Change]) -> str | None:
-    after = len(observed.rules) + sum(1 for c in changes if c.kind == "rule" and c.action == "create") - sum(
-        1 for c in changes if c.kind == "rule" and c.action == "delete"
-    )
+    after = rules_after(observed, changes)
     if after > RULE_QUOTA:
-        return f"{after} pull-through cache rules after apply exceed ECR's quota of {RULE_QUOTA} per registry"
+        new = sum(1 for c in changes if c.kind == "rule" and c.action == "create")
+        return (f"{len(observed.rules)} pull-through cache rules exist and the plan creates {new}: {after} would exceed "
+                f"ECR's quota of {RULE_QUOTA} per registry (not adjustable); delete unused rules or drop some from rules:")
     return None
+
+
+def _nested(a: str, b: str) -> bool:
+    return a != b and (a.startswith(b + "/") or b.startswith(a + "/"))
+
+
+def preflight(desired: Desired, observed: Observed, changes: list[Change]) -> list[str]:
+    """Why applying ``changes`` would fail, judged from the account's state; [] when it would not.
+
+    Pure.  ``plan`` exits 1 with these, and ``apply`` checks them before its first write.
+    """
+    problems: list[str] = []
+    problem = quota_problem(desired, observed, changes)
+    if problem:
+        problems.append(problem)
+    for c in changes:
+        if c.kind != "rule":
+            continue
+        if c.action == "replace" and c.spec.get("old_prefix") == c.name and not is_managed_template(observed.templates.get(c.name)):
+            have = observed.rules.get(c.name) or {}
+            problems.append(f"prefix {c.name} is taken by a rule for {have.get('upstreamRegistryUrl')} that imagemirror did not create; "
+                            "choose another prefix in rules: or delete that rule")
+    # Nested prefixes: a repository <a>/<b>/x would belong to two rules.
+    deleting = {c.name for c in changes if c.kind == "rule" and c.action == "delete"} | {
+        c.spec.get("old_prefix") for c in changes if c.kind == "rule" and c.action == "replace"}
+    existing = {p for p in observed.rules if p not in deleting}
+    for up in desired.rules:
+        for other in sorted(existing | {u.prefix for u in desired.rules}):
+            if _nested(up.prefix, other):
+                short, long = sorted((up.prefix, other), key=len)
+                problems.append(f"prefixes {short} and {long} nest: a cached repository under {long}/ would match both rules")
+    for c in changes:
+        if c.kind == "secret" and c.action == "create" and c.name in observed.deleted_secrets:
+            problems.append(f"secret {c.name} is scheduled for deletion, so it cannot be created; restore it "
+                            f"(aws secretsmanager restore-secret --secret-id {c.name}) or wait until it is deleted")
+    for up in desired.rules:
+        ecr = up.ecr_upstream
+        if ecr is None:
+            continue
+        account, region = ecr
+        if (account, region) == (desired.account, desired.region):
+            problems.append(f"rule {up.prefix}: upstream {up.host} is this registry itself")
+        if account != desired.account and up.role is None:
+            problems.append(f"rule {up.prefix}: {up.host} is in another account ({account}); ECR needs an IAM role to pull "
+                            f"from it: set ecr.credentials.{up.host}.role (https://docs.aws.amazon.com/AmazonECR/latest/userguide/pull-through-cache-private.html)")
+        if up.role is not None:
+            if up.role.split(":")[4] != desired.account:
+                problems.append(f"rule {up.prefix}: customRoleArn {up.role} must be in this registry's account {desired.account}")
+            elif up.role.split(":")[1] != desired.partition:
+                problems.append(f"rule {up.prefix}: customRoleArn {up.role} is not in partition {desired.partition}")
+            elif observed.roles.get(up.role) is False:
+                problems.append(f"rule {up.prefix}: role {up.role} does not exist in account {desired.account}")
+    arns = [*((desired.statement or {}).get("Principal", {}).get("AWS", [])), *([desired.creation_role] if desired.creation_role else [])]
+    for arn in arns:
+        if arn.split(":")[1] != desired.partition:
+            problems.append(f"{arn} is not in partition {desired.partition} (the one STS reports for these credentials)")
+    role = desired.creation_role
+    if role and desired.templates and observed.roles.get(role) is False:
+        problems.append(f"ecr.creation_role {role} does not exist in account {desired.account}")
+    return list(dict.fromkeys(problems))

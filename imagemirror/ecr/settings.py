@@ -13,8 +13,13 @@ from ``rules:`` (upstream host -> prefix); this module maps each host onto ECR's
       repositories: [custom-apps]       # or {name: custom-apps, keep_last: 10}
       ci_policy: imagemirror-ci-push    # IAM policy for CI pushes; false: none
       creation_role: arn:aws:iam::123456789012:role/ecr-template   # optional
+      storage_price: 0.10               # USD per GB-month for `ecr usage` (default: regions.py)
       credentials:
         docker.io: {username_env: DOCKERHUB_USERNAME, token_env: DOCKERHUB_TOKEN}
+        210987654321.dkr.ecr.us-east-1.amazonaws.com: {role: arn:aws:iam::123456789012:role/ptc}
+
+Every upstream the botocore model's ``UpstreamRegistry`` enum names is supported (ECR to ECR
+included); any other host is refused with the reason and the AWS page (:data:`REFUSED`).
 """
 
 from __future__ import annotations
@@ -32,15 +37,16 @@ KEYS = (
     "ci_policy",
     "creation_role",
     "credentials",
+    "storage_price",
 )
 CREDENTIAL_KEYS = ("username_env", "token_env", "secret")
+ECR_CREDENTIAL_KEYS = ("role",)
 SECRET_PREFIX = "ecr-pullthroughcache/"
 MANAGED_TAG = ("managed-by", "imagemirror")
 DEFAULT_CI_POLICY = "imagemirror-ci-push"
 DEFAULT_REPOSITORIES = ("custom-apps",)
 RULE_QUOTA = 50
 
-_REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-[0-9]\Z")
 _ACCOUNT = re.compile(r"[0-9]{12}\Z")
 _ROLE_ARN = re.compile(r"arn:aws[a-z-]*:iam::[0-9]{12}:role/[\w+=,.@/-]+\Z")
 _ENV = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
@@ -49,7 +55,25 @@ _REPO_NAME = _RULE_PREFIX
 _SECRET_NAME = re.compile(r"ecr-pullthroughcache/[a-zA-Z0-9/_+=.@-]+\Z")
 _POLICY_NAME = re.compile(r"[\w+=,.@-]{1,128}\Z")
 _AZURE = re.compile(r"[a-z0-9]+\.azurecr\.io\Z")
+# An ECR private registry as an upstream (ECR to ECR): <account>.dkr.ecr.<region>.amazonaws.com
+ECR_HOST = re.compile(r"([0-9]{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com(\.cn)?\Z")
+UG_PTC = "https://docs.aws.amazon.com/AmazonECR/latest/userguide/pull-through-cache.html"
+UG_PRIV = "https://docs.aws.amazon.com/AmazonECR/latest/userguide/pull-through-cache-private.html"
+UG_WILD = "https://docs.aws.amazon.com/AmazonECR/latest/userguide/pull-through-cache-private-wildcards.html"
 
+# Registries people ask for that the UpstreamRegistry enum does not name: why, and where AWS says so.
+_NOT_IN_ENUM = f"it is not one of the upstream registries ECR pull-through cache supports ({UG_PTC})"
+REFUSED: dict[str, str] = {
+    "gcr.io": _NOT_IN_ENUM + "; Google Artifact Registry is not an upstream either",
+    "k8s.gcr.io": "k8s.gcr.io is frozen; its images moved to registry.k8s.io (use that host: ECR mirrors it as k8s)",
+    "mcr.microsoft.com": _NOT_IN_ENUM,
+    "nvcr.io": _NOT_IN_ENUM,
+    "docker.elastic.co": _NOT_IN_ENUM,
+}
+_REFUSED_SUFFIX = {
+    ".pkg.dev": _NOT_IN_ENUM + " (Google Artifact Registry)",
+    ".gcr.io": _NOT_IN_ENUM + " (Google Container Registry)",
+}
 # host (as canonicalised by imagemirror.reference) -> (upstreamRegistry, upstreamRegistryUrl,
 # needs a Secrets Manager secret).  Source: ../shared/ECR-FACTS.md section 1.
 UPSTREAMS: dict[str, tuple[str, str, bool]] = {
@@ -69,7 +93,21 @@ def upstream_for(host: str) -> tuple[str, str, bool] | None:
         return UPSTREAMS[host]
     if _AZURE.match(host):
         return ("azure-container-registry", host, True)
+    if ECR_HOST.match(host):
+        return ("ecr", host, False)
     return None
+
+
+def refusal_for(host: str) -> str:
+    """Why ``host`` cannot be a pull-through cache upstream (for an error message)."""
+    if host in REFUSED:
+        return REFUSED[host]
+    for suffix, reason in _REFUSED_SUFFIX.items():
+        if host.endswith(suffix):
+            return reason
+    if host.startswith("registry.") and "gitlab" in host:
+        return f"ECR supports GitLab only as GitLab.com's registry.gitlab.com, not self-managed GitLab ({UG_PTC})"
+    return _NOT_IN_ENUM
 
 
 def host_for_url(url: str) -> str:
@@ -91,6 +129,13 @@ class Upstream:
     secret: str | None = None  # Secrets Manager secret name, when the upstream needs one
     username_env: str | None = None
     token_env: str | None = None
+    role: str | None = None  # customRoleArn, for an ECR upstream
+
+    @property
+    def ecr_upstream(self) -> tuple[str, str] | None:
+        """``(account, region)`` of an ECR upstream, else None."""
+        m = ECR_HOST.match(self.host) if self.registry == "ecr" else None
+        return (m.group(1), m.group(2)) if m else None
 
 
 @dataclass(frozen=True)
@@ -110,6 +155,7 @@ class EcrSettings:
     ci_policy: str | None = DEFAULT_CI_POLICY
     creation_role: str | None = None
     upstreams: tuple[Upstream, ...] = ()
+    storage_price: float | None = None  # USD per GB-month; None: the Region's default
 
 
 def env_slug(host: str) -> str:
@@ -125,13 +171,12 @@ def parse(settings) -> EcrSettings:
         if key not in KEYS:
             raise settings.error(f"ecr: unknown key {key!r} (expected one of: {', '.join(KEYS)})", "ecr", key)
 
+    from .regions import refusal
+
     region = raw.get("region")
-    if region is not None and (not isinstance(region, str) or not _REGION.match(region)):
-        raise settings.error(f"ecr.region: {region!r} is not an AWS Region name", "ecr", "region")
-    if isinstance(region, str) and (region.startswith("cn-") or region.startswith("us-gov-")):
-        raise settings.error(
-            f"ecr.region: {region} does not offer ECR pull-through cache (China and GovCloud)", "ecr", "region"
-        )
+    if region is not None and (not isinstance(region, str) or refusal(region)):
+        reason = refusal(region) if isinstance(region, str) else f"{region!r} is not an AWS Region name"
+        raise settings.error(f"ecr.region: {reason}", "ecr", "region")
 
     account = raw.get("account")
     if account is not None:
@@ -172,7 +217,11 @@ def parse(settings) -> EcrSettings:
     if creation_role is not None and (not isinstance(creation_role, str) or not _ROLE_ARN.match(creation_role)):
         raise settings.error(f"ecr.creation_role: {creation_role!r} is not an IAM role ARN", "ecr", "creation_role")
 
-    upstreams = _upstreams(settings, raw.get("credentials"))
+    price = raw.get("storage_price")
+    if price is not None and (isinstance(price, bool) or not isinstance(price, (int, float)) or not 0 <= price <= 100):
+        raise settings.error(f"ecr.storage_price: {price!r} must be USD per GB-month (a number from 0 to 100)", "ecr", "storage_price")
+
+    upstreams = _upstreams(settings, raw.get("credentials"), region, account)
     return EcrSettings(
         region=region,
         account=account,
@@ -183,6 +232,7 @@ def parse(settings) -> EcrSettings:
         ci_policy=ci_policy,
         creation_role=creation_role,
         upstreams=upstreams,
+        storage_price=float(price) if price is not None else None,
     )
 
 
@@ -218,7 +268,7 @@ def _repositories(settings, raw: dict) -> tuple[Repository, ...]:
     return tuple(out)
 
 
-def _upstreams(settings, credentials: Any) -> tuple[Upstream, ...]:
+def _upstreams(settings, credentials: Any, region: str | None = None, account: str | None = None) -> tuple[Upstream, ...]:
     credentials = credentials or {}
     if not isinstance(credentials, dict):
         raise settings.error("ecr.credentials must map upstream hosts to {username_env, token_env}", "ecr", "credentials")
@@ -231,12 +281,23 @@ def _upstreams(settings, credentials: Any) -> tuple[Upstream, ...]:
             raise settings.error(f"ecr.credentials: {host!r} has no rule in 'rules'", "ecr", "credentials", host)
         if not isinstance(entry, dict):
             raise settings.error(f"ecr.credentials.{host}: must be a mapping {{username_env, token_env}}", "ecr", "credentials", host)
+        allowed = ECR_CREDENTIAL_KEYS if ECR_HOST.match(chost) else CREDENTIAL_KEYS
         for key, value in entry.items():
-            if key not in CREDENTIAL_KEYS:
+            if key not in allowed:
                 raise settings.error(
-                    f"ecr.credentials.{host}: unknown key {key!r} (expected {', '.join(CREDENTIAL_KEYS)})",
+                    f"ecr.credentials.{host}: unknown key {key!r} (expected {', '.join(allowed)})"
+                    + (": an ECR upstream authenticates with an IAM role, not a secret" if allowed is ECR_CREDENTIAL_KEYS else ""),
                     "ecr", "credentials", host, key,
                 )
+            if key == "role":
+                if not isinstance(value, str) or not _ROLE_ARN.match(value):
+                    raise settings.error(f"ecr.credentials.{host}.role: {value!r} is not an IAM role ARN", "ecr", "credentials", host, key)
+                if account is not None and value.split(":")[4] != account:
+                    raise settings.error(
+                        f"ecr.credentials.{host}.role: {value} must be in the cache's account {account} (customRoleArn, {UG_PRIV})",
+                        "ecr", "credentials", host, key,
+                    )
+                continue
             pattern = _SECRET_NAME if key == "secret" else _ENV
             if not isinstance(value, str) or not pattern.match(value):
                 what = "a secret name starting with 'ecr-pullthroughcache/'" if key == "secret" else "an environment variable name"
@@ -248,8 +309,9 @@ def _upstreams(settings, credentials: Any) -> tuple[Upstream, ...]:
         found = upstream_for(host)
         if found is None:
             raise settings.error(
-                f"rule {host!r}: ECR pull-through cache cannot mirror {host} (supported: "
-                + ", ".join([*UPSTREAMS, "<name>.azurecr.io"]) + "); remove the rule or mirror it another way",
+                f"rule {host!r}: ECR pull-through cache cannot mirror {host}: {refusal_for(host)}; supported: "
+                + ", ".join([*UPSTREAMS, "<name>.azurecr.io", "<account>.dkr.ecr.<region>.amazonaws.com"])
+                + "; remove the rule or mirror it another way",
                 "rules", host,
             )
         if not 2 <= len(prefix) <= 30 or not _RULE_PREFIX.match(prefix):
@@ -258,6 +320,9 @@ def _upstreams(settings, credentials: Any) -> tuple[Upstream, ...]:
             )
         registry, url, needs_secret = found
         written, entry = creds.get(host, (host, {}))
+        if registry == "ecr":
+            out.append(_ecr_upstream(settings, host, prefix, entry.get("role"), region))
+            continue
         if entry and not needs_secret:
             raise settings.error(
                 f"ecr.credentials: {written!r} needs no credentials (ECR pulls {url} anonymously)", "ecr", "credentials", written
@@ -280,3 +345,24 @@ def _upstreams(settings, credentials: Any) -> tuple[Upstream, ...]:
     if len(out) > RULE_QUOTA:
         raise settings.error(f"{len(out)} rules exceed ECR's quota of {RULE_QUOTA} pull-through cache rules", "rules")
     return tuple(sorted(out, key=lambda u: u.prefix))
+
+
+def _ecr_upstream(settings, host: str, prefix: str, role: str | None, region: str | None) -> Upstream:
+    """An ECR-to-ECR rule: same partition, never the cache itself (checked again against STS)."""
+    from .regions import partition_of, refusal
+
+    m = ECR_HOST.match(host)
+    assert m is not None
+    up_region = m.group(2)
+    reason = refusal(up_region)
+    if reason:
+        raise settings.error(f"rule {host!r}: upstream Region {reason}", "rules", host)
+    if region is not None and partition_of(up_region) != partition_of(region):
+        raise settings.error(
+            f"rule {host!r}: ECR to ECR pull-through cache works only within one partition "
+            f"({partition_of(up_region)} is not {partition_of(region)}; {UG_PTC})",
+            "rules", host,
+        )
+    if settings.registry is not None and settings.registry == host:
+        raise settings.error(f"rule {host!r}: the upstream is the cache registry itself", "rules", host)
+    return Upstream(host=host, prefix=prefix, registry="ecr", url=host, role=role)

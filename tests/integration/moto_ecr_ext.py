@@ -15,6 +15,28 @@ documents for each operation (``PullThroughCacheRuleAlreadyExistsException``,
 ``UnsupportedUpstreamRegistryException``, ``LimitExceededException``,
 ``TemplateAlreadyExistsException``, ``TemplateNotFoundException``, ...).
 
+It also changes what moto has, where moto departs from the model or lacks what tests need:
+
+* ``DescribeImages`` is paginated (``maxResults`` 1..1000, ``nextToken``; moto returns every
+  image at once), ``imageSizeInBytes`` is the sum of the manifest's layer sizes (moto returns
+  the *config* blob's size; for a manifest list the model says "the max size of all manifests
+  in the list", emulated as the largest child present), and ``lastRecordedPullTime`` is set
+  when ``BatchGetImage`` returns an image (moto never sets it).  :func:`seed_images` puts many
+  images straight into the backend (moto's PutImage is quadratic in a repository's size), with
+  sizes and pull times chosen by the test.
+* ``upstreamRegistry: ecr`` (ECR to ECR): the URL must be ``<account>.dkr.ecr.<region>.amazonaws.com``
+  in the caller's partition, and ``customRoleArn`` must be a role ARN in the registry's account
+  (the model: "must be in the same account as the registry that you are configuring").
+* IAM AccessDenied: :func:`deny` makes the server refuse named actions (``"iam:CreatePolicy"``,
+  ``"ecr:CreatePullThroughCacheRule"``) as AWS refuses a principal without the permission:
+  ``AccessDenied`` (HTTP 403) for the query protocols, ``AccessDeniedException`` for JSON ones.
+  moto's own IAM enforcement (``INITIAL_NO_AUTH_ACTION_COUNT``) needs real users and policies
+  for every call, which these tests do not set up.
+* Partitions: moto already derives ARNs from the Region (``arn:aws-us-gov:...`` in GovCloud);
+  the extension keeps its own ARNs (secrets in rules) in the caller's partition.  imagemirror
+  refuses the China Regions before any request, so the emulator has nothing to answer there.
+* The 50-rule quota: ``LimitExceededException`` on the 51st ``CreatePullThroughCacheRule``.
+
 Honest limits of the emulation:
 
 * ``ValidatePullThroughCacheRule`` checks what can be checked offline -- the secret exists in
@@ -164,6 +186,30 @@ def _secret(backend: ECRBackend, arn: str) -> dict[str, Any] | None:
 # ---------------------------------------------------------------- pull-through cache rules
 
 
+def _partition(region: str) -> str:
+    from moto.utilities.utils import get_partition
+
+    return get_partition(region)
+
+
+def _check_ecr_upstream(backend: ECRBackend, url: str, role: str | None) -> None:
+    m = re.fullmatch(r"([0-9]{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com", url or "")
+    if m is None:
+        raise UnsupportedUpstreamRegistryException(f"The specified upstream registry {url!r} is not supported as 'ecr'")
+    if _partition(m.group(2)) != _partition(backend.region_name):
+        raise UnsupportedUpstreamRegistryException(
+            f"The upstream registry {url!r} is in another partition; ECR to ECR works within one partition"
+        )
+    if (m.group(1), m.group(2)) == (backend.account_id, backend.region_name):
+        raise _bad("upstreamRegistryUrl", "The upstream registry cannot be the registry itself")
+    if role is not None:
+        rm = re.fullmatch(r"arn:(aws[a-z-]*):iam::([0-9]{12}):role/[\w+=,.@/-]+", role)
+        if rm is None or len(role) > 2048:
+            raise _bad("customRoleArn", "Member must be an IAM role ARN")
+        if rm.group(2) != backend.account_id:
+            raise _bad("customRoleArn", "The role must be in the same account as the registry")
+
+
 def _public_rule(rule: dict[str, Any], *keys: str) -> dict[str, Any]:
     out = {k: rule[k] for k in keys if rule.get(k) is not None}
     return out
@@ -205,6 +251,11 @@ def create_pull_through_cache_rule(self: ECRResponse) -> ActionResult:
         raise RuleLimitExceededException(
             f"The number of pull through cache rules in the registry exceeds the limit of {RULE_QUOTA}"
         )
+    role = self._get_param("customRoleArn")
+    if upstream == "ecr":
+        _check_ecr_upstream(backend, url, role)
+    elif role is not None:
+        raise _bad("customRoleArn", "customRoleArn is only used with an ECR upstream registry")
     if upstream in _NEEDS_SECRET and not credential_arn:
         raise _bad("credentialArn", f"A credentialArn is required for upstream registry '{upstream}'")
     if credential_arn is not None:
@@ -268,6 +319,7 @@ def update_pull_through_cache_rule(self: ECRResponse) -> ActionResult:
             raise SecretNotFoundException(f"The secret '{credential_arn}' cannot be found")
         rule["credentialArn"] = credential_arn
     if self._get_param("customRoleArn") is not None:
+        _check_ecr_upstream(backend, rule["upstreamRegistryUrl"], self._get_param("customRoleArn"))
         rule["customRoleArn"] = self._get_param("customRoleArn")
     rule["updatedAt"] = _now()
     return ActionResult(
@@ -436,6 +488,139 @@ def _validate_registry_policy_action(self: ECRBackend, policy_text: str) -> None
             raise MalformedPolicyDocument()
 
 
+# ---------------------------------------------------------------- images: sizes, pulls, pages
+
+_INDEX = ("application/vnd.oci.image.index.v1+json", "application/vnd.docker.distribution.manifest.list.v2+json")
+
+
+def _image_size(image: Any) -> int | None:
+    if "_size" in image.__dict__:
+        return image.__dict__["_size"]
+    try:
+        manifest = json.loads(image.image_manifest)
+    except ValueError:
+        return None
+    if "layers" in manifest:
+        return sum(int(layer.get("size") or 0) for layer in manifest["layers"])
+    if "manifests" in manifest:  # the model: "the max size of all manifests in the list"
+        sizes = [int(m.get("size") or 0) for m in manifest["manifests"]]
+        return max(sizes) if sizes else 0
+    return None
+
+
+def describe_images(self: ECRResponse) -> ActionResult:
+    backend = self.ecr_backend
+    images = list(backend.describe_images(self._get_param("repositoryName"), self._get_param("registryId"),
+                                          self._get_param("imageIds")))
+    size = self._get_param("maxResults")
+    if size is not None and not 1 <= int(size) <= 1000:
+        raise _bad("maxResults", "Member must have value between 1 and 1000")
+    start = int(self._get_param("nextToken") or 0)
+    end = start + int(size or 100)
+    out = []
+    for image in images[start:end]:
+        detail: dict[str, Any] = {
+            "registryId": image.registry_id,
+            "repositoryName": image.repository_name,
+            "imageDigest": image.get_image_digest(),
+            "imagePushedAt": datetime.fromtimestamp(image.image_pushed_at, UTC),
+            "imageManifestMediaType": image.image_manifest_media_type,
+        }
+        if image.image_tags:
+            detail["imageTags"] = list(image.image_tags)
+        nbytes = _image_size(image)
+        if nbytes is not None:
+            detail["imageSizeInBytes"] = nbytes
+        if image.__dict__.get("last_recorded_pull_time") is not None:
+            detail["lastRecordedPullTime"] = image.__dict__["last_recorded_pull_time"]
+        out.append(detail)
+    result: dict[str, Any] = {"imageDetails": out}
+    if end < len(images):
+        result["nextToken"] = str(end)
+    return ActionResult(result)
+
+
+_ORIGINAL_BATCH_GET_IMAGE = ECRBackend.batch_get_image
+
+
+def _batch_get_image(self: ECRBackend, repository_name: str, registry_id: str | None = None,
+                     image_ids: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    found = _ORIGINAL_BATCH_GET_IMAGE(self, repository_name, registry_id, image_ids)
+    now = _now()
+    for image in found.get("images", []):  # moto's Image objects
+        image.last_recorded_pull_time = now
+    return found
+
+
+def seed_images(region: str, repository: str, images: list[dict[str, Any]], account: str = "123456789012") -> None:
+    """Put images straight into the backend (a test fixture, not an AWS API).
+
+    Each item: ``{"tag": str | None, "size": int, "pulled": datetime | None, "media": str?}``;
+    the repository is created when missing.  Digests are unique per item.
+    """
+    import hashlib
+
+    from moto.ecr.models import Image
+
+    backend = ecr_backends[account][region]
+    if repository not in backend.repositories:
+        backend.create_repository(repository, None, {"encryptionType": "AES256"}, {"scanOnPush": False}, "MUTABLE", [])
+    repo = backend.repositories[repository]
+    base = len(repo.images)
+    for i, item in enumerate(images):
+        media = item.get("media") or "application/vnd.oci.image.manifest.v1+json"
+        seed = f"{repository}:{base + i}".encode()
+        manifest = json.dumps({"schemaVersion": 2, "mediaType": media, "config": {"size": 100, "digest": "sha256:" + hashlib.sha256(b"c" + seed).hexdigest()},
+                               "layers": [{"size": int(item.get("size", 0)), "digest": "sha256:" + hashlib.sha256(seed).hexdigest()}]})
+        image = Image(account, item.get("tag"), manifest, repository, media, "sha256:" + hashlib.sha256(b"m" + seed).hexdigest())
+        if item.get("tag") is None:
+            image.image_tags = []
+        if item.get("size") is not None:
+            image._size = int(item["size"])
+        image.last_recorded_pull_time = item.get("pulled")
+        repo.images.append(image)
+
+
+# ---------------------------------------------------------------- AccessDenied
+
+_DENIED: set[str] = set()
+
+
+def deny(*actions: str) -> None:
+    """Refuse ``service:Action`` requests (until :func:`allow_all` or a server reset)."""
+    _DENIED.update(actions)
+
+
+def allow_all() -> None:
+    _DENIED.clear()
+
+
+def _access_denied(service: str, action: str) -> ServiceException:
+    query = service in ("iam", "sts")
+    cls = type("AccessDenied", (ServiceException,), {"code": "AccessDenied" if query else "AccessDeniedException"})
+    cls.__module__ = f"moto.{service}.exceptions"
+    return cls(f"User: arn:aws:sts::123456789012:assumed-role/ci/imagemirror is not authorized to perform: "
+               f"{service}:{action} because no identity-based policy allows the {service}:{action} action")
+
+
+_ORIGINAL_CALL_ACTION = None
+
+
+def _call_action(self: Any) -> Any:
+    if _DENIED:
+        service = getattr(self, "service_name", "") or ""
+        action = self._get_action()
+        if f"{service}:{action}" in _DENIED:
+            import warnings
+
+            with warnings.catch_warnings():  # the model lists no AccessDenied shape; moto says so
+                warnings.simplefilter("ignore")
+                status, headers, body = self.serialized(ActionResult(_access_denied(service, action)))
+            headers["status"] = status
+            return status, headers, body
+    return _ORIGINAL_CALL_ACTION(self)  # type: ignore[misc]
+
+
 _OPERATIONS = (
     create_pull_through_cache_rule,
     describe_pull_through_cache_rules,
@@ -446,17 +631,25 @@ _OPERATIONS = (
     describe_repository_creation_templates,
     update_repository_creation_template,
     delete_repository_creation_template,
+    describe_images,
 )
 
 
 def install() -> None:
     """Patch moto's ECR classes (idempotent).  Call before starting ThreadedMotoServer."""
+    global _ORIGINAL_CALL_ACTION
+    from moto.core.responses import BaseResponse
+
     for func in _OPERATIONS:
         setattr(ECRResponse, func.__name__, func)
     ECRBackend._validate_registry_policy_action = _validate_registry_policy_action  # type: ignore[method-assign]
+    ECRBackend.batch_get_image = _batch_get_image  # type: ignore[method-assign]
+    if _ORIGINAL_CALL_ACTION is None:
+        _ORIGINAL_CALL_ACTION = BaseResponse.call_action
+        BaseResponse.call_action = _call_action  # type: ignore[method-assign]
 
 
-__all__ = ["install", "Server", "RULE_QUOTA", "ecr_backends"]
+__all__ = ["install", "Server", "RULE_QUOTA", "ecr_backends", "seed_images", "deny", "allow_all"]
 
 
 class Server:
@@ -476,6 +669,7 @@ class Server:
         """Forget every resource (moto's reset API), between tests."""
         import urllib.request
 
+        allow_all()
         urllib.request.urlopen(urllib.request.Request(self.url + "/moto-api/reset", method="POST"), timeout=10).read()
 
     def client(self, service: str, region: str = "eu-west-1"):

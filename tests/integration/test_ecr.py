@@ -181,7 +181,7 @@ def test_apply_creates_everything_and_a_second_apply_changes_nothing(aws, projec
     pol = iam.get_policy(PolicyArn=f"arn:aws:iam::{ACCOUNT}:policy/imagemirror-ci-push")["Policy"]
     doc = iam.get_policy_version(PolicyArn=pol["Arn"], VersionId=pol["DefaultVersionId"])["PolicyVersion"]["Document"]
     push = doc["Statement"][0]
-    assert push["Resource"] == [f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/custom-apps"]
+    assert push["Resource"] == [f"arn:aws:ecr:*:{ACCOUNT}:repository/custom-apps"]  # one policy for every Region
     assert "ecr:PutImage" in push["Action"] and "ecr:CreateRepository" not in push["Action"]
 
     # Idempotent: nothing left to do, and no credentials are needed to find that out.

@@ -116,3 +116,54 @@ def test_registry_policy_accepts_the_documented_pull_through_cache_statement(ecr
     policy["Statement"][0]["Action"] = ["ecr:DeleteRepository"]
     with pytest.raises(ecr.exceptions.InvalidParameterException):
         ecr.put_registry_policy(policyText=json.dumps(policy))
+
+
+def test_describe_images_pages_sizes_and_pull_times(server, ecr):
+    from integration.moto_ecr_ext import seed_images
+
+    seed_images("eu-west-1", "quay/a/b", [{"tag": f"t{i}", "size": 10 * i, "pulled": None} for i in range(2500)])
+    with pytest.raises(ecr.exceptions.InvalidParameterException):
+        ecr.describe_images(repositoryName="quay/a/b", maxResults=1001)
+    pages = list(ecr.get_paginator("describe_images").paginate(repositoryName="quay/a/b", PaginationConfig={"PageSize": 1000}))
+    assert [len(p["imageDetails"]) for p in pages] == [1000, 1000, 500]
+    details = [d for p in pages for d in p["imageDetails"]]
+    assert sum(d["imageSizeInBytes"] for d in details) == 10 * sum(range(2500))
+    assert not any("lastRecordedPullTime" in d for d in details)
+    # a pushed image's size is its layers' sizes (moto alone reports the config blob's)
+    ecr.create_repository(repositoryName="own")
+    manifest = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "config": {"size": 7, "digest": "sha256:" + "c" * 64},
+                "layers": [{"size": 1000, "digest": "sha256:" + "a" * 64}, {"size": 234, "digest": "sha256:" + "b" * 64}]}
+    ecr.put_image(repositoryName="own", imageManifest=json.dumps(manifest), imageTag="v1")
+    (detail,) = ecr.describe_images(repositoryName="own")["imageDetails"]
+    assert detail["imageSizeInBytes"] == 1234 and "lastRecordedPullTime" not in detail
+    ecr.batch_get_image(repositoryName="own", imageIds=[{"imageTag": "v1"}])
+    assert "lastRecordedPullTime" in ecr.describe_images(repositoryName="own")["imageDetails"][0]
+
+
+def test_ecr_upstream_rules_and_access_denied(server, ecr):
+    from integration.moto_ecr_ext import allow_all, deny
+
+    other = "210987654321.dkr.ecr.us-east-1.amazonaws.com"
+    made = ecr.create_pull_through_cache_rule(ecrRepositoryPrefix="central", upstreamRegistry="ecr", upstreamRegistryUrl=other,
+                                              customRoleArn="arn:aws:iam::123456789012:role/ptc")
+    assert made["customRoleArn"] == "arn:aws:iam::123456789012:role/ptc"
+    with pytest.raises(ecr.exceptions.InvalidParameterException):  # the role must be in the registry's account
+        ecr.create_pull_through_cache_rule(ecrRepositoryPrefix="c2", upstreamRegistry="ecr", upstreamRegistryUrl=other,
+                                           customRoleArn="arn:aws:iam::210987654321:role/ptc")
+    with pytest.raises(ecr.exceptions.UnsupportedUpstreamRegistryException):  # one partition only
+        ecr.create_pull_through_cache_rule(ecrRepositoryPrefix="c3", upstreamRegistry="ecr",
+                                           upstreamRegistryUrl="210987654321.dkr.ecr.us-gov-west-1.amazonaws.com")
+    with pytest.raises(ecr.exceptions.InvalidParameterException):  # not the registry itself
+        ecr.create_pull_through_cache_rule(ecrRepositoryPrefix="c4", upstreamRegistry="ecr",
+                                           upstreamRegistryUrl="123456789012.dkr.ecr.eu-west-1.amazonaws.com")
+    deny("ecr:DescribePullThroughCacheRules", "iam:GetRole")
+    with pytest.raises(ecr.exceptions.ClientError) as err:
+        ecr.describe_pull_through_cache_rules()
+    assert err.value.response["Error"]["Code"] == "AccessDeniedException"
+    iam = server.client("iam")
+    with pytest.raises(iam.exceptions.ClientError) as err:
+        iam.get_role(RoleName="x")
+    assert err.value.response["Error"]["Code"] == "AccessDenied"
+    allow_all()
+    assert len(ecr.describe_pull_through_cache_rules()["pullThroughCacheRules"]) == 1
