@@ -161,6 +161,17 @@ def _effective_options(func):
     return func
 
 
+def _registry_options(func):
+    """How `warm`, `pin` and `check --online` reach registries (credentials: docker config, ECR)."""
+    func = click.option("--deadline", type=click.FloatRange(min=1), default=None, metavar="SECONDS",
+                        help="Give up on whatever is left after this long (warm: 3600, pin/check: 600).")(func)
+    func = click.option("--ca-bundle", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                        help="CA certificates to verify the registry with (default: SSL_CERT_FILE, "
+                        "REQUESTS_CA_BUNDLE, system).")(func)
+    func = click.option("--insecure", is_flag=True, help="Talk plain HTTP to the registry (local test registries).")(func)
+    return func
+
+
 @main.command("list")
 @_PATHS
 @_settings_options
@@ -221,8 +232,12 @@ def rewrite_command(paths, config, registry, dry_run, check_only, revert, jobs, 
 )
 @click.option("--strict", is_flag=True, help="Also fail on no-rule, ambiguous and invalid references.")
 @click.option("--jobs", type=click.IntRange(min=0), default=0, help="Worker processes (0: one per core).")
+@click.option("--online", is_flag=True,
+              help="Also ask the cache: a pinned tag that moved (IM008), a pinned digest it lacks (IM009).")
+@_registry_options
 @_effective_options
-def check_command(paths, config, registry, fmt, deny, strict, jobs, effective, offline):
+def check_command(paths, config, registry, fmt, deny, strict, jobs, online, insecure, ca_bundle, deadline,
+                  effective, offline):
     """Fail when references bypass the cache (the CI gate and pre-commit hook).
 
     Exit 1 when a reference is unmirrored or on a denied host (with --strict also
@@ -232,8 +247,13 @@ def check_command(paths, config, registry, fmt, deny, strict, jobs, effective, o
     """
     from .commands.check import check_paths
 
+    resolver = None
+    if online:  # the registry client only then: check's start-up is every pre-commit run's
+        from .commands.pin import online_resolver
+
+        resolver = online_resolver(insecure=insecure, ca_bundle=ca_bundle, deadline=deadline or 600.0)
     run(check_paths, paths, config=config, registry=registry, fmt=fmt, deny=deny, strict=strict, jobs=jobs,
-        source=_source(effective, offline))
+        source=_source(effective, offline), resolver=resolver)
 
 
 @main.command("warm")
@@ -251,8 +271,10 @@ def check_command(paths, config, registry, fmt, deny, strict, jobs, effective, o
               help="CA certificates to verify the registry with (default: SSL_CERT_FILE, REQUESTS_CA_BUNDLE, system).")
 @click.option("--deadline", type=click.FloatRange(min=1), default=3600, show_default=True, metavar="SECONDS",
               help="Give up on whatever is left after this long.")
+@click.option("--pin", "pin", is_flag=True,
+              help="Then pin (as `imagemirror pin`) exactly the digests this run warmed and verified.")
 @_effective_options
-def warm_command(paths, config, registry, jobs, platform, engine, fmt, insecure, ca_bundle, deadline, effective,
+def warm_command(paths, config, registry, jobs, platform, engine, fmt, insecure, ca_bundle, deadline, pin, effective,
                  offline):
     """Pull every image through the cache so it is full before nodes pull.
 
@@ -264,20 +286,49 @@ def warm_command(paths, config, registry, jobs, platform, engine, fmt, insecure,
     from .commands.warm import warm
 
     run(warm, paths, config=config, registry=registry, jobs=jobs, platform=platform, engine=engine,
-        fmt=fmt, insecure=insecure, ca_bundle=ca_bundle, deadline=deadline, source=_source(effective, offline))
+        fmt=fmt, insecure=insecure, ca_bundle=ca_bundle, deadline=deadline, source=_source(effective, offline),
+        **({"pin": True} if pin else {}))
+
+
+@main.command("pin")
+@_PATHS
+@_settings_options
+@click.option("--dry-run", is_flag=True, help="Print a unified diff; write nothing.")
+@click.option("--revert", is_flag=True, help="Remove the pins imagemirror wrote (and only those), restoring the bytes.")
+@click.option("--no-confirm", is_flag=True, help="Do not confirm each digest against the upstream registry.")
+@click.option("--jobs", type=click.IntRange(min=1), default=8, show_default=True, help="Tags resolved at once.")
+@_registry_options
+@_effective_options
+def pin_command(paths, config, registry, dry_run, revert, no_confirm, jobs, insecure, ca_bundle, deadline,
+                effective, offline):
+    """Pin every mirrored reference to the digest its tag resolves to on the cache.
+
+    The digest goes where the chart reads one: the map's `digest:` (or `sha:`) key, a
+    `digest:` key added to a Bitnami image map, `tag: "<tag>@sha256:..."`, or
+    `@sha256:...` appended to a string reference (the tag is kept). Each pinned line
+    gets a `# imagemirror: pinned` comment, so --revert removes exactly those pins.
+    Exit 1 when a tag could not be resolved, or the cache and the upstream disagree.
+    """
+    from .commands.pin import pin_paths
+
+    run(pin_paths, paths, config=config, registry=registry, dry_run=dry_run, revert=revert, effective=effective,
+        offline=offline, insecure=insecure, ca_bundle=ca_bundle, deadline=deadline or 600.0, jobs=jobs,
+        confirm=not no_confirm)
 
 
 @main.command("renovate-config")
 @click.argument("path", required=False, default=".", type=click.Path(path_type=Path))
 @_settings_options
-def renovate_config_command(path, config, registry):
+@click.option("--pin-digests", is_flag=True,
+              help="Also a package rule with `pinDigests: true`, so Renovate pins and updates image digests.")
+def renovate_config_command(path, config, registry, pin_digests):
     """Print Renovate `registryAliases` so Renovate looks rewritten images up upstream.
 
     PATH (default: the current folder) is where .imagemirror.yaml is looked for.
     """
     from .commands.renovate import renovate_config
 
-    run(renovate_config, path, config=config, registry=registry)
+    run(renovate_config, path, config=config, registry=registry, pin_digests=pin_digests)
 
 
 # ---------------------------------------------------------------- ecr (boto3 only inside)

@@ -79,6 +79,25 @@ RULES: dict[str, Rule] = {
             "The value is a template (`{{ ... }}`) and is resolved only when the chart renders.",
         ),
         Rule(
+            "IM008",
+            "tag-moved",
+            ERROR,
+            "Pinned digest no longer what the tag names",
+            "`check --online`: the reference carries a tag and a digest, and the cache now resolves the "
+            "tag to another digest (the tag moved upstream, or was bumped by hand while the digest was "
+            "not). Both digests are named. Re-pin (`imagemirror pin`), or set the tag that names the "
+            "pinned image.",
+        ),
+        Rule(
+            "IM009",
+            "digest-not-cached",
+            ERROR,
+            "Pinned digest not in the cache",
+            "`check --online`: the cache does not serve the pinned digest, so nodes cannot pull it "
+            "(ECR never fills its cache by digest). Run the `imagemirror warm` command given while the "
+            "tag still names the digest; otherwise pin the tag's digest with `imagemirror pin`.",
+        ),
+        Rule(
             "IM100",
             "file-error",
             ERROR,

@@ -611,8 +611,8 @@ def test_readme_snippets_parse_and_name_real_hooks_and_options():
         if "args" in hook:
             _parse(["check", *hook["args"], "x"])
     commands = _imagemirror_commands(blocks)
-    assert {c[0] for c in commands} == {"check", "renovate-config"}
-    assert len(commands) >= 2  # the CI snippets use the action/template (tests/integration/test_adoption_ci.py)
+    assert {c[0] for c in commands} == {"check", "renovate-config", "warm"}  # warm: the Renovate loop
+    assert len(commands) >= 3  # the CI snippets use the action/template (tests/integration/test_adoption_ci.py)
     for args in commands:
         _parse(args)
 

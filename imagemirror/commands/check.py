@@ -13,6 +13,8 @@ Every reference gets at most one finding:
 | ambiguous                                   | IM004 | warning; error with --strict   |
 | mirrored                                    | --    | --                             |
 | the file could not be read or parsed        | IM100 | error (exit 3)                 |
+| ``--online``: pinned tag now names another digest | IM008 | error                     |
+| ``--online``: pinned digest not in the cache      | IM009 | error                     |
 
 Deny: a reference is denied when the registry it is pulled from (the host of the reference
 as the file composes it, normalised: ``nginx`` and ``index.docker.io/x`` are
@@ -40,6 +42,7 @@ from pathlib import Path
 
 from .. import __version__, output
 from .. import report as fmt_mod
+from ..drift import drift_findings
 from ..errors import ConfigError, Exit
 from ..inventory import Scan, Source, scan
 from ..model import ImageRef
@@ -177,6 +180,18 @@ def build_report(results, deny: frozenset[str] = frozenset(), strict: bool = Fal
 # --- the command --------------------------------------------------------------------------
 
 
+def add_online_findings(report: Report, refs, resolver) -> list[str]:
+    """``check --online``: drift findings (IM008, IM009, :mod:`imagemirror.drift`) added to
+    ``report``, ``# imagemirror: ignore[...]`` applied as the scan marked each reference ->
+    registry errors, one line each."""
+    found, errors = drift_findings(refs, resolver)
+    for ref, finding in found:
+        if ref.suppressed or finding.code in ref.ignored:
+            finding = replace(finding, suppressed=True)
+        report.findings.append(finding)
+    return errors
+
+
 def _shell_quote(word: str) -> str:
     return shlex.quote(word)
 
@@ -230,9 +245,13 @@ def check_paths(
     color: bool | None = None,
     env=None,
     source: Source | None = None,
+    resolver=None,
 ) -> int:
     """Scan ``paths`` (from ``source``, default the values text) and report; the exit code
-    follows ``imagemirror.errors``."""
+    follows ``imagemirror.errors``.
+
+    ``resolver`` (``check --online``, made by the CLI): also ask the cache about pinned references
+    (:mod:`imagemirror.drift`); without it nothing here touches the network."""
     env = os.environ if env is None else env
     paths = [Path(p) for p in paths]
     cli_deny = canonical_deny(deny)
@@ -242,9 +261,15 @@ def check_paths(
     for note in found.notes:
         output.note(note)
     report = build_report(found.results, all_deny, strict)
+    service_errors = add_online_findings(report, [r for res in found.results for r in res.refs], resolver) \
+        if resolver is not None else []
 
     fmt = print_report(report, fmt, color, env)
     code = exit_code(report)
+    for line in service_errors:
+        output.err(f"imagemirror: error: {line}")
+    if service_errors:
+        code = max(code, Exit.SERVICE_ERROR)
     if fmt in ("text", "github"):
         if found.summary:
             output.err(found.summary)

@@ -27,16 +27,39 @@ def registry_aliases(registry: str, rules: dict[str, str]) -> dict[str, str]:
     return {f"{registry}/{prefix}": host for host, prefix in items}
 
 
-def renovate_json(registry: str, rules: dict[str, str]) -> str:
-    return json.dumps({"registryAliases": registry_aliases(registry, rules)}, indent=2) + "\n"
+#: Renovate's managers that read image references in the files imagemirror rewrites
+PIN_MANAGERS = ["helm-values", "kubernetes", "helmv3", "kustomize", "docker-compose", "dockerfile"]
 
 
-def renovate_config(path: Path, *, config: Path | None = None, registry: str | None = None) -> int:
+def renovate_doc(registry: str, rules: dict[str, str], pin_digests: bool = False) -> dict:
+    """The Renovate config: ``registryAliases``, and with ``pin_digests`` a package rule that
+    pins (and keeps updating) the digest of every image those managers find.
+
+    Renovate's helm-values manager writes a digest as ``tag: "<tag>@sha256:..."`` (and after a
+    string reference), the forms ``imagemirror pin`` writes outside Bitnami maps; a separate
+    ``digest:`` key it leaves alone, which ``check --online`` then reports (IM008)."""
+    doc: dict = {"registryAliases": registry_aliases(registry, rules)}
+    if pin_digests:
+        doc["packageRules"] = [{
+            "description": "imagemirror: keep image digests pinned; the cache serves upstream digests unchanged",
+            "matchManagers": list(PIN_MANAGERS),
+            "matchDatasources": ["docker"],
+            "pinDigests": True,
+        }]
+    return doc
+
+
+def renovate_json(registry: str, rules: dict[str, str], pin_digests: bool = False) -> str:
+    return json.dumps(renovate_doc(registry, rules, pin_digests), indent=2) + "\n"
+
+
+def renovate_config(path: Path, *, config: Path | None = None, registry: str | None = None,
+                    pin_digests: bool = False) -> int:
     settings = resolve_settings(Path(path), config, registry)
     if settings.registry is None:
         where = f" (settings: {settings.path})" if settings.path else ""
         raise ConfigError(
             f"no cache registry configured{where}: set `registry:` in .imagemirror.yaml or pass --registry"
         )
-    output.out(renovate_json(settings.registry, settings.rules), end="")
+    output.out(renovate_json(settings.registry, settings.rules, pin_digests), end="")
     return Exit.OK

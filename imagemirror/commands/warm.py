@@ -24,6 +24,7 @@ from ..registry.client import RegistryClient
 from ..registry.engine import DockerEngine
 from ..warm import ImageResult, Target, targets_from_refs, warm_images, warm_with_engine
 from .common import report_errors, settings_for
+from .pin import StderrResults, pin_paths
 
 PLATFORM = re.compile(r"all\Z|[a-z0-9]+/[a-z0-9_]+(?:/[a-z0-9]+)?\Z")
 
@@ -225,8 +226,11 @@ def warm(
     ca_bundle=None,
     deadline: float | None = 3600.0,
     source: Source | None = None,
+    pin: bool = False,
 ) -> int:
     check_platform(platform)
+    if pin and engine == "docker":
+        raise ConfigError("--pin needs --engine registry: a Docker engine reports image IDs, not manifest digests")
     settings = settings_for(paths, config, registry)
     found = scan(paths, settings, source=source)  # `# imagemirror: ignore` marks refs suppressed
     for note in found.notes:
@@ -253,8 +257,42 @@ def warm(
         targets, jobs=jobs, platform=platform, engine=engine, fmt=fmt, insecure=insecure,
         ca_bundle=str(ca_bundle) if ca_bundle else None, deadline=deadline, prefixes=prefixes,
     )
+    pin_code = Exit.OK
+    if pin:
+        digests = pinnable_digests(outcome)
+        effective = getattr(source, "kind", "") == "effective"
+        pin_code = pin_paths(paths, config, registry, digests=digests, effective=effective,
+                             offline=getattr(source, "offline", False),
+                             stdout=None if fmt != "json" else StderrResults())
     if found.service_failed:
         return Exit.SERVICE_ERROR
-    if file_errors:
+    if file_errors or pin_code == Exit.FILE_ERROR:
         return Exit.FILE_ERROR
-    return Exit.FINDINGS if any(not r.ok for r in outcome) else Exit.OK
+    if pin_code == Exit.SERVICE_ERROR:
+        return Exit.SERVICE_ERROR
+    return Exit.FINDINGS if any(not r.ok for r in outcome) or pin_code else Exit.OK
+
+
+def pinnable_digests(results: list[ImageResult]) -> dict[str, str]:
+    """``host/path:tag`` -> digest for every image warmed and verified (``warm --pin``).
+
+    The digest is the one the warm-up fetched by tag (an index digest for a multi-arch tag), or
+    the pinned one it verified the cache serves; failed images and digest-only references
+    give none, so nothing is pinned that the cache does not hold."""
+    from ..reference import InvalidReference, parse
+
+    by_tag: dict[str, str] = {}
+    by_pin: dict[str, str] = {}
+    for r in results:
+        if not r.ok or not r.digest or not r.digest.startswith("sha256:"):
+            continue
+        try:
+            ref = parse(r.image)
+        except InvalidReference:
+            continue
+        if ref.tag is None:
+            continue
+        # an image fetched by its tag alone gives the tag's digest; a pinned one that the cache
+        # still serves (its tag may have moved) keeps its own pin
+        (by_pin if ref.digest else by_tag)[f"{ref.name}:{ref.tag}"] = r.digest
+    return {**by_pin, **by_tag}

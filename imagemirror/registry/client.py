@@ -334,6 +334,19 @@ class RegistryClient:
             raise
         return True
 
+    def manifest_digest(self, host: str, repo: str, reference: str) -> str:
+        """The digest ``reference`` (a tag) resolves to: a HEAD (Docker Hub does not count it as a
+        pull), its ``Docker-Content-Digest``; a GET, verified, when the registry sends none."""
+        what = f"{host}/{repo}:{reference}"
+
+        def attempt() -> str | None:
+            resp = self._call("HEAD", host, f"/v2/{repo}/manifests/{reference}", repo, {"Accept": ACCEPT_MANIFESTS})
+            self._drain(resp)
+            header = resp.headers.get("Docker-Content-Digest") or ""
+            return header if re.fullmatch(r"sha256:[0-9a-f]{64}", header) else None
+
+        return self._retrying(what, attempt) or self.get_manifest(host, repo, reference).digest
+
     # -- retries and deadline -----------------------------------------------------------
 
     def remaining(self) -> float | None:
