@@ -85,14 +85,16 @@ def internal_error(exc: BaseException, env=None) -> Exit:
 def _versions() -> str:
     """imagemirror's version, the renderer --effective would use, ruamel.yaml's (for bug reports).
 
-    The renderer is looked up as the charts code chooses it -- a `helm` binary on PATH, else
-    helm-python-sdk when installed, else imagemirror's own model -- without importing the SDK.
+    The renderer is the one `--renderer auto` chooses (charts/render.py) -- a `helm` binary on
+    PATH, else helm-python-sdk when installed, else imagemirror's own model -- and the SDK is
+    not imported to say so.
     """
     import importlib.util
     import platform
-    import shutil
     import subprocess
     from importlib import metadata
+
+    from .charts.render import helm_binary, sdk_available
 
     def dist(name: str) -> str | None:
         try:
@@ -100,7 +102,7 @@ def _versions() -> str:
         except metadata.PackageNotFoundError:
             return None
 
-    helm = shutil.which("helm")
+    helm = helm_binary()
     if helm:
         try:
             out = subprocess.run([helm, "version", "--short"], capture_output=True, text=True, timeout=10,
@@ -109,7 +111,7 @@ def _versions() -> str:
         except (OSError, subprocess.SubprocessError):
             version = "unknown version"
         renderer = f"helm {version} ({helm})"
-    elif importlib.util.find_spec("helm_python") is not None:
+    elif sdk_available():
         renderer = f"helm-python-sdk {dist('helm-python-sdk') or 'unknown version'}"
     else:
         renderer = "model (imagemirror's own; install imagemirror[helm] for real Helm)"
@@ -142,17 +144,21 @@ def main() -> None:
     """
 
 
-def _source(effective: bool, offline: bool):
+def _source(effective: bool, offline: bool, renderer: str = "auto", unrendered: bool = False):
     """The source of references: the values text (None: the commands' default), or with
     ``--effective`` each release's chart values (imported only then: it is the heavy part)."""
     if not effective:
         return None
     from .charts.source import EffectiveSource
 
-    return EffectiveSource(offline=offline)
+    return EffectiveSource(offline=offline, renderer=renderer, unrendered=unrendered)
 
 
 def _effective_options(func):
+    func = click.option("--renderer", type=click.Choice(["auto", "helm", "sdk", "model"]), default="auto",
+                        envvar="IMAGEMIRROR_RENDERER", show_default=True,
+                        help="With --effective: who evaluates the chart's templates: `helm` on PATH, the helm-python-sdk "
+                             "extra, or imagemirror's model of Helm (values only); auto takes the first available.")(func)
     func = click.option("--offline", is_flag=True,
                         help="With --effective: use only vendored and cached charts; fetch nothing.")(func)
     func = click.option("--effective", is_flag=True,
@@ -178,11 +184,15 @@ def _registry_options(func):
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("--jobs", type=click.IntRange(min=0), default=0, help="Worker processes (0: one per core).")
 @_effective_options
-def list_command(paths, config, registry, fmt, jobs, effective, offline):
+@click.option("--all", "show_all", is_flag=True,
+              help="With --effective and real Helm: also list the images the values name that the release does "
+                   "not render, and why.")
+def list_command(paths, config, registry, fmt, jobs, effective, offline, renderer, show_all):
     """List every image reference in the values files under PATHS."""
     from .commands.listing import list_images
 
-    run(list_images, paths, config=config, registry=registry, fmt=fmt, jobs=jobs, source=_source(effective, offline))
+    run(list_images, paths, config=config, registry=registry, fmt=fmt, jobs=jobs,
+        source=_source(effective, offline, renderer, unrendered=show_all))
 
 
 @main.command("rewrite")
@@ -195,7 +205,8 @@ def list_command(paths, config, registry, fmt, jobs, effective, offline):
 @click.option("--exit-nonzero-on-change", "nonzero_on_change", is_flag=True,
               help="Exit 1 when a file was changed (the pre-commit fixer's convention).")
 @_effective_options
-def rewrite_command(paths, config, registry, dry_run, check_only, revert, jobs, nonzero_on_change, effective, offline):
+def rewrite_command(paths, config, registry, dry_run, check_only, revert, jobs, nonzero_on_change, effective, offline,
+                    renderer):
     """Rewrite image references to the cache registry, byte-exactly, in place."""
     from .commands.rewrite import rewrite_files
 
@@ -209,7 +220,7 @@ def rewrite_command(paths, config, registry, dry_run, check_only, revert, jobs, 
         revert=revert,
         jobs=jobs,
         nonzero_on_change=nonzero_on_change,
-        source=_source(effective, offline),
+        source=_source(effective, offline, renderer),
     )
 
 
@@ -237,7 +248,7 @@ def rewrite_command(paths, config, registry, dry_run, check_only, revert, jobs, 
 @_registry_options
 @_effective_options
 def check_command(paths, config, registry, fmt, deny, strict, jobs, online, insecure, ca_bundle, deadline,
-                  effective, offline):
+                  effective, offline, renderer):
     """Fail when references bypass the cache (the CI gate and pre-commit hook).
 
     Exit 1 when a reference is unmirrored or on a denied host (with --strict also
@@ -253,7 +264,7 @@ def check_command(paths, config, registry, fmt, deny, strict, jobs, online, inse
 
         resolver = online_resolver(insecure=insecure, ca_bundle=ca_bundle, deadline=deadline or 600.0)
     run(check_paths, paths, config=config, registry=registry, fmt=fmt, deny=deny, strict=strict, jobs=jobs,
-        source=_source(effective, offline), resolver=resolver)
+        source=_source(effective, offline, renderer), resolver=resolver)
 
 
 @main.command("warm")
@@ -275,7 +286,7 @@ def check_command(paths, config, registry, fmt, deny, strict, jobs, online, inse
               help="Then pin (as `imagemirror pin`) exactly the digests this run warmed and verified.")
 @_effective_options
 def warm_command(paths, config, registry, jobs, platform, engine, fmt, insecure, ca_bundle, deadline, pin, effective,
-                 offline):
+                 offline, renderer):
     """Pull every image through the cache so it is full before nodes pull.
 
     Warms the references already on the cache and the targets of those not yet
@@ -286,7 +297,7 @@ def warm_command(paths, config, registry, jobs, platform, engine, fmt, insecure,
     from .commands.warm import warm
 
     run(warm, paths, config=config, registry=registry, jobs=jobs, platform=platform, engine=engine,
-        fmt=fmt, insecure=insecure, ca_bundle=ca_bundle, deadline=deadline, source=_source(effective, offline),
+        fmt=fmt, insecure=insecure, ca_bundle=ca_bundle, deadline=deadline, source=_source(effective, offline, renderer),
         **({"pin": True} if pin else {}))
 
 
@@ -300,7 +311,7 @@ def warm_command(paths, config, registry, jobs, platform, engine, fmt, insecure,
 @_registry_options
 @_effective_options
 def pin_command(paths, config, registry, dry_run, revert, no_confirm, jobs, insecure, ca_bundle, deadline,
-                effective, offline):
+                effective, offline, renderer):
     """Pin every mirrored reference to the digest its tag resolves to on the cache.
 
     The digest goes where the chart reads one: the map's `digest:` (or `sha:`) key, a

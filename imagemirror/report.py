@@ -79,6 +79,17 @@ RULES: dict[str, Rule] = {
             "The value is a template (`{{ ... }}`) and is resolved only when the chart renders.",
         ),
         Rule(
+            "IM007",
+            "literal-in-template",
+            ERROR,
+            "Image written literally in a chart template",
+            "Real Helm renders this image, but no values key composes it: the chart's template "
+            "writes it literally, so no values file can move it onto the cache. Patch the rendered "
+            "object (a kustomize patch or a Helm post-renderer), take a chart version that exposes an "
+            "image key, or fork the chart. A Helm test hook (`helm.sh/hook: test`) is a warning "
+            "(an error with --strict): Argo CD does not run test hooks, `helm test` and Flux do.",
+        ),
+        Rule(
             "IM008",
             "tag-moved",
             ERROR,

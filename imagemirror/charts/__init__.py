@@ -11,6 +11,10 @@ Modules, imports pointing downward (nothing here is imported at CLI start-up):
 - :mod:`.effective` -- the core's detector on the merged values of each chart of a release.
 - :mod:`.overrides` -- byte-exact scalar replacement and block insertion, verified.
 - :mod:`.plan` -- ``assignments_for_file`` / ``verify_plan``: the overrides of one values file.
+- :mod:`.render` -- real Helm: ``helm template`` or helm-python-sdk (the ``[helm]`` extra, imported
+  only when rendering); the image fields of rendered manifests.
+- :mod:`.provenance` -- the sentinel render: which values keys compose each rendered image.
+- :mod:`.rendered` -- one release rendered (inventory + provenance), its records, the rewrite proof.
 - :mod:`.source` -- ``EffectiveSource``: the ``--effective`` source of the core's scan
   (:class:`imagemirror.inventory.Source`) for ``list``, ``check``, ``warm`` and ``rewrite``.
 

@@ -145,7 +145,7 @@ def _from_files(files: dict[str, bytes], where: str, resolve: Resolver | None, b
         raise ChartError(f"{where}/Chart.yaml", "Chart.yaml has no name")
     defaults = {}
     if "values.yaml" in files:
-        defaults = load_yaml(_decode(files["values.yaml"], where), f"{where}/values.yaml") or {}
+        defaults = load_yaml(_decode(files["values.yaml"], where), f"{where}/values.yaml", fast=True) or {}
         if not isinstance(defaults, dict):
             raise ChartError(f"{where}/values.yaml", "values.yaml is not a mapping")
     raw_deps = meta.get("dependencies")

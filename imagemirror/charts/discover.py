@@ -72,6 +72,9 @@ class Release:
     layers: list[Layer] = field(default_factory=list)
     origin: str = ""  # where the release is declared (file, or file:line)
     kind: str = ""  # argocd | flux | helmfile | umbrella | defaults | settings
+    namespace: str = ""  # what ``helm template --namespace`` gets ("" = default)
+    kube_version: str = ""  # ``--kube-version`` where the source sets it
+    api_versions: tuple[str, ...] = ()  # ``--api-versions``
 
     def files(self) -> list[Path]:
         return [layer.path for layer in self.layers if layer.path is not None]
@@ -182,6 +185,11 @@ def index(root: Path) -> Index:
 
 def clear_cache() -> None:
     _INDEXES.clear()
+
+
+def _plain_str(value: Any) -> str:
+    """A plain string field ("" when absent or templated)."""
+    return "" if value is None or isinstance(value, (dict, list)) or _templated(value) else str(value)
 
 
 def _meta(doc: dict, key: str) -> str:
@@ -305,7 +313,12 @@ def _argocd(idx: Index, path: Path, doc: dict) -> None:
         if params:
             layers.append(Layer(f"{_rel(idx, path)} ({name}: helm.parameters)", data=params))
         release = str(helm.get("releaseName") or name)
-        idx.releases.append(Release(release, ref, layers, _rel(idx, path), "argocd"))
+        dest = spec.get("destination") if isinstance(spec.get("destination"), dict) else {}
+        apis = helm.get("apiVersions") if isinstance(helm.get("apiVersions"), list) else []
+        idx.releases.append(Release(release, ref, layers, _rel(idx, path), "argocd",
+                                    namespace=_plain_str(dest.get("namespace")),
+                                    kube_version=_plain_str(helm.get("kubeVersion")),
+                                    api_versions=tuple(str(a) for a in apis if not _templated(a))))
 
 
 # --------------------------------------------------------------------------- Flux
@@ -372,7 +385,8 @@ def _helmrelease(idx: Index, path: Path, doc: dict) -> None:
     if isinstance(spec.get("values"), dict):
         layers.append(Layer(f"{_rel(idx, path)} ({_meta(doc, 'name')}: spec.values)", data=spec["values"]))
     name = str(spec.get("releaseName") or _meta(doc, "name"))
-    idx.releases.append(Release(name, ref, layers, _rel(idx, path), "flux"))
+    idx.releases.append(Release(name, ref, layers, _rel(idx, path), "flux",
+                                namespace=_plain_str(spec.get("targetNamespace")) or ns))
 
 
 # --------------------------------------------------------------------------- helmfile
@@ -415,7 +429,11 @@ def _helmfile(idx: Index, path: Path, doc: Any) -> None:
         params = set_values(rel.get("set"))
         if params:
             layers.append(Layer(f"{_rel(idx, path)} ({rel.get('name')}: set)", data=params))
-        idx.releases.append(Release(str(rel.get("name") or ref.name), ref, layers, _rel(idx, path), "helmfile"))
+        apis = doc.get("apiVersions") if isinstance(doc.get("apiVersions"), list) else []
+        idx.releases.append(Release(str(rel.get("name") or ref.name), ref, layers, _rel(idx, path), "helmfile",
+                                    namespace=_plain_str(rel.get("namespace")),
+                                    kube_version=_plain_str(doc.get("kubeVersion")),
+                                    api_versions=tuple(str(a) for a in apis if not _templated(a))))
 
 
 # --------------------------------------------------------------------------- per file

@@ -100,10 +100,26 @@ class EffectiveSource:
     kind = "effective"
     parallel = False  # a file's plan reads the release's other values layers
 
-    def __init__(self, offline: bool = False, progress: Callable[[str], None] | None = None):
+    def __init__(self, offline: bool = False, progress: Callable[[str], None] | None = None,
+                 renderer: str = "model", unrendered: bool = False):
         self.offline = offline
+        self.unrendered = unrendered  # list --all: also what the values name but the release does not render
         self.progress = progress or _progress
         self._fetcher: Fetcher | None = None
+        self.renderer_name = renderer  # auto | helm | sdk | model (imagemirror.charts.render)
+        self._renderer = None
+        self._picked = False
+
+    def renderer(self):
+        """Real Helm (:mod:`.render`), or None for the model -- ``auto`` without either says so once."""
+        if not self._picked:
+            from .render import MODEL_NOTE, choose
+
+            self._renderer = choose(self.renderer_name)
+            self._picked = True
+            if self._renderer is None and self.renderer_name == "auto":
+                output.err(MODEL_NOTE)
+        return self._renderer
 
     def fetcher(self, settings: Settings, start: Path) -> Fetcher:
         if self._fetcher is None:
@@ -141,8 +157,10 @@ class EffectiveSource:
             if _under(file, roots) and file.is_file():
                 files.setdefault(file, display_name(file))
         fetcher = self.fetcher(settings, roots[0])
+        renderer = self.renderer()
         texts: dict[Path, str] = {}
-        views: list[ReleaseView] = []
+        views: list = []  # ReleaseView (the model) or rendered.RenderedRelease (real Helm)
+        pending: list[tuple] = []  # (index in views, release, chart, shown file) to render
         seen: set = set()
         text_results: list[FileResult] = []
         service_failed = False
@@ -170,7 +188,11 @@ class EffectiveSource:
                 try:
                     _read_layers(release.layers, texts)
                     chart = fetcher.chart(release.chart)
-                    views.append(evaluate(release, chart, settings, texts))
+                    if renderer is not None:  # rendered below, releases in parallel
+                        pending.append((len(views), release, chart, shown))
+                        views.append(None)
+                    else:
+                        views.append(evaluate(release, chart, settings, texts))
                 except ServiceError as exc:
                     service_failed = True
                     problems.append(FileResult(shown, error=FileError(
@@ -178,10 +200,24 @@ class EffectiveSource:
                 except FileError as exc:
                     problems.append(FileResult(shown, error=FileError(
                         exc.path, f"release {release.name} ({release.origin}): {exc.message}", exc.line, exc.column)))
+        if pending:
+            service_failed |= self._render_all(pending, views, problems, fetcher, renderer, texts)
+        views = [v for v in views if v is not None]
         results: list[FileResult] = list(problems)
         for view in views:
-            refs = to_refs(view)
-            for path in {image.origin_file for image in view.images if image.origin_file is not None}:
+            if isinstance(view, ReleaseView):
+                refs = to_refs(view)
+                origins = {image.origin_file for image in view.images if image.origin_file is not None}
+            else:
+                from .rendered import to_refs as rendered_refs
+
+                refs = [item.ref for item in rendered_refs(view, settings, texts)]
+                origins = set(view.release.files())
+                if self.unrendered:
+                    from .rendered import unrendered_refs
+
+                    refs += unrendered_refs(view, evaluate(view.release, view.chart, settings, texts), to_refs)
+            for path in origins:
                 if path in texts:
                     refs = annotate(refs, texts[path], file=display_name(path))
             results.append(FileResult(f"release {view.release.name}", refs=refs))
@@ -190,6 +226,39 @@ class EffectiveSource:
         summary = (f"imagemirror check --effective: {len(views)} release{'s' if len(views) != 1 else ''}, "
                    f"{n} image{'s' if n != 1 else ''} they pull")
         return Scan(results, notes, summary=summary, service_failed=service_failed, rewrite_flags=("--effective",))
+
+    def _render_all(self, pending, views, problems, fetcher, renderer, texts) -> bool:
+        """Render the releases, in parallel across cores (Helm runs outside the GIL: the SDK's
+        ctypes calls release it, ``helm`` is a process); results keep the scan's order."""
+        import os
+        from concurrent.futures import ThreadPoolExecutor
+
+        from .rendered import render_release
+
+        def one(job):
+            index, release, chart, shown = job
+            try:
+                return index, render_release(release, chart, fetcher, renderer, texts), None
+            except (ServiceError, FileError) as exc:
+                return index, None, exc
+
+        failed = False
+        workers = max(1, min(len(pending), os.cpu_count() or 1))
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            outcomes = list(pool.map(one, pending)) if workers > 1 else [one(job) for job in pending]
+        for (index, release, _chart, shown), (_, rendered, exc) in zip(pending, outcomes):
+            if rendered is not None:
+                for note in rendered.notes:
+                    self.progress(note)
+                views[index] = rendered
+            elif isinstance(exc, ServiceError):
+                failed = True
+                problems.append(FileResult(shown, error=FileError(
+                    shown, f"release {release.name} ({release.origin}): {exc}")))
+            else:
+                problems.append(FileResult(shown, error=FileError(
+                    exc.path, f"release {release.name} ({release.origin}): {exc.message}", exc.line, exc.column)))
+        return failed
 
     # ----------------------------------------------------------------- rewrite
 
@@ -215,9 +284,18 @@ class EffectiveSource:
                 if not image.default_only:
                     edits.settled[image.path] = _settled(image)
 
+        renderer = self.renderer()
+
         def verify(new_text: str, plan: FilePlan = plan) -> None:
             try:
                 verify_plan(plan, new_text, settings, fetcher)
+                if renderer is not None:
+                    from ..rewrite import allow_insecure
+                    from .rendered import prove_rewrite
+
+                    # what will be written: the command adds Bitnami's flag after this check
+                    final = allow_insecure(new_text, display, settings)[0] if edits.relocated_bitnami else new_text
+                    prove_rewrite(path, display, final, settings, fetcher, renderer)
             except FileError:
                 raise
             except ImagemirrorError as exc:

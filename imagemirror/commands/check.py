@@ -100,6 +100,11 @@ def finding_for(ref: ImageRef, deny: frozenset[str] = frozenset(), strict: bool 
     finding = _finding_for(ref, deny, strict)
     if finding is None or ref.context is None or ref.context.release is None:
         return finding
+    if ref.context.literal is not None and finding.code in ("IM001", "IM002"):
+        # rendered, but written literally in a template: no values file can move it (IM007)
+        denied = " (pulled from a denied registry)" if finding.code == "IM002" else ""
+        level = WARNING if ref.context.test_hook and not strict else ERROR
+        finding = replace(finding, code="IM007", level=level, message=ref.context.literal + denied, fix=None)
     finding = replace(finding, message=f"{finding.message} [{ref.context.label}]")
     if ref.context.disabled and finding.level == ERROR and not strict:
         finding = replace(finding, level=WARNING)  # under enabled: false, likely not rendered
