@@ -14,6 +14,7 @@ from pathlib import Path
 from .config import Settings
 from .errors import FileError
 from .model import FileResult
+from .sources import detect
 
 VALUES_NAME = re.compile(r"(?:values\.ya?ml|values-.+\.ya?ml|.+-values\.ya?ml|.+\.values\.ya?ml)\Z")
 SKIP_DIRS = frozenset({".git", ".hg", ".svn"})
@@ -105,7 +106,7 @@ def discover(
         real = given.resolve()
         roots = base_roots + [real]
         cwd = os.getcwd()
-        for folder, rel, name in _values_files(str(given), "", notes):
+        for folder, rel, name in _values_files(str(given), "", notes, False):
             path = Path(folder, name)
             # nothing below ``given`` is a link (links are never followed), so the
             # resolved path is the resolved root plus the relative path
@@ -120,16 +121,19 @@ def discover(
     return found, problems
 
 
-def _values_files(folder: str, rel: str, notes: list[str]):
+def _values_files(folder: str, rel: str, notes: list[str], in_chart: bool):
     """``(folder, relative folder, name)`` of the values files under ``folder``: its own
     files sorted by name, then each sub-folder's in name order (``os.walk``'s order);
     ``.git`` & co. and symbolic links (to files or folders) are skipped, unreadable
-    folders ignored.  One ``scandir`` per folder, no ``stat`` per file."""
+    folders ignored.  One ``scandir`` per folder, no ``stat`` per file.  Other YAML files
+    are taken when their content says they hold images (``sources.detect``: manifests,
+    kustomizations, helmfiles), except inside a chart (a folder with ``Chart.yaml``)."""
     try:
         with os.scandir(folder) as it:
             entries = sorted(it, key=lambda e: e.name)
     except OSError:
         return
+    in_chart = in_chart or any(e.name == "Chart.yaml" for e in entries)
     subfolders = []
     for entry in entries:
         try:
@@ -151,8 +155,12 @@ def _values_files(folder: str, rel: str, notes: list[str]):
             yield folder, rel, entry.name
         elif VALUES_NAME.match(entry.name):
             notes.append(f"{os.path.join(folder, entry.name)}: not a regular file, skipped")
+        elif is_file and not in_chart and detect.candidate(entry.name) and (
+            detect.by_name(entry.name, folder) or detect.is_manifest(entry.path)
+        ):
+            yield folder, rel, entry.name
     for name in subfolders:
-        yield from _values_files(os.path.join(folder, name), os.path.join(rel, name) if rel else name, notes)
+        yield from _values_files(os.path.join(folder, name), os.path.join(rel, name) if rel else name, notes, in_chart)
 
 
 def _is_dir_quietly(entry) -> bool:

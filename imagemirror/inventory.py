@@ -51,6 +51,10 @@ from .model import FileResult, ImageRef
 from .parallel import map_files
 from .reference import InvalidReference, Reference, parse
 from .rules import AMBIGUOUS, INVALID, MIRRORED, NO_RULE, TEMPLATED, UNMIRRORED, Rules, is_bitnami
+from . import sources
+from .sources import templates
+from .sources.kustomize import SourceError
+from .sources.related import scan_related
 from .suppress import annotate
 from .walker import (
     LineIndex,
@@ -59,7 +63,6 @@ from .walker import (
     YAMLSyntaxError,
     compose,
     content_start,
-    find_sites,
     gc_paused,
     parse_events,
 )
@@ -79,7 +82,8 @@ class Analysis:
     (A plain slotted class, not a dataclass: ``check`` imports this at start-up.)
     """
 
-    __slots__ = ("text", "events", "docs", "refs", "edits", "bitnami_relocated", "notes")
+    __slots__ = ("text", "events", "docs", "refs", "edits", "bitnami_relocated", "notes", "inserts", "embedded",
+                 "masked", "valuesfrom")
 
     def __init__(self, text: str, events: list, docs: list):
         self.text = text  # without BOM
@@ -89,22 +93,47 @@ class Analysis:
         self.edits: dict[int, tuple[Scalar, str]] = {}  # id(node) -> new value
         self.bitnami_relocated = False
         self.notes: list[str] = []
+        self.inserts: list = []  # sources.kustomize.Insert: keys a rewrite adds
+        self.embedded: list = []  # sources.embedded.Embedded: strings holding YAML, edited inside
+        self.masked = False  # parsed with Go templates masked (sources.templates)
+        self.valuesfrom: list = []  # Flux valuesFrom items, resolved against the repository by the scan
 
 
 def analyse(text: str, file: str, settings: Settings, revert: bool = False) -> Analysis:
-    """Find, classify and plan.  ``text`` has no BOM.  Raises walker.YAMLSyntaxError."""
-    evts = parse_events(text)
+    """Find, classify and plan.  ``text`` has no BOM.  Raises walker.YAMLSyntaxError (and
+    its subclass ``sources.kustomize.SourceError``: a file a kustomization names is missing).
+
+    Each document is read as what its content says it is (:mod:`imagemirror.sources`: a
+    values file, a manifest, an Argo CD Application, a Flux HelmRelease, a kustomization, a
+    helmfile); Go templates are masked in ``.gotmpl`` files and helmfiles."""
+    masked = sources.is_templated_file(file) and templates.has_template(text)
+    parse_text, spans = templates.mask(text) if masked else (text, [])
+    evts = parse_events(parse_text)
     docs = compose(evts)
+    if spans:
+        templates.restore(docs, text, spans)
     analysis = Analysis(text, evts, docs)
-    sites = find_sites(docs)
-    if not sites:
-        return analysis
+    analysis.masked = masked
     rules = settings.ruleset
+    ctx = sources.Context(file, text, rules, revert)
+    found = sources.find(docs, ctx)
+    analysis.embedded = ctx.embedded
+    analysis.valuesfrom = ctx.valuesfrom
+    if not found:
+        return analysis
     lines: LineIndex | None = None
     planned: list[tuple[Site, dict]] = []
-    for site in sites:
+    for item in found:
+        site = item.site
         status, upstream, target, hint, edits = classify_site(site, rules, revert)
-        planned.append((site, {"status": status, "upstream": upstream, "target": target, "hint": hint, "edits": edits}))
+        inserts: list = []
+        if item.adjust is not None:
+            status, upstream, target, hint, edits, inserts = item.adjust(status, upstream, target, hint, edits)
+        if edits and ctx.frozen and any(id(node) in ctx.frozen for node, _ in edits):
+            edits = []
+            hint = "inside a string that is not a literal block (`|`): rewrite it by hand"
+        planned.append((site, {"status": status, "upstream": upstream, "target": target, "hint": hint, "edits": edits,
+                               "inserts": inserts, "source": item.source}))
     # Two images that need different values in one shared scalar (a global registry, an
     # anchored node) cannot both be served: report them, change neither.
     wanted: dict[int, set[str]] = {}
@@ -118,11 +147,13 @@ def analyse(text: str, file: str, settings: Settings, revert: bool = False) -> A
                 status=AMBIGUOUS,
                 target=None,
                 edits=[],
+                inserts=[],
                 hint="shares a scalar (anchor or global registry) with an image that needs another value",
             )
         for node, value in info["edits"]:
             analysis.edits[id(node)] = (node, value)
-        if info["edits"] and not revert and is_bitnami(info["upstream"]):
+        analysis.inserts.extend(info["inserts"])
+        if (info["edits"] or info["inserts"]) and not revert and is_bitnami(info["upstream"]):
             analysis.bitnami_relocated = True
         main = site.main.node
         if main.props:  # an anchor or tag precedes the value: find the value itself
@@ -143,8 +174,11 @@ def analyse(text: str, file: str, settings: Settings, revert: bool = False) -> A
                 target=str(info["target"]) if info["target"] is not None else None,
                 hint=info["hint"],
                 lines=_own_lines(site),
+                source=None if info["source"] == "values" else info["source"],
             )
         )
+    if any(ref.source is not None for ref in analysis.refs):
+        analysis.refs.sort(key=lambda r: (r.line, r.column))
     return analysis
 
 
@@ -246,15 +280,21 @@ def _changed(edits: list[tuple[Scalar, str]]) -> list[tuple[Scalar, str]]:
 # --------------------------------------------------------------------------- sources
 
 
-def scan_text(text: str, file: str, settings: Settings) -> FileResult:
-    """Inventory of one in-memory text (a BOM is allowed), suppression applied."""
+def scan_text(text: str, file: str, settings: Settings, generated: dict | None = None) -> FileResult:
+    """Inventory of one in-memory text (a BOM is allowed), suppression applied.  ``generated``:
+    the ConfigMaps and Secrets the repository's kustomizations generate (for Flux ``valuesFrom``)."""
     body = text[1:] if text.startswith("\ufeff") else text
     try:
         with gc_paused():
             analysis = analyse(body, file, settings)
+    except SourceError as exc:
+        return FileResult(file, error=FileError(file, exc.message, exc.line, exc.column))
     except YAMLSyntaxError as exc:
         return FileResult(file, error=FileError(file, f"invalid YAML: {exc.message}", exc.line, exc.column))
-    return FileResult(file, refs=annotate(analysis.refs, body), notes=analysis.notes)
+    notes = analysis.notes
+    if analysis.valuesfrom and generated is not None:
+        notes = notes + sources.flux.valuesfrom_notes(file, analysis.valuesfrom, generated)
+    return FileResult(file, refs=annotate(analysis.refs, body), notes=notes)
 
 
 class Scan:
@@ -297,7 +337,9 @@ class Source(Protocol):
 
 
 class ValuesText:
-    """The values files under PATHS, read as text (the default source)."""
+    """The repository's YAML under PATHS, read as text (the default source): values files by
+    name, manifests, Argo CD, Flux, kustomize and helmfile files by content, and the files
+    those name as values (:mod:`imagemirror.sources`)."""
 
     kind = "values"
     parallel = True
@@ -305,10 +347,13 @@ class ValuesText:
     def files(self, paths: Seq[Path], settings: Settings) -> tuple[list[tuple[Path, str]], list[FileResult], list[str]]:
         notes: list[str] = []
         targets, problems = discover(paths, settings, notes)
-        return targets, problems, notes
+        return targets + scan_related(targets)[0], problems, notes
 
     def scan(self, paths: Seq[Path], settings: Settings, jobs: int = 0) -> Scan:
-        targets, results, notes = self.files(paths, settings)
+        notes: list[str] = []
+        targets, results = discover(paths, settings, notes)
+        extra, generated = scan_related(targets)
+        targets = targets + extra
 
         def one(item):
             path, display = item
@@ -316,10 +361,13 @@ class ValuesText:
                 text = read_text(path, display)
             except FileError as exc:
                 return FileResult(display, error=exc)
-            return scan_text(text, display, settings)
+            return scan_text(text, display, settings, generated)
 
         results.extend(map_files(one, targets, jobs))
-        return Scan(sorted(results, key=lambda r: r.file), notes)
+        results.sort(key=lambda r: r.file)
+        # what a file's sources found worth saying (a Flux valuesFrom the repository does not make)
+        notes.extend(note for result in results for note in result.notes)
+        return Scan(results, notes)
 
     def plan(self, path: Path, display: str, text: str, settings: Settings) -> None:
         return None  # the core's own edits are all there is

@@ -94,7 +94,7 @@ class ImageRef:
     suppressed: bool = False
     ignored: frozenset[str] = frozenset()
     fix_span: tuple[int, int] | None = None
-    source: str | None = None
+    source: str | None = None  # argocd | flux | helmfile | kustomize | manifest | effective (None: values)
     context: Context | None = None
 
     def to_json(self) -> dict:
@@ -107,6 +107,7 @@ class ImageRef:
             "upstream": self.upstream,
             "status": self.status,
             "target": self.target,
+            "source": self.source or "values",
         }
         if self.hint:
             out["hint"] = self.hint

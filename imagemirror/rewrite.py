@@ -17,8 +17,10 @@ from .errors import FileError
 from .inventory import analyse
 from .model import FileResult
 from .rules import is_bitnami
-from .walker import Mapping, Scalar, YAMLSyntaxError, gc_paused
-from .yaml_edit import Assignment, Refused, UnsafeValue, edit, render
+from .sources.kustomize import SourceError
+from .sources.templates import mask
+from .walker import Mapping, Scalar, YAMLSyntaxError, content_start, gc_paused
+from .yaml_edit import Assignment, Refused, UnsafeValue, _scalar_sig, apply_replacements, edit, render, verify_events
 
 __all__ = ["ALLOW_INSECURE", "ALLOW_INSECURE_COMMENT", "Rewritten", "UnsafeValue", "allow_insecure", "render",
            "rewrite_text"]
@@ -53,17 +55,107 @@ def _rewrite_text(text: str, file: str, settings: Settings, revert: bool) -> Rew
     body = text[len(bom):]
     try:
         analysis = analyse(body, file, settings, revert)
+    except SourceError as exc:
+        raise FileError(file, exc.message, exc.line, exc.column) from None
     except YAMLSyntaxError as exc:
         raise FileError(file, f"invalid YAML: {exc.message}", exc.line, exc.column) from None
     result = FileResult(file, refs=analysis.refs, notes=list(analysis.notes))
     insecure = not revert and _needs_insecure(analysis.refs)
-    if not analysis.edits and not insecure:
+    if not revert:
+        embedded_bitnami = sorted({r.path.rsplit(".helm.values", 1)[0] + ".helm.values" for r in analysis.refs
+                                   if r.source is not None and r.target and r.upstream and is_bitnami(r.upstream)
+                                   and ".helm.values" in r.path})
+        for where in embedded_bitnami:
+            result.notes.append(f"{file}: Bitnami images were relocated in {where}: set "
+                                "global.security.allowInsecureImages: true there by hand (Bitnami charts refuse them without it)")
+    if not analysis.edits and not insecure and not analysis.inserts:
         return Rewritten(text, result, False)
     scalar_edits = list(analysis.edits.values())
-    new_body = _edit(body, analysis.events, analysis.docs, scalar_edits, insecure, file, result.notes)
+    if analysis.inserts or analysis.embedded or analysis.masked:
+        if insecure and _flag_state(analysis.docs) != "true":
+            result.notes.append(f"{file}: Bitnami images were relocated: set global.security.allowInsecureImages: true "
+                                "by hand (a templated file: no automatic edit)")
+        new_body = _edit_sources(body, analysis, scalar_edits, file)
+    else:
+        new_body = _edit(body, analysis.events, analysis.docs, scalar_edits, insecure, file, result.notes)
     if new_body == body:
         return Rewritten(text, result, False)
     return Rewritten(bom + new_body, result, True)
+
+
+def _edit_sources(body: str, analysis, scalar_edits: list, file: str) -> str:
+    """The edits of the sources beyond values files (:mod:`imagemirror.sources`), in one splice,
+    verified once: scalars in place (those inside a string holding YAML too, see
+    :func:`_embedded`), ``key: value`` pairs inserted after a scalar (kustomize ``newName``),
+    and -- for a Go template -- the result verified masked, as it was parsed."""
+    replacements: list[tuple[int, int, str]] = []
+    expected_scalars: dict[int, tuple[str, str]] = {}
+    for node, value in scalar_edits:
+        try:
+            rendered, style = render(node, value)
+        except UnsafeValue as exc:
+            raise FileError(file, str(exc), node.line + 1, node.column + 1) from None
+        replacements.append((content_start(body, node), node.end, rendered))
+        expected_scalars[node.start] = (value, style)
+    if analysis.embedded:
+        _embedded(analysis, expected_scalars, file)
+    splices = _inserts(analysis, body, replacements, file) if analysis.inserts else []
+    new_body = apply_replacements(body, replacements)
+    if new_body != body:
+        verify_events(analysis.events, mask(new_body)[0] if analysis.masked else new_body, expected_scalars,
+                      splices, file)
+    return new_body
+
+
+def _embedded(analysis, expected_scalars, file: str) -> None:
+    """Edits inside strings holding YAML (:mod:`imagemirror.sources.embedded`): the string's
+    new value is verified on its own, then expected as the value of the outer scalar."""
+    for emb in analysis.embedded:
+        inner_repl = []
+        inner_expected: dict[int, tuple[str, str]] = {}
+        for node, value in analysis.edits.values():
+            inner = emb.proxies.get(id(node))
+            if inner is None:
+                continue
+            rendered, style = render(node, value)
+            inner_repl.append((content_start(emb.text, inner), inner.end, rendered))
+            inner_expected[inner.start] = (value, style)
+            expected_scalars.pop(node.start, None)
+        if not inner_repl:
+            continue
+        new_inner = apply_replacements(emb.text, inner_repl)
+        verify_events(emb.events, mask(new_inner)[0] if emb.spans else new_inner, inner_expected, None, file)
+        expected_scalars[emb.block.start] = (new_inner, emb.block.style)
+
+
+def _inserts(analysis, body: str, replacements, file: str) -> list:
+    """``key: value`` pairs added right after a scalar (:class:`imagemirror.sources.kustomize.Insert`)
+    -> the event splices that verify them."""
+    from ruamel.yaml.events import ScalarEvent
+
+    eol = "\r\n" if "\r\n" in body else "\n"
+    index = {ev.start_mark.index: i for i, ev in enumerate(analysis.events) if ev.__class__ is ScalarEvent}
+    splices = []
+    for ins in analysis.inserts:
+        probe = Scalar(ins.value, "", 0, 0, False, 0, 0)
+        probe.inflow = ins.flow
+        try:
+            rendered, style = render(probe, ins.value)
+        except UnsafeValue as exc:
+            raise FileError(file, str(exc), ins.after.line + 1, ins.after.column + 1) from None
+        if ins.flow:
+            replacements.append((ins.after.end, ins.after.end, f", {ins.key}: {rendered}"))
+        else:
+            at = body.find("\n", ins.after.end)
+            if at < 0:
+                replacements.append((len(body), len(body), f"{eol}{' ' * ins.column}{ins.key}: {rendered}"))
+            else:
+                replacements.append((at + 1, at + 1, f"{' ' * ins.column}{ins.key}: {rendered}{eol}"))
+        i = index.get(ins.after.start)
+        if i is None:
+            raise FileError(file, "rewrite did not verify (no event for an insertion); file left untouched -- please report this")
+        splices.append((i + 1, 0, [_scalar_sig(ins.key), _scalar_sig(ins.value, style)]))
+    return splices
 
 
 def allow_insecure(text: str, file: str, settings: Settings) -> tuple[str, list[str]]:
@@ -85,7 +177,10 @@ def allow_insecure(text: str, file: str, settings: Settings) -> tuple[str, list[
 
 
 def _needs_insecure(refs) -> bool:
-    return any(r.upstream and (r.status == "mirrored" or r.target) and is_bitnami(r.upstream) for r in refs)
+    """Relocated Bitnami images named by a values file (the flag is a values key: never added
+    to a manifest or an Application, see ``_rewrite_text``)."""
+    return any(r.upstream and (r.status == "mirrored" or r.target) and is_bitnami(r.upstream) and r.source is None
+               for r in refs)
 
 
 def _edit(body: str, events: list, docs: list, scalar_edits: list, insecure: bool, file: str,

@@ -51,8 +51,9 @@ from .errors import FileError
 from .walker import Mapping, Scalar, Sequence, YAMLSyntaxError, compose, content_start, parse_events
 
 # What a reference or registry may contain; anything else would change the YAML around it.
-_SAFE_VALUE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/@:+\-\[\]]*\Z")
-_PLAIN_OK = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/@:+\-]*\Z")
+# (``=``: an Argo CD ``kustomize.images`` entry is ``name=newName:tag``)
+_SAFE_VALUE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/@:+=\-\[\]]*\Z")
+_PLAIN_OK = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/@:+=\-]*\Z")
 # values and keys an assignment may write plain (anything else is double-quoted)
 _PLAIN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/@+\-]*(?::[A-Za-z0-9._+\-]+)?(?:@[A-Za-z0-9:]+)?\Z")
 _PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*\Z")

@@ -53,3 +53,36 @@ def test_missing_chart_offline_is_exit_4_and_names_the_release(tmp_path):
     rewrite = imagemirror("rewrite", "--effective", "--offline", "env", cwd=tmp_path)
     assert rewrite.returncode == 3  # the file is reported and left untouched
     assert (tmp_path / "env" / "prod.yaml").read_text() == "replicaCount: 1\n"
+
+
+def test_releases_with_inline_values_only_are_evaluated(tmp_path):
+    """A HelmRelease with inline values and no values file, and a kustomize helmCharts entry,
+    are releases for --effective: the chart's defaults are read too (a vendored chart, offline)."""
+    (tmp_path / ".git").mkdir()
+    (tmp_path / ".imagemirror.yaml").write_text(f"registry: {REG}\n")
+    chart = tmp_path / "charts" / "app"
+    (chart / "templates").mkdir(parents=True)
+    (chart / "Chart.yaml").write_text("apiVersion: v2\nname: app\nversion: 1.0.0\n")
+    (chart / "values.yaml").write_text("image:\n  repository: ghcr.io/org/app\n  tag: '1'\nsidecar:\n"
+                                       "  image:\n    repository: quay.io/org/sidecar\n    tag: '2'\n")
+    (chart / "templates" / "deploy.yaml").write_text(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: {{ .Release.Name }}}\nspec:\n  template:\n"
+        "    spec:\n      containers:\n        - name: app\n"
+        "          image: \"{{ .Values.image.repository }}:{{ .Values.image.tag }}\"\n        - name: sidecar\n"
+        "          image: \"{{ .Values.sidecar.image.repository }}:{{ .Values.sidecar.image.tag }}\"\n")
+    (tmp_path / "release.yaml").write_text(
+        "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata: {name: web}\nspec:\n"
+        "  chart:\n    spec:\n      chart: ./charts/app\n      sourceRef: {kind: GitRepository, name: repo}\n"
+        "  values:\n    image:\n      tag: '3'\n")
+    (tmp_path / "kustomization.yaml").write_text(
+        "helmCharts:\n  - name: app\n    repo: https://charts.example.invalid\n    version: 1.0.0\n"
+        "    releaseName: inflated\n    valuesInline:\n      sidecar:\n        image:\n          tag: '4'\n")
+    for renderer in ("model", "auto"):  # the values model, and real Helm where it is installed
+        out = imagemirror("list", "--effective", "--offline", "--renderer", renderer, "--format", "json", ".",
+                          cwd=tmp_path)
+        assert out.returncode == 0, out.stderr
+        rows = json.loads(out.stdout)
+        by_release = {(r.get("release"), r["written"].replace("docker.io/", "")) for r in rows if r.get("release")}
+        assert ("web", "ghcr.io/org/app:3") in by_release, (renderer, rows)
+        assert ("web", "quay.io/org/sidecar:2") in by_release
+        assert ("inflated", "quay.io/org/sidecar:4") in by_release and ("inflated", "ghcr.io/org/app:1") in by_release

@@ -327,6 +327,7 @@ def test_json_record_fields():
         "upstream": "docker.io/bitnami/nginx:latest",
         "status": "unmirrored",
         "target": f"{REG}/docker-hub/bitnami/nginx",
+        "source": "values",
     }
 
 

@@ -325,6 +325,23 @@ def _argocd(idx: Index, path: Path, doc: dict) -> None:
 
 
 def _kustomization(idx: Index, path: Path, doc: dict) -> None:
+    for chart in doc.get("helmCharts") or []:  # kustomize's Helm inflator: a release
+        if not isinstance(chart, dict) or not chart.get("name") or _templated(chart.get("name")):
+            continue
+        repo = str(chart.get("repo") or "")
+        if repo.startswith("oci://") or "://" in repo:
+            ref = ChartRef(name=str(chart["name"]), repo=repo.rstrip("/"), version=str(chart.get("version") or ""))
+        else:
+            continue  # a chart in kustomize's chartHome: not modelled
+        layers = []
+        for entry in [chart.get("valuesFile"), *(chart.get("additionalValuesFiles") or [])]:
+            if isinstance(entry, str) and entry and not _templated(entry):
+                file = (path.parent / entry).resolve()
+                layers.append(Layer(_rel(idx, file), file))
+        if isinstance(chart.get("valuesInline"), dict):
+            layers.append(Layer(f"{_rel(idx, path)} ({chart['name']}: valuesInline)", data=chart["valuesInline"]))
+        name = str(chart.get("releaseName") or chart["name"])
+        idx.releases.append(Release(name, ref, layers, _rel(idx, path), "kustomize"))
     for gen in doc.get("configMapGenerator") or []:
         if not isinstance(gen, dict) or not gen.get("name"):
             continue

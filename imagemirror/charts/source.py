@@ -31,7 +31,7 @@ from ..model import Context, FileResult, ImageRef
 from ..rules import UNMIRRORED
 from ..suppress import annotate
 from ..yaml_edit import Assignment
-from .discover import Layer, releases_for, repo_root, validate_settings, values_files
+from .discover import Layer, index, releases_for, repo_root, validate_settings, values_files
 from .effective import EffectiveImage, ReleaseView, evaluate
 from .fetch import Fetcher
 from .plan import FilePlan, assignments_for_file, make_fetcher, verify_plan
@@ -200,6 +200,27 @@ class EffectiveSource:
                 except FileError as exc:
                     problems.append(FileResult(shown, error=FileError(
                         exc.path, f"release {release.name} ({release.origin}): {exc.message}", exc.line, exc.column)))
+        # releases written with inline values only (a HelmRelease's spec.values, an Application's
+        # helm.values, kustomize helmCharts): no values file names them, their manifest does
+        for release in index(root).releases:
+            key = (release.origin, release.name, tuple(release.files()), release.chart)
+            if key in seen or release.files() or not _under((root / release.origin).resolve(), roots):
+                continue
+            seen.add(key)
+            try:
+                chart = fetcher.chart(release.chart)
+                if renderer is not None:
+                    pending.append((len(views), release, chart, release.origin))
+                    views.append(None)
+                else:
+                    views.append(evaluate(release, chart, settings, texts))
+            except ServiceError as exc:
+                service_failed = True
+                problems.append(FileResult(release.origin, error=FileError(
+                    release.origin, f"release {release.name}: {exc}")))
+            except FileError as exc:
+                problems.append(FileResult(release.origin, error=FileError(
+                    exc.path, f"release {release.name} ({release.origin}): {exc.message}", exc.line, exc.column)))
         if pending:
             service_failed |= self._render_all(pending, views, problems, fetcher, renderer, texts)
         views = [v for v in views if v is not None]
