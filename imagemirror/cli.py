@@ -150,8 +150,9 @@ def _source(effective: bool, offline: bool, renderer: str = "auto", unrendered: 
     if not effective:
         return None
     from .charts.source import EffectiveSource
+    from .commands.clients import chart_client
 
-    return EffectiveSource(offline=offline, renderer=renderer, unrendered=unrendered)
+    return EffectiveSource(offline=offline, renderer=renderer, unrendered=unrendered, connect=chart_client)
 
 
 def _effective_options(func):

@@ -328,17 +328,47 @@ def _fetch_one(target: Target, client, blobs: _Blobs, platform: str, progress: P
         else:
             top = client.get_manifest(host, repo, ref.digest)
         result.digest = top.digest
-        manifests = []
-        if top.is_index:
-            children = [m for m in top.doc.get("manifests", []) if platform_matches(m.get("platform"), platform)]
-            if not children:
+        futures: list[Future] = []
+        seen: set[str] = set()
+
+        def take(name: str, manifest) -> None:
+            """Queue one image manifest's blobs; only their descriptors outlive this call (an
+            index's children are streamed: 200 children of 4 MiB never sit in memory together)."""
+            if manifest.is_index:
+                raise LookupError(f"{target.name}: nested index {manifest.digest} is not supported")
+            if name:
+                result.platforms.append(name)
+            doc = manifest.doc
+            layers = doc.get("layers")
+            for desc in [doc.get("config"), *(layers if isinstance(layers, list) else [])]:
+                if not isinstance(desc, dict) or not desc.get("digest") or desc["digest"] in seen:
+                    continue
+                seen.add(desc["digest"])
+                size = desc.get("size")
+                futures.append(blobs.get(host, repo, desc["digest"], size if isinstance(size, int) else None,
+                                         lambda n: progress.advance(target, n)))
+
+        def take_all(manifest, required: bool = True) -> set[str]:
+            """``manifest`` (an image, or an index whose matching children are fetched one at a
+            time); returns the digests seen."""
+            if not manifest.is_index:
+                take("", manifest)
+                return {manifest.digest}
+            listed = manifest.doc.get("manifests")
+            children = [m for m in listed if isinstance(m, dict) and platform_matches(m.get("platform"), platform)
+                        and isinstance(m.get("digest"), str)] if isinstance(listed, list) else []
+            if not children and required:
                 raise LookupError(f"{target.name}: the index has no manifest for platform {platform}")
+            digests = {manifest.digest}
             for child in children:
-                manifests.append((platform_name(child.get("platform")), client.get_manifest(host, repo, child["digest"])))
-            known = {top.digest, *(m.digest for _, m in manifests)}
-        else:
-            manifests.append(("", top))
-            known = {top.digest}
+                got = client.get_manifest(host, repo, child["digest"])
+                digests.add(got.digest)
+                take(platform_name(child.get("platform")), got)
+                del got
+            return digests
+
+        known = take_all(top)
+        del top
         # a pinned digest is verified after the blobs, unless the tag moved away from it
         verify_pinned = bool(ref.digest and ref.tag is not None)
         if verify_pinned and ref.digest not in known:
@@ -352,27 +382,9 @@ def _fetch_one(target: Target, client, blobs: _Blobs, platform: str, progress: P
                 raise LookupError(
                     f"{target.name}: {PINNED_NOT_CACHED}" + (f" (HTTP {status} for the digest)" if status else f" ({exc})")
                 ) from None
-            if pinned.is_index:
-                for child in pinned.doc.get("manifests", []):
-                    if platform_matches(child.get("platform"), platform):
-                        manifests.append((platform_name(child.get("platform")), client.get_manifest(host, repo, child["digest"])))
-            else:
-                manifests.append(("", pinned))
             result.digest = pinned.digest
-        futures = []
-        seen: set[str] = set()
-        for name, manifest in manifests:
-            if manifest.is_index:
-                raise LookupError(f"{target.name}: nested index {manifest.digest} is not supported")
-            if name:
-                result.platforms.append(name)
-            doc = manifest.doc
-            for desc in [doc.get("config"), *(doc.get("layers") or [])]:
-                if not desc or desc.get("digest") in seen:
-                    continue
-                seen.add(desc["digest"])
-                futures.append(blobs.get(host, repo, desc["digest"], desc.get("size"),
-                                         lambda n: progress.advance(target, n)))
+            take_all(pinned, required=False)
+            del pinned
         first_error: BaseException | None = None
         streamed: list[str] = []
         for fut in futures:

@@ -1,9 +1,7 @@
-"""Pure parts of chart fetching: index.yaml blocks, Docker credentials, auth challenges."""
+"""Pure parts of chart fetching: index.yaml blocks (credentials and auth challenges are the
+registry layer's: tests/test_warm_parts.py)."""
 
-import base64
-import json
-
-from imagemirror.charts.fetch import _challenge, _index_entries, docker_credentials
+from imagemirror.charts.fetch import _index_entries
 
 
 def test_index_entries_reads_one_chart_block_of_a_helm_index():
@@ -18,28 +16,3 @@ def test_index_entries_reads_one_chart_block_of_a_helm_index():
     assert "gamma" not in _index_entries(text, "gamma", "index.yaml")
     crlf = text.replace("\n", "\r\n")
     assert len(_index_entries(crlf, "beta", "index.yaml")["beta"]) == 2
-
-
-
-def test_docker_credentials(tmp_path, monkeypatch):
-    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path))
-    assert docker_credentials("ghcr.io") is None  # no config at all
-    (tmp_path / "config.json").write_text(json.dumps({"auths": {
-        "https://index.docker.io/v1/": {"auth": base64.b64encode(b"u:p").decode()},
-        "ghcr.io": {"username": "bot", "password": "s3cret"},
-        "https://registry.example": {"auth": base64.b64encode(b"x:y:z").decode()},
-        "broken.example": {"auth": "%%%"},
-    }, "credsStore": "desktop"}))
-    assert docker_credentials("ghcr.io") == ("bot", "s3cret")
-    assert docker_credentials("registry.example") == ("x", "y:z")
-    assert docker_credentials("broken.example") is None
-    assert docker_credentials("quay.io") is None
-
-
-def test_challenge():
-    scheme, params = _challenge('Bearer realm="https://auth.docker.io/token",service="registry.docker.io",'
-                                'scope="repository:bitnamicharts/wordpress:pull"')
-    assert scheme == "bearer"
-    assert params == {"realm": "https://auth.docker.io/token", "service": "registry.docker.io",
-                      "scope": "repository:bitnamicharts/wordpress:pull"}
-    assert _challenge('Basic realm="x"') == ("basic", {"realm": "x"})

@@ -24,6 +24,8 @@ Resolver = Callable[[str, str, str, "Path | None"], "bytes | Path"]
 
 MAX_MEMBER = 32 << 20
 MAX_TOTAL = 256 << 20
+#: every tar header counts (directories, links, PAX and GNU long-name headers included)
+MAX_ENTRIES = 10_000
 
 
 class ChartError(FileError):
@@ -73,10 +75,10 @@ def load_yaml(text: str, where: str, fast: bool = False) -> Any:
         return YAML(typ="safe", pure=True).load(text)
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        raise ChartError(where, f"invalid YAML: {exc.problem or exc}",
+        raise ChartError(where, f"invalid YAML: {' '.join(str(exc.problem or exc).split())[:300]}",
                          mark.line + 1 if mark else None, mark.column + 1 if mark else None) from None
     except YAMLError as exc:
-        raise ChartError(where, f"invalid YAML: {exc}") from None
+        raise ChartError(where, f"invalid YAML: {' '.join(str(exc).split())[:300]}") from None
 
 
 def _files_from_dir(root: Path) -> dict[str, bytes]:
@@ -88,46 +90,107 @@ def _files_from_dir(root: Path) -> dict[str, bytes]:
     return out
 
 
+class _Bounded(io.RawIOBase):
+    """The decompressed tar stream, read through a budget: no single read over ``MAX_MEMBER``
+    (tarfile reads a PAX or GNU long-name header in one read: one of a gigabyte is refused
+    before it is read) and no more than ``MAX_TOTAL`` bytes in all, headers and skipped data
+    included.  Seeks go forward only (by reading), as tarfile's do when members are read in
+    order."""
+
+    def __init__(self, raw, where: str):
+        self.raw = raw
+        self.where = where
+        self.pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self.pos
+
+    def _too_large(self) -> ChartError:
+        return ChartError(self.where, "chart archive too large (a header or file over 32 MiB, or 256 MiB in all)")
+
+    def read(self, size: int = -1) -> bytes:
+        if size is None or size < 0 or size > MAX_MEMBER or self.pos + size > MAX_TOTAL:
+            raise self._too_large()
+        data = self.raw.read(size)
+        self.pos += len(data)
+        return data
+
+    def readinto(self, buffer) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        target = offset if whence == io.SEEK_SET else self.pos + offset if whence == io.SEEK_CUR else None
+        if target is None or target < self.pos:
+            raise ChartError(self.where, "not a chart archive: members out of order")
+        if target > MAX_TOTAL:
+            raise self._too_large()
+        while self.pos < target:
+            if not self.read(min(1 << 20, target - self.pos)):
+                break
+        return self.pos
+
+
 def _files_from_tgz(data: bytes, where: str) -> dict[str, bytes]:
-    try:
-        tar = tarfile.open(fileobj=io.BytesIO(data), mode="r:gz")
-    except (tarfile.TarError, OSError, EOFError) as exc:
-        raise ChartError(where, f"not a chart archive: {exc}") from None
+    """The files of a chart archive that values need, read as a stream under limits that count
+    every tar header and member (``MAX_ENTRIES``, ``MAX_MEMBER``, ``MAX_TOTAL``)."""
+    import gzip
+
     out: dict[str, bytes] = {}
     total = 0
-    with tar:
-        for member in tar:
-            if not member.isfile():
-                continue
-            total += member.size
-            if member.size > MAX_MEMBER or total > MAX_TOTAL:
-                raise ChartError(where, "chart archive too large (a values file over 32 MiB, or 256 MiB in all)")
-            parts = member.name.lstrip("./").split("/", 1)
-            if len(parts) != 2:
-                continue
-            rel = posixpath.normpath(parts[1])
-            if rel.startswith(".."):
-                continue
-            if rel in ("Chart.yaml", "values.yaml", "requirements.yaml") or rel.startswith("charts/"):
-                extracted = tar.extractfile(member)
-                if extracted is not None:
-                    out[rel] = extracted.read()
+    entries = 0
+    try:
+        stream = _Bounded(gzip.GzipFile(fileobj=io.BytesIO(data)), where)
+        with tarfile.open(fileobj=stream, mode="r:") as tar:
+            for member in tar:
+                entries += 1
+                if entries > MAX_ENTRIES:
+                    raise ChartError(where, f"chart archive has more than {MAX_ENTRIES} entries")
+                if not member.isfile():
+                    continue
+                total += member.size
+                if member.size > MAX_MEMBER or total > MAX_TOTAL:
+                    raise ChartError(where, "chart archive too large (a values file over 32 MiB, or 256 MiB in all)")
+                parts = member.name.lstrip("./").split("/", 1)
+                if len(parts) != 2:
+                    continue
+                rel = posixpath.normpath(parts[1])
+                if rel.startswith(".."):
+                    continue
+                if rel in ("Chart.yaml", "values.yaml", "requirements.yaml") or rel.startswith("charts/"):
+                    extracted = tar.extractfile(member)
+                    if extracted is not None:
+                        out[rel] = extracted.read()
+    except ChartError:
+        raise
+    except (tarfile.TarError, OSError, EOFError, RecursionError, ValueError) as exc:
+        raise ChartError(where, f"not a chart archive: {' '.join(str(exc).split())[:200]}") from None
     return out
 
 
 def load_chart(source: Path | bytes, where: str = "", resolve: Resolver | None = None,
-               base: Path | None = None) -> Chart:
-    """Load a chart from a folder, a ``.tgz`` path or ``.tgz`` bytes."""
+               base: Path | None = None, *, local: bool = True) -> Chart:
+    """Load a chart from a folder, a ``.tgz`` path or ``.tgz`` bytes.
+
+    ``local=False`` (a chart fetched from the network): its ``file://`` dependencies, and
+    those of every chart inside it, are refused instead of read from this machine's disk."""
     if isinstance(source, (bytes, bytearray)):
-        return _from_files(_files_from_tgz(bytes(source), where), where, resolve, base)
+        return _from_files(_files_from_tgz(bytes(source), where), where, resolve, base, local)
     where = where or str(source)
     if source.is_dir():
-        return _from_files(_files_from_dir(source), where, resolve, source)
+        return _from_files(_files_from_dir(source), where, resolve, source, local)
     try:
         data = source.read_bytes()
     except OSError as exc:
         raise ChartError(str(source), f"cannot read chart: {exc.strerror or exc}") from None
-    return _from_files(_files_from_tgz(data, where), where, resolve, source.parent)
+    return _from_files(_files_from_tgz(data, where), where, resolve, source.parent, local)
 
 
 def _decode(data: bytes, where: str) -> str:
@@ -137,7 +200,8 @@ def _decode(data: bytes, where: str) -> str:
         raise ChartError(where, f"not UTF-8: {exc}") from None
 
 
-def _from_files(files: dict[str, bytes], where: str, resolve: Resolver | None, base: Path | None) -> Chart:
+def _from_files(files: dict[str, bytes], where: str, resolve: Resolver | None, base: Path | None,
+                local: bool = True) -> Chart:
     if "Chart.yaml" not in files:
         raise ChartError(where, "no Chart.yaml: not a Helm chart")
     meta = load_yaml(_decode(files["Chart.yaml"], where), f"{where}/Chart.yaml") or {}
@@ -162,14 +226,15 @@ def _from_files(files: dict[str, bytes], where: str, resolve: Resolver | None, b
         rest = rel[len("charts/"):]
         if "/" not in rest:
             if rest.endswith(".tgz"):
-                vendored.append(_from_files(_files_from_tgz(data, f"{where}/{rel}"), f"{where}/{rel}", resolve, None))
+                vendored.append(_from_files(_files_from_tgz(data, f"{where}/{rel}"), f"{where}/{rel}", resolve, None,
+                                            local))
             continue
         head, tail = rest.split("/", 1)
         subdirs.setdefault(head, {})[tail] = data
     for head, subfiles in sorted(subdirs.items()):
         if "Chart.yaml" in subfiles:
             sub_base = base / "charts" / head if base is not None and (base / "charts" / head).is_dir() else None
-            vendored.append(_from_files(subfiles, f"{where}/charts/{head}", resolve, sub_base))
+            vendored.append(_from_files(subfiles, f"{where}/charts/{head}", resolve, sub_base, local))
     chart = Chart(str(meta["name"]), str(meta.get("version", "")), defaults, [], where,
                   str(meta.get("apiVersion", "v2")))
     by_name = {c.name: c for c in vendored}
@@ -177,7 +242,7 @@ def _from_files(files: dict[str, bytes], where: str, resolve: Resolver | None, b
     for dep in deps:
         sub = by_name.get(dep.name)
         if sub is None:
-            sub = _fetch_dependency(dep, where, resolve, base)
+            sub = _fetch_dependency(dep, where, resolve, base, local)
         # Two aliases of one chart (redis-cache, redis-queue) share it: merging copies defaults.
         dep.chart = sub
         listed.add(dep.name)
@@ -202,8 +267,15 @@ def _dependency(raw: Any, where: str) -> Dependency:
     )
 
 
-def _fetch_dependency(dep: Dependency, where: str, resolve: Resolver | None, base: Path | None) -> Chart:
+def _fetch_dependency(dep: Dependency, where: str, resolve: Resolver | None, base: Path | None,
+                      local: bool = True) -> Chart:
     repo = dep.repository
+    if repo.startswith("file://") and not local:
+        raise ChartError(
+            f"{where}/Chart.yaml",
+            f"dependency {dep.name!r}: {repo!r} is a local path in a fetched chart; it is never read from "
+            "this machine (vendor the dependency under the chart's charts/, or the chart in the repository)",
+        )
     if repo.startswith("file://"):
         folder = Path(repo[len("file://"):])
         if not folder.is_absolute() and base is not None:
@@ -218,4 +290,6 @@ def _fetch_dependency(dep: Dependency, where: str, resolve: Resolver | None, bas
             + ("" if repo else " and names no repository"),
         )
     got = resolve(repo, dep.name, dep.version, base)
-    return load_chart(got, where=f"{repo}/{dep.name}-{dep.version}", resolve=resolve)
+    # a dependency that came over the network is as untrusted as any fetched chart
+    return load_chart(got, where=f"{repo}/{dep.name}-{dep.version}", resolve=resolve,
+                      local=local and isinstance(got, Path))

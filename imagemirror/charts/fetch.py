@@ -1,32 +1,34 @@
 """Get a chart's archive: vendored in the repository, from the local cache, a classic chart
 repository (``index.yaml`` + ``.tgz``) or an OCI registry (Helm's media types).  No ``helm``.
 
+Chart knowledge only; the network is the injected registry client
+(``registry.client.RegistryClient``: credentials from the Docker config and its helpers, ECR
+tokens, retries, size caps, one overall deadline, only http(s)):
+
 - Classic repositories: ``<repo>/index.yaml``; the version is the exact string when listed,
   else the highest that satisfies the Helm range (:mod:`.constraints`); the archive URL may be
-  relative to the repository; its ``digest`` is checked.
+  relative to the repository, and must be ``http(s)``; its ``digest`` is checked.
 - OCI: ``oci://host/path`` + chart name; a range is resolved against the tag list (``+`` is
   ``_`` in tags); the manifest's layer of type ``application/vnd.cncf.helm.chart.content.v1.tar+gzip``
-  is the archive.  Bearer or Basic auth from ``~/.docker/config.json`` (``$DOCKER_CONFIG``);
-  plain HTTP only for loopback hosts.
+  is the archive.  Plain HTTP only for loopback hosts (the client's ``plain_http_loopback``).
 - The cache is ``$IMAGEMIRROR_CACHE_DIR`` or ``$XDG_CACHE_HOME/imagemirror/charts``
   (``~/.cache/...``).  Offline mode reads only vendored charts and the cache.
-
-All network access goes through :class:`HttpClient` (standard library, imported lazily).
+- A fetched chart is never allowed to read this machine's files: its ``file://``
+  dependencies are refused (:func:`.chart.load_chart` ``local=False``).
 """
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import json
 import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Callable, Protocol
 from urllib.parse import quote, urljoin, urlsplit
 
 from ..errors import ServiceError
-from .chart import Chart, ChartError, load_chart, load_yaml
+from .chart import Chart, ChartError, _files_from_tgz, load_chart, load_yaml
 from .constraints import InvalidVersion, best_match
 from .discover import ChartRef
 
@@ -34,12 +36,24 @@ CHART_MEDIA = "application/vnd.cncf.helm.chart.content.v1.tar+gzip"
 LEGACY_CHART_MEDIA = "application/tar+gzip"
 CONFIG_MEDIA = "application/vnd.cncf.helm.config.v1+json"
 MANIFEST_ACCEPT = "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json"
-LOOPBACK = ("localhost", "127.0.0.1", "::1", "[::1]")
+#: response caps: a repository's index.yaml (Artifact Hub's largest are tens of MiB) and a
+#: chart archive (Helm's own default limit for a chart is 100 MiB)
+MAX_INDEX_BYTES = 128 << 20
+MAX_ARCHIVE_BYTES = 100 << 20
 _EXACT = re.compile(r"v?\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?\Z")
 
 
 class FetchError(ServiceError):
     """A chart that could not be fetched (network, registry, repository or offline miss)."""
+
+
+class ChartClient(Protocol):
+    """What chart fetching needs of the registry layer (``registry.client.RegistryClient``)."""
+
+    def get(self, url: str, *, limit: int, what: str | None = None, accept: str | None = None) -> bytes: ...
+    def get_tags(self, host: str, repo: str) -> list[str]: ...
+    def get_manifest(self, host: str, repo: str, reference: str, accept: str = ...) -> Any: ...
+    def get_blob_bytes(self, host: str, repo: str, digest: str, limit: int) -> bytes: ...
 
 
 def cache_dir() -> Path:
@@ -50,93 +64,18 @@ def cache_dir() -> Path:
     return Path(base) / "imagemirror" / "charts"
 
 
-@dataclass
-class Response:
-    status: int
-    headers: dict
-    body: bytes
-
-
-class HttpClient:
-    """The one network edge: GET with headers, no exception for HTTP status codes."""
-
-    def __init__(self, timeout: float = 30.0):
-        self.timeout = timeout
-
-    def _open(self):
-        import urllib.request
-        from urllib.parse import urlsplit as split
-
-        if getattr(self, "_opener", None) is None:
-            class Redirects(urllib.request.HTTPRedirectHandler):
-                """Follow redirects, but never carry credentials to another host (blob storage)."""
-
-                def redirect_request(self, req, fp, code, msg, headers, newurl):
-                    new = super().redirect_request(req, fp, code, msg, headers, newurl)
-                    if new is not None and split(newurl).netloc != split(req.full_url).netloc:
-                        new.headers.pop("Authorization", None)
-                        new.unredirected_hdrs.pop("Authorization", None)
-                    return new
-
-            self._opener = urllib.request.build_opener(Redirects())
-        return self._opener
-
-    def get(self, url: str, headers: dict | None = None) -> Response:
-        import urllib.error
-        import urllib.request
-
-        req = urllib.request.Request(url, headers=headers or {}, method="GET")
-        try:
-            with self._open().open(req, timeout=self.timeout) as resp:
-                return Response(resp.status, {k.lower(): v for k, v in resp.headers.items()}, resp.read())
-        except urllib.error.HTTPError as exc:
-            body = exc.read() if exc.fp is not None else b""
-            return Response(exc.code, {k.lower(): v for k, v in (exc.headers or {}).items()}, body)
-        except (urllib.error.URLError, OSError, ValueError) as exc:
-            reason = getattr(exc, "reason", exc)
-            raise FetchError(f"{_safe_url(url)}: {reason}") from None
-
-
 def _safe_url(url: str) -> str:
+    """A URL fit for a message: no user info, query or fragment (a bad port kept as text)."""
     parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.hostname or ''}{':' + str(parts.port) if parts.port else ''}{parts.path}"
+    try:
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        port = ":" + parts.netloc.rpartition(":")[2][:20]
+    return f"{parts.scheme}://{parts.hostname or ''}{port}{parts.path}"
 
 
 def _key(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def docker_credentials(host: str) -> tuple[str, str] | None:
-    """``(user, secret)`` for ``host`` from the Docker client config, if any."""
-    folder = os.environ.get("DOCKER_CONFIG") or str(Path.home() / ".docker")
-    try:
-        config = json.loads((Path(folder) / "config.json").read_text())
-    except (OSError, ValueError):
-        return None
-    auths = config.get("auths") or {}
-    for key in (host, f"https://{host}", f"http://{host}", f"https://{host}/v1/", f"https://{host}/v2/"):
-        entry = auths.get(key)
-        if not isinstance(entry, dict):
-            continue
-        if entry.get("auth"):
-            try:
-                user, sep, secret = base64.b64decode(entry["auth"], validate=True).decode().partition(":")
-            except (ValueError, UnicodeDecodeError):
-                continue
-            if user and sep:
-                return user, secret
-            continue
-        if entry.get("username") and entry.get("password"):
-            return str(entry["username"]), str(entry["password"])
-        if entry.get("identitytoken"):
-            return "<token>", str(entry["identitytoken"])
-    return None
-
-
-def _challenge(header: str) -> tuple[str, dict]:
-    scheme, _, rest = header.strip().partition(" ")
-    params = dict(re.findall(r'(\w+)="([^"]*)"', rest))
-    return scheme.lower(), params
 
 
 @dataclass
@@ -145,10 +84,11 @@ class Fetcher:
 
     cache: Path = field(default_factory=cache_dir)
     offline: bool = False
-    http: HttpClient | None = None
+    #: the registry client (injected), or a factory called once, at the first network fetch
+    client: ChartClient | None = None
+    connect: Callable[[], ChartClient] | None = None
     vendored: list[Path] = field(default_factory=list)
     progress: object = None  # callable(str) for stderr progress, or None
-    _tokens: dict = field(default_factory=dict)
     _loaded: dict = field(default_factory=dict)
     _indexes: dict = field(default_factory=dict)  # repo -> index.yaml text, once per run
     _vendored_index: dict | None = None
@@ -162,7 +102,9 @@ class Fetcher:
                 self._loaded[key] = load_chart(ref.path, resolve=self._resolve)
             else:
                 data, where = self.archive(ref.repo, ref.name, ref.version)
-                self._loaded[key] = load_chart(data, where=where, resolve=self._resolve)
+                # only a chart from this repository may name file:// dependencies
+                self._loaded[key] = load_chart(data, where=where, resolve=self._resolve,
+                                               local=isinstance(data, Path))
         return self._loaded[key]
 
     def archive(self, repo: str, name: str, version: str) -> tuple[bytes | Path, str]:
@@ -226,10 +168,22 @@ class Fetcher:
             "--offline forbids fetching it (run once online, or vendor the chart)"
         )
 
-    def _http(self) -> HttpClient:
-        if self.http is None:
-            self.http = HttpClient()
-        return self.http
+    def _client(self) -> ChartClient:
+        if self.client is None:
+            if self.connect is None:
+                raise FetchError("charts cannot be fetched here: no registry client was given (use --offline "
+                                 "or vendor the chart)")
+            self.client = self.connect()
+        return self.client
+
+    def _get(self, url: str, limit: int, what: str) -> bytes:
+        if urlsplit(url).scheme.lower() not in ("http", "https"):
+            raise FetchError(f"{what}: refusing {_safe_url(url)!r}: only http(s) URLs are fetched")
+        self._say(f"fetching {_safe_url(url)}")
+        try:
+            return self._client().get(url, limit=limit, what=_safe_url(url))
+        except ServiceError as exc:
+            raise FetchError(str(exc)) from None
 
     def _say(self, message: str) -> None:
         if callable(self.progress):
@@ -250,11 +204,7 @@ class Fetcher:
             text = index_path.read_text(encoding="utf-8")
         else:
             url = repo.rstrip("/") + "/index.yaml"
-            self._say(f"fetching {_safe_url(url)}")
-            resp = self._http().get(url)
-            if resp.status != 200:
-                raise FetchError(f"{_safe_url(url)}: HTTP {resp.status}")
-            text = resp.body.decode("utf-8", "replace")
+            text = self._get(url, MAX_INDEX_BYTES, f"{repo}/index.yaml").decode("utf-8", "replace")
             try:
                 index_path.parent.mkdir(parents=True, exist_ok=True)
                 index_path.write_text(text, encoding="utf-8")
@@ -275,18 +225,21 @@ class Fetcher:
             raise self._offline_miss(repo, name, pick)
         entry = next(e for e in listed if str(e["version"]) == pick)
         urls = entry.get("urls") or []
-        if not urls:
+        if isinstance(urls, str):
+            urls = [urls]
+        if not isinstance(urls, list) or not urls:
             raise FetchError(f"{repo}: {name} {pick} has no download URL")
-        url = urljoin(repo.rstrip("/") + "/", str(urls[0]))
-        self._say(f"fetching {_safe_url(url)}")
-        resp = self._http().get(url)
-        if resp.status != 200:
-            raise FetchError(f"{_safe_url(url)}: HTTP {resp.status}")
+        try:
+            url = urljoin(repo.rstrip("/") + "/", str(urls[0]))
+            urlsplit(url)
+        except ValueError:
+            raise FetchError(f"{repo}/index.yaml: {name} {pick}: not a valid URL {str(urls[0])[:100]!r}") from None
+        body = self._get(url, MAX_ARCHIVE_BYTES, f"{repo}/index.yaml: {name} {pick}")
         digest = entry.get("digest")
-        if digest and hashlib.sha256(resp.body).hexdigest() != str(digest).removeprefix("sha256:"):
+        if digest and hashlib.sha256(body).hexdigest() != str(digest).removeprefix("sha256:"):
             raise FetchError(f"{_safe_url(url)}: digest mismatch (index.yaml says {digest})")
-        self._store(repo, name, pick, resp.body)
-        return resp.body, f"{repo}/{name}-{pick}"
+        self._store(repo, name, pick, body)
+        return body, f"{repo}/{name}-{pick}"
 
     # ----------------------------------------------------------------- OCI
 
@@ -298,101 +251,72 @@ class Fetcher:
             raise self._offline_miss(repo, name, version)
         host, _, path = repo[len("oci://"):].partition("/")
         repository = f"{path}/{name}".strip("/")
-        base = f"{'http' if host.split(':')[0] in LOOPBACK or host.startswith('[::1]') else 'https'}://{host}"
-        if _EXACT.match(version):
-            pick = version
-        else:
-            resp = self._registry_get(base, host, repository, f"/v2/{repository}/tags/list")
-            if resp.status != 200:
-                raise FetchError(f"{repo}/{name}: listing tags: HTTP {resp.status}")
-            try:
-                tags = json.loads(resp.body).get("tags") or []
-            except ValueError:
-                raise FetchError(f"{repo}/{name}: listing tags: not JSON") from None
-            pick = _pick([t.replace("_", "+") for t in tags], version)
-            if pick is None:
+        try:
+            return self._oci_pull(repo, host, repository, name, version)
+        except ServiceError as exc:
+            if isinstance(exc, FetchError):
+                raise
+            if getattr(exc, "status", None) == 404:
+                raise FetchError(f"{repo}/{name}{':' + version if version else ''}: not found ({exc})") from None
+            raise FetchError(str(exc)) from None
+
+    def _oci_pull(self, repo: str, host: str, repository: str, name: str, version: str) -> tuple[bytes, str]:
+        client = self._client()
+        pick = version
+        if not _EXACT.match(version):
+            tags = client.get_tags(host, repository)
+            best = _pick([t.replace("_", "+") for t in tags], version)
+            if best is None:
                 raise FetchError(f"{repo}/{name}: no tag satisfies {version or '*'!r}")
+            pick = best
             cached = self._cached(repo, name, pick)
             if cached is not None:
                 return cached
         tag = pick.replace("+", "_")
         self._say(f"fetching {repo}/{name}:{tag}")
-        resp = self._registry_get(base, host, repository, f"/v2/{repository}/manifests/{quote(tag)}",
-                                  {"Accept": MANIFEST_ACCEPT})
-        if resp.status == 404:
-            raise FetchError(f"{repo}/{name}:{tag}: not found")
-        if resp.status != 200:
-            raise FetchError(f"{repo}/{name}:{tag}: manifest: HTTP {resp.status}")
-        try:
-            manifest = json.loads(resp.body)
-        except ValueError:
-            raise FetchError(f"{repo}/{name}:{tag}: manifest is not JSON") from None
-        layers = [l for l in manifest.get("layers") or [] if l.get("mediaType") in (CHART_MEDIA, LEGACY_CHART_MEDIA)]
-        config = (manifest.get("config") or {}).get("mediaType")
+        manifest = client.get_manifest(host, repository, quote(tag), accept=MANIFEST_ACCEPT)
+        if getattr(manifest, "is_index", False):
+            raise FetchError(f"{repo}/{name}:{tag}: not a Helm chart (an image index)")
+        doc = manifest.doc
+        layers = [l for l in doc.get("layers") or [] if isinstance(l, dict)
+                  and l.get("mediaType") in (CHART_MEDIA, LEGACY_CHART_MEDIA)]
+        config = (doc.get("config") or {}).get("mediaType")
         if not layers or config not in (CONFIG_MEDIA, None):
             raise FetchError(f"{repo}/{name}:{tag}: not a Helm chart (config {config!r})")
         digest = str(layers[0].get("digest"))
-        resp = self._registry_get(base, host, repository, f"/v2/{repository}/blobs/{digest}")
-        if resp.status != 200:
-            raise FetchError(f"{repo}/{name}:{tag}: chart layer: HTTP {resp.status}")
-        if "sha256:" + hashlib.sha256(resp.body).hexdigest() != digest:
-            raise FetchError(f"{repo}/{name}:{tag}: chart layer digest mismatch")
-        self._store(repo, name, pick, resp.body)
-        return resp.body, f"{repo}/{name}:{tag}"
+        size = layers[0].get("size")
+        if isinstance(size, int) and size > MAX_ARCHIVE_BYTES:
+            raise FetchError(f"{repo}/{name}:{tag}: chart layer of {size} bytes is over the "
+                             f"{MAX_ARCHIVE_BYTES >> 20} MiB limit")
+        data = client.get_blob_bytes(host, repository, digest, MAX_ARCHIVE_BYTES)
+        self._store(repo, name, pick, data)
+        return data, f"{repo}/{name}:{tag}"
 
-    def _registry_get(self, base: str, host: str, repository: str, path: str, headers: dict | None = None) -> Response:
-        headers = dict(headers or {})
-        token = self._tokens.get((host, repository))
-        if token:
-            headers["Authorization"] = token
-        resp = self._http().get(base + path, headers)
-        if resp.status != 401:
-            return resp
-        scheme, params = _challenge(resp.headers.get("www-authenticate", ""))
-        creds = docker_credentials(host)
-        if scheme == "basic":
-            if creds is None:
-                raise FetchError(f"{host}: authentication required and no credentials in the Docker config")
-            auth = "Basic " + base64.b64encode(f"{creds[0]}:{creds[1]}".encode()).decode()
-        elif scheme == "bearer" and params.get("realm"):
-            query = []
-            if params.get("service"):
-                query.append("service=" + quote(params["service"]))
-            query.append("scope=" + quote(params.get("scope") or f"repository:{repository}:pull"))
-            token_headers = {}
-            if creds is not None:
-                token_headers["Authorization"] = "Basic " + base64.b64encode(f"{creds[0]}:{creds[1]}".encode()).decode()
-            realm = params["realm"]
-            got = self._http().get(realm + ("&" if "?" in realm else "?") + "&".join(query), token_headers)
-            if got.status != 200:
-                raise FetchError(f"{host}: token service answered HTTP {got.status}")
-            try:
-                body = json.loads(got.body)
-            except ValueError:
-                raise FetchError(f"{host}: token service answered no JSON") from None
-            value = body.get("token") or body.get("access_token")
-            if not value:
-                raise FetchError(f"{host}: token service gave no token")
-            auth = f"Bearer {value}"
-        else:
-            raise FetchError(f"{host}: unsupported authentication challenge {scheme!r}")
-        self._tokens[(host, repository)] = auth
-        headers["Authorization"] = auth
-        resp = self._http().get(base + path, headers)
-        if resp.status == 401:
-            raise FetchError(f"{host}: credentials refused (HTTP 401)")
-        return resp
+
+_ENTRIES = re.compile(r"^entries:[ \t]*\r?$", re.M)
+_TOP_LEVEL = re.compile(r"^[^\s#-]", re.M)
+_BLOCK_END = re.compile(r"^(?:  [^\s-]|[^\s-])", re.M)
+
+
+def _entry_block(text: str, name: str) -> str | None:
+    """``name``'s block under ``entries:`` in the layout ``helm repo index`` writes, found by
+    anchored, linear searches (no backtracking across lines); None when the layout differs."""
+    entries = _ENTRIES.search(text)
+    if entries is None:
+        return None
+    found = re.compile(rf"^  {re.escape(name)}:[ \t]*\r?$", re.M).search(text, entries.end())
+    if found is None or _TOP_LEVEL.search(text, entries.end(), found.start()):
+        return None  # not listed, or not inside entries: -- the full parse decides
+    end = _BLOCK_END.search(text, found.end())
+    return text[found.start():end.start() if end else len(text)]
 
 
 def _index_entries(text: str, name: str, where: str) -> dict | None:
     """``entries`` of an ``index.yaml``, parsing only ``name``'s block when the file has the
     layout ``helm repo index`` writes (big repositories' indexes are tens of megabytes)."""
     if not text.lstrip().startswith("{"):
-        found = re.search(rf"^entries:[ \t]*\r?\n(?:.*\r?\n)*?(  {re.escape(name)}:[ \t]*\r?\n)", text, re.M)
-        if found is not None:
-            start = found.start(1)
-            end = re.compile(r"^(?:  [^\s-]|[^\s-])", re.M).search(text, found.end(1))
-            block = text[start:end.start() if end else len(text)]
+        block = _entry_block(text, name)
+        if block is not None:
             try:
                 data = load_yaml("entries:\n" + block, where, fast=True)
                 if isinstance(data, dict) and isinstance(data.get("entries"), dict) and name in data["entries"]:
@@ -428,13 +352,10 @@ def _meta_of(path: Path) -> tuple[str, str] | None:
         if path.is_dir():
             meta = load_yaml((path / "Chart.yaml").read_text(encoding="utf-8-sig"), str(path / "Chart.yaml"))
         else:
-            import tarfile
-
-            with tarfile.open(path, "r:gz") as tar:
-                member = next((m for m in tar if m.isfile() and m.name.count("/") == 1 and m.name.endswith("/Chart.yaml")), None)
-                if member is None:
-                    return None
-                meta = load_yaml(tar.extractfile(member).read().decode("utf-8-sig"), str(path))
+            files = _files_from_tgz(path.read_bytes(), str(path))  # under the archive limits
+            if "Chart.yaml" not in files:
+                return None
+            meta = load_yaml(files["Chart.yaml"].decode("utf-8-sig"), str(path))
     except Exception:  # noqa: BLE001 -- anything unreadable is simply not a vendored chart
         return None
     if not isinstance(meta, dict) or not meta.get("name"):

@@ -38,10 +38,11 @@ def chart_image(view, image):
     return ChartImage(image.written, image.status, reads, tag_key)
 
 
-def chart_hints(paths, settings, targets, offline: bool):
+def chart_hints(paths, settings, targets, offline: bool, connect=None):
     """``pin --effective``: for each values file a release reads, image path -> what its chart
-    reads (two releases that disagree about one path: neither is used) -> (hints, targets, fetcher)."""
-    source = EffectiveSource(offline=offline)
+    reads (two releases that disagree about one path: neither is used) -> (hints, targets, fetcher).
+    ``connect`` makes the registry client charts are fetched with (``commands.clients.chart_client``)."""
+    source = EffectiveSource(offline=offline, connect=connect)
     all_targets, _problems, _notes = source.files(paths, settings)  # discover's problems: reported by the caller
     fetcher = source.fetcher(settings, Path(paths[0]).resolve())
     out: dict[Path, dict] = {}

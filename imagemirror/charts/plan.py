@@ -32,9 +32,13 @@ from .values import effective_values
 ALLOW_INSECURE = ("global", "security", "allowInsecureImages")
 
 
-def make_fetcher(settings: Settings, start: Path, offline: bool = False, progress=None) -> Fetcher:
-    """A fetcher that also finds charts vendored anywhere under the repository root."""
-    return Fetcher(offline=offline, vendored=[repo_root(start, settings)], progress=progress)
+def make_fetcher(settings: Settings, start: Path, offline: bool = False, progress=None, client=None,
+                 connect=None) -> Fetcher:
+    """A fetcher that also finds charts vendored anywhere under the repository root; its
+    network is the registry client the command layer injects (``client``, or ``connect()``
+    called at the first network fetch: ``commands.clients.chart_client``)."""
+    return Fetcher(offline=offline, vendored=[repo_root(start, settings)], progress=progress, client=client,
+                   connect=connect)
 
 
 def views_for(path: Path, settings: Settings, fetcher: Fetcher,

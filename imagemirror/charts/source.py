@@ -101,10 +101,13 @@ class EffectiveSource:
     parallel = False  # a file's plan reads the release's other values layers
 
     def __init__(self, offline: bool = False, progress: Callable[[str], None] | None = None,
-                 renderer: str = "model", unrendered: bool = False):
+                 renderer: str = "model", unrendered: bool = False,
+                 connect: Callable[[], object] | None = None):
         self.offline = offline
         self.unrendered = unrendered  # list --all: also what the values name but the release does not render
         self.progress = progress or _progress
+        #: makes the registry client at the first chart fetch (``commands.clients.chart_client``)
+        self.connect = connect
         self._fetcher: Fetcher | None = None
         self.renderer_name = renderer  # auto | helm | sdk | model (imagemirror.charts.render)
         self._renderer = None
@@ -123,7 +126,8 @@ class EffectiveSource:
 
     def fetcher(self, settings: Settings, start: Path) -> Fetcher:
         if self._fetcher is None:
-            self._fetcher = make_fetcher(settings, start, offline=self.offline, progress=self.progress)
+            self._fetcher = make_fetcher(settings, start, offline=self.offline, progress=self.progress,
+                                         connect=self.connect)
         return self._fetcher
 
     # ----------------------------------------------------------------- files

@@ -24,8 +24,8 @@ from ..files import decode, discover, read_bytes, write_atomic
 from ..model import FileResult
 from ..pin import pin_candidates, pin_text, revert_text
 from ..reference import InvalidReference, parse
-from ..registry.auth import CredentialStore
 from ..registry.client import RegistryClient
+from .clients import chart_client, credential_store
 from .common import report_errors, settings_for, warn
 
 
@@ -46,7 +46,7 @@ class Resolution:
 def make_client(*, insecure: bool = False, ca_bundle=None, deadline: float | None = 600.0, jobs: int = 8,
                 retries: int = 3):
 
-    return RegistryClient(CredentialStore(), insecure=insecure, ca_bundle=str(ca_bundle) if ca_bundle else None,
+    return RegistryClient(credential_store(), insecure=insecure, ca_bundle=str(ca_bundle) if ca_bundle else None,
                           jobs=jobs, deadline=deadline, retries=retries)
 
 
@@ -218,7 +218,7 @@ def pin_paths(
     hints: dict[Path, dict] = {}
     fetcher = None
     if effective and not revert:
-        hints, targets, fetcher = chart_hints(paths, settings, targets, offline)
+        hints, targets, fetcher = chart_hints(paths, settings, targets, offline, connect=chart_client)
     texts: dict[str, tuple[Path, bytes, str]] = {}
     errors = list(problems)
 

@@ -19,10 +19,10 @@ from typing import TextIO
 from .. import output
 from ..errors import ConfigError, Exit
 from ..inventory import Source, scan
-from ..registry.auth import CredentialStore
 from ..registry.client import RegistryClient
 from ..registry.engine import DockerEngine
 from ..warm import ImageResult, Target, targets_from_refs, warm_images, warm_with_engine
+from .clients import credential_store
 from .common import report_errors, settings_for
 from .pin import StderrResults, pin_paths
 
@@ -194,12 +194,12 @@ def run_warm(
     start = time.monotonic()
     if engine == "docker":
         timeout = 600.0 if deadline is None else min(600.0, deadline)
-        docker_engine = docker_engine or DockerEngine(CredentialStore(), timeout=timeout)
+        docker_engine = docker_engine or DockerEngine(credential_store(), timeout=timeout)
         results = warm_with_engine(targets, docker_engine, jobs=jobs, platform=platform, progress=progress,
                                    prefixes=prefixes, deadline=deadline)
     else:
         own = client is None
-        client = client or RegistryClient(CredentialStore(), insecure=insecure, ca_bundle=ca_bundle, jobs=jobs,
+        client = client or RegistryClient(credential_store(), insecure=insecure, ca_bundle=ca_bundle, jobs=jobs,
                                           deadline=deadline)
         try:
             results = warm_images(targets, client, jobs=jobs, platform=platform, progress=progress,

@@ -14,6 +14,7 @@ is the boto3 session.
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import re
@@ -157,6 +158,20 @@ class AwsClient:
         arn = str(found.get("Arn") or "")
         partition = arn.split(":")[1] if arn.count(":") >= 5 else "aws"
         return found["Account"], partition or "aws"
+
+    def authorization_token(self, registry_id: str) -> tuple[str, str]:
+        """``(user, password)`` for a registry's Docker login (``get_authorization_token``,
+        valid 12 hours); the password is scrubbed from every later error message."""
+        reply = self._call("ecr", "get_authorization_token", registryIds=[registry_id])
+        try:
+            token = reply["authorizationData"][0]["authorizationToken"]
+            user, sep, password = base64.b64decode(token).decode().partition(":")
+        except (KeyError, IndexError, TypeError, ValueError, UnicodeDecodeError):
+            raise ServiceError("AWS ecr GetAuthorizationToken: the answer holds no token") from None
+        if not sep:
+            raise ServiceError("AWS ecr GetAuthorizationToken: the token is not user:password")
+        self._tokens.extend((token, password))
+        return user, password
 
     # ------------------------------------------------------------ pull-through cache rules
 

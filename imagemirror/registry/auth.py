@@ -1,8 +1,8 @@
 """Where registry credentials come from, and the auth challenge grammar.
 
-- ECR hosts (``<account>.dkr.ecr.<region>.amazonaws.com``): a token from boto3
-  ``get_authorization_token`` (the standard AWS credential chain: env, profiles, SSO, role;
-  ``AWS_ENDPOINT_URL`` honoured by boto3).  boto3 is imported only when such a host is used.
+- ECR hosts (``<account>.dkr.ecr.<region>.amazonaws.com``): a token from the injected token
+  source -- :func:`ecr_token_source` over the one AWS wrapper
+  (``ecr.client.AwsClient.authorization_token``); nothing here imports boto3.
 - Other hosts: ``~/.docker/config.json`` (``$DOCKER_CONFIG`` honoured): ``credHelpers`` for
   the host, else ``credsStore``, else ``auths``.
 
@@ -19,7 +19,7 @@ import subprocess
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable, Iterable
 
 from ..errors import ServiceError
 
@@ -136,26 +136,32 @@ def from_docker_config(host: str, config: dict, runner: Callable | None = None) 
     return None
 
 
-def ecr_token(host: str, session_factory: Callable | None = None) -> Credentials:
-    """A registry token for an ECR host from ``get_authorization_token`` (valid 12 hours)."""
-    account, region = ecr_host(host) or (None, None)
-    if account is None:
-        raise CredentialError(f"{host} is not an ECR registry host")
-    try:
-        if session_factory is None:
-            import boto3
+def ecr_token_source(aws_for_region: Callable[[str], Any]) -> Callable[[str], Credentials]:
+    """A token source for :class:`CredentialStore`: ``aws_for_region(region)`` gives an object
+    with ``authorization_token(registry_id) -> (user, password)`` (``ecr.client.AwsClient``),
+    made once per region."""
+    clients: dict[str, Any] = {}
+    lock = threading.Lock()
 
-            session_factory = boto3.session.Session
-        client = session_factory().client("ecr", region_name=region)
-        reply = client.get_authorization_token(registryIds=[account])
-        token = reply["authorizationData"][0]["authorizationToken"]
-        user, _, secret = base64.b64decode(token).decode().partition(":")
-    except CredentialError:
-        raise
-    except Exception as exc:  # botocore's errors: no credentials, denied, endpoint down
-        name = type(exc).__name__
-        raise CredentialError(f"cannot get an ECR token for {host}: {name}: {_one_line(exc)}") from None
-    return Credentials(user, secret, "ECR get_authorization_token")
+    def token(host: str) -> Credentials:
+        account, region = ecr_host(host) or (None, None)
+        if account is None or region is None:
+            raise CredentialError(f"{host} is not an ECR registry host")
+        try:
+            with lock:
+                if region not in clients:
+                    clients[region] = aws_for_region(region)
+                aws = clients[region]
+            user, secret = aws.authorization_token(account)
+        except ServiceError as exc:
+            raise CredentialError(f"cannot get an ECR token for {host}: {_one_line(exc)}") from None
+        return Credentials(user, secret, "ECR get_authorization_token")
+
+    return token
+
+
+def no_ecr_tokens(host: str) -> Credentials:
+    raise CredentialError(f"cannot get an ECR token for {host}: no AWS token source was given")
 
 
 def _one_line(exc: BaseException) -> str:
@@ -169,7 +175,7 @@ class CredentialStore:
         self,
         docker_config: dict | None = None,
         *,
-        ecr: Callable[[str], Credentials] = ecr_token,
+        ecr: Callable[[str], Credentials] = no_ecr_tokens,
         runner: Callable | None = None,
         static: dict[str, Credentials] | None = None,
     ):
@@ -214,3 +220,24 @@ def parse_challenge(header: str) -> tuple[str, dict[str, str]]:
         value = m.group(2) if m.group(2) is not None else m.group(3)
         params[m.group(1).lower()] = re.sub(r"\\(.)", r"\1", value)
     return scheme.lower(), params
+
+
+_AUTH_VALUE = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{6,}")
+
+
+def scrub(text: str, secrets: Iterable[str]) -> str:
+    """``text`` with every secret (6 characters or more) and anything shaped like an
+    ``Authorization`` value masked: registries, proxies and engines may echo a request back."""
+    if not text:
+        return text
+    for secret in sorted({x for x in secrets if x and len(x) >= 6}, key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return _AUTH_VALUE.sub(r"\1 ***", text)
+
+
+def secrets_of(creds: Credentials | None) -> list[str]:
+    """The strings that would reveal ``creds``: the secret and its Basic header forms."""
+    if creds is None:
+        return []
+    basic = creds.basic()
+    return [creds.secret, basic, basic.split(" ", 1)[-1]]

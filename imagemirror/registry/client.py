@@ -11,7 +11,17 @@ blobs (discarded, sha256-verified, constant memory).
 - retries with exponential backoff and jitter on 429 (``Retry-After`` honoured), 500/502/503/
   504, connection errors, timeouts and truncated or corrupt bodies; per-read timeouts; an
   overall deadline that no sleep, connect or read goes past;
-- ``Authorization`` and tokens never reach a log line (see :func:`redact`).
+- ``Authorization`` and tokens never reach a log line (see :func:`redact`);
+- only ``http``/``https`` URLs are ever dialled (requests, redirects, token realms);
+  credentials go only to the origin they belong to: a redirect that changes the scheme, the
+  host or the port drops them (like curl);
+- every response body is read up to a cap (manifests 4 MiB, tokens 1 MiB, ``get``'s
+  ``limit``), and the overall deadline is a wall clock: when it passes, every socket still
+  open is shut, so a server that drip-feeds a response cannot hold a run past it.
+
+Besides the distribution API (manifests, blobs, tags), :meth:`RegistryClient.get` is a plain
+bounded GET of an absolute ``http(s)`` URL with the same auth, retries and deadline (classic
+chart repositories' ``index.yaml`` and ``.tgz``).
 
 urllib3 is imported when a client is made, never at CLI start-up.
 """
@@ -25,14 +35,16 @@ import re
 import logging
 import os
 import random
+import socket
 import threading
 import time
 import urllib.parse
+import weakref
 from dataclasses import dataclass
 from typing import Callable
 
 from ..errors import ServiceError
-from .auth import CredentialError, Credentials, CredentialStore, ecr_host, parse_challenge
+from .auth import CredentialError, Credentials, CredentialStore, ecr_host, parse_challenge, scrub, secrets_of
 
 log = logging.getLogger("imagemirror.registry")
 
@@ -44,6 +56,10 @@ INDEX_TYPES = frozenset({OCI_INDEX, DOCKER_LIST})
 IMAGE_TYPES = frozenset({OCI_MANIFEST, DOCKER_MANIFEST})
 ACCEPT_MANIFESTS = ", ".join([OCI_INDEX, DOCKER_LIST, OCI_MANIFEST, DOCKER_MANIFEST])
 MAX_MANIFEST_BYTES = 4 << 20  # ECR's and distribution's manifest limit
+MAX_TOKEN_BYTES = 1 << 20
+MAX_TAGS_BYTES = 16 << 20
+MAX_ERROR_BYTES = 64 << 10
+LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1"})
 CHUNK = 64 << 10
 #: blob reads: large enough that hashing and the Python loop cost little per byte, small
 #: enough that ``jobs`` streams stay far below any memory concern (constant memory)
@@ -76,6 +92,51 @@ class RegistryError(ServiceError):
 
 class DeadlineExceeded(RegistryError):
     pass
+
+
+def _origin(url: str) -> tuple[str, str, int]:
+    """``(scheme, host, port)`` of a URL, the default port filled in (``https://h`` is
+    ``https://h:443``)."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError:
+        return "", "", 0
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    return scheme, (parts.hostname or "").lower(), port or (443 if scheme == "https" else 80)
+
+
+def _check_scheme(url: str, what: str) -> None:
+    try:
+        scheme = urllib.parse.urlsplit(url).scheme.lower()
+    except ValueError:
+        raise RegistryError(f"{what}: not a valid URL") from None
+    if scheme not in ("http", "https"):
+        raise RegistryError(f"{what}: refusing {scheme or 'a relative'}:// URL {safe_url(url)!r} (only http and https)")
+
+
+def safe_url(url: str) -> str:
+    """A URL fit for a message: no user info, query or fragment."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError:
+        return "<an invalid URL>"
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{parts.scheme}://{host}{':' + str(port) if port else ''}{parts.path}"
+
+
+def is_loopback(host: str) -> bool:
+    name = host.rsplit(":", 1)[0] if host.count(":") == 1 or host.startswith("[") else host
+    return name.strip("[]").lower() in LOOPBACK
 
 
 @dataclass(frozen=True)
@@ -146,9 +207,6 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
-_AUTH_VALUE = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{6,}")
-
-
 def _error_message(body: bytes) -> tuple[str | None, str]:
     try:
         errors = json.loads(body.decode("utf-8", "replace")).get("errors") or []
@@ -157,6 +215,30 @@ def _error_message(body: bytes) -> tuple[str | None, str]:
     except (ValueError, AttributeError, IndexError, TypeError):
         text = " ".join(body.decode("utf-8", "replace").split())[:200]
         return None, text
+
+
+def _tracking_pools(urllib3, conns: weakref.WeakSet) -> dict:
+    """Connection pools whose connections register themselves in ``conns`` once connected."""
+    from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+    # (named as urllib3's own: their names appear in urllib3's connection error messages)
+    class HTTPConnection(urllib3.connection.HTTPConnection):
+        def connect(self):
+            super().connect()
+            conns.add(self)
+
+    class HTTPSConnection(urllib3.connection.HTTPSConnection):
+        def connect(self):
+            super().connect()
+            conns.add(self)
+
+    class Pool(HTTPConnectionPool):
+        ConnectionCls = HTTPConnection
+
+    class TLSPool(HTTPSConnectionPool):
+        ConnectionCls = HTTPSConnection
+
+    return {"http": Pool, "https": TLSPool}
 
 
 def default_ca_bundle() -> str | None:
@@ -187,12 +269,15 @@ class RegistryClient:
         sleep: Callable[[float], None] = time.sleep,
         user_agent: str = "imagemirror",
         addresses: dict[str, str] | None = None,
+        plain_http_loopback: bool = False,
     ):
         import urllib3
 
         self._urllib3 = urllib3
         self.credentials = credentials or CredentialStore()
         self.scheme = "http" if insecure else "https"
+        #: plain HTTP for localhost / 127.0.0.1 / ::1 registries (as Helm does for OCI charts)
+        self.plain_http_loopback = plain_http_loopback
         self.clock = clock
         self.sleep = sleep
         self.retries = retries
@@ -205,6 +290,10 @@ class RegistryClient:
         #: host -> "ip:port" to connect to instead (like curl's --connect-to; split-horizon DNS, tests)
         self.addresses = dict(addresses or {})
         ca = ca_bundle or default_ca_bundle()
+        #: every connection this client opened (see :meth:`_expire`)
+        self._conns: weakref.WeakSet = weakref.WeakSet()
+        self._expired = False
+        self._watch: threading.Timer | None = None
         self.pool = urllib3.PoolManager(
             num_pools=32,
             # warm_images runs three pools of ``jobs`` (manifests, blobs, confirmations) against
@@ -215,12 +304,38 @@ class RegistryClient:
             ca_certs=ca,
             retries=False,
         )
+        self.pool.pool_classes_by_scheme = _tracking_pools(urllib3, self._conns)
         self._lock = threading.Lock()
         self._challenges: dict[str, tuple[str, dict]] = {}
         self._tokens: dict[tuple[str, str], tuple[str, float]] = {}
+        if deadline is not None:
+            # the deadline is a wall clock: per-read timeouts cannot bound a server that sends
+            # one byte every few seconds, so at the deadline every open socket is shut
+            self._watch = threading.Timer(max(0.0, deadline), self._expire)
+            self._watch.daemon = True
+            self._watch.start()
 
     def close(self) -> None:
+        if self._watch is not None:
+            self._watch.cancel()
         self.pool.clear()
+
+    def scheme_for(self, host: str) -> str:
+        if self.scheme == "https" and self.plain_http_loopback and is_loopback(self.addresses.get(host, host)):
+            return "http"
+        return self.scheme
+
+    def _expire(self) -> None:
+        """The deadline passed: shut every socket still open (a blocked read returns at once)."""
+        self._expired = True
+        for conn in list(self._conns):
+            sock = getattr(conn, "sock", None)
+            if sock is None:
+                continue
+            try:
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)
+            except (OSError, TypeError, ValueError):
+                pass
 
     # -- public operations -------------------------------------------------------------
 
@@ -228,16 +343,81 @@ class RegistryClient:
         """``GET /v2/``: the host speaks the API and our credentials are accepted."""
         self._retrying(f"{host}/v2/", lambda: self._drain(self._call("GET", host, "/v2/", None)))
 
-    def get_manifest(self, host: str, repo: str, reference: str) -> Manifest:
+    def get(self, url: str, *, limit: int, what: str | None = None, accept: str | None = None) -> bytes:
+        """GET an absolute ``http(s)`` URL (a classic chart repository's ``index.yaml`` or
+        ``.tgz``): the body, at most ``limit`` bytes; auth, retries and the deadline as for the
+        registry API.  Any other scheme is refused before anything is dialled."""
+        label = what or safe_url(url)
+        _check_scheme(url, label)
+        parts = urllib.parse.urlsplit(url)
+        host = parts.netloc
+
+        def attempt() -> bytes:
+            resp = self._call("GET", host, parts.path or "/", None, {"Accept": accept} if accept else None,
+                              url=url, label=label)
+            try:
+                return self._read_limited(resp, limit, label, "response")
+            finally:
+                resp.release_conn()
+
+        return self._retrying(label, attempt)
+
+    def get_tags(self, host: str, repo: str) -> list[str]:
+        """``GET /v2/<repo>/tags/list`` (following ``Link: <...>; rel="next"`` pages)."""
+        what = f"{host}/{repo}: listing tags"
+        path = f"/v2/{repo}/tags/list"
+        tags: list[str] = []
+        for _page in range(100):
+            def attempt(path=path):
+                resp = self._call("GET", host, path, repo, {"Accept": "application/json"})
+                try:
+                    return self._read_limited(resp, MAX_TAGS_BYTES, what, "tag list"), resp.headers.get("Link")
+                finally:
+                    resp.release_conn()
+
+            body, link = self._retrying(what, attempt)
+            try:
+                page = json.loads(body).get("tags") or []
+            except (ValueError, AttributeError):
+                raise RegistryError(f"{what}: the answer is not JSON") from None
+            tags.extend(str(t) for t in page if isinstance(t, str))
+            found = re.match(r'\s*<([^>]+)>\s*;\s*rel="?next"?', link or "")
+            if not found:
+                return tags
+            target = urllib.parse.urlsplit(urllib.parse.urljoin(f"https://{host}{path}", found.group(1)))
+            path = target.path + (f"?{target.query}" if target.query else "")
+            if not path.startswith(f"/v2/{repo}/tags/list"):
+                raise RegistryError(f"{what}: the next page points elsewhere ({path[:80]!r})")
+        raise RegistryError(f"{what}: more than 100 pages of tags")
+
+    def get_blob_bytes(self, host: str, repo: str, digest: str, limit: int) -> bytes:
+        """A small blob in memory (a Helm chart layer), at most ``limit`` bytes, sha256-verified."""
+        what = f"{host}/{repo}@{digest}"
+        if not digest.startswith("sha256:"):
+            raise RegistryError(f"{what}: only sha256 digests can be verified")
+
+        def attempt() -> bytes:
+            resp = self._call("GET", host, f"/v2/{repo}/blobs/{digest}", repo)
+            try:
+                body = self._read_limited(resp, limit, what, "blob")
+            finally:
+                resp.release_conn()
+            if "sha256:" + hashlib.sha256(body).hexdigest() != digest:
+                raise RegistryError(f"{what}: blob digest mismatch", retryable=True)
+            return body
+
+        return self._retrying(what, attempt)
+
+    def get_manifest(self, host: str, repo: str, reference: str, accept: str = ACCEPT_MANIFESTS) -> Manifest:
         """GET a manifest (by tag or digest), checked against its digest."""
         what = f"{host}/{repo}{'@' if ':' in reference else ':'}{reference}"
 
         def attempt() -> Manifest:
             resp = self._call(
-                "GET", host, f"/v2/{repo}/manifests/{reference}", repo, {"Accept": ACCEPT_MANIFESTS}
+                "GET", host, f"/v2/{repo}/manifests/{reference}", repo, {"Accept": accept}
             )
             try:
-                body = self._read_limited(resp, MAX_MANIFEST_BYTES, what)
+                body = self._read_limited(resp, MAX_MANIFEST_BYTES, what, "manifest")
             finally:
                 resp.release_conn()
             digest = "sha256:" + hashlib.sha256(body).hexdigest()
@@ -289,12 +469,20 @@ class RegistryClient:
             got = 0
             ok = False
             try:
+                length = resp.headers.get("Content-Length") or ""
+                if size is not None and length.isdigit() and int(length) > size:
+                    raise RegistryError(f"{what}: the registry sends {length} bytes, more than the {size} "
+                                        "its descriptor gives (not retried)")
                 for chunk in resp.stream(BLOB_CHUNK):
                     hasher.update(chunk)
                     got += len(chunk)
+                    if size is not None and got > size:
+                        raise RegistryError(f"{what}: blob larger than the {size} bytes its descriptor gives "
+                                            "(not retried)")
                     if progress is not None:
                         progress(len(chunk))
                     self._check_deadline(what)
+                self._check_deadline(what)  # a socket shut at the deadline ends a body early
                 ok = True
             except self._urllib3.exceptions.HTTPError as exc:
                 raise self._transport_error(what, exc) from None
@@ -354,7 +542,7 @@ class RegistryClient:
 
     def _check_deadline(self, what: str) -> None:
         left = self.remaining()
-        if left is not None and left <= 0:
+        if self._expired or (left is not None and left <= 0):
             raise DeadlineExceeded(f"{what}: deadline exceeded")
 
     def _delay(self, attempt: int, error: RegistryError) -> float:
@@ -392,6 +580,8 @@ class RegistryClient:
     def _timeout(self):
         left = self.remaining()
         connect, read = self.connect_timeout, self.read_timeout
+        if self._expired:
+            raise DeadlineExceeded("deadline exceeded")
         if left is not None:
             if left <= 0:
                 raise DeadlineExceeded("deadline exceeded")
@@ -401,6 +591,11 @@ class RegistryClient:
     def _transport_error(self, what: str, exc: Exception) -> RegistryError:
         exceptions = self._urllib3.exceptions
         reason = getattr(exc, "reason", None) or exc
+        left = self.remaining()
+        if self._expired or (left is not None and left <= 0):
+            return DeadlineExceeded(f"{what}: deadline exceeded")
+        if isinstance(exc, exceptions.LocationParseError):
+            return RegistryError(f"{what}: not a valid URL")
         if isinstance(exc, exceptions.SSLError) or isinstance(reason, exceptions.SSLError):
             return RegistryError(
                 f"{what}: TLS failed: {_short(reason)} (give the CA with --ca-bundle, or --insecure for plain HTTP)"
@@ -411,7 +606,7 @@ class RegistryClient:
             return RegistryError(f"{what}: timed out", retryable=True)
         return RegistryError(f"{what}: connection failed: {_short(reason)}", retryable=True)
 
-    def _send(self, method: str, url: str, headers: dict, *, stream: bool, body=None):
+    def _send(self, method: str, url: str, headers: dict, *, stream: bool, body=None, what: str | None = None):
         headers = {"User-Agent": self.user_agent, **headers}
         if log.isEnabledFor(logging.DEBUG):
             log.debug("%s %s %s", method, url, redact(headers))
@@ -421,37 +616,50 @@ class RegistryClient:
                 preload_content=False, timeout=self._timeout(),
             )
         except self._urllib3.exceptions.HTTPError as exc:
-            raise self._transport_error(url, exc) from None
+            raise self._transport_error(what or safe_url(url), exc) from None
         if log.isEnabledFor(logging.DEBUG):
             log.debug("-> %s %s", resp.status, redact(dict(resp.headers)))
         return resp
 
     def _call(self, method: str, host: str, path: str, repo: str | None, headers: dict | None = None,
-              *, stream: bool = False, redirects: list | None = None):
-        origin = self.addresses.get(host, host)
-        url = f"{self.scheme}://{origin}{path}"
+              *, stream: bool = False, redirects: list | None = None, url: str | None = None,
+              label: str | None = None):
+        """One exchange: the auth challenge and redirects.  ``url``: an absolute URL instead of
+        ``host`` + ``path`` (``host`` is then its ``host:port``).  Credentials go only to the
+        origin of the first URL (scheme, host and port); a redirect anywhere else -- another
+        host, a downgrade to http, another port -- is followed without them."""
+        if url is None:
+            origin = self.addresses.get(host, host)
+            url = f"{self.scheme_for(host)}://{origin}{path}"
+        what = label or f"{host}{_describe(path)}"
+        home = _origin(url)
+        netloc = urllib.parse.urlsplit(url).netloc
         authed_retry = False
         for _hop in range(8):
-            target = urllib.parse.urlsplit(url)
-            same_host = target.netloc == origin
+            _check_scheme(url, what)
+            same_origin = _origin(url) == home
             hdrs = dict(headers or {})
-            if same_host and origin != host:
+            if same_origin and netloc != host:
                 hdrs["Host"] = host
-            if same_host:
+            if same_origin:
                 auth = self._auth_header(host, repo)
                 if auth:
                     hdrs["Authorization"] = auth
-            resp = self._send(method, url, hdrs, stream=stream)
+            resp = self._send(method, url, hdrs, stream=stream, what=what)
             status = resp.status
-            if status == 401 and same_host and not authed_retry:
+            if status == 401 and same_origin and not authed_retry:
                 challenge = resp.headers.get("WWW-Authenticate", "")
                 self._drain(resp)
                 self._on_challenge(host, repo, challenge)
                 authed_retry = True
                 continue
             if status in (301, 302, 303, 307, 308) and resp.headers.get("Location"):
-                url = urllib.parse.urljoin(url, resp.headers["Location"])
                 self._drain(resp)
+                try:
+                    url = urllib.parse.urljoin(url, resp.headers["Location"])
+                except ValueError:
+                    raise RegistryError(f"{what}: redirect to an invalid URL") from None
+                _check_scheme(url, f"{what}: redirect")
                 if redirects is not None:
                     redirects.append(url)
                 if status == 303:
@@ -460,13 +668,14 @@ class RegistryClient:
             if 200 <= status < 300:
                 return resp
             body = self._read_quietly(resp)
-            raise self._status_error(host, path, status, resp.headers, body)
-        raise RegistryError(f"{host}{path}: too many redirects")
+            raise self._status_error(host, path, status, resp.headers, body, what)
+        raise RegistryError(f"{what}: too many redirects")
 
-    def _status_error(self, host: str, path: str, status: int, headers, body: bytes) -> RegistryError:
+    def _status_error(self, host: str, path: str, status: int, headers, body: bytes,
+                      what: str | None = None) -> RegistryError:
         code, message = _error_message(body)
         message = self._scrub(host, message)
-        what = f"{host}{_describe(path)}"
+        what = what or f"{host}{_describe(path)}"
         text = f"{what}: HTTP {status}" + (f" {message}" if message else "")
         if status == 401:
             creds = self._creds_or_none(host)
@@ -484,18 +693,10 @@ class RegistryClient:
     def _scrub(self, host: str, text: str) -> str:
         """Server text with every credential this client holds, and anything shaped like an
         ``Authorization`` value, masked: a registry or proxy may echo the request back."""
-        if not text:
-            return text
-        secrets = set()
+        secrets = []
         for header, _expiry in list(self._tokens.values()):
-            secrets.add(header)
-            secrets.add(header.split(" ", 1)[-1])
-        creds = self._creds_or_none(host)
-        if creds is not None:
-            secrets.update((creds.secret, creds.basic(), creds.basic().split(" ", 1)[-1]))
-        for secret in sorted((x for x in secrets if x and len(x) >= 6), key=len, reverse=True):
-            text = text.replace(secret, "***")
-        return _AUTH_VALUE.sub(r"\1 ***", text)
+            secrets += [header, header.split(" ", 1)[-1]]
+        return scrub(text, secrets + secrets_of(self._creds_or_none(host)))
 
     def _creds_or_none(self, host: str) -> Credentials | None:
         try:
@@ -552,7 +753,10 @@ class RegistryClient:
         realm = params.get("realm")
         if not realm:
             raise RegistryError(f"{host}: Bearer challenge without a realm", status=401)
+        _check_scheme(realm, f"{host}: token realm")
         creds = self.credentials.get(host)
+        if creds is not None and _origin(realm)[0] == "http" and self.scheme_for(host) == "https":
+            creds = None  # never send credentials in clear text to a realm an https registry names
         query = {k: v for k, v in (("service", params.get("service")), ("scope", scope)) if v}
         headers: dict[str, str] = {"Accept": "application/json"}
         if creds and creds.identity_token:
@@ -565,7 +769,13 @@ class RegistryClient:
                 headers["Authorization"] = creds.basic()
             sep = "&" if urllib.parse.urlsplit(realm).query else "?"
             resp = self._send("GET", realm + (sep + urllib.parse.urlencode(query) if query else ""), headers, stream=False)
-        body = self._read_quietly(resp, 1 << 20)
+        if resp.status == 200:
+            try:
+                body = self._read_limited(resp, MAX_TOKEN_BYTES, f"{host}: token service", "token response")
+            finally:
+                resp.release_conn()
+        else:
+            body = self._read_quietly(resp)
         if resp.status == 401 or resp.status == 403:
             who = f"credentials from {creds.source} were rejected" if creds else f"no credentials for {host}"
             raise RegistryError(
@@ -593,23 +803,29 @@ class RegistryClient:
 
     # -- bodies ------------------------------------------------------------------------------
 
-    def _read_limited(self, resp, limit: int, what: str) -> bytes:
+    def _read_limited(self, resp, limit: int, what: str, kind: str = "manifest") -> bytes:
+        """The body, at most ``limit`` bytes (larger: an error at once, not retried)."""
         chunks = []
         total = 0
+        length = resp.headers.get("Content-Length") or ""
+        if length.isdigit() and int(length) > limit:
+            resp.close()
+            raise RegistryError(f"{what}: {kind} larger than {_size(limit)} ({length} bytes announced)")
         try:
             for chunk in resp.stream(CHUNK):
                 total += len(chunk)
                 if total > limit:
                     resp.close()
-                    raise RegistryError(f"{what}: manifest larger than {limit} bytes")
+                    raise RegistryError(f"{what}: {kind} larger than {_size(limit)}")
                 chunks.append(chunk)
                 self._check_deadline(what)
         except self._urllib3.exceptions.HTTPError as exc:
             resp.close()
             raise self._transport_error(what, exc) from None
+        self._check_deadline(what)  # a socket shut at the deadline ends a body early
         return b"".join(chunks)
 
-    def _read_quietly(self, resp, limit: int = 64 << 10) -> bytes:
+    def _read_quietly(self, resp, limit: int = MAX_ERROR_BYTES) -> bytes:
         try:
             return self._read_limited(resp, limit, "response")
         except RegistryError:
@@ -618,8 +834,14 @@ class RegistryClient:
             resp.release_conn()
 
     def _drain(self, resp) -> None:
+        """Discard a body we do not want (a 401's, a redirect's): a small one keeps the
+        connection alive; a large, endless or slow one closes it."""
+        length = resp.headers.get("Content-Length") or ""
         try:
-            resp.drain_conn()
+            if length.isdigit() and int(length) <= MAX_ERROR_BYTES:
+                resp.drain_conn()
+            else:
+                resp.close()
         except self._urllib3.exceptions.HTTPError:
             resp.close()
         finally:
@@ -628,6 +850,10 @@ class RegistryClient:
 
 def _short(exc: object) -> str:
     return " ".join(str(exc).split())[:200]
+
+
+def _size(n: int) -> str:
+    return f"{n >> 20} MiB" if n >= 1 << 20 and not n % (1 << 20) else f"{n} bytes"
 
 
 def _describe(path: str) -> str:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from ..errors import ServiceError
-from .auth import CredentialStore
+from .auth import CredentialStore, scrub, secrets_of
 
 
 class EngineError(ServiceError):
@@ -98,7 +98,7 @@ class DockerEngine:
                 raise self._error(f"{name}{sep}{ref}: {_short(exc.explanation or exc)}", exc.status_code,
                                   ref == digest, creds) from None
             except DockerException as exc:
-                raise EngineError(f"{name}: {_short(exc)}", pinned=ref == digest) from None
+                raise EngineError(scrub(f"{name}: {_short(exc)}", secrets_of(creds)), pinned=ref == digest) from None
         try:
             size = int(self.client.api.inspect_image(image_id).get("Size") or 0)
         except (APIError, DockerException):
@@ -107,7 +107,8 @@ class DockerEngine:
 
     @staticmethod
     def _error(message: str, status, pinned: bool, creds) -> EngineError:
-        error = EngineError(message, status, pinned=pinned)
+        # the engine relays the registry's text, which may echo the request (the password)
+        error = EngineError(scrub(message, secrets_of(creds)), status, pinned=pinned)
         if error.status == 401:
             error.auth = "rejected" if creds else "missing"
         return error

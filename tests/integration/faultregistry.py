@@ -11,9 +11,19 @@ Basic credentials) or plain Basic auth, and injects faults on matching requests:
 - ``corrupt``: the full length, wrong bytes (a digest mismatch)
 - ``slow``: wait ``value`` seconds before answering
 - ``hang``: never answer (until the server stops)
+- ``drip``: the right status and ``Content-Length``, then the body one byte every ``value``
+  seconds; ``drip-headers``: the status line and headers themselves, one byte every ``value``
+  seconds (both stop after ``DRIP_FOR`` seconds at most, or when the server stops)
+- ``oversize``: the body followed by ``value`` MiB more (``Content-Length`` says so, unless
+  ``extra`` is ``"unannounced"``: then no length and the connection closes at the end)
+- ``endless``: 200, no ``Content-Length``, zeros until the client hangs up (or ``value`` GiB)
+- ``redirect``: ``307`` to ``extra`` (a URL, absolute or relative)
+- ``challenge``: ``401`` with ``WWW-Authenticate: <extra>``
 
 Each fault applies to requests whose path contains ``match`` (and method), ``times`` times
-(``None``: always).  Used by ``test_warm_faults.py``; the reliability work can reuse it.
+(``None``: always).  Besides the distribution API, ``files`` (path -> bytes) are served as
+they are (a classic chart repository's ``index.yaml`` and archives), under the same faults.
+Used by ``test_warm_faults.py``, ``test_charts_fetch.py`` and ``tests/regressions``.
 """
 
 from __future__ import annotations
@@ -26,6 +36,9 @@ import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+#: the longest a drip-feeding fault keeps a connection (the tests' loops are bounded)
+DRIP_FOR = 60.0
+
 
 @dataclass
 class Fault:
@@ -35,6 +48,7 @@ class Fault:
     value: float = 1.0
     method: str | None = None
     hits: int = 0
+    extra: str = ""
 
 
 def _digest(data: bytes) -> str:
@@ -45,6 +59,7 @@ class FaultRegistry:
     def __init__(self, *, bearer: tuple[str, str] | None = None, basic: tuple[str, str] | None = None):
         self.manifests: dict[tuple[str, str], tuple[str, bytes]] = {}
         self.blobs: dict[str, bytes] = {}
+        self.files: dict[str, bytes] = {}
         self.faults: list[Fault] = []
         self.requests: list[tuple[str, str, str]] = []  # (method, path, authorization scheme)
         self.token_requests: list[str] = []
@@ -105,8 +120,21 @@ class FaultRegistry:
         self.manifests[(repo, digest)] = (doc["mediaType"], body)
         return digest
 
-    def fault(self, match: str, kind: str, times: int | None = 1, value: float = 1.0, method: str | None = None) -> Fault:
-        fault = Fault(match, kind, times, value, method)
+    def add_index(self, repo: str, tag: str, children: list[tuple[str, dict]]) -> str:
+        """An image index over manifests already added (``(digest, platform)`` pairs)."""
+        doc = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": [
+            {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": digest,
+             "size": len(self.manifests[(repo, digest)][1]), "platform": platform}
+            for digest, platform in children]}
+        body = json.dumps(doc).encode()
+        digest = _digest(body)
+        self.manifests[(repo, tag)] = (doc["mediaType"], body)
+        self.manifests[(repo, digest)] = (doc["mediaType"], body)
+        return digest
+
+    def fault(self, match: str, kind: str, times: int | None = 1, value: float = 1.0, method: str | None = None,
+              extra: str = "") -> Fault:
+        fault = Fault(match, kind, times, value, method, extra=extra)
         self.faults.append(fault)
         return fault
 
@@ -121,15 +149,72 @@ class FaultRegistry:
                         return fault
         return None
 
-    def _send(self, h, status: int, body: bytes = b"", headers: dict | None = None, head: bool = False) -> None:
+    def _drip(self, h, data: bytes, every: float) -> None:
+        end = time.monotonic() + DRIP_FOR
+        try:
+            for i in range(len(data)):
+                if self.stopping.wait(every) or time.monotonic() > end:
+                    break
+                h.wfile.write(data[i:i + 1])
+                h.wfile.flush()
+        except OSError:
+            pass
+        h.close_connection = True
+
+    def _send(self, h, status: int, body: bytes = b"", headers: dict | None = None, head: bool = False,
+              fault: Fault | None = None) -> None:
+        if fault is not None and fault.kind == "drip-headers":
+            lines = [f"HTTP/1.1 {status} OK"] + [f"{k}: {v}" for k, v in (headers or {}).items()]
+            lines.append(f"Content-Length: {len(body)}")
+            return self._drip(h, ("\r\n".join(lines) + "\r\n\r\n").encode() + body, fault.value)
+        if fault is not None and fault.kind == "oversize" and not head:
+            more = b"\0" * int(fault.value * (1 << 20))
+            h.send_response(status)
+            for k, v in (headers or {}).items():
+                h.send_header(k, v)
+            if fault.extra != "unannounced":
+                h.send_header("Content-Length", str(len(body) + len(more)))
+            h.end_headers()
+            try:
+                h.wfile.write(body + more)
+            except OSError:
+                pass
+            h.close_connection = True
+            return
+        if fault is not None and fault.kind == "endless" and not head:
+            h.send_response(status)
+            for k, v in (headers or {}).items():
+                h.send_header(k, v)
+            h.end_headers()
+            chunk = b"\0" * (1 << 16)
+            try:
+                for _ in range(int(fault.value * (1 << 14))):
+                    if self.stopping.is_set():
+                        break
+                    h.wfile.write(chunk)
+            except OSError:
+                pass
+            h.close_connection = True
+            return
         h.send_response(status)
         for k, v in (headers or {}).items():
             h.send_header(k, v)
         h.send_header("Content-Length", str(len(body)))
         h.send_header("Docker-Distribution-Api-Version", "registry/2.0")
         h.end_headers()
-        if not head:
-            h.wfile.write(body)
+        if head:
+            return
+        if fault is not None and fault.kind == "drip":
+            return self._drip(h, body, fault.value)
+        h.wfile.write(body)
+
+    def _truncated(self, h, data: bytes) -> None:
+        h.send_response(200)
+        h.send_header("Content-Length", str(len(data)))
+        h.end_headers()
+        h.wfile.write(data[: len(data) // 2])
+        h.wfile.flush()
+        h.close_connection = True
 
     def _error(self, h, status: int, code: str, message: str, headers: dict | None = None, head=False) -> None:
         body = json.dumps({"errors": [{"code": code, "message": message}]}).encode()
@@ -160,8 +245,12 @@ class FaultRegistry:
             self.requests.append((method, path, auth))
         head = method == "HEAD"
         if path.startswith("/token"):
-            return self._token(h)
+            return self._token(h, self._take_fault(method, path))
         fault = self._take_fault(method, path)
+        if fault is not None and fault.kind == "redirect":
+            return self._send(h, 307, b"", {"Location": fault.extra}, head)
+        if fault is not None and fault.kind == "challenge":
+            return self._error(h, 401, "UNAUTHORIZED", "authentication required", {"WWW-Authenticate": fault.extra}, head)
         if fault is not None and fault.kind in ("reset", "hang", "slow", "429", "500", "503"):
             if fault.kind == "reset":
                 h.close_connection = True
@@ -179,6 +268,11 @@ class FaultRegistry:
                 return self._error(h, 429, "TOOMANYREQUESTS", "slow down", {"Retry-After": header}, head)
             else:
                 return self._error(h, int(fault.kind), "UNKNOWN", "injected server error", None, head)
+        if path.split("?")[0] in self.files:
+            data = self.files[path.split("?")[0]]
+            if fault is not None and fault.kind == "truncate":
+                return self._truncated(h, data)
+            return self._send(h, 200, data, {"Content-Type": "application/octet-stream"}, head, fault)
         if path == "/v2/" or path == "/v2":
             if self._authorized(h, None):
                 self._send(h, 200, b"{}", {"Content-Type": "application/json"}, head)
@@ -199,25 +293,20 @@ class FaultRegistry:
                 code = "MANIFEST_UNKNOWN" if known else "NAME_UNKNOWN"
                 return self._error(h, 404, code, "manifest unknown" if known else "repository name not known to registry", None, head)
             media_type, body = found
-            return self._send(h, 200, body, {"Content-Type": media_type, "Docker-Content-Digest": _digest(body)}, head)
+            return self._send(h, 200, body, {"Content-Type": media_type, "Docker-Content-Digest": _digest(body)}, head,
+                              fault)
         data = self.blobs.get(ref)
         if data is None:
             return self._error(h, 404, "BLOB_UNKNOWN", "blob unknown to registry", None, head)
         if fault is not None and fault.kind == "truncate":
-            h.send_response(200)
-            h.send_header("Content-Length", str(len(data)))
-            h.end_headers()
-            h.wfile.write(data[: len(data) // 2])
-            h.wfile.flush()
-            h.close_connection = True
-            return
+            return self._truncated(h, data)
         if fault is not None and fault.kind == "corrupt":
             data = bytes(b ^ 0xFF for b in data[:16]) + data[16:]
         # served from its own storage, as distribution does it (Cache-Control: max-age)
         self._send(h, 200, data, {"Content-Type": "application/octet-stream", "Docker-Content-Digest": ref,
-                                  "Cache-Control": "max-age=31536000"}, head)
+                                  "Cache-Control": "max-age=31536000"}, head, fault)
 
-    def _token(self, h) -> None:
+    def _token(self, h, fault: Fault | None = None) -> None:
         from urllib.parse import parse_qs, urlsplit
 
         query = parse_qs(urlsplit(h.path).query)
@@ -230,4 +319,4 @@ class FaultRegistry:
         if h.headers.get("Authorization") != expected and not anonymous_ok:
             return self._error(h, 401, "UNAUTHORIZED", "bad credentials")
         body = json.dumps({"token": f"tok-{scope}", "expires_in": 300}).encode()
-        self._send(h, 200, body, {"Content-Type": "application/json"})
+        self._send(h, 200, body, {"Content-Type": "application/json"}, fault=fault)

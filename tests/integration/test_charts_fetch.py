@@ -13,7 +13,14 @@ from conftest import require_binary
 from imagemirror.charts.discover import ChartRef
 from imagemirror.charts.fetch import Fetcher, FetchError
 from imagemirror.charts.values import effective_values
+from imagemirror.registry.auth import CredentialStore
+from imagemirror.registry.client import RegistryClient
 from registries import start_nginx, start_registry
+
+
+def client() -> RegistryClient:
+    """The registry layer's client as chart fetching gets it (Docker config read at first use)."""
+    return RegistryClient(CredentialStore(), plain_http_loopback=True, deadline=120, retries=1, backoff=0.05)
 
 
 @pytest.fixture
@@ -35,7 +42,7 @@ def test_classic_repo_range_cache_and_offline(chart_repo, tmp_path):
     for version in ("23.0.0", "23.1.0", "23.1.5", "24.0.0"):
         chart_repo.add(wordpress(version))
     chart_repo.add(mariadb("20.0.0"), absolute_url=True)
-    fetcher = Fetcher(cache=tmp_path / "cache")
+    fetcher = Fetcher(cache=tmp_path / "cache", client=client())
     chart = fetcher.chart(ChartRef("wordpress", chart_repo.url, "~23.1"))
     assert (chart.name, chart.version) == ("wordpress", "23.1.5")
     assert chart_repo.requests == ["/charts/index.yaml", "/charts/archives/wordpress-23.1.5.tgz"]
@@ -52,7 +59,7 @@ def test_classic_repo_range_cache_and_offline(chart_repo, tmp_path):
 
 def test_classic_repo_errors(chart_repo, tmp_path):
     chart_repo.add(wordpress("23.0.0"))
-    fetcher = Fetcher(cache=tmp_path / "cache")
+    fetcher = Fetcher(cache=tmp_path / "cache", client=client())
     with pytest.raises(FetchError, match="no version of 'wordpress' satisfies '>=24'"):
         fetcher.chart(ChartRef("wordpress", chart_repo.url, ">=24"))
     with pytest.raises(FetchError, match="no chart named 'ghost'"):
@@ -69,7 +76,7 @@ def test_oci_exact_range_and_dependency_from_oci(registry, tmp_path):
     for version in ("7.0.99", "7.0.100", "7.1.0+build.1"):
         push_oci(registry.url, "frappe/erpnext", erpnext(version))
     push_oci(registry.url, "bitnamicharts/mariadb", mariadb("20.2.0"))
-    fetcher = Fetcher(cache=tmp_path / "cache")
+    fetcher = Fetcher(cache=tmp_path / "cache", client=client())
     assert fetcher.chart(ChartRef("erpnext", f"oci://{host}/frappe", "7.0.x")).version == "7.0.100"
     assert fetcher.chart(ChartRef("erpnext", f"oci://{host}/frappe", "^7")).version == "7.1.0+build.1"
     assert fetcher.chart(ChartRef("erpnext", f"oci://{host}/frappe", "7.0.99")).version == "7.0.99"
@@ -105,7 +112,7 @@ def test_oci_not_a_chart(registry, tmp_path):
     urllib.request.urlopen(req).close()
     assert hashlib.sha256(body).hexdigest()
     with pytest.raises(FetchError, match="not a Helm chart"):
-        Fetcher(cache=tmp_path / "cache").chart(ChartRef("app", f"oci://{host}/images", "2.0.0"))
+        Fetcher(cache=tmp_path / "cache", client=client()).chart(ChartRef("app", f"oci://{host}/images", "2.0.0"))
 
 
 def test_oci_basic_auth_from_docker_config(registry, tmp_path, monkeypatch):
@@ -117,18 +124,54 @@ def test_oci_basic_auth_from_docker_config(registry, tmp_path, monkeypatch):
         host = proxy.url.split("://", 1)[1]
         monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "docker"))
         (tmp_path / "docker").mkdir()
-        fetcher = Fetcher(cache=tmp_path / "cache")
-        with pytest.raises(FetchError, match="no credentials in the Docker config"):
+        fetcher = Fetcher(cache=tmp_path / "cache", client=client())
+        with pytest.raises(FetchError, match="no credentials for"):
             fetcher.chart(ChartRef("erpnext", f"oci://{host}/frappe", "7.0.100"))
         (tmp_path / "docker" / "config.json").write_text(json.dumps(
             {"auths": {host: {"auth": base64.b64encode(b"helm:wrong").decode()}}}))
-        with pytest.raises(FetchError, match="credentials refused") as err:
-            Fetcher(cache=tmp_path / "cache").chart(ChartRef("erpnext", f"oci://{host}/frappe", "7.0.100"))
+        with pytest.raises(FetchError, match="authentication failed.*were rejected") as err:
+            Fetcher(cache=tmp_path / "cache", client=client()).chart(ChartRef("erpnext", f"oci://{host}/frappe", "7.0.100"))
         assert "wrong" not in str(err.value)
         (tmp_path / "docker" / "config.json").write_text(json.dumps(
             {"auths": {host: {"auth": base64.b64encode(b"helm:s3cret-pw").decode()}}}))
-        chart = Fetcher(cache=tmp_path / "cache").chart(ChartRef("erpnext", f"oci://{host}/frappe", "7.0.100"))
+        chart = Fetcher(cache=tmp_path / "cache", client=client()).chart(ChartRef("erpnext", f"oci://{host}/frappe", "7.0.100"))
         assert chart.defaults["image"]["repository"] == "frappe/erpnext"
+    finally:
+        proxy.stop()
+
+
+def test_oci_chart_pull_gets_credential_helpers_and_ecr_tokens(registry, tmp_path, monkeypatch):
+    """The registry layer's credentials reach chart pulls: a ``docker-credential-*`` helper for
+    a host, and an ECR host's token from the injected AWS token source."""
+    nginx_bin = require_binary("nginx")
+    require_binary("openssl")
+    push_oci(registry.url, "erpnext", erpnext("7.0.100"))
+    proxy = start_nginx(tmp_path, {"frappe": registry.url}, binary=nginx_bin, basic_auth=("helm", "s3cret-pw"))
+    try:
+        host = proxy.url.split("://", 1)[1]
+        helper = tmp_path / "bin" / "docker-credential-imtest"
+        helper.parent.mkdir()
+        helper.write_text("#!/bin/sh\nread host\n"
+                          'printf \'{"ServerURL":"%s","Username":"helm","Secret":"s3cret-pw"}\' "$host"\n')
+        helper.chmod(0o755)
+        monkeypatch.setenv("PATH", f"{helper.parent}:{__import__('os').environ['PATH']}")
+        store = CredentialStore({"credHelpers": {host: "imtest"}})
+        fetcher = Fetcher(cache=tmp_path / "cache", client=RegistryClient(store, plain_http_loopback=True))
+        assert fetcher.chart(ChartRef("erpnext", f"oci://{host}/frappe", "7.0.100")).version == "7.0.100"
+
+        from imagemirror.registry.auth import Credentials
+
+        ecr = "123456789012.dkr.ecr.eu-west-1.amazonaws.com"
+        asked = []
+
+        def token(name):
+            asked.append(name)
+            return Credentials("helm", "s3cret-pw", "ECR get_authorization_token")
+
+        ecr_client = RegistryClient(CredentialStore({}, ecr=token), insecure=True, addresses={ecr: host})
+        chart = Fetcher(cache=tmp_path / "cache-ecr", client=ecr_client).chart(
+            ChartRef("erpnext", f"oci://{ecr}/frappe", "7.0.100"))
+        assert chart.version == "7.0.100" and asked == [ecr]
     finally:
         proxy.stop()
 
@@ -220,15 +263,41 @@ def test_oci_bearer_token_and_blob_redirect_without_credentials(registry, tmp_pa
         (tmp_path / "docker").mkdir()
         (tmp_path / "docker" / "config.json").write_text(json.dumps(
             {"auths": {host: {"username": "helm", "password": "t0ken-pw"}}}))
-        chart = Fetcher(cache=tmp_path / "cache").chart(ChartRef("erpnext", f"oci://{host}/charts", "~7.0"))
+        chart = Fetcher(cache=tmp_path / "cache", client=client()).chart(ChartRef("erpnext", f"oci://{host}/charts", "~7.0"))
         assert chart.version == "7.0.100"
         roles = [(role, path.split("/")[-2] if "/v2/" in path else path) for role, path, _ in front.requests]
         assert ("front", "/token") in roles and ("storage", "blobs") in roles
         assert all(auth is None for role, _, auth in front.requests if role == "storage")
         (tmp_path / "docker" / "config.json").write_text(json.dumps(
             {"auths": {host: {"username": "helm", "password": "nope"}}}))
-        with pytest.raises(FetchError, match="token service answered HTTP 401") as err:
-            Fetcher(cache=tmp_path / "other").chart(ChartRef("erpnext", f"oci://{host}/charts", "7.0.100"))
+        with pytest.raises(FetchError, match=r"authentication failed at the token service \(HTTP 401\)") as err:
+            Fetcher(cache=tmp_path / "other", client=client()).chart(ChartRef("erpnext", f"oci://{host}/charts", "7.0.100"))
         assert "nope" not in str(err.value)
     finally:
         front.close()
+
+
+@pytest.mark.parametrize("kind", ["503", "reset", "truncate"])
+def test_chart_pulls_are_retried_like_registry_requests(tmp_path, kind):
+    """Transient failures of a classic repository (a 503, a reset, an archive cut short) are
+    retried by the registry layer, as for warm."""
+    import hashlib
+
+    from faultregistry import FaultRegistry
+
+    server = FaultRegistry()
+    try:
+        data = wordpress("23.1.0").tgz()
+        server.files["/charts/wordpress-23.1.0.tgz"] = data
+        server.files["/charts/index.yaml"] = json.dumps({"apiVersion": "v1", "entries": {"wordpress": [
+            {"name": "wordpress", "version": "23.1.0", "urls": ["wordpress-23.1.0.tgz"],
+             "digest": hashlib.sha256(data).hexdigest()}]}}).encode()
+        target = "/charts/wordpress-23.1.0.tgz" if kind == "truncate" else "/charts/index.yaml"
+        server.fault(target, kind, times=2)
+        fetcher = Fetcher(cache=tmp_path / "cache", client=RegistryClient(
+            CredentialStore({}), plain_http_loopback=True, retries=3, backoff=0.01, sleep=lambda s: None))
+        chart = fetcher.chart(ChartRef("wordpress", f"{server.url}/charts", "23.1.0"))
+        assert chart.version == "23.1.0"
+        assert len([p for m, p, _ in server.requests if p == target]) == 3
+    finally:
+        server.stop()

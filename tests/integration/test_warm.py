@@ -214,7 +214,12 @@ def test_ecr_host_gets_its_token_from_get_authorization_token(stack, tmp_path, m
         monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
         monkeypatch.delenv("AWS_PROFILE", raising=False)
         ecr = f"{account}.dkr.ecr.af-south-1.amazonaws.com"
-        client = RegistryClient(CredentialStore({}), insecure=True, addresses={ecr: front.host})
+        from imagemirror.ecr.client import AwsClient
+        from imagemirror.registry.auth import ecr_token_source
+
+        # the token comes through the one AWS wrapper, injected into the credential store
+        store = CredentialStore({}, ecr=ecr_token_source(lambda region: AwsClient(region=region)))
+        client = RegistryClient(store, insecure=True, addresses={ecr: front.host})
         results = warm_images(targets_from_strings([f"{ecr}/docker-hub/library/redis:7"]), client)
         assert results[0].ok, results[0].error
         assert results[0].bytes > 2000

@@ -274,3 +274,54 @@ def test_ecr_without_aws_credentials_fails_with_the_credentials_hint():
         assert results[0].hint.startswith(f"no credentials for {ecr}")
     finally:
         reg.stop()
+
+
+# -- oversized, endless and drip-fed answers -------------------------------------------------
+
+
+@pytest.mark.parametrize("kind, value, expected", [
+    ("oversize", 5, "manifest larger than 4 MiB"),   # announced: refused before it is read
+    ("endless", 0.05, "manifest larger than 4 MiB"),  # no length: cut at the cap
+])
+def test_oversized_manifest_fails_at_once(registry, kind, value, expected):
+    registry.fault("/manifests/1.0", kind, times=None, value=value)
+    results = warm(registry, client_for(registry), "team/app:1.0")
+    assert results[0].status == "failed" and expected in results[0].error, results[0].error
+    assert len([p for m, p, _ in registry.requests if p.endswith("/manifests/1.0")]) == 1  # not retried
+
+
+def test_endless_token_response_is_capped():
+    reg = FaultRegistry(bearer=("", ""))
+    try:
+        reg.add_image("library/nginx", "1", [LAYER_B])
+        reg.fault("/token", "endless", times=None, value=0.05)
+        results = warm(reg, client_for(reg), "library/nginx:1")
+        assert results[0].status == "failed"
+        assert "token response larger than 1 MiB" in results[0].error, results[0].error
+    finally:
+        reg.stop()
+
+
+@pytest.mark.parametrize("match", ["/token", "/manifests/1.0", "/blobs/"])
+def test_drip_fed_answers_end_at_the_deadline(match):
+    """A byte every 0.5 s, on the token, the manifest or a blob: the run ends at its deadline
+    (a wall clock), not when the server is done dripping."""
+    import time
+
+    reg = FaultRegistry(bearer=("", ""))
+    try:
+        reg.add_image("team/app", "1.0", [LAYER_B])
+        reg.fault(match, "drip", times=None, value=0.5)
+        client = client_for(reg, deadline=2.0, read_timeout=30)
+        start = time.monotonic()
+        results = warm_images(targets_from_strings([f"{reg.host}/team/app:1.0"]), client, jobs=2, settle=0)
+        assert time.monotonic() - start < 15
+        assert results[0].status == "failed" and "deadline exceeded" in results[0].error, results[0].error
+    finally:
+        reg.stop()
+
+
+def test_redirect_to_another_scheme_is_refused(registry):
+    registry.fault("/manifests/1.0", "redirect", times=None, extra="ftp://127.0.0.1:1/manifest")
+    results = warm(registry, client_for(registry), "team/app:1.0")
+    assert results[0].status == "failed" and "only http and https" in results[0].error, results[0].error
