@@ -286,19 +286,36 @@ def check_command(paths, config, registry, fmt, deny, strict, jobs, online, inse
 @click.option("--pin", "pin", is_flag=True,
               help="Then pin (as `imagemirror pin`) exactly the digests this run warmed and verified.")
 @_effective_options
+@click.option("--no-effective", is_flag=True,
+              help="Warm what the values files say as written, even for a release whose chart is here.")
 def warm_command(paths, config, registry, jobs, platform, engine, fmt, insecure, ca_bundle, deadline, pin, effective,
-                 offline, renderer):
+                 offline, renderer, no_effective):
     """Pull every image through the cache so it is full before nodes pull.
 
     Warms the references already on the cache and the targets of those not yet
     rewritten. Exit 1 when an image failed (with a hint for known causes).
     Credentials: ~/.docker/config.json (auths, credential helpers); ECR hosts use
     the AWS credential chain.
+
+    A release whose chart is here (a chart folder, vendored, or cached) is warmed
+    as it renders (--effective), without fetching; the others as their values say.
+    --effective also fetches charts; --no-effective reads values files only.
     """
     from .commands.warm import warm
 
+    if effective and no_effective:
+        raise click.UsageError("--effective and --no-effective exclude each other")
+    if no_effective:
+        source = None
+    elif effective:
+        source = _source(True, offline, renderer)
+        source.announce = "warm"
+    else:
+        from .charts.source import EffectiveSource
+
+        source = EffectiveSource(offline=True, renderer=renderer, fallback=True, announce="warm")
     run(warm, paths, config=config, registry=registry, jobs=jobs, platform=platform, engine=engine,
-        fmt=fmt, insecure=insecure, ca_bundle=ca_bundle, deadline=deadline, source=_source(effective, offline, renderer),
+        fmt=fmt, insecure=insecure, ca_bundle=ca_bundle, deadline=deadline, source=source,
         **({"pin": True} if pin else {}))
 
 
@@ -324,7 +341,7 @@ def pin_command(paths, config, registry, dry_run, revert, no_confirm, jobs, inse
     from .commands.pin import pin_paths
 
     run(pin_paths, paths, config=config, registry=registry, dry_run=dry_run, revert=revert, effective=effective,
-        offline=offline, insecure=insecure, ca_bundle=ca_bundle, deadline=deadline or 600.0, jobs=jobs,
+        offline=offline, renderer=renderer, insecure=insecure, ca_bundle=ca_bundle, deadline=deadline or 600.0, jobs=jobs,
         confirm=not no_confirm)
 
 

@@ -71,6 +71,10 @@ def _excluded(path: Path, roots: list[Path], patterns: list[re.Pattern]) -> bool
     return False
 
 
+def _inside(path: str, roots: list[str]) -> bool:
+    return any(path == root or path.startswith(root.rstrip(os.sep) + os.sep) for root in roots)
+
+
 def discover(
     paths, settings: Settings, notes: list[str] | None = None
 ) -> tuple[list[tuple[Path, str]], list[FileResult]]:
@@ -79,8 +83,12 @@ def discover(
 
     A directory is searched recursively for values files (``values.yaml``,
     ``values-*.yaml``, ``*-values.yaml``, ``*.values.yaml``), skipping ``.git`` and
-    excluded globs; symbolic links are not followed.  A file named explicitly is
-    scanned whatever its name.
+    excluded globs.  A symbolic link (to a file or a folder) is followed when its target
+    is inside the tree (the scanned folder, or the folder of ``.imagemirror.yaml``); the
+    target is what is read and written, once however many links lead to it.  A link out of
+    the tree, a dangling link and a link loop are not followed, with one line each on
+    stderr.  A file named explicitly is scanned whatever its name (a link only when its
+    target is inside the tree).
     """
     patterns = [glob_regex(p) for p in settings.exclude]
     notes = [] if notes is None else notes
@@ -88,12 +96,22 @@ def discover(
     problems: list[FileResult] = []
     seen: set[str] = set()
     base_roots = [settings.path.parent.resolve()] if settings.path else []
+    cwd = os.getcwd()
     for given in paths:
         given = Path(given)
         shown = display_name(given)
         if given.is_symlink():
-            problems.append(FileResult(shown, error=FileError(shown, "is a symbolic link; not followed (name its target)")))
-            continue
+            target = os.path.realpath(given)
+            trees = [str(r) for r in base_roots] + [cwd]
+            if not os.path.exists(target):
+                problems.append(FileResult(shown, error=FileError(shown, "is a dangling symbolic link")))
+                continue
+            if not _inside(target, trees):
+                problems.append(FileResult(shown, error=FileError(
+                    shown, "is a symbolic link out of the tree; not followed (name its target)")))
+                continue
+            given = Path(target)
+            shown = display_name(given)
         if not given.exists():
             problems.append(FileResult(shown, error=FileError(shown, "no such file or directory")))
             continue
@@ -105,43 +123,66 @@ def discover(
             continue
         real = given.resolve()
         roots = base_roots + [real]
-        cwd = os.getcwd()
-        for folder, rel, name in _values_files(str(given), "", notes, False):
+        trees = [str(r) for r in roots]
+        for folder, real_folder, name in _values_files(str(given), str(real), trees, set(), notes, False):
             path = Path(folder, name)
-            # nothing below ``given`` is a link (links are never followed), so the
-            # resolved path is the resolved root plus the relative path
-            resolved = real / rel / name
-            if _excluded(resolved, roots, patterns):
+            resolved = Path(real_folder, name)
+            if _excluded(resolved, roots, patterns) or _excluded(path.absolute(), roots, patterns):
                 continue
             key = str(resolved)
             if key in seen:
                 continue
             seen.add(key)
+            if real_folder != os.path.join(str(real), os.path.relpath(folder, str(given))):
+                path = resolved  # reached through a link: read and write the target itself
             found.append((path, display_name(path, cwd)))
     return found, problems
 
 
-def _values_files(folder: str, rel: str, notes: list[str], in_chart: bool):
-    """``(folder, relative folder, name)`` of the values files under ``folder``: its own
+def _values_files(folder: str, real: str, trees: list[str], active: set[str], notes: list[str], in_chart: bool):
+    """``(folder, its real path, name)`` of the values files under ``folder``: its own
     files sorted by name, then each sub-folder's in name order (``os.walk``'s order);
-    ``.git`` & co. and symbolic links (to files or folders) are skipped, unreadable
-    folders ignored.  One ``scandir`` per folder, no ``stat`` per file.  Other YAML files
-    are taken when their content says they hold images (``sources.detect``: manifests,
-    kustomizations, helmfiles), except inside a chart (a folder with ``Chart.yaml``)."""
+    ``.git`` & co. skipped, unreadable folders ignored.  One ``scandir`` per folder, no
+    ``stat`` per file but for links.  Links are followed inside ``trees`` only; ``active``
+    holds the real folders being walked (a link back into one of them is a loop).  Other
+    YAML files are taken when their content says they hold images (``sources.detect``:
+    manifests, kustomizations, helmfiles), except inside a chart (a folder with ``Chart.yaml``)."""
     try:
         with os.scandir(folder) as it:
             entries = sorted(it, key=lambda e: e.name)
     except OSError:
         return
+    active = active | {real}
     in_chart = in_chart or any(e.name == "Chart.yaml" for e in entries)
     subfolders = []
     for entry in entries:
+        shown = os.path.join(folder, entry.name)
         try:
             if entry.is_symlink():
-                # never followed: it could point outside the tree or loop -- and say so
-                # when it looks like something we would have read (a values file, a folder)
-                if VALUES_NAME.match(entry.name) or _is_dir_quietly(entry):
-                    notes.append(f"{os.path.join(folder, entry.name)}: symbolic link, not followed")
+                target = os.path.realpath(entry.path)
+                try:
+                    st = os.stat(entry.path)
+                except OSError:
+                    if _is_loop(entry.path):
+                        notes.append(f"{shown}: symbolic link loop, not followed")
+                    elif VALUES_NAME.match(entry.name):
+                        notes.append(f"{shown}: dangling symbolic link, not followed")
+                    continue
+                if not _inside(target, trees):
+                    if VALUES_NAME.match(entry.name) or stat.S_ISDIR(st.st_mode):
+                        notes.append(f"{shown}: symbolic link out of the tree ({target}), not followed")
+                    continue
+                if stat.S_ISDIR(st.st_mode):
+                    if entry.name in SKIP_DIRS:
+                        continue
+                    if any(target == a or a.startswith(target.rstrip(os.sep) + os.sep) for a in active):
+                        notes.append(f"{shown}: symbolic link loop (to {target}), not followed")
+                        continue
+                    subfolders.append((entry.name, target))
+                elif stat.S_ISREG(st.st_mode) and VALUES_NAME.match(entry.name):
+                    yield folder, os.path.dirname(target), os.path.basename(target)
+                elif VALUES_NAME.match(entry.name):
+                    notes.append(f"{shown}: not a regular file, skipped")
                 continue
             is_dir = entry.is_dir(follow_symlinks=False)
             # a FIFO, socket or device named values.yaml is not read (a FIFO would block)
@@ -150,24 +191,27 @@ def _values_files(folder: str, rel: str, notes: list[str], in_chart: bool):
             is_dir = is_file = False
         if is_dir:
             if entry.name not in SKIP_DIRS:
-                subfolders.append(entry.name)
+                subfolders.append((entry.name, os.path.join(real, entry.name)))
         elif is_file and VALUES_NAME.match(entry.name):
-            yield folder, rel, entry.name
+            yield folder, real, entry.name
         elif VALUES_NAME.match(entry.name):
-            notes.append(f"{os.path.join(folder, entry.name)}: not a regular file, skipped")
+            notes.append(f"{shown}: not a regular file, skipped")
         elif is_file and not in_chart and detect.candidate(entry.name) and (
             detect.by_name(entry.name, folder) or detect.is_manifest(entry.path)
         ):
-            yield folder, rel, entry.name
-    for name in subfolders:
-        yield from _values_files(os.path.join(folder, name), os.path.join(rel, name) if rel else name, notes, in_chart)
+            yield folder, real, entry.name
+    for name, sub_real in subfolders:
+        yield from _values_files(os.path.join(folder, name), sub_real, trees, active, notes, in_chart)
 
 
-def _is_dir_quietly(entry) -> bool:
+def _is_loop(path: str) -> bool:
     try:
-        return entry.is_dir()
-    except OSError:  # a loop or a dangling link
-        return False
+        os.stat(path)
+    except OSError as exc:
+        import errno
+
+        return exc.errno == errno.ELOOP
+    return False
 
 
 def read_bytes(path: Path, display: str) -> bytes:
@@ -200,15 +244,24 @@ def write_atomic(path: Path, data: bytes, original: bytes, display: str) -> None
     """Replace ``path`` with ``data`` unless it no longer holds ``original``.
 
     The new content goes to a temporary file in the same folder (so the rename is
-    atomic), with the original's permission bits, fsynced, then renamed over the file.
-    A reader sees either the old or the new bytes, never a mix, even if we are killed.
+    atomic), with the original's owner, group, permission bits and extended attributes
+    (ACLs included), fsynced, then renamed over the file.  A reader sees either the old
+    or the new bytes, never a mix, even if we are killed.  What a rename cannot keep is
+    refused, the file left as it is: a file with several hard links (the rename would
+    split them), an owner or group we may not give the new file, an extended attribute
+    we cannot copy.
     """
     try:
-        st = os.stat(path)
+        st = os.lstat(path)
     except OSError as exc:
         raise FileError(display, f"cannot stat: {exc.strerror or exc}") from None
+    if stat.S_ISLNK(st.st_mode):
+        raise FileError(display, "is a symbolic link; not rewritten (name its target)")
     if not st.st_mode & stat.S_IWUSR or not os.access(path, os.W_OK):
         raise FileError(display, "read-only file; not rewritten")
+    if st.st_nlink > 1:
+        raise FileError(display, f"has {st.st_nlink} hard links: rewriting it would split them; not rewritten "
+                        "(make it a file of its own, e.g. with cp, to rewrite it)")
     folder = os.path.dirname(os.path.abspath(path))
     name = os.path.basename(path)
     try:
@@ -222,12 +275,7 @@ def write_atomic(path: Path, data: bytes, original: bytes, display: str) -> None
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
-        os.chmod(tmp, stat.S_IMODE(st.st_mode))
-        if os.geteuid() == 0:
-            try:
-                os.chown(tmp, st.st_uid, st.st_gid)
-            except OSError:
-                pass
+        _keep_attributes(path, tmp, st, display)
         # the file must still hold what we read: never overwrite someone else's change
         if read_bytes(path, display) != original:
             raise FileError(display, "changed on disk while being rewritten; left as it is")
@@ -249,6 +297,40 @@ def write_atomic(path: Path, data: bytes, original: bytes, display: str) -> None
             os.close(dfd)
     except OSError:
         pass
+
+
+def _keep_attributes(path: Path, tmp: str, st: os.stat_result, display: str) -> None:
+    """Give ``tmp`` the owner, group, mode and extended attributes of ``path`` (stat ``st``),
+    or raise :class:`FileError` saying which one cannot be kept."""
+    mine = os.stat(tmp)
+    if (mine.st_uid, mine.st_gid) != (st.st_uid, st.st_gid):
+        try:
+            os.chown(tmp, st.st_uid if st.st_uid != mine.st_uid else -1, st.st_gid if st.st_gid != mine.st_gid else -1)
+        except OSError:
+            raise FileError(display, f"owned by uid {st.st_uid} gid {st.st_gid}: rewriting it as uid {os.geteuid()} "
+                            "would change its owner or group; not rewritten (run as its owner)") from None
+    os.chmod(tmp, stat.S_IMODE(st.st_mode))
+    if not hasattr(os, "listxattr"):
+        return
+    try:
+        names = os.listxattr(path, follow_symlinks=False)
+    except OSError:
+        return  # no extended attributes on this file system
+    for name in names:
+        try:
+            value = os.getxattr(path, name, follow_symlinks=False)
+        except OSError:
+            continue
+        try:
+            os.setxattr(tmp, name, value, follow_symlinks=False)
+        except OSError:
+            try:
+                same = os.getxattr(tmp, name, follow_symlinks=False) == value
+            except OSError:
+                same = False
+            if not same:
+                raise FileError(display, f"its extended attribute {name!r} cannot be kept by a rewrite; "
+                                "not rewritten") from None
 
 
 class BackgroundWrites:

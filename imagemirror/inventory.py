@@ -49,7 +49,7 @@ from .errors import FileError
 from .files import discover, read_text
 from .model import FileResult, ImageRef
 from .parallel import map_files
-from .reference import InvalidReference, Reference, parse
+from .reference import InvalidReference, Reference, canonical_host, parse
 from .rules import AMBIGUOUS, INVALID, MIRRORED, NO_RULE, TEMPLATED, UNMIRRORED, Rules, is_bitnami
 from . import sources
 from .sources import templates
@@ -62,9 +62,12 @@ from .walker import (
     Site,
     YAMLSyntaxError,
     compose,
-    content_start,
+    compose_text,
+    event_stream,
     gc_paused,
+    image_positions,
     parse_events,
+    value_start,
 )
 
 @lru_cache(maxsize=4096)
@@ -83,11 +86,12 @@ class Analysis:
     """
 
     __slots__ = ("text", "events", "docs", "refs", "edits", "bitnami_relocated", "notes", "inserts", "embedded",
-                 "masked", "valuesfrom")
+                 "masked", "valuesfrom", "pure")
 
     def __init__(self, text: str, events: list, docs: list):
         self.text = text  # without BOM
-        self.events = events
+        self.events = events  # a list when given, else read again when needed (old_events)
+        self.pure = False  # libyaml refused the text: the pure parser read it
         self.docs = docs
         self.refs: list[ImageRef] = []
         self.edits: dict[int, tuple[Scalar, str]] = {}  # id(node) -> new value
@@ -97,6 +101,14 @@ class Analysis:
         self.embedded: list = []  # sources.embedded.Embedded: strings holding YAML, edited inside
         self.masked = False  # parsed with Go templates masked (sources.templates)
         self.valuesfrom: list = []  # Flux valuesFrom items, resolved against the repository by the scan
+
+    def old_events(self):
+        """The text's events again, one at a time (the C parser, or the pure one's list)."""
+        if self.events is not None:
+            return iter(self.events)
+        if self.pure:
+            return iter(parse_events(self.text))
+        return event_stream(self.text)
 
 
 def analyse(text: str, file: str, settings: Settings, revert: bool = False) -> Analysis:
@@ -108,12 +120,20 @@ def analyse(text: str, file: str, settings: Settings, revert: bool = False) -> A
     helmfile); Go templates are masked in ``.gotmpl`` files and helmfiles."""
     masked = sources.is_templated_file(file) and templates.has_template(text)
     parse_text, spans = templates.mask(text) if masked else (text, [])
-    evts = parse_events(parse_text)
-    docs = compose(evts)
+    pure = False
+    if masked:
+        evts = parse_events(parse_text)
+        docs = compose(evts)
+    else:
+        # from the parser's stream: the events are never all held (a 200 MB file's take
+        # gigabytes); old_events reads them again when the rewrite verifies
+        evts = None
+        docs, pure = compose_text(parse_text)
     if spans:
         templates.restore(docs, text, spans)
     analysis = Analysis(text, evts, docs)
     analysis.masked = masked
+    analysis.pure = pure
     rules = settings.ruleset
     ctx = sources.Context(file, text, rules, revert)
     found = sources.find(docs, ctx)
@@ -141,6 +161,16 @@ def analyse(text: str, file: str, settings: Settings, revert: bool = False) -> A
         for node, value in info["edits"]:
             wanted.setdefault(id(node), set()).add(value)
     clashing = {key for key, values in wanted.items() if len(values) > 1}
+    # An anchored scalar that a non-image key aliases too (``hub: &hub docker.io`` used by
+    # ``image.registry`` and ``imageCredentials.registry``) is never rewritten: that key would
+    # change with it.  The image stays what it is (unmirrored: the gate still fails) with a hint.
+    aliased = {id(node) for _site, info in planned for node, _value in info["edits"] if node.aliased}
+    shared_with: dict[int, list[str]] = {}
+    if aliased:
+        for node_id, places in image_positions(docs, [item.site for item in found], aliased).items():
+            others = [where for where, image in places if not image]
+            if others:
+                shared_with[node_id] = others
     for site, info in planned:
         if clashing and any(id(node) in clashing for node, _ in info["edits"]):
             info.update(
@@ -150,18 +180,33 @@ def analyse(text: str, file: str, settings: Settings, revert: bool = False) -> A
                 inserts=[],
                 hint="shares a scalar (anchor or global registry) with an image that needs another value",
             )
+        blocked = [(node, shared_with[id(node)]) for node, _ in info["edits"] if id(node) in shared_with]
+        if blocked:
+            node, others = blocked[0]
+            why = (f"the anchored value {node.value!r} is also used by {', '.join(others[:3])}"
+                   f"{' and more' if len(others) > 3 else ''} (not an image key): rewriting it would change "
+                   "that too, so it is left; give the image its own value (break the alias) to rewrite it")
+            info.update(edits=[], hint="; ".join(x for x in (info["hint"], why) if x))
+            lines = lines or LineIndex(text)
+            line, column = lines.position(value_start(text, site.main.node))
+            analysis.notes.append(f"{file}:{line}:{column}: {site.written()} not rewritten: {why}")
         for node, value in info["edits"]:
             analysis.edits[id(node)] = (node, value)
         analysis.inserts.extend(info["inserts"])
-        if (info["edits"] or info["inserts"]) and not revert and is_bitnami(info["upstream"]):
+        if (info["edits"] or info["inserts"]) and not revert and is_bitnami(info["upstream"]) \
+                and info["source"] == "values":  # (the flag is a values key)
             analysis.bitnami_relocated = True
         main = site.main.node
-        if main.props:  # an anchor or tag precedes the value: find the value itself
+        if main.props or main.tail or main.style in ("|", ">"):  # find the value itself
             lines = lines or LineIndex(text)
-            line, column = lines.position(content_start(text, main))
+            line, column = lines.position(value_start(text, main))
         else:
             line, column = main.line + 1, main.column + 1
         upstream = info["upstream"]
+        hint = info["hint"]
+        extra = site_hints(site, tagless=info["source"] == "values")  # (other sources say it their way)
+        if extra:
+            hint = "; ".join(([hint] if hint else []) + extra)
         analysis.refs.append(
             ImageRef(
                 file=file,
@@ -172,7 +217,7 @@ def analyse(text: str, file: str, settings: Settings, revert: bool = False) -> A
                 upstream=upstream.qualified() if upstream is not None else None,
                 status=info["status"],
                 target=str(info["target"]) if info["target"] is not None else None,
-                hint=info["hint"],
+                hint=hint,
                 lines=_own_lines(site),
                 source=None if info["source"] == "values" else info["source"],
             )
@@ -180,6 +225,22 @@ def analyse(text: str, file: str, settings: Settings, revert: bool = False) -> A
     if any(ref.source is not None for ref in analysis.refs):
         analysis.refs.sort(key=lambda r: (r.line, r.column))
     return analysis
+
+
+NUMERIC_TAG_MARK = "is a number in YAML"  # (walker.Site.numeric_tag's wording; check's IM010)
+NO_TAG_HINT = "no tag or digest here: the chart supplies the tag (often its appVersion), not :latest"
+
+
+def site_hints(site: Site, tagless: bool = True) -> list[str]:
+    """What the record should say beyond its status: a tag Helm reads as a number, a map with
+    no tag (the chart's appVersion, not ``:latest``; when ``tagless``)."""
+    out = []
+    numeric = site.numeric_tag()
+    if numeric:
+        out.append(numeric)
+    if tagless and site.kind == "map" and site.tag is None and site.digest is None:
+        out.append(NO_TAG_HINT)
+    return out
 
 
 def _own_lines(site: Site) -> tuple[int, ...]:
@@ -204,7 +265,7 @@ def classify_site(site: Site, rules: Rules, revert: bool):
         return INVALID, None, None, str(exc), []
     status, upstream, target = rules.classify(ref)
     if revert:
-        if status != MIRRORED or upstream.host == rules.registry:
+        if status != MIRRORED or upstream.host == canonical_host(rules.registry or ""):
             return status, upstream, None, None, []
         desired = upstream
     else:

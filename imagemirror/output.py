@@ -53,15 +53,22 @@ def err(text: str = "", end: str = "\n", color: bool | None = None) -> None:
 
 
 def note(message: str) -> None:
-    err(f"imagemirror: note: {message}")
+    err(f"imagemirror: note: {_printable(message)}")
 
 
 def warning(message: str) -> None:
-    err(f"imagemirror: warning: {message}")
+    err(f"imagemirror: warning: {_printable(message)}")
 
 
 def error(message: str) -> None:
-    err(f"imagemirror: error: {message}")
+    err(f"imagemirror: error: {_printable(message)}")
+
+
+def _printable(message: str) -> str:
+    """One line, whatever a file name or value in it holds (report.printable)."""
+    from .report import printable
+
+    return printable(message)
 
 
 def use_color(env: Mapping[str, str] | None = None, stream=None) -> bool:

@@ -87,8 +87,12 @@ def is_domain(component: str) -> bool:
 
 
 def canonical_host(host: str) -> str:
-    """Docker Hub's several host names are one registry."""
+    """One name per registry: host names are case-insensitive (``Quay.io`` is ``quay.io``), the
+    HTTPS default port is the host itself (``quay.io:443`` is ``quay.io``), and Docker Hub's
+    several host names are one registry (``registry-1.docker.io:443`` is ``docker.io``)."""
     lowered = host.lower()
+    if lowered.endswith(":443"):
+        lowered = lowered[:-4]
     return DOCKER_HUB if lowered in DOCKER_HUB_ALIASES else lowered
 
 
@@ -132,8 +136,8 @@ def parse(text: str) -> Reference:
     else:
         if not _DOMAIN.match(host):
             raise InvalidReference(f"invalid registry host {host!r}")
-        if host.lower() != host and canonical_host(host) != DOCKER_HUB:
-            raise InvalidReference(f"registry host {host!r} must be lower case")
+        # an upper-case host is valid (distribution/reference's domain grammar) and names the
+        # same registry as its lower-case form: canonical_host below normalises it
     if not path:
         raise InvalidReference("missing repository path")
     for component in path.split("/"):

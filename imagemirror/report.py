@@ -109,6 +109,14 @@ RULES: dict[str, Rule] = {
             "tag still names the digest; otherwise pin the tag's digest with `imagemirror pin`.",
         ),
         Rule(
+            "IM010",
+            "numeric-tag",
+            WARNING,
+            "Unquoted tag that YAML reads as a number",
+            "An unquoted tag such as `1.10` is a number to YAML: Helm renders it as `1.1` (and "
+            "`1000000` as `1e+06`), so the release pulls another tag. Quote the tag.",
+        ),
+        Rule(
             "IM100",
             "file-error",
             ERROR,
@@ -185,6 +193,24 @@ def sort_key(finding: Finding) -> tuple:
 
 # --- text -------------------------------------------------------------------------------
 
+
+def printable(text: str) -> str:
+    """``text`` with every control character escaped (``\\x1b``, ``\\n``, ``\\u2028``, bidi
+    overrides): a value from a file never moves the cursor, colours the terminal, starts a
+    line of its own (a GitHub workflow command such as ``::error``) or reorders the text."""
+    if text.isprintable():  # (Python's printable excludes Cc, Cf, Zl, Zp, Zs but the space)
+        return text
+
+    out = []
+    for ch in text:
+        if ch.isprintable():
+            out.append(ch)
+        else:
+            code = ord(ch)
+            out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}")
+    return "".join(out)
+
+
 _COLOURS = {ERROR: "\033[31m", WARNING: "\033[33m", NOTE: "\033[36m"}
 _BOLD = "\033[1m"
 _RESET = "\033[0m"
@@ -198,9 +224,10 @@ def format_text(report: Report, color: bool = False) -> str:
             continue
         where = f"{f.file}:{f.line}:{f.column}:"
         if color:
-            lines.append(f"{_BOLD}{where}{_RESET} {_COLOURS.get(f.level, '')}{f.code}{_RESET} {f.message}")
+            lines.append(f"{_BOLD}{printable(where)}{_RESET} {_COLOURS.get(f.level, '')}{f.code}{_RESET} "
+                         f"{printable(f.message)}")
         else:
-            lines.append(f"{where} {f.code} {f.message}")
+            lines.append(printable(f"{where} {f.code} {f.message}"))
     return "".join(line + "\n" for line in lines)
 
 

@@ -60,7 +60,11 @@ def _rewrite_text(text: str, file: str, settings: Settings, revert: bool) -> Rew
     except YAMLSyntaxError as exc:
         raise FileError(file, f"invalid YAML: {exc.message}", exc.line, exc.column) from None
     result = FileResult(file, refs=analysis.refs, notes=list(analysis.notes))
-    insecure = not revert and _needs_insecure(analysis.refs)
+    # the flag when a Bitnami image moves here or is already on the cache (one left unmoved --
+    # an anchor shared with a non-image key -- does not need it)
+    insecure = not revert and (analysis.bitnami_relocated or any(
+        r.upstream and r.status == "mirrored" and is_bitnami(r.upstream) and r.source is None
+        for r in analysis.refs))
     if not revert:
         embedded_bitnami = sorted({r.path.rsplit(".helm.values", 1)[0] + ".helm.values" for r in analysis.refs
                                    if r.source is not None and r.target and r.upstream and is_bitnami(r.upstream)
@@ -77,7 +81,7 @@ def _rewrite_text(text: str, file: str, settings: Settings, revert: bool) -> Rew
                                 "by hand (a templated file: no automatic edit)")
         new_body = _edit_sources(body, analysis, scalar_edits, file)
     else:
-        new_body = _edit(body, analysis.events, analysis.docs, scalar_edits, insecure, file, result.notes)
+        new_body = _edit(body, analysis.old_events, analysis.docs, scalar_edits, insecure, file, result.notes)
     if new_body == body:
         return Rewritten(text, result, False)
     return Rewritten(bom + new_body, result, True)
@@ -102,7 +106,7 @@ def _edit_sources(body: str, analysis, scalar_edits: list, file: str) -> str:
     splices = _inserts(analysis, body, replacements, file) if analysis.inserts else []
     new_body = apply_replacements(body, replacements)
     if new_body != body:
-        verify_events(analysis.events, mask(new_body)[0] if analysis.masked else new_body, expected_scalars,
+        verify_events(analysis.old_events, mask(new_body)[0] if analysis.masked else new_body, expected_scalars,
                       splices, file)
     return new_body
 
@@ -134,7 +138,7 @@ def _inserts(analysis, body: str, replacements, file: str) -> list:
     from ruamel.yaml.events import ScalarEvent
 
     eol = "\r\n" if "\r\n" in body else "\n"
-    index = {ev.start_mark.index: i for i, ev in enumerate(analysis.events) if ev.__class__ is ScalarEvent}
+    index = {ev.start_mark.index: i for i, ev in enumerate(analysis.old_events()) if ev.__class__ is ScalarEvent}
     splices = []
     for ins in analysis.inserts:
         probe = Scalar(ins.value, "", 0, 0, False, 0, 0)
@@ -172,7 +176,7 @@ def allow_insecure(text: str, file: str, settings: Settings) -> tuple[str, list[
         if not _needs_insecure(analysis.refs):
             return text, []
         notes: list[str] = []
-        new_body = _edit(body, analysis.events, analysis.docs, [], True, file, notes)
+        new_body = _edit(body, analysis.old_events, analysis.docs, [], True, file, notes)
     return bom + new_body, notes
 
 
@@ -183,7 +187,7 @@ def _needs_insecure(refs) -> bool:
                for r in refs)
 
 
-def _edit(body: str, events: list, docs: list, scalar_edits: list, insecure: bool, file: str,
+def _edit(body: str, events, docs: list, scalar_edits: list, insecure: bool, file: str,
           notes: list[str]) -> str:
     """The scalar edits and, when ``insecure``, the Bitnami flag: one plan through the edit
     engine (a note says what was done to the flag, or what to do by hand)."""

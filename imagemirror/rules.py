@@ -60,7 +60,7 @@ class Rules:
 
     def mirrored_upstream(self, ref: Reference) -> Reference | None:
         """For a reference on the cache registry, the upstream it mirrors (None if no prefix)."""
-        if self.registry is None or ref.host != self.registry:
+        if self.registry is None or ref.host != canonical_host(self.registry):
             return None
         for host, prefix in sorted(self.rules.items(), key=lambda kv: -len(kv[1])):
             if ref.path.startswith(prefix + "/"):
@@ -72,7 +72,7 @@ class Rules:
 
         ``target`` is what a rewrite writes (None when nothing is to be written).
         """
-        if self.registry is not None and ref.host == self.registry:
+        if self.registry is not None and ref.host == canonical_host(self.registry):
             upstream = self.mirrored_upstream(ref) or ref
             return MIRRORED, upstream, None
         upstream = self.upstream(ref)

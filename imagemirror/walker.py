@@ -37,10 +37,12 @@ class YAMLSyntaxError(Exception):
 
 
 class Scalar:
-    __slots__ = ("value", "style", "start", "end", "props", "line", "column", "inflow")
+    __slots__ = ("value", "style", "start", "end", "props", "line", "column", "inflow", "tail", "aliased")
 
     def __init__(self, value, style, start, end, props, line, column):
         self.inflow = False  # inside a flow collection: a plain ':' needs quoting there
+        self.aliased = False  # an alias (``*a``) refers to it: it has several places
+        self.tail = ""  # a one-line block scalar's line breaks after its content (its chomping)
         self.value = value
         self.style = style
         self.start = start  # offset of the node (properties included)
@@ -55,10 +57,32 @@ class Scalar:
 
     @property
     def string(self) -> str | None:
-        """The value when it is a usable non-empty one-line string, else None."""
-        if self.style in ("|", ">") or self.is_null or not self.value:
+        """The value when it is a usable non-empty one-line string, else None.
+
+        A block scalar (``image: |-`` / ``>-``) counts when its content is one word on one
+        line (see :func:`_block_value`); any other block scalar does not."""
+        if self.is_null or not self.value:
+            return None
+        if self.style in ("|", ">") and not self.tail and not _one_word(self.value):
             return None
         return self.value
+
+
+def _one_word(value: str) -> bool:
+    return bool(value) and not any(ch.isspace() for ch in value)
+
+
+def _block_value(node: Scalar) -> None:
+    """A block scalar whose content is one word: its ``value`` becomes the word, the line
+    breaks its chomping keeps (``|`` keeps one, ``|-`` none, ``|+`` all) go to ``tail``."""
+    value = node.value
+    core = value.rstrip("\n")
+    if core != value and _one_word(core):
+        node.value = core
+        node.tail = value[len(core):]
+
+
+LEAN = Scalar("", "", -1, -1, False, -1, -1)
 
 
 class Mapping:
@@ -146,6 +170,33 @@ def events(text: str, pure: bool = False):
         parser.dispose()
 
 
+def event_stream(text: str):
+    """The C parser's events of ``text``, one at a time (never all held: a 200 MB file's
+    events take gigabytes).  Raises ruamel's YAMLError where libyaml refuses the text."""
+    from ruamel.yaml.cyaml import CParser
+
+    parser = CParser(text)
+    try:
+        get = parser.get_event
+        while (ev := get()) is not None:
+            yield ev
+    finally:
+        parser.dispose()
+
+
+def compose_text(text: str, lean: bool = False) -> tuple[list, bool]:
+    """Light nodes of ``text`` straight from the parser's stream -> ``(docs, pure)``; ``pure``
+    when libyaml refused valid YAML and the pure parser was used (see :func:`parse_events`).
+    ``lean``: see :func:`compose`.  Raises :class:`YAMLSyntaxError`."""
+    from ruamel.yaml.error import YAMLError
+
+    try:
+        return compose(event_stream(text), lean), False
+    except YAMLError:
+        pass
+    return compose(parse_events(text), lean), True
+
+
 def parse_events(text: str):
     """Events of ``text``; falls back to the pure parser where libyaml refuses valid YAML."""
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
@@ -179,13 +230,35 @@ def _syntax_error(exc) -> YAMLSyntaxError:
     return YAMLSyntaxError(problem, mark.line + 1, mark.column + 1)
 
 
-def compose(evts) -> list:
-    """Light nodes for each document (aliases share the anchored node)."""
+# keys whose scalar value the detector (and the Bitnami flag) reads; with ``lean`` the value of
+# any other key, and an unanchored scalar list item, is one shared empty placeholder
+_READ_KEYS = frozenset(("registry", "repository", "image", "name", "tag", "version", "digest", "sha",
+                        "imageRegistry", "imageNamespace", "defaultImageRegistry", "defaultImageRepository",
+                        "allowInsecureImages", "<<"))
+
+
+def compose(evts, lean: bool = False) -> list:
+    """Light nodes for each document (aliases share the anchored node).
+
+    ``lean``: a scalar nothing reads -- the value of a key that is neither an image key nor one
+    of an image map's keys, a scalar list item -- is not kept (the shared :data:`LEAN`, an
+    empty null); an anchored one always is.  The nodes of a large file then take about half
+    the memory; only the detector's walk (:func:`find_sites`) may use such nodes."""
     with gc_paused():
-        return _compose(evts)
+        return _compose(evts, lean)
 
 
-def _compose(evts) -> list:
+from sys import intern as _intern  # noqa: E402
+
+
+def _reads(key: str, cache: dict) -> bool:
+    found = cache.get(key)
+    if found is None:
+        found = cache[key] = key in _READ_KEYS or bool(_IMAGE_KEY.match(key))
+    return found
+
+
+def _compose(evts, lean: bool = False) -> list:
     from ruamel.yaml.events import (
         AliasEvent,
         DocumentStartEvent,
@@ -200,6 +273,7 @@ def _compose(evts) -> list:
     docs: list = []
     stack: list = []  # containers being built; a mapping's pending key is kept beside it
     pending: list = []
+    reads: dict[str, bool] = {}
     for ev in evts:
         cls = ev.__class__
         if cls is ScalarEvent:
@@ -213,6 +287,8 @@ def _compose(evts) -> list:
                 sm.line,
                 sm.column,
             )
+            if node.style == "|" or node.style == ">":
+                _block_value(node)
             if ev.anchor is not None:
                 anchors[ev.anchor] = node
         elif cls is MappingStartEvent or cls is SequenceStartEvent:
@@ -232,6 +308,8 @@ def _compose(evts) -> list:
             if node is None:
                 m = ev.start_mark
                 raise YAMLSyntaxError(f"found undefined alias {ev.anchor!r}", m.line + 1, m.column + 1)
+            if node.__class__ is Scalar:
+                node.aliased = True
         elif cls is DocumentStartEvent:
             anchors = {}
             continue
@@ -242,7 +320,15 @@ def _compose(evts) -> list:
             docs.append(node)
             continue
         parent = stack[-1]
-        if parent.flow and node.__class__ is Scalar:
+        if lean and cls is ScalarEvent and parent.__class__ is Mapping and pending[-1] is None:
+            node.value = _intern(node.value)  # a key: one string for every ``image:``, ``tag:``...
+        elif lean and cls is ScalarEvent and ev.anchor is None and (
+            parent.__class__ is Sequence
+            or (pending[-1] is not None and not (pending[-1][0].__class__ is Scalar
+                                                 and _reads(pending[-1][0].value, reads)))
+        ):
+            node = LEAN
+        elif parent.flow and node.__class__ is Scalar:
             node.inflow = True
         if parent.__class__ is Sequence:
             parent.items.append(node)
@@ -285,7 +371,7 @@ class Part:
 class Site:
     """One image reference: the scalars it is composed of, and where it sits."""
 
-    __slots__ = ("path", "kind", "names", "tag", "digest", "key_line", "ambiguous", "lines")
+    __slots__ = ("path", "kind", "names", "tag", "digest", "key_line", "ambiguous", "lines", "holder")
 
     def __init__(
         self,
@@ -306,6 +392,7 @@ class Site:
         self.key_line = key_line  # 0-based line of the key holding the image
         self.ambiguous = ambiguous  # why the text alone cannot tell the image
         self.lines = set() if lines is None else lines
+        self.holder = None  # the mapping the site's own keys are in (see image_positions)
 
     def __repr__(self) -> str:
         return f"Site({self.path!r}, {self.kind!r}, {self.written()!r}, ambiguous={self.ambiguous!r})"
@@ -326,12 +413,128 @@ class Site:
         return self.names[-1]
 
     def written(self) -> str:
+        """The reference the chart composes from these scalars: a tag YAML reads as a number
+        is what Helm renders (``1.10`` -> ``1.1``); a digest given as the tag
+        (``tag: "sha256:<hex>"``, tekton's charts render ``repository@tag``) is the digest."""
         out = "/".join(p.node.value for p in self.names)
         if self.tag is not None:
-            out += ":" + self.tag.node.value
+            tag = self.tag.node
+            value = tag.value
+            rendered = helm_plain(value) if tag.style == "" else None
+            if rendered is not None:
+                out += ":" + rendered
+            elif _DIGEST_TAG.match(value):
+                if self.digest is None or self.digest.node.value not in (value, value.partition(":")[2]):
+                    out += "@" + value
+            else:
+                out += ":" + value
         if self.digest is not None and self.digest.node.value not in out:
             out += "@" + normalise_digest(self.digest.node.value)
         return out
+
+    def numeric_tag(self) -> str | None:
+        """A hint when the tag is a plain scalar YAML reads as a number or a boolean (no ``;``: hints join with it)."""
+        tag = self.tag.node if self.tag is not None else None
+        if tag is None or tag.style != "":
+            return None
+        rendered = helm_plain(tag.value)
+        if rendered is None:
+            return None
+        return (f"`{self.tag.key}: {tag.value}` is a number in YAML, so Helm renders the tag as {rendered}: "
+                f"quote it (`{self.tag.key}: \"{tag.value}\"`) if {tag.value} is meant")
+
+
+# a digest written as the tag: ``algorithm:hex`` (a tag cannot hold a ':')
+_DIGEST_TAG = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}\Z")
+
+# --------------------------------------------------------------------------- Helm's reading of plain scalars
+
+# Helm reads values with sigs.k8s.io/yaml (go-yaml v2 resolution, then JSON): every number is a
+# float64 and templates print it with Go's %v; YAML 1.1 booleans print true/false.  Checked
+# against real Helm in tests/regressions/test_hostile_detection.py.
+_BOOLS = {
+    **dict.fromkeys(("y", "Y", "yes", "Yes", "YES", "true", "True", "TRUE", "on", "On", "ON"), "true"),
+    **dict.fromkeys(("n", "N", "no", "No", "NO", "false", "False", "FALSE", "off", "Off", "OFF"), "false"),
+}
+_YAML_FLOAT = re.compile(r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?\Z")
+_GO_INT = re.compile(r"[-+]?(?:0[xX][0-9a-fA-F]+|0[oO][0-7]+|0[bB][01]+|0[0-7]*|[1-9][0-9]*)\Z")
+
+
+_INF = float("inf")
+
+
+def helm_plain(value: str) -> str | None:
+    """What a Helm template prints for a plain (unquoted) scalar that YAML does not read as a
+    string (``1.10`` -> ``1.1``, ``1000000`` -> ``1e+06``, ``yes`` -> ``true``); None for a string."""
+    number = helm_value(value)
+    if number is None:
+        return None
+    if number is True or number is False:
+        return "true" if number else "false"
+    return go_float(number)
+
+
+def helm_value(value: str) -> float | bool | None:
+    """The boolean or number (a float64, as Helm keeps it) a plain scalar is to Helm's YAML
+    (go-yaml v2 resolution), or None when it is a string."""
+    if not value or len(value) > 400:
+        return None
+    if value in _BOOLS:
+        return _BOOLS[value] == "true"
+    if value[0] not in "0123456789+-.":
+        return None
+    plain = value.replace("_", "")
+    number: float | None = None
+    if _GO_INT.match(plain):
+        # strconv.ParseInt(plain, 0, 64), else ParseUint (no sign); out of range: as a float
+        # when it looks like one (decimal digits), else a string
+        sign = -1 if plain[0] == "-" else 1
+        body = plain.lstrip("+-")
+        if len(body) > 1 and body[0] == "0" and body[1] in "xXoObB":
+            integer = sign * int(body[2:], {"x": 16, "o": 8, "b": 2}[body[1].lower()])
+        elif len(body) > 1 and body[0] == "0":
+            integer = sign * int(body, 8)
+        else:
+            integer = sign * int(body)
+        if -(1 << 63) <= integer < (1 << 63) or (plain[0] != "-" and plain[0] != "+" and integer < (1 << 64)):
+            number = float(integer)
+        elif _YAML_FLOAT.match(plain):
+            number = float(plain)
+        else:
+            return None
+    elif _YAML_FLOAT.match(plain):
+        try:
+            number = float(plain)
+        except (ValueError, OverflowError):
+            return None
+    if number is None:
+        return None
+    if number != number or number in (_INF, -_INF):
+        return None  # Helm refuses the file (JSON has no infinity)
+    return number
+
+
+def go_float(number: float) -> str:
+    """Go's ``%v`` of a float64: the shortest digits, ``e`` notation when the exponent is
+    below -4 or at least 6 (``1e+06``, ``2.0240101e+07``, ``1e-05``)."""
+    if number == 0:
+        return "-0" if str(number).startswith("-") else "0"
+    from decimal import Decimal
+
+    sign, digits, exponent = Decimal(repr(number)).as_tuple()
+    ds = "".join(map(str, digits)).rstrip("0") or "0"
+    exponent += len(digits) - len(ds)
+    point = len(ds) + exponent  # digits before the decimal point
+    x = point - 1
+    head = "-" if sign else ""
+    if x < -4 or x >= 6:
+        mantissa = ds[0] + ("." + ds[1:] if len(ds) > 1 else "")
+        return f"{head}{mantissa}e{'-' if x < 0 else '+'}{abs(x):02d}"
+    if point <= 0:
+        return f"{head}0.{'0' * -point}{ds}"
+    if point >= len(ds):
+        return head + ds + "0" * (point - len(ds))
+    return f"{head}{ds[:point]}.{ds[point:]}"
 
 
 def _key(k) -> str | None:
@@ -394,6 +597,7 @@ def find_sites(docs: list) -> list[Site]:
             by_key = {k.value: v for k, v in items if k.__class__ is Scalar}
             site = _map_site(node, by_key, path, pkey, pline, ancestors, glob)
             if site is not None:
+                site.holder = node
                 sites.append(site)
             children = []
             below = None  # ancestors + (by_key,), made once for all the children
@@ -403,7 +607,9 @@ def find_sites(docs: list) -> list[Site]:
                 kk = k.value
                 if v.__class__ is Scalar:
                     if _IMAGE_KEY.match(kk) and v.string is not None and not _is_component(kk, by_key):
-                        sites.append(_string_site(v, f"{path}.{kk}" if path else kk, k, by_key, in_seq))
+                        string_site = _string_site(v, f"{path}.{kk}" if path else kk, k, by_key, in_seq)
+                        string_site.holder = node
+                        sites.append(string_site)
                 else:
                     if below is None:
                         below = ancestors + (by_key,)
@@ -444,11 +650,19 @@ def _map_site(node: Mapping, by_key: dict, path: str, pkey, pline: int, ancestor
     names: list[Part] = []
     kind_of_name = None
     if repository is not None:
-        if not (image_key or hinted):
+        # ``{repository: nvcr.io/nvidia, image: gpu-operator}`` (NVIDIA, no version: the chart's
+        # appVersion) is an image map by its two name keys alone
+        if not (image_key or hinted or image is not None):
             return None
         names.append(Part(repository, "name", key="repository"))
         if image is not None:
             names.append(Part(image, "name", key="image"))
+        elif name is not None and image_key and _str_child(by_key, "registry") is not None \
+                and _ancestor_registry(ancestors, _CERT_MANAGER) == (None, None):
+            # strimzi: ``{registry: quay.io, repository: strimzi, name: operator}`` renders
+            # registry/repository/name (cert-manager, whose imageRegistry/imageNamespace sit
+            # above, takes a set ``repository`` whole and ignores ``name``)
+            names.append(Part(name, "name", key="name"))
         kind_of_name = "repository"
     elif image is not None:
         names.append(Part(image, "name", key="image"))
@@ -511,14 +725,59 @@ def _map_site(node: Mapping, by_key: dict, path: str, pkey, pline: int, ancestor
     return site
 
 
+_PART_KEYS = frozenset(("registry", "repository", "image", "name", "tag", "version", "digest", "sha"))
+_SHARED_KEYS = frozenset(("imageRegistry", "imageNamespace", "defaultImageRegistry", "defaultImageRepository"))
+
+
+def image_positions(docs: list, sites: list[Site], nodes: set[int]) -> dict[int, list[tuple[str, bool]]]:
+    """Every place each scalar of ``nodes`` (ids of aliased scalars) sits in: ``id -> [(dotted
+    path, is an image key)]``.  An image key is one of an image site's own keys (``registry``,
+    ``repository``, ...), an image string's key, a shared registry key (``global.imageRegistry``,
+    ``imageRegistry``, ...); anything else (``imageCredentials.registry``, a list item, a key
+    ``hub``) is not.  Each container is walked once."""
+    maps = {id(site.holder) for site in sites if site.kind == "map" and site.holder is not None}
+    strings = {(id(site.holder), site.path.rsplit(".", 1)[-1]) for site in sites if site.kind == "string"}
+    out: dict[int, list[tuple[str, bool]]] = {}
+    for root in docs:
+        seen: set[int] = set()
+        stack = [(root, "", "")]
+        while stack:
+            node, path, parent_key = stack.pop()
+            if node.__class__ is Scalar or id(node) in seen:
+                continue
+            seen.add(id(node))
+            if node.__class__ is Sequence:
+                for i, item in enumerate(node.items):
+                    if item.__class__ is Scalar and id(item) in nodes:
+                        out.setdefault(id(item), []).append((f"{path}[{i}]", False))
+                    stack.append((item, f"{path}[{i}]", parent_key))
+                continue
+            for k, v in node.pairs:
+                kk = k.value if k.__class__ is Scalar else "?"
+                where = f"{path}.{kk}" if path else kk
+                if k.__class__ is Scalar and id(k) in nodes:
+                    out.setdefault(id(k), []).append((f"{where} (a key)", False))
+                if v.__class__ is Scalar:
+                    if id(v) in nodes:
+                        image = ((id(node) in maps and kk in _PART_KEYS) or (id(node), kk) in strings
+                                 or kk in _SHARED_KEYS or (path == "global.image" and kk == "registry"))
+                        out.setdefault(id(v), []).append((where, image))
+                else:
+                    stack.append((v, where, kk))
+    return out
+
+
 # registry / namespace keys a level (or more) above ``{name: ...}`` image maps:
 # cert-manager (imageRegistry, imageNamespace), strimzi (defaultImageRegistry, defaultImageRepository)
 _ANCESTOR_KEYS = (("imageRegistry", "imageNamespace"), ("defaultImageRegistry", "defaultImageRepository"))
 
 
-def _ancestor_registry(ancestors) -> tuple[Scalar | None, Scalar | None]:
+_CERT_MANAGER = _ANCESTOR_KEYS[:1]
+
+
+def _ancestor_registry(ancestors, keys=_ANCESTOR_KEYS) -> tuple[Scalar | None, Scalar | None]:
     for by_key in reversed(ancestors):
-        for reg_key, ns_key in _ANCESTOR_KEYS:
+        for reg_key, ns_key in keys:
             reg = _str_child(by_key, reg_key)
             ns = _str_child(by_key, ns_key)
             if reg is not None or ns is not None:
@@ -527,6 +786,38 @@ def _ancestor_registry(ancestors) -> tuple[Scalar | None, Scalar | None]:
 
 
 # --------------------------------------------------------------------------- text helpers
+
+
+def value_start(text: str, node: Scalar) -> int:
+    """Offset of a scalar's value: past an anchor or tag, and for a one-word block scalar
+    (``|-``, ``>``) the word on its content line."""
+    i = content_start(text, node)
+    if node.style in ("|", ">") and text.startswith(node.value, j := _block_word(text, i)):
+        return j
+    return i
+
+
+def block_span(text: str, node: Scalar) -> tuple[int, int] | None:
+    """``(start, end)`` of a one-word block scalar's word, when the content is exactly that
+    word on the line after the header (then it can be replaced in place), else None."""
+    if node.style not in ("|", ">") or not node.value:
+        return None
+    j = _block_word(text, content_start(text, node))
+    end = j + len(node.value)
+    if j < 0 or not text.startswith(node.value, j) or end > node.end or text[end:end + 1] not in ("", "\r", "\n"):
+        return None
+    return j, end
+
+
+def _block_word(text: str, header: int) -> int:
+    """The first non-blank character after a block scalar's header line (-1 when none)."""
+    eol = text.find("\n", header)
+    if eol < 0:
+        return -1
+    j = eol + 1
+    while j < len(text) and text[j] in " \t":
+        j += 1
+    return j
 
 
 def content_start(text: str, node: Scalar) -> int:

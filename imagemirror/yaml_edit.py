@@ -48,7 +48,7 @@ from ruamel.yaml.nodes import ScalarNode
 from ruamel.yaml.resolver import VersionedResolver
 
 from .errors import FileError
-from .walker import Mapping, Scalar, Sequence, YAMLSyntaxError, compose, content_start, parse_events
+from .walker import Mapping, Scalar, Sequence, YAMLSyntaxError, block_span, compose, content_start, parse_events
 
 # What a reference or registry may contain; anything else would change the YAML around it.
 # (``=``: an Argo CD ``kustomize.images`` entry is ``name=newName:tag``)
@@ -84,6 +84,8 @@ def render(node: Scalar, value: str) -> tuple[str, str]:
     """The scalar text for ``value`` in ``node``'s quote style -> (text, style)."""
     if not _SAFE_VALUE.match(value) or "{{" in value:
         raise UnsafeValue(f"refusing to write {value!r}: not a plain image reference")
+    if node.style in ("|", ">"):  # a one-word block scalar: the word on its line (see edit)
+        return value, node.style
     if node.style == "'":
         return f"'{value}'", "'"
     if node.style == '"':
@@ -173,29 +175,47 @@ def apply_replacements(text: str, replacements: list[tuple[int, int, str]]) -> s
 def verify_events(old_events, new_body: str, expected_scalars, splice, file: str, what: str = "rewrite") -> None:
     """Re-parse ``new_body``: its events must be the old ones, the edited scalars holding
     their intended values, and -- where ``splice`` says (``(index, remove, inserted
-    signatures)``, or a list of them) -- the inserted events.  The new events are compared as
-    the C parser makes them, never all held at once (a 50 MB file's events take gigabytes)."""
+    signatures)``, or a list of them) -- the inserted events.  ``old_events`` is a list, or a
+    callable that reads the old events again one at a time; both streams are compared as the
+    parser makes them, never all held at once (a 200 MB file's events take gigabytes)."""
 
     def fail(why: str):
         raise FileError(file, f"{what} did not verify ({why}); file left untouched -- please report this")
 
-    expected: list = list(old_events)  # old events, or signatures where the splice inserts
+    old = _events_reader(old_events)
     splices = [] if splice is None else [splice] if isinstance(splice, tuple) else list(splice)
-    for index, remove, inserted in sorted(splices, key=lambda sp: sp[0], reverse=True):
-        expected[index : index + remove] = inserted
+    splices.sort(key=lambda sp: sp[0])
+
+    def expected():
+        """The old events, each splice's signatures in its place."""
+        pending = list(splices)
+        skip = 0
+        i = -1
+        for i, ev in enumerate(old()):
+            while pending and pending[0][0] == i:
+                _index, remove, inserted = pending.pop(0)
+                yield from inserted
+                skip = max(skip, remove)
+            if skip:
+                skip -= 1
+                continue
+            yield ev
+        for _index, _remove, inserted in pending:  # after the last event
+            yield from inserted
+
     parser = CParser(new_body)
     try:
-        count, mismatch = _compare(expected, parser.get_event, expected_scalars)
+        count, want_count, mismatch = _compare(expected(), parser.get_event, expected_scalars)
     except YAMLError:
         # libyaml refused the result: parse_events decides (the pure parser, or the error)
         try:
             new_events = parse_events(new_body)
         except YAMLSyntaxError as exc:
             fail(f"result is not valid YAML: {exc.message}")
-        count, mismatch = _compare(expected, iter(new_events + [None]).__next__, expected_scalars)
+        count, want_count, mismatch = _compare(expected(), iter(new_events + [None]).__next__, expected_scalars)
     finally:
         parser.dispose()
-    if count != len(expected):
+    if count != want_count:
         fail("a different number of YAML events")
     if mismatch is not None:
         i, want, got = mismatch
@@ -203,18 +223,31 @@ def verify_events(old_events, new_body: str, expected_scalars, splice, file: str
         fail(f"event {i}: expected {want_sig[:3]}, got {_sig(got)[:3]}")
 
 
-def _compare(expected: list, next_event, expected_scalars) -> tuple:
-    """Read every event from ``next_event()`` (None ends) -> (how many, first mismatch or None)."""
-    n = len(expected)
-    i = 0
+def _events_reader(events):
+    """A callable giving a fresh iterator over ``events`` (a list, or such a callable)."""
+    return events if callable(events) else events.__iter__
+
+
+_END = object()
+
+
+def _compare(expected, next_event, expected_scalars) -> tuple:
+    """Read every event from ``next_event()`` (None ends) beside the iterator ``expected``
+    -> (how many read, how many expected, first mismatch or None)."""
+    n_got = n_want = 0
     mismatch = None
     while True:
         got = next_event()
+        want = next(expected, _END)
+        if want is not _END:
+            n_want += 1
         if got is None:
-            return i, mismatch
-        if mismatch is None and i < n and not _same(expected[i], got, expected_scalars):
-            mismatch = (i, expected[i], got)
-        i += 1
+            if want is not _END:
+                n_want += sum(1 for _ in expected)
+            return n_got, n_want, mismatch
+        n_got += 1
+        if want is not _END and mismatch is None and not _same(want, got, expected_scalars):
+            mismatch = (n_got - 1, want, got)
 
 
 def _expected_sig(ev, expected_scalars) -> tuple:
@@ -407,25 +440,34 @@ def _shared(root) -> set[int]:
 class _Events:
     """Where a node's events are in the stream (found on demand, then indexed)."""
 
-    def __init__(self, events: list):
-        self.events = events
+    def __init__(self, events):
+        self.events = _events_reader(events)  # read again when needed: never all held
         self._starts: dict[tuple[str, int], int] | None = None
 
     def index(self, node) -> int:
+        # one pass per node asked for (a few per file), not an index of every event: a large
+        # file's index would take hundreds of megabytes
         if self._starts is None:
             self._starts = {}
-            for i, ev in enumerate(self.events):
-                cls = ev.__class__
-                if cls is MappingStartEvent or cls is ScalarEvent:
-                    self._starts.setdefault((cls.__name__, ev.start_mark.index), i)
-        kind = "MappingStartEvent" if node.__class__ is Mapping else "ScalarEvent"
-        return self._starts[(kind, node.start)]
+        want = (MappingStartEvent if node.__class__ is Mapping else ScalarEvent, node.start)
+        if want not in self._starts:
+            cls, start = want
+            for i, ev in enumerate(self.events()):
+                if ev.__class__ is cls and ev.start_mark.index == start:
+                    self._starts[want] = i
+                    break
+            else:
+                raise KeyError(want)
+        return self._starts[want]
 
     def end_of(self, mapping) -> int:
         """Index of the ``MappingEndEvent`` that closes ``mapping``."""
         depth = 0
-        for i in range(self.index(mapping), len(self.events)):
-            cls = self.events[i].__class__
+        start = self.index(mapping)
+        for i, ev in enumerate(self.events()):
+            if i < start:
+                continue
+            cls = ev.__class__
             if cls is MappingStartEvent or cls is SequenceStartEvent:
                 depth += 1
             elif cls is MappingEndEvent or cls is SequenceEndEvent:
@@ -463,6 +505,16 @@ def edit(body: str, events: list, docs: list, scalar_edits: list[tuple[Scalar, s
             rendered, style = render(node, value)
         except UnsafeValue as exc:
             raise FileError(file, str(exc), node.line + 1, node.column + 1) from None
+        if node.style in ("|", ">"):
+            # a one-word block scalar: the word on its line is replaced; the header (and so
+            # its chomping) and the line breaks after it are kept
+            span = block_span(body, node)
+            if span is None:
+                raise FileError(file, f"block scalar {node.value!r} is not one word on one line: rewrite it by hand",
+                                node.line + 1, node.column + 1)
+            replacements.append((span[0], span[1], rendered))
+            expected_scalars[node.start] = (value + node.tail, style)
+            continue
         replacements.append((content_start(body, node), node.end, rendered))
         expected_scalars[node.start] = (value, style)
     splices: list[tuple[int, int, list]] = []
@@ -557,8 +609,8 @@ def _plan(body: str, events: list, docs: list, assignments: list[Assignment], fi
             block = "".join(_block(tree, 0, step, nl, comments, (), inline))
             lead = "" if not body or body.endswith("\n") else nl
             blocks.append((len(body), 0, lead + block))
-            if any(ev.__class__ is ScalarEvent for ev in events):  # a null document: the mapping replaces it
-                scalar = next(i for i, ev in enumerate(events) if ev.__class__ is ScalarEvent)
+            scalar = next((i for i, ev in enumerate(_events_reader(events)()) if ev.__class__ is ScalarEvent), None)
+            if scalar is not None:  # a null document: the mapping replaces it
                 splices.append((scalar, 1, [("MappingStartEvent", None, "", None, None, False),
                                             *_events_of(block), ("MappingEndEvent", None, "", None, None, False)]))
             else:

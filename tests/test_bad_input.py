@@ -428,3 +428,108 @@ def test_render_refuses_smuggled_values_even_past_settings_validation(value: str
     data = YAML(typ="safe", pure=True).load(done.text)
     assert set(data) == {"a", "b"} and set(data["b"]["image"]) == {"registry", "repository"}
     assert "# keep" in done.text
+
+
+# --------------------------------------------------------------------------- issue 14: --effective, links, writes
+
+_APP = """\
+apiVersion: argoproj.io/v1alpha1
+kind: Application
+metadata:
+  name: web
+spec:
+  sources:
+    - repoURL: https://charts.example.com
+      chart: web
+      targetRevision: 1.0.0
+      helm:
+        valueFiles: [$values/env/values.yaml]
+    - repoURL: https://git.example.com/gitops.git
+      ref: values
+"""
+
+
+def _effective_repo(repo: Path, values: str, chart_values: str = "image: quay.io/a/web:1\n",
+                    deps: str = "") -> Path:
+    (repo / "apps").mkdir()
+    (repo / "apps" / "web.yaml").write_text(_APP)
+    (repo / "env").mkdir()
+    (repo / "env" / "values.yaml").write_text(values)
+    chart = repo / "charts" / "web"
+    chart.mkdir(parents=True)
+    (chart / "Chart.yaml").write_text(f"apiVersion: v2\nname: web\nversion: 1.0.0\n{deps}")
+    (chart / "values.yaml").write_text(chart_values)
+    return repo
+
+
+@pytest.mark.parametrize(
+    "values, chart_values, deps, code, needle",
+    [
+        pytest.param("\n".join(["a0: &a0 [image: docker.io/library/nginx:1]"]
+                               + [f"a{i}: &a{i} [*a{i - 1}, *a{i - 1}]" for i in range(1, 40)]) + "\n",
+                     "image: quay.io/a/web:1\n", "", Exit.FINDINGS, "nginx", id=bad("effective-alias-bomb-values")),
+        pytest.param("replicaCount: 1\n",
+                     "\n".join(["a0: &a0 {image: docker.io/library/nginx:1}"]
+                               + [f"a{i}: &a{i} {{x: *a{i - 1}, y: *a{i - 1}}}" for i in range(1, 40)]) + "\n",
+                     "", Exit.FINDINGS, "nginx", id=bad("effective-alias-bomb-chart-defaults")),
+        pytest.param("".join(f"{' ' * i}k:\n" for i in range(5000)) + " " * 5000 + "image: nginx:1\n",
+                     "image: quay.io/a/web:1\n", "", Exit.FILE_ERROR, "nested more than 100 levels",
+                     id=bad("effective-deep-values")),
+        pytest.param("replicaCount: 1\n", "image: quay.io/a/web:1\n",
+                     "dependencies:\n  - {name: web, version: 1.0.0, repository: 'file://.'}\n", Exit.FILE_ERROR,
+                     "chart dependency cycle: web 1.0.0 -> web 1.0.0", id=bad("effective-dependency-cycle")),
+    ],
+)
+def test_effective_hostile_values_and_charts(repo: Path, values, chart_values, deps, code, needle):
+    _effective_repo(repo, values, chart_values, deps)
+    before = snapshot(repo)
+    for cmd in (["check", "--effective", "--offline", "--renderer", "model", "env"],
+                ["rewrite", "--effective", "--offline", "--renderer", "model", "env"]):
+        proc = cli(*cmd, cwd=repo)
+        out = proc.stdout + proc.stderr
+        assert "Traceback" not in out and "RecursionError" not in out, out[-3000:]
+        if cmd[0] == "check":
+            assert proc.returncode == code, (proc.returncode, out[-3000:])
+            assert needle in out, out[-3000:]
+    if code == Exit.FILE_ERROR:
+        assert snapshot(repo) == before  # nothing modified
+
+
+def test_hard_linked_values_file_is_left_whole(repo: Path):
+    bad("hard-link")
+    (repo / "values.yaml").write_text(GOOD)
+    os.link(repo / "values.yaml", repo / "keep.txt")
+    proc = cli("rewrite", "values.yaml", cwd=repo)
+    assert_one_line_error(proc, Exit.FILE_ERROR, "values.yaml", "hard links")
+    assert (repo / "values.yaml").read_text() == GOOD
+    assert os.stat(repo / "values.yaml").st_nlink == 2
+
+
+def test_control_characters_in_values_are_escaped(repo: Path):
+    bad("control-characters-in-values")
+    (repo / "values.yaml").write_text('"k\\n::error::x":\n  image: "nginx\\e[2J:1\\n::warning::y"\n')
+    for args in (("list",), ("check",), ("check", "--format", "github")):
+        proc = cli(*args, "values.yaml", cwd=repo)
+        assert "Traceback" not in proc.stderr
+        text = proc.stdout + proc.stderr
+        assert "\x1b" not in text
+        assert not any(line.startswith(("::error::x", "::warning::y")) for line in text.splitlines()), text
+
+
+def test_effective_alias_bomb_is_never_expanded_for_a_renderer(repo: Path):
+    """Real Helm (the SDK, or the helm CLI fed JSON) would expand it; it is refused in one line."""
+    bad("effective-alias-bomb-renderer")
+    values = "\n".join(["a0: &a0 [image: docker.io/library/nginx:1]"]
+                       + [f"a{i}: &a{i} [*a{i - 1}, *a{i - 1}]" for i in range(1, 40)]) + "\n"
+    _effective_repo(repo, values)
+    for renderer in ("auto", "sdk"):
+        proc = cli("check", "--effective", "--offline", "--renderer", renderer, "env", cwd=repo)
+        out = proc.stdout + proc.stderr
+        if renderer == "sdk" and "not installed" in out:
+            continue
+        assert "Traceback" not in out, out[-2000:]
+        if "templates were not evaluated" in out:  # no renderer here: the model reads it (linear)
+            assert proc.returncode == Exit.FINDINGS, out
+            continue
+        assert proc.returncode == Exit.FILE_ERROR, out
+        assert "alias bomb" in out, out

@@ -79,7 +79,11 @@ def render_images(chart_dir: Path, values_text: str) -> list[str]:
      "    image: ingress-nginx/controller\n    tag: v1.15.2\n", "ingress-nginx/controller:v1.15.2"),
     ("erpnext-8.0.75", "persistence:\n  worker:\n    storageClass: nfs\n", None),
 ])
-def test_rendered_pod_specs_pull_the_pinned_digests(tmp_path, chart, overlay, moved):
+@pytest.mark.parametrize("renderer", ["model", "sdk"])
+def test_rendered_pod_specs_pull_the_pinned_digests(tmp_path, chart, overlay, moved, renderer):
+    """``renderer``: who decides the pin form and verifies it (the model, or real Helm's render)."""
+    if renderer == "sdk":
+        pytest.importorskip("helm_python")
     source = CHARTS / chart
     if not source.is_dir():
         skip_or_fail(f"shared chart not found at {source} (IMAGEMIRROR_SHARED_CHARTS)")
@@ -106,7 +110,7 @@ def test_rendered_pod_specs_pull_the_pinned_digests(tmp_path, chart, overlay, mo
     try:
         out = io.StringIO()
         code = pin_paths([Path("values.yaml")], effective=True, offline=True, resolver=Digests(chart_pins),
-                         stdout=out)
+                         stdout=out, renderer=renderer)
     finally:
         os.chdir(cwd)
         clear_cache()
@@ -122,3 +126,75 @@ def test_rendered_pod_specs_pull_the_pinned_digests(tmp_path, chart, overlay, mo
         # bitnami's common.images.image renders repository@digest (the tag dropped): still that image
         assert ref.name == old.name and ref.tag in (old.tag, None), (old, image)
         assert ref.digest == (chart_pins.get(lookup) or fake_digest(lookup)), (old, image)
+
+
+def test_probe_render_says_which_maps_read_a_digest(tmp_path):
+    """Bitnami's common.images.image reads ``digest`` (mariadb); ERPNext composes repository:tag."""
+    from imagemirror.charts.discover import releases_for
+    from imagemirror.charts.pins import digest_reads
+    from imagemirror.charts.plan import make_fetcher
+    from imagemirror.charts.render import Sdk
+    from imagemirror.config import load_settings
+
+    pytest.importorskip("helm_python")
+    got = {}
+    for chart, want, text in (("mariadb-23.0.1", "image", "{}\n"),
+                              ("erpnext-8.0.75", "image", "persistence:\n  worker:\n    storageClass: nfs\n")):
+        if not (CHARTS / chart).is_dir():
+            skip_or_fail(f"shared chart not found at {CHARTS / chart}")
+        root = tmp_path / chart
+        (root / ".git").mkdir(parents=True)
+        (root / ".imagemirror.yaml").write_text(f'registry: {REG}\ncharts:\n  "values.yaml": {CHARTS / chart}\n')
+        (root / "values.yaml").write_text(text)
+        settings = load_settings(root / ".imagemirror.yaml")
+        fetcher = make_fetcher(settings, root, offline=True)
+        [release] = releases_for(root / "values.yaml", settings)
+        got[chart] = digest_reads(release, fetcher.chart(release.chart), fetcher, Sdk())[want]
+    assert got == {"mariadb-23.0.1": "digest", "erpnext-8.0.75": None}
+
+
+CHART = """apiVersion: v2
+name: plain
+version: 1.0.0
+"""
+# the values map carries a digest key the template never reads
+TEMPLATE = """apiVersion: v1
+kind: Pod
+metadata:
+  name: plain
+spec:
+  containers:
+    - name: app
+      image: "{{ .Values.image.registry }}/{{ .Values.image.repository }}:{{ .Values.image.tag }}"
+"""
+
+
+def test_a_pin_the_templates_ignore_is_refused_by_the_render(tmp_path):
+    """The model trusts the values' ``digest`` key; the render shows the pod pulls by tag only:
+    the file is left untouched with one line naming the release and the container."""
+    pytest.importorskip("helm_python")
+    chart = tmp_path / "vendor" / "plain"
+    (chart / "templates").mkdir(parents=True)
+    (chart / "Chart.yaml").write_text(CHART)
+    (chart / "values.yaml").write_text(f"image:\n  registry: {REG}\n  repository: docker-hub/library/nginx\n"
+                                       "  tag: \"1.27\"\n  digest: \"\"\n")
+    (chart / "templates" / "pod.yaml").write_text(TEMPLATE)
+    (tmp_path / ".git").mkdir()
+    (tmp_path / ".imagemirror.yaml").write_text(f'registry: {REG}\ncharts:\n  "values.yaml": vendor/plain\n')
+    values = tmp_path / "values.yaml"
+    text = f"image:\n  registry: {REG}\n  repository: docker-hub/library/nginx\n  tag: \"1.27\"\n  digest: \"\"\n"
+    values.write_text(text)
+    clear_cache()
+    cwd = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        codes = {}
+        for renderer in ("model", "sdk"):
+            out = io.StringIO()
+            codes[renderer] = pin_paths([Path("values.yaml")], effective=True, offline=True, resolver=Digests({}),
+                                        stdout=out, renderer=renderer, dry_run=True)
+    finally:
+        os.chdir(cwd)
+        clear_cache()
+    assert codes == {"model": Exit.OK, "sdk": Exit.FILE_ERROR}
+    assert values.read_text() == text

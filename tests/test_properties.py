@@ -314,3 +314,70 @@ def test_any_registry_setting_is_refused_or_written_exactly(value: str):
         "c": [1],
     }
     assert out.count("# keep") == 1 and out.endswith("c: [1]\n")
+
+
+# ------------------------------------------------------------------ issue 14: hostile input
+
+HOSTILE_SETTINGS = parse_settings({"registry": "123456789012.dkr.ecr.af-south-1.amazonaws.com"})
+
+
+@given(st.text(alphabet="0123456789+-._eExXoObB", min_size=1, max_size=24)
+       | st.sampled_from(["yes", "No", "on", "OFF", "y", "n", "true", "1.10", "1e+06", "-0"]))
+def test_what_helm_renders_renders_as_itself(value: str):
+    """A plain scalar Helm reads as a number or a boolean prints as a form that Helm reads
+    back as the same value (so a listed tag is stable), and nothing raises."""
+    from imagemirror.walker import helm_plain, helm_value
+
+    rendered = helm_plain(value)
+    if rendered is None:
+        return
+    assert helm_plain(rendered) == rendered, (value, rendered)
+    assert helm_value(rendered) == helm_value(value), (value, rendered)
+
+
+@given(
+    header=st.sampled_from(["|", "|-", "|+", ">", ">-", ">+", "|2-", "|-  # note"]),
+    tail=st.sampled_from(["", "\n", "\n\n"]),
+    eol=st.sampled_from(["\n", "\r\n"]),
+    indent=st.integers(1, 6),
+    ref=st.sampled_from(["nginx:1.25", "quay.io/a/b:v1", "grafana/loki@sha256:" + "a" * 64, "ghcr.io/x/y"]),
+    key=st.sampled_from(["image", "sidecarImage", "init_image"]),
+)
+def test_one_word_block_scalars_rewrite_byte_exactly(header, tail, eol, indent, ref, key):
+    """``image: |-`` holding one reference: found, and the rewrite changes that word only."""
+    from imagemirror.reference import parse
+
+    if header.startswith("|2") and indent != 2:
+        indent = 2
+    pad = " " * indent
+    text = f"a: 1{eol}{key}: {header}{eol}{pad}{ref}{eol}{tail.replace(chr(10), eol)}b: 2{eol}"
+    found = scan_text(text, FILE, HOSTILE_SETTINGS).refs
+    assert [r.written for r in found] == [ref]
+    done = rewrite_text(text, FILE, HOSTILE_SETTINGS)
+    target = found[0].target
+    assert target is not None and parse(target).host == HOSTILE_SETTINGS.registry
+    assert done.text == text.replace(f"{pad}{ref}{eol}", f"{pad}{target}{eol}", 1)
+    assert [r.status for r in scan_text(done.text, FILE, HOSTILE_SETTINGS).refs] == ["mirrored"]
+
+
+@settings(max_examples=max(10, settings.default.max_examples // 3))
+@given(documents())
+def test_effective_values_find_what_the_text_finds(doc: Document):
+    """The chart-aware path reads values as plain data (each alias once) and walks them as the
+    walker walks a file: the same references, anchors and aliases included."""
+    from collections import Counter
+
+    from imagemirror.charts.chart import ChartError, load_yaml
+    from imagemirror.charts.effective import nodes_of
+    from imagemirror.walker import compose_text, find_sites
+
+    text = doc.text.lstrip("\ufeff")
+    docs, _ = compose_text(text)
+    assume(len(docs) == 1)
+    try:
+        data = load_yaml(text, FILE)
+    except ChartError:
+        return  # duplicate keys: Helm refuses them too
+    from_text = Counter(s.written() for s in find_sites(docs) if "{{" not in s.written())
+    from_data = Counter(s.written() for s in find_sites([nodes_of(data)]) if "{{" not in s.written())
+    assert from_data == from_text

@@ -35,7 +35,8 @@ def test_parse(text, expected):
     "text, reason",
     [
         ("", "empty"),
-        ("Nginx/x", "lower case"),
+        ("Nginx", "lower case"),
+        ("quay.io/Prometheus/x", "lower case"),
         ("docker.io/Bitnami/x", "lower case"),
         ("nginx:", "invalid tag"),
         ("nginx:-x", "invalid tag"),

@@ -165,6 +165,35 @@ def test_sdk_renderer_directly_on_a_real_chart():
         sdk.render(CHARTS / "erpnext-8.0.75", [{}], render.RenderOptions("erp"))  # needs a storageClass
 
 
+def test_a_disabled_subchart_in_one_release_does_not_leak_into_the_next():
+    """Helm's render drops disabled subcharts from the loaded chart (processDependencyEnabled
+    mutates it): each release of one chart gets its own load, so a release that disables
+    mariadb leaves the next release of the same chart, in the same thread, with mariadb."""
+    require_sdk()
+    if not (CHARTS / "wordpress-27.0.0").is_dir():
+        from conftest import skip_or_fail
+
+        skip_or_fail(f"real charts not found at {CHARTS}")
+    from imagemirror.charts.discover import ChartRef, Layer, Release
+    from imagemirror.charts.fetch import Fetcher
+    from imagemirror.charts.rendered import render_release
+
+    fetcher = Fetcher(offline=True)
+    ref = ChartRef(name="wordpress", path=CHARTS / "wordpress-27.0.0")
+    model = fetcher.chart(ref)
+    sdk = render.Sdk()
+
+    def containers(values):
+        release = Release("blog", ref, [Layer("inline", data=values)], "test")
+        return {i.container for i in render_release(release, model, fetcher, sdk).images}
+
+    with_memcached = containers({"memcached": {"enabled": True}})
+    assert {"wordpress", "mariadb", "memcached"} <= with_memcached
+    assert "mariadb" not in containers({"mariadb": {"enabled": False}})
+    assert containers({"memcached": {"enabled": True}}) == with_memcached
+    assert "mariadb" in containers({})
+
+
 def test_releases_carry_what_helm_template_needs(tmp_path):
     """Release name, namespace, kube version and API versions as Argo CD, Flux and helmfile set them."""
     from imagemirror.charts.discover import clear_cache, index
@@ -271,3 +300,55 @@ def test_a_dependency_not_under_charts_is_fetched_into_a_temporary_copy(tmp_path
     finally:
         got.cleanup()
     assert not got.path.exists() and not (app / "charts").exists()  # the user's chart is never touched
+
+
+POD = """apiVersion: v1
+kind: Pod
+metadata:
+  name: app
+spec:
+  containers:
+    - name: main
+      image: {{ .Values.image | quote }}
+    - name: sidecar
+      image: SIDECAR
+"""
+
+
+def _app_chart(folder, version: str, sidecar: str, values: str) -> None:
+    (folder / "templates").mkdir(parents=True)
+    (folder / "Chart.yaml").write_text(f"apiVersion: v2\nname: app\nversion: {version}\n")
+    (folder / "values.yaml").write_text(values)
+    (folder / "templates" / "pod.yaml").write_text(POD.replace("SIDECAR", sidecar))
+
+
+def test_im007_names_a_newer_vendored_chart_version_that_exposes_a_key(tmp_path):
+    """A literal image in the chart's template; version 1.1.0 of the chart, vendored here, sets
+    that container's image from ``sidecar.image``: the hint names the version and the key.
+    Without it the generic advice stays."""
+    import json
+
+    from render_support import imagemirror
+
+    require_sdk()
+    (tmp_path / ".git").mkdir()
+    (tmp_path / ".imagemirror.yaml").write_text(
+        'registry: 123456789012.dkr.ecr.eu-west-1.amazonaws.com\nexclude: ["vendor/**"]\n'
+        'charts:\n  "values.yaml": vendor/app-1.0.0\n')
+    (tmp_path / "values.yaml").write_text("image: nginx:1.27\n")
+    _app_chart(tmp_path / "vendor" / "app-1.0.0", "1.0.0", "busybox:1.36", "image: nginx:1.26\n")
+
+    def im007():
+        out = imagemirror("check", "--effective", "--offline", "--renderer", "sdk", "--format", "json", ".",
+                          cwd=tmp_path)
+        found = [f for f in json.loads(out.stdout)["findings"] if f["code"] == "IM007"]
+        assert len(found) == 1, out.stdout + out.stderr
+        return found[0]["message"]
+
+    generic = im007()
+    assert "take a chart version that exposes an image key" in generic and "1.1.0" not in generic
+    _app_chart(tmp_path / "vendor" / "app-1.1.0", "1.1.0", "{{ .Values.sidecar.image | quote }}",
+               "image: nginx:1.26\nsidecar:\n  image: busybox:1.36\n")
+    named = im007()
+    assert "busybox:1.36 is written literally in chart app-1.0.0" in named
+    assert "chart app 1.1.0 (vendored) sets it from values key sidecar.image" in named, named

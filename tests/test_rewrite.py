@@ -99,8 +99,9 @@ def test_render_keeps_style(style, inflow, value, expected):
 
 
 def test_shared_scalar_with_conflicting_needs_is_left_alone():
-    text = "r: &r docker.io\na:\n  image:\n    registry: *r\n    repository: bitnami/x\nb:\n  image:\n    registry: *r\n    repository: quay-like/y\n"
-    # both maps share the anchored registry scalar; both want REG there: no conflict
+    text = "a:\n  image:\n    registry: &r docker.io\n    repository: bitnami/x\nb:\n  image:\n    registry: *r\n    repository: quay-like/y\n"
+    # both maps share the anchored registry scalar; both want REG there: no conflict (an
+    # anchor that a non-image key holds or aliases is never rewritten: tests/regressions)
     done = rewrite_text(text, "x", SETTINGS)
     assert done.changed
     refs = {r.path: r for r in done.result.refs}

@@ -61,24 +61,130 @@ class Chart:
         return f"{self.name}-{self.version}"
 
 
-def load_yaml(text: str, where: str, fast: bool = False) -> Any:
-    """Plain data of a YAML text; ``fast`` tries libyaml first (large ``index.yaml`` files)."""
-    from ruamel.yaml import YAML
-    from ruamel.yaml.error import MarkedYAMLError, YAMLError
+MAX_DEPTH = 100  # values nested deeper are refused (real charts stay under 20; Helm's JSON stops at 10,000)
+MAX_DEPENDENCY_DEPTH = 32
 
-    if fast:
-        try:
-            return YAML(typ="safe").load(text)
-        except (YAMLError, ValueError, TypeError, AttributeError):
-            pass  # the pure parser below reports the error with its position
+
+class YamlNumber(float):
+    """A plain scalar YAML (as Helm reads it) takes for a number: Helm keeps every number as a
+    float64.  ``text`` is the scalar as written; ``str()`` gives it back (``version: 1.10``)."""
+
+    def __new__(cls, value: float, text: str):
+        self = super().__new__(cls, value)
+        self.text = text
+        return self
+
+    def __str__(self) -> str:
+        return self.text
+
+    def __reduce__(self):
+        return (YamlNumber, (float(self), self.text))
+
+
+def load_yaml(text: str, where: str, fast: bool = False) -> Any:
+    """Plain data of a one-document YAML text, read as Helm reads values.
+
+    libyaml makes the events (the pure parser where libyaml refuses valid YAML), light nodes
+    are built from them without recursion, and the plain data is made once per node: an
+    alias is the same Python object as its anchor (an alias bomb costs its size, not its
+    expansion), and nesting deeper than ``MAX_DEPTH`` is refused with its position.  Scalars
+    resolve as Helm's YAML does: YAML 1.1 booleans (``yes``, ``on``), nulls, numbers
+    (:class:`YamlNumber`), everything else (timestamps too) a string.  ``fast`` is accepted
+    for callers that asked for libyaml (it is always used now)."""
+    from ..walker import YAMLSyntaxError, compose_text
+
     try:
-        return YAML(typ="safe", pure=True).load(text)
-    except MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        raise ChartError(where, f"invalid YAML: {' '.join(str(exc.problem or exc).split())[:300]}",
-                         mark.line + 1 if mark else None, mark.column + 1 if mark else None) from None
-    except YAMLError as exc:
-        raise ChartError(where, f"invalid YAML: {' '.join(str(exc).split())[:300]}") from None
+        docs = compose_text(text)[0]
+    except YAMLSyntaxError as exc:
+        raise ChartError(where, f"invalid YAML: {exc.message}", exc.line, exc.column) from None
+    except RecursionError:
+        raise ChartError(where, f"invalid YAML: nested more than {MAX_DEPTH} levels deep") from None
+    if not docs:
+        return None
+    if len(docs) > 1:
+        raise ChartError(where, "invalid YAML: expected a single document, found several")
+    return plain(docs[0], where, text)
+
+
+def same_data(a: Any, b: Any) -> bool:
+    """``a == b`` for plain data, each pair of shared (aliased) containers compared once and
+    without recursion: Python's ``==`` walks an alias bomb in its expansion."""
+    seen: set[tuple[int, int]] = set()
+    stack = [(a, b)]
+    while stack:
+        x, y = stack.pop()
+        if isinstance(x, dict) and isinstance(y, dict):
+            if (id(x), id(y)) in seen:
+                continue
+            seen.add((id(x), id(y)))
+            if x.keys() != y.keys():
+                return False
+            stack.extend((x[k], y[k]) for k in x)
+        elif isinstance(x, list) and isinstance(y, list):
+            if (id(x), id(y)) in seen:
+                continue
+            seen.add((id(x), id(y)))
+            if len(x) != len(y):
+                return False
+            stack.extend(zip(x, y))
+        elif isinstance(x, (dict, list)) or isinstance(y, (dict, list)) or type(x) is bool and type(y) is not bool \
+                or type(y) is bool and type(x) is not bool or x != y:
+            return False
+    return True
+
+
+def plain(root, where: str = "", text: str = "") -> Any:
+    """Light nodes (:mod:`imagemirror.walker`) -> plain data, iteratively, each node once."""
+    from ..walker import Mapping, Scalar, Sequence, helm_value
+
+    made: dict[int, Any] = {}
+
+    def scalar(node: Scalar) -> Any:
+        value = node.value + node.tail
+        if node.style != "":
+            return value
+        if node.is_null:
+            return None
+        number = helm_value(value)
+        if number is None:
+            return value
+        if number is True or number is False:
+            return number
+        return YamlNumber(number, value)
+
+    def position(node) -> tuple[int | None, int | None]:
+        return node.line + 1, node.column + 1
+
+    if root.__class__ is Scalar:
+        return scalar(root)
+    # (node, depth): containers are made empty first, then filled, so shared nodes are one object
+    stack = [(root, 1)]
+    made[id(root)] = {} if root.__class__ is Mapping else []
+    while stack:
+        node, depth = stack.pop()
+        out = made[id(node)]
+        if depth > MAX_DEPTH:
+            raise ChartError(where, f"values nested more than {MAX_DEPTH} levels deep; not evaluated", *position(node))
+        children = node.items() if node.__class__ is Mapping else [(None, item) for item in node.items]
+        for key, child in children:
+            if child.__class__ is Scalar:
+                value = scalar(child)
+            else:
+                value = made.get(id(child))
+                if value is None:
+                    value = made[id(child)] = {} if child.__class__ is Mapping else []
+                    stack.append((child, depth + 1))
+            if node.__class__ is Sequence:
+                out.append(value)
+                continue
+            if key.__class__ is not Scalar:
+                raise ChartError(where, "a mapping key that is not a scalar", *position(key))
+            name = scalar(key)
+            name = str(name) if not isinstance(name, bool) else ("true" if name else "false")
+            if name in out:
+                raise ChartError(where, f"invalid YAML: duplicate key {name!r}", *position(key))
+            out[name] = value
+    return made[id(root)]
 
 
 def _files_from_dir(root: Path) -> dict[str, bytes]:
@@ -176,21 +282,23 @@ def _files_from_tgz(data: bytes, where: str) -> dict[str, bytes]:
 
 
 def load_chart(source: Path | bytes, where: str = "", resolve: Resolver | None = None,
-               base: Path | None = None, *, local: bool = True) -> Chart:
+               base: Path | None = None, chain: tuple = (), *, local: bool = True) -> Chart:
     """Load a chart from a folder, a ``.tgz`` path or ``.tgz`` bytes.
 
-    ``local=False`` (a chart fetched from the network): its ``file://`` dependencies, and
-    those of every chart inside it, are refused instead of read from this machine's disk."""
+    ``chain``: the charts whose dependencies led here (``(name, version, where)``); a chart
+    met again on its own chain is a dependency cycle, refused with the chain.  ``local=False``
+    (a chart fetched from the network): its ``file://`` dependencies, and those of every chart
+    inside it, are refused instead of read from this machine's disk."""
     if isinstance(source, (bytes, bytearray)):
-        return _from_files(_files_from_tgz(bytes(source), where), where, resolve, base, local)
+        return _from_files(_files_from_tgz(bytes(source), where), where, resolve, base, chain, local)
     where = where or str(source)
     if source.is_dir():
-        return _from_files(_files_from_dir(source), where, resolve, source, local)
+        return _from_files(_files_from_dir(source), where, resolve, source, chain, local)
     try:
         data = source.read_bytes()
     except OSError as exc:
         raise ChartError(str(source), f"cannot read chart: {exc.strerror or exc}") from None
-    return _from_files(_files_from_tgz(data, where), where, resolve, source.parent, local)
+    return _from_files(_files_from_tgz(data, where), where, resolve, source.parent, chain, local)
 
 
 def _decode(data: bytes, where: str) -> str:
@@ -201,12 +309,19 @@ def _decode(data: bytes, where: str) -> str:
 
 
 def _from_files(files: dict[str, bytes], where: str, resolve: Resolver | None, base: Path | None,
-                local: bool = True) -> Chart:
+                chain: tuple = (), local: bool = True) -> Chart:
     if "Chart.yaml" not in files:
         raise ChartError(where, "no Chart.yaml: not a Helm chart")
     meta = load_yaml(_decode(files["Chart.yaml"], where), f"{where}/Chart.yaml") or {}
     if not isinstance(meta, dict) or not meta.get("name"):
         raise ChartError(f"{where}/Chart.yaml", "Chart.yaml has no name")
+    me = (str(meta["name"]), str(meta.get("version", "")))
+    if any((name, version) == me for name, version, _ in chain):
+        path = " -> ".join(f"{n} {v}" for n, v, _ in chain) + f" -> {me[0]} {me[1]}"
+        raise ChartError(f"{chain[0][2]}/Chart.yaml", f"chart dependency cycle: {path}")
+    if len(chain) >= MAX_DEPENDENCY_DEPTH:
+        raise ChartError(f"{chain[0][2]}/Chart.yaml", f"chart dependencies nested more than {MAX_DEPENDENCY_DEPTH} deep")
+    chain = chain + (me + (where,),)
     defaults = {}
     if "values.yaml" in files:
         defaults = load_yaml(_decode(files["values.yaml"], where), f"{where}/values.yaml", fast=True) or {}
@@ -227,14 +342,14 @@ def _from_files(files: dict[str, bytes], where: str, resolve: Resolver | None, b
         if "/" not in rest:
             if rest.endswith(".tgz"):
                 vendored.append(_from_files(_files_from_tgz(data, f"{where}/{rel}"), f"{where}/{rel}", resolve, None,
-                                            local))
+                                            chain, local))
             continue
         head, tail = rest.split("/", 1)
         subdirs.setdefault(head, {})[tail] = data
     for head, subfiles in sorted(subdirs.items()):
         if "Chart.yaml" in subfiles:
             sub_base = base / "charts" / head if base is not None and (base / "charts" / head).is_dir() else None
-            vendored.append(_from_files(subfiles, f"{where}/charts/{head}", resolve, sub_base, local))
+            vendored.append(_from_files(subfiles, f"{where}/charts/{head}", resolve, sub_base, chain, local))
     chart = Chart(str(meta["name"]), str(meta.get("version", "")), defaults, [], where,
                   str(meta.get("apiVersion", "v2")))
     by_name = {c.name: c for c in vendored}
@@ -242,7 +357,7 @@ def _from_files(files: dict[str, bytes], where: str, resolve: Resolver | None, b
     for dep in deps:
         sub = by_name.get(dep.name)
         if sub is None:
-            sub = _fetch_dependency(dep, where, resolve, base, local)
+            sub = _fetch_dependency(dep, where, resolve, base, chain, local)
         # Two aliases of one chart (redis-cache, redis-queue) share it: merging copies defaults.
         dep.chart = sub
         listed.add(dep.name)
@@ -268,7 +383,7 @@ def _dependency(raw: Any, where: str) -> Dependency:
 
 
 def _fetch_dependency(dep: Dependency, where: str, resolve: Resolver | None, base: Path | None,
-                      local: bool = True) -> Chart:
+                      chain: tuple = (), local: bool = True) -> Chart:
     repo = dep.repository
     if repo.startswith("file://") and not local:
         raise ChartError(
@@ -282,7 +397,7 @@ def _fetch_dependency(dep: Dependency, where: str, resolve: Resolver | None, bas
             folder = base / folder
         if not folder.exists():
             raise ChartError(f"{where}/Chart.yaml", f"dependency {dep.name!r}: {repo} not found")
-        return load_chart(folder, resolve=resolve)
+        return load_chart(folder, resolve=resolve, chain=chain, local=local)
     if resolve is None or not repo:
         raise ChartError(
             f"{where}/Chart.yaml",
@@ -291,5 +406,5 @@ def _fetch_dependency(dep: Dependency, where: str, resolve: Resolver | None, bas
         )
     got = resolve(repo, dep.name, dep.version, base)
     # a dependency that came over the network is as untrusted as any fetched chart
-    return load_chart(got, where=f"{repo}/{dep.name}-{dep.version}", resolve=resolve,
+    return load_chart(got, where=f"{repo}/{dep.name}-{dep.version}", resolve=resolve, chain=chain,
                       local=local and isinstance(got, Path))

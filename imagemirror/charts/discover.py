@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import Settings
+from .values import SetValues
 from ..files import glob_regex
 
 YAML_SUFFIXES = (".yaml", ".yml")
@@ -108,8 +109,8 @@ def _load_all(path: Path) -> list:
     for pure in (False, True):  # libyaml first; the pure parser where it refuses valid YAML
         try:
             return [d for d in YAML(typ="safe", pure=pure).load_all(text) if d is not None]
-        except (YAMLError, ValueError, TypeError, AttributeError):
-            continue
+        except (YAMLError, ValueError, TypeError, AttributeError, RecursionError):
+            continue  # (a manifest nested too deep for the parser is not a release)
     return []
 
 
@@ -209,32 +210,91 @@ def _rel(idx: Index, path: Path) -> str:
 
 def set_values(params: Any) -> dict:
     """``--set``-style ``[{name: a.b, value: v, forceString: bool}]`` (Argo CD ``helm.parameters``,
-    helmfile ``set``) as values.  Dots separate keys (``\\.`` is a literal dot); names with list
-    indexes (``a[0].b``) are skipped.  Values are typed as ``helm --set`` types them."""
-    out: dict = {}
+    helmfile ``set``) as values, applied as ``helm --set`` applies them (:class:`SetValues`):
+    dots separate keys (``\\.`` is a literal dot), ``[i]`` indexes a list (``sidecars[0].image``),
+    ``{a,b}`` is a list; values are typed as Helm's ``strvals`` types them."""
+    ops = []
     for item in params or []:
-        if not isinstance(item, dict) or not isinstance(item.get("name"), str) or "[" in item["name"]:
+        if not isinstance(item, dict) or not isinstance(item.get("name"), str):
+            continue
+        path = set_path(item["name"])
+        if path is None:
             continue
         value = item.get("value")
-        if isinstance(value, str) and not item.get("forceString"):
-            value = _typed(value)
-        keys = [k.replace("\x00", ".") for k in item["name"].replace("\\.", "\x00").split(".")]
-        node = out
-        for key in keys[:-1]:
-            if not isinstance(node.get(key), dict):
-                node[key] = {}
-            node = node[key]
-        node[keys[-1]] = value
-    return out
+        if isinstance(value, str):
+            value = _set_value(value, bool(item.get("forceString")))
+        ops.append((path, value))
+    return SetValues(ops)
+
+
+MAX_INDEX = 65536  # Helm's strvals.MaxIndex
+
+
+def set_path(name: str) -> tuple | None:
+    """``a.b[0].c`` -> ``("a", "b", 0, "c")`` (``\\`` escapes the next character); None when
+    Helm would refuse the name (an empty key, a bad or too large index)."""
+    out: list = []
+    key = ""
+    i, n = 0, len(name)
+    after_index = False
+    while i < n:
+        ch = name[i]
+        if ch == "\\" and i + 1 < n:
+            key += name[i + 1]
+            i += 2
+            continue
+        if ch == ".":
+            if not key and not after_index:
+                return None
+            if key:
+                out.append(key)
+            key, after_index = "", False
+            i += 1
+            continue
+        if ch == "[":
+            close = name.find("]", i)
+            if close < 0 or not name[i + 1:close].isdigit():
+                return None
+            if key:
+                out.append(key)
+                key = ""
+            elif not out:
+                return None
+            index = int(name[i + 1:close])
+            if index > MAX_INDEX:
+                return None
+            out.append(index)
+            after_index = True
+            i = close + 1
+            continue
+        key += ch
+        i += 1
+    if key:
+        out.append(key)
+    elif not after_index:
+        return None
+    return tuple(out) if out else None
+
+
+def _set_value(text: str, force_string: bool) -> Any:
+    if not force_string and len(text) >= 2 and text[0] == "{" and text[-1] == "}":
+        return [_typed(part) for part in text[1:-1].split(",")]
+    return text if force_string else _typed(text)
 
 
 def _typed(text: str) -> Any:
-    if text in ("true", "false"):
-        return text == "true"
-    if text == "null":
+    """Helm's ``strvals.typedVal``: true/false/null in any case, integers not starting with 0."""
+    low = text.lower()
+    if low in ("true", "false"):
+        return low == "true"
+    if low == "null":
         return None
-    if re.fullmatch(r"-?[0-9]+", text) and not (len(text) > 1 and text.lstrip("-").startswith("0")):
-        return int(text)
+    if text == "0":
+        return 0
+    if text and text[0] != "0" and re.fullmatch(r"[-+]?[0-9]+", text):
+        number = int(text)
+        if -(1 << 63) <= number < (1 << 63):
+            return number
     return text
 
 

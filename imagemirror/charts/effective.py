@@ -17,7 +17,6 @@ must set to move it onto the cache (``assignments``).
 from __future__ import annotations
 
 import io
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -126,19 +125,82 @@ def dump_yaml(data: Any) -> str:
 
 
 def keypaths(root) -> dict[int, KeyPath]:
-    """``id(scalar or collection node) -> key path`` for the walker's light nodes."""
+    """``id(scalar or collection node) -> key path`` for the walker's light nodes (an aliased
+    node keeps the first path it is met at; each collection is walked once)."""
     out: dict[int, KeyPath] = {}
     stack = [(root, ())]
     while stack:
         node, path = stack.pop()
-        out.setdefault(id(node), path)
+        if id(node) in out:
+            continue
+        out[id(node)] = path
         if isinstance(node, Mapping):
-            for k, v in node.items():
+            for k, v in reversed(node.items()):
                 stack.append((v, path + (k.value if hasattr(k, "value") else str(k),)))
         elif isinstance(node, Sequence):
-            for i, item in enumerate(node.items):
-                stack.append((item, path + (i,)))
+            for i in range(len(node.items) - 1, -1, -1):
+                stack.append((node.items[i], path + (i,)))
     return out
+
+
+def nodes_of(data: Any):
+    """Plain data -> the walker's light nodes, each dict and list once (shared data stays
+    shared: an alias bomb is walked in its size), without recursion.  Strings are quoted
+    scalars; numbers are plain scalars as Helm prints them (a float64, Go's ``%v``), or as
+    written when the YAML text is known (:class:`~.chart.YamlNumber`); booleans and null plain."""
+    from ..walker import Mapping, Scalar, Sequence, go_float
+
+    counter = [0]
+
+    def scalar(value: Any) -> Scalar:
+        counter[0] += 1
+        if isinstance(value, str):
+            node = Scalar(value, '"', counter[0], counter[0], False, 0, 0)
+            if value.endswith("\n"):  # a one-word block scalar (``|``): the word, as in a file
+                core = value.rstrip("\n")
+                if core and not any(ch.isspace() for ch in core):
+                    node.value, node.tail = core, value[len(core):]
+        elif isinstance(value, bool):
+            node = Scalar("true" if value else "false", "", counter[0], counter[0], False, 0, 0)
+        elif value is None:
+            node = Scalar("null", "", counter[0], counter[0], False, 0, 0)
+        elif isinstance(value, (int, float)):
+            text = getattr(value, "text", None) or go_float(float(value))
+            node = Scalar(text, "", counter[0], counter[0], False, 0, 0)
+        else:
+            node = Scalar(str(value), '"', counter[0], counter[0], False, 0, 0)
+        return node
+
+    def container(value):
+        counter[0] += 1
+        return (Mapping if isinstance(value, dict) else Sequence)(counter[0], True, 0, 0)
+
+    if not isinstance(data, (dict, list)):
+        return scalar(data)
+    root = container(data)
+    made: dict[int, Any] = {id(data): root}
+    # pre-order, one iterator per open container: the counter follows document order
+    stack = [(data, root, iter(data.items() if isinstance(data, dict) else enumerate(data)))]
+    while stack:
+        value, node, items = stack[-1]
+        step = next(items, None)
+        if step is None:
+            stack.pop()
+            continue
+        key, child = step
+        key_node = scalar(str(key)) if isinstance(value, dict) else None
+        if isinstance(child, (dict, list)):
+            sub = made.get(id(child))
+            if sub is None:
+                sub = made[id(child)] = container(child)
+                stack.append((child, sub, iter(child.items() if isinstance(child, dict) else enumerate(child))))
+        else:
+            sub = scalar(child)
+        if key_node is not None:
+            node.pairs.append((key_node, sub))
+        else:
+            node.items.append(sub)
+    return root
 
 
 def scalar_positions(text: str) -> dict[KeyPath, tuple[int, int]]:
@@ -202,21 +264,30 @@ def _scope_values(scope: Scope, ignored: list | None = None) -> dict:
     return _drop_unused_registries(values, scope.chart.defaults, (), ignored)
 
 
-def _drop_unused_registries(values: Any, defaults: Any, path: KeyPath, ignored: list) -> Any:
+def _drop_unused_registries(values: Any, defaults: Any, path: KeyPath, ignored: list,
+                            memo: dict | None = None) -> Any:
     """A ``registry`` the chart never reads is dropped: where the chart's defaults give an image
     map ``repository`` but no ``registry`` (frappe's ERPNext, Rocket.Chat's services), the chart
-    composes ``repository:tag`` -- a ``registry: <ECR>`` an overlay adds there changes nothing."""
+    composes ``repository:tag`` -- a ``registry: <ECR>`` an overlay adds there changes nothing.
+
+    Shared (aliased) data is copied once (``memo``); nesting is bounded by the loader."""
+    memo = {} if memo is None else memo
+    key_ = (id(values), id(defaults))
+    if key_ in memo:
+        return memo[key_]
     if isinstance(values, dict):
-        out = {}
+        out = memo[key_] = {}
         for key, value in values.items():
             sub = defaults.get(key) if isinstance(defaults, dict) else None
-            out[key] = _drop_unused_registries(value, sub, path + (key,), ignored)
+            out[key] = _drop_unused_registries(value, sub, path + (key,), ignored, memo)
         if ("registry" in out and "repository" in out and isinstance(defaults, dict)
                 and "repository" in defaults and "registry" not in defaults):
             ignored.append((path, out.pop("registry")))
         return out
     if isinstance(values, list):
-        return [_drop_unused_registries(v, None, path + (i,), ignored) for i, v in enumerate(values)]
+        out = memo[key_] = []
+        out.extend(_drop_unused_registries(v, None, path + (i,), ignored, memo) for i, v in enumerate(values))
+        return out
     return values
 
 
@@ -229,13 +300,10 @@ def evaluate(release: Release, chart: Chart, settings: Settings,
     rules = settings.ruleset
     positions_cache: dict[Path, dict] = {}
     for scope in top.walk():
-        # JSON is YAML (flow style): the C dumper and libyaml make this cheap, and the walker
-        # finds the same sites in it as in a block-style dump.
+        # the merged values become the walker's light nodes directly (each shared dict or list
+        # once), so the core's detector finds the same sites as in a values file
         ignored: list[KeyPath] = []
-        text = json.dumps(_scope_values(scope, ignored), ensure_ascii=False, default=str)
-        docs = compose(parse_events(text))
-        if not docs:
-            continue
+        docs = [nodes_of(_scope_values(scope, ignored))]
         paths = keypaths(docs[0])
         for site in sorted(find_sites(docs), key=lambda s: s.main.node.start):
             hint_extra = None

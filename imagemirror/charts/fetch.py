@@ -135,7 +135,16 @@ class Fetcher:
                         self._vendored_index.setdefault(meta[0], []).append((meta[1], path))
         found = self._vendored_index.get(name) or []
         pick = _pick([v for v, _ in found], version)
-        return next((p for v, p in found if v == pick), None) if pick else None
+        if not pick:
+            return None
+        copies = [p for v, p in found if v == pick]
+        if len(copies) > 1 and len({_fingerprint(p) for p in copies}) > 1:
+            # two different charts claim this name and version: never pick one silently
+            raise ChartError(
+                str(copies[0]), f"chart {name} {pick}: {len(copies)} different copies in the repository "
+                f"({', '.join(str(p) for p in copies)}); say which one with `charts:` in .imagemirror.yaml "
+                "or remove the others")
+        return copies[0]
 
     # ----------------------------------------------------------------- cache
 
@@ -334,17 +343,43 @@ def _pick(versions: list[str], constraint: str) -> str | None:
         raise FetchError(f"version {constraint!r}: {exc}") from None
 
 
+VENDOR_FOLDERS = frozenset({"charts", "vendor"})
+
+
 def _chart_candidates(root: Path):
+    """Vendored charts: folders with a ``Chart.yaml`` and ``.tgz`` archives inside a folder named
+    ``charts`` or ``vendor`` (at any depth).  A chart elsewhere (``docs/samples/web/``) is not a
+    vendored copy of a repository's chart, whatever its name; name it with ``charts:``."""
     for folder, dirs, files in os.walk(root):
         dirs[:] = sorted(d for d in dirs if d not in (".git", "node_modules", "templates") and not d.startswith("."))
         here = Path(folder)
+        # the folders above ``here`` (the root's own name included: a root given as ``vendor/``)
+        above = (root.name, *here.relative_to(root).parts[:-1]) if here != root else ()
+        vendor = any(part in VENDOR_FOLDERS for part in above) or here.name in VENDOR_FOLDERS
         if "Chart.yaml" in files:
-            yield here
+            if vendor and here.name not in VENDOR_FOLDERS:
+                yield here
             dirs[:] = []  # subcharts are found through their parent
             continue
-        for name in sorted(files):
-            if name.endswith(".tgz"):
-                yield here / name
+        if vendor:
+            for name in sorted(files):
+                if name.endswith(".tgz"):
+                    yield here / name
+
+
+def _fingerprint(path: Path) -> bytes:
+    """What tells two copies of a chart apart: its archive, or its Chart.yaml and values.yaml."""
+    digest = hashlib.sha256()
+    try:
+        if path.is_dir():
+            for name in ("Chart.yaml", "values.yaml"):
+                file = path / name
+                digest.update(file.read_bytes() if file.is_file() else b"-")
+        else:
+            digest.update(path.read_bytes())
+    except OSError:
+        digest.update(str(path).encode())
+    return digest.digest()
 
 
 def _meta_of(path: Path) -> tuple[str, str] | None:

@@ -10,10 +10,11 @@ at the release's last values file, where ``rewrite --effective`` writes override
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ..config import Settings
+from ..errors import ImagemirrorError
 from ..model import Context, ImageRef
 from ..rules import INVALID
 from .discover import Release
@@ -65,6 +66,13 @@ def render_release(release: Release, model, fetcher, renderer: Renderer,
     try:
         out.notes.extend(source.notes)
         data = [d for _, d in layers]
+        from .values import MAX_EXPANDED, expanded_size
+
+        for (layer, d) in layers:
+            if expanded_size(d) > MAX_EXPANDED:
+                # an alias bomb: Helm refuses it too ("excessive aliasing"); never expanded here
+                raise RenderError(layer.label, f"values expand to more than {MAX_EXPANDED:,} nodes through "
+                                  "aliases (an alias bomb): not rendered")
         manifests = renderer.render(source.path, data, options)
         if hasattr(renderer, "crds"):  # the SDK: --include-crds by hand
             for name, text in renderer.crds(source.path).items():
@@ -185,6 +193,62 @@ def literal_message(item: RenderedImageRef) -> str:
 
 LITERAL_FIX = ("values cannot move it: patch the rendered object (kustomize patch or Helm post-renderer), "
                "take a chart version that exposes an image key, or fork the chart")
+
+
+def newer_chart_hints(rr: RenderedRelease, items: list[RenderedImageRef], fetcher, renderer) -> None:
+    """IM007's hint, where it is cheap to know: when a newer version of the release's chart is
+    vendored here or in the chart cache (never fetched), render the release with it, and for each
+    literal image of the chart's own templates whose container a values key composes there,
+    name that version and key in the message instead of the generic advice."""
+    from .discover import ChartRef
+
+    top = getattr(rr.chart, "name", "")
+    literal = [i for i in items if i.literal and i.image.template.startswith(f"{top}/templates/")
+               and i.ref is not None and i.ref.context is not None and i.ref.context.literal]
+    if not literal:
+        return
+    newer = _newer_local(fetcher, rr.release.chart, top, str(getattr(rr.chart, "version", "")))
+    if newer is None:
+        return
+    version, path, where = newer
+    release = replace(rr.release, chart=ChartRef(name=top, path=path))
+    try:
+        model = fetcher.chart(release.chart)
+        again = render_release(release, model, fetcher, renderer)
+    except (RenderError, ImagemirrorError):
+        return
+    by_slot = {(i.template, i.kind, i.container, i.field): i for i in again.images}
+    for item in literal:
+        image = item.image
+        twin = by_slot.get((image.template, image.kind, image.container, image.field))
+        prov = again.provenance.get(twin.slot) if twin is not None else None
+        if prov is None or not prov.controlled:
+            continue
+        keys = ", ".join(dotted(k) for k in prov.keypaths(*NAME_ROLES)) or "?"
+        item.ref.context.literal = (f"{literal_message(item)}; chart {top} {version} ({where}) sets it from values "
+                                    f"key {keys}: take that version, or patch the rendered object")
+
+
+def _newer_local(fetcher, ref, name: str, current: str):
+    """The newest ``(version, path, where)`` of chart ``name`` above ``current`` that is vendored
+    under the repository or cached for the release's repository, or None."""
+    from .fetch import _EXACT, _key, _pick
+
+    if not _EXACT.match(current or ""):
+        return None
+    found: list[tuple[str, Path, str]] = []
+    fetcher._vendored(name, current)  # builds the vendored index
+    for version, path in (fetcher._vendored_index or {}).get(name, []):
+        found.append((version, path, "vendored"))
+    if ref.repo:
+        folder = fetcher.cache / "archives" / _key(ref.repo)
+        for archive in folder.glob(f"{name}-*.tgz") if folder.is_dir() else []:
+            found.append((archive.name[len(name) + 1:-4], archive, "cached"))
+    try:
+        pick = _pick([v for v, _, _ in found if _EXACT.match(v)], f">{current}")
+    except ImagemirrorError:
+        return None
+    return next((f for f in found if f[0] == pick), None) if pick else None
 
 
 # --------------------------------------------------------------------------- rewrite proof

@@ -101,9 +101,16 @@ class EffectiveSource:
     parallel = False  # a file's plan reads the release's other values layers
 
     def __init__(self, offline: bool = False, progress: Callable[[str], None] | None = None,
-                 renderer: str = "model", unrendered: bool = False,
-                 connect: Callable[[], object] | None = None):
-        self.offline = offline
+                 renderer: str = "model", unrendered: bool = False, fallback: bool = False,
+                 announce: str | None = None, connect: Callable[[], object] | None = None):
+        # fallback (``warm`` without --effective/--no-effective): "a chart is found" means the
+        # release's chart is a folder here, vendored, or in the cache -- never fetched -- and it
+        # renders; any other release leaves the files it reads to their values text.
+        self.fallback = fallback
+        self.offline = offline or fallback
+        # announce: the command whose stderr gets one line per release (and per set of files
+        # read as text) saying which mode gave its images
+        self.announce = announce
         self.unrendered = unrendered  # list --all: also what the values name but the release does not render
         self.progress = progress or _progress
         #: makes the registry client at the first chart fetch (``commands.clients.chart_client``)
@@ -155,18 +162,22 @@ class EffectiveSource:
         roots = [Path(p).resolve() for p in paths]
         notes: list[str] = []
         targets, problems = discover(paths, settings, notes)
+        found_by_discover = len(problems)
         files = {p.resolve(): d for p, d in targets}
         root = repo_root(roots[0], settings)
         for file in values_files(root, settings):
             if _under(file, roots) and file.is_file():
                 files.setdefault(file, display_name(file))
         fetcher = self.fetcher(settings, roots[0])
-        renderer = self.renderer()
+        renderer = None  # picked at the first release (a tree without one says nothing about Helm)
         texts: dict[Path, str] = {}
         views: list = []  # ReleaseView (the model) or rendered.RenderedRelease (real Helm)
         pending: list[tuple] = []  # (index in views, release, chart, shown file) to render
         seen: set = set()
         text_results: list[FileResult] = []
+        as_text: list[tuple[Path, str]] = []  # files no release reads (fallback: or one without a chart)
+        readers: dict[Path, list] = {}  # file -> the keys of the releases reading it
+        fell_back: dict = {}  # fallback: release key -> (release, why its files are read as text)
         service_failed = False
         for file, shown in sorted(files.items()):
             try:
@@ -175,20 +186,15 @@ class EffectiveSource:
                 problems.append(FileResult(shown, error=exc))
                 continue
             if not releases:
-                try:
-                    text = read_text(file, shown)
-                except FileError as exc:
-                    problems.append(FileResult(shown, error=exc))
-                    continue
-                result = scan_text(text, shown, settings)
-                result.refs = [_text_only(ref) for ref in result.refs]
-                text_results.append(result)
+                as_text.append((file, shown))
                 continue
             for release in releases:
-                key = (release.origin, release.name, tuple(release.files()), release.chart)
+                key = _key(release)
+                readers.setdefault(file, []).append(key)
                 if key in seen:
                     continue
                 seen.add(key)
+                renderer = self.renderer()
                 try:
                     _read_layers(release.layers, texts)
                     chart = fetcher.chart(release.chart)
@@ -197,20 +203,20 @@ class EffectiveSource:
                         views.append(None)
                     else:
                         views.append(evaluate(release, chart, settings, texts))
-                except ServiceError as exc:
-                    service_failed = True
-                    problems.append(FileResult(shown, error=FileError(
-                        shown, f"release {release.name} ({release.origin}): {exc}")))
-                except FileError as exc:
-                    problems.append(FileResult(shown, error=FileError(
-                        exc.path, f"release {release.name} ({release.origin}): {exc.message}", exc.line, exc.column)))
+                except (ServiceError, FileError) as exc:
+                    if self.fallback:
+                        fell_back[key] = (release, _reason(exc))
+                        continue
+                    service_failed |= isinstance(exc, ServiceError)
+                    problems.append(_failure(exc, release, shown))
         # releases written with inline values only (a HelmRelease's spec.values, an Application's
         # helm.values, kustomize helmCharts): no values file names them, their manifest does
         for release in index(root).releases:
-            key = (release.origin, release.name, tuple(release.files()), release.chart)
+            key = _key(release)
             if key in seen or release.files() or not _under((root / release.origin).resolve(), roots):
                 continue
             seen.add(key)
+            renderer = self.renderer()
             try:
                 chart = fetcher.chart(release.chart)
                 if renderer is not None:
@@ -218,25 +224,56 @@ class EffectiveSource:
                     views.append(None)
                 else:
                     views.append(evaluate(release, chart, settings, texts))
-            except ServiceError as exc:
-                service_failed = True
-                problems.append(FileResult(release.origin, error=FileError(
-                    release.origin, f"release {release.name}: {exc}")))
-            except FileError as exc:
-                problems.append(FileResult(release.origin, error=FileError(
-                    exc.path, f"release {release.name} ({release.origin}): {exc.message}", exc.line, exc.column)))
+            except (ServiceError, FileError) as exc:
+                if self.fallback:  # no values file to read as written: the announcement says so
+                    fell_back[key] = (release, _reason(exc))
+                    continue
+                service_failed |= isinstance(exc, ServiceError)
+                if isinstance(exc, FileError):
+                    problems.append(_failure(exc, release, release.origin))
+                else:
+                    problems.append(FileResult(release.origin, error=FileError(
+                        release.origin, f"release {release.name}: {exc}")))
         if pending:
-            service_failed |= self._render_all(pending, views, problems, fetcher, renderer, texts)
+            service_failed |= self._render_all(pending, views, problems, fetcher, renderer, texts, fell_back)
         views = [v for v in views if v is not None]
+        if self.fallback:
+            # everything the default source reads (values files, manifests, kustomizations...), as
+            # without --effective, except the values files whose every release rendered
+            from ..inventory import ValuesText
+
+            plain = ValuesText().scan(paths, settings, jobs)
+            covered = {files[f] for f, keys in readers.items() if not any(k in fell_back for k in keys)}
+            del problems[:found_by_discover]  # the default source reports them again
+            text_results = [r for r in plain.results if r.file not in covered]
+            notes.extend(plain.notes)
+            shown_as_text = [r.file for r in text_results if r.error is None]
+        else:
+            for file, shown in as_text:
+                try:
+                    text = read_text(file, shown)
+                except FileError as exc:
+                    problems.append(FileResult(shown, error=exc))
+                    continue
+                result = scan_text(text, shown, settings)
+                result.refs = [_text_only(ref) for ref in result.refs]
+                text_results.append(result)
+            shown_as_text = [shown for _, shown in as_text]
+        if self.announce:
+            self._announce(views, fell_back, shown_as_text, renderer)
         results: list[FileResult] = list(problems)
         for view in views:
             if isinstance(view, ReleaseView):
                 refs = to_refs(view)
                 origins = {image.origin_file for image in view.images if image.origin_file is not None}
             else:
+                from .rendered import newer_chart_hints
                 from .rendered import to_refs as rendered_refs
 
-                refs = [item.ref for item in rendered_refs(view, settings, texts)]
+                items = rendered_refs(view, settings, texts)
+                if renderer is not None:  # IM007: a newer chart version here that exposes a key
+                    newer_chart_hints(view, items, fetcher, renderer)
+                refs = [item.ref for item in items]
                 origins = set(view.release.files())
                 if self.unrendered:
                     from .rendered import unrendered_refs
@@ -252,7 +289,24 @@ class EffectiveSource:
                    f"{n} image{'s' if n != 1 else ''} they pull")
         return Scan(results, notes, summary=summary, service_failed=service_failed, rewrite_flags=("--effective",))
 
-    def _render_all(self, pending, views, problems, fetcher, renderer, texts) -> bool:
+    def _announce(self, views, fell_back: dict, as_text: list[str], renderer) -> None:
+        """One stderr line per release (rendered, modelled, or read as text) and one for the
+        files no release reads: which mode gave the command its images."""
+        how = f"rendered by {renderer.label}" if renderer is not None else "the chart model (values only)"
+        for view in views:
+            release = view.release
+            chart = display_name(release.chart.path) if release.chart.path else release.chart.describe()
+            output.err(f"imagemirror {self.announce}: release {release.name} ({release.origin}): {how}, chart {chart}")
+        for release, why in fell_back.values():
+            output.err(f"imagemirror {self.announce}: release {release.name} ({release.origin}): its values "
+                       f"as written ({why}; --effective fetches the chart)")
+        read = {display_name(path) for release, _ in fell_back.values() for path in release.files()}
+        lone = sum(1 for shown in as_text if shown not in read)
+        if lone:
+            output.err(f"imagemirror {self.announce}: {lone} other file{'s' if lone != 1 else ''} read as "
+                       "written (no release with a chart reads it)")
+
+    def _render_all(self, pending, views, problems, fetcher, renderer, texts, fell_back=None) -> bool:
         """Render the releases, in parallel across cores (Helm runs outside the GIL: the SDK's
         ctypes calls release it, ``helm`` is a process); results keep the scan's order."""
         import os
@@ -276,13 +330,11 @@ class EffectiveSource:
                 for note in rendered.notes:
                     self.progress(note)
                 views[slot] = rendered
-            elif isinstance(exc, ServiceError):
-                failed = True
-                problems.append(FileResult(shown, error=FileError(
-                    shown, f"release {release.name} ({release.origin}): {exc}")))
+            elif self.fallback and fell_back is not None:
+                fell_back[_key(release)] = (release, _reason(exc))
             else:
-                problems.append(FileResult(shown, error=FileError(
-                    exc.path, f"release {release.name} ({release.origin}): {exc.message}", exc.line, exc.column)))
+                failed |= isinstance(exc, ServiceError)
+                problems.append(_failure(exc, release, shown))
         return failed
 
     # ----------------------------------------------------------------- rewrite
@@ -334,6 +386,28 @@ class EffectiveSource:
 def _settled(image: EffectiveImage) -> ImageRef:
     return ImageRef(file="", line=0, column=0, path=image.path, written=image.written, upstream=image.upstream,
                     status=UNMIRRORED, target=image.target, hint=f"resolved from chart {image.chart}")
+
+
+def _key(release) -> tuple:
+    return (release.origin, release.name, tuple(release.files()), release.chart)
+
+
+def _failure(exc: ImagemirrorError, release, shown: str) -> FileResult:
+    """A release that failed, as the file's error naming the release."""
+    if isinstance(exc, FileError):
+        return FileResult(shown, error=FileError(
+            exc.path, f"release {release.name} ({release.origin}): {exc.message}", exc.line, exc.column))
+    return FileResult(shown, error=FileError(shown, f"release {release.name} ({release.origin}): {exc}"))
+
+
+def _reason(exc: ImagemirrorError) -> str:
+    """Why a release's chart was not used (fallback), in a few words."""
+    from .fetch import FetchError
+
+    if isinstance(exc, FetchError):
+        return "chart neither vendored nor cached"
+    text = exc.message if isinstance(exc, FileError) else str(exc)
+    return "chart not used: " + (text.splitlines()[0] if text else type(exc).__name__)
 
 
 def _text_only(ref: ImageRef) -> ImageRef:

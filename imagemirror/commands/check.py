@@ -142,12 +142,28 @@ def _finding_for(ref: ImageRef, deny: frozenset[str], strict: bool) -> Finding |
         else:
             message = f"{ref.written} is pulled from denied registry {host}; no cache rule covers it"
         return make("IM002", ERROR, message, ref.target)
+    numeric = numeric_tag_hint(ref.hint)
     if status == "unmirrored":
-        return make("IM001", ERROR, f"{ref.written} is not pulled through the cache; use {ref.target}", ref.target)
+        message = f"{ref.written} is not pulled through the cache; use {ref.target}"
+        return make("IM001", ERROR, message + (f" ({numeric})" if numeric else ""), ref.target)
     if status == "no-rule":
         return make("IM003", soft, f"{ref.written}: no cache rule for {_host_of(ref.upstream or ref.written)}")
     if status == "ambiguous":
         return make("IM004", soft, f"{ref.written} is ambiguous{hint or ': the chart may supply its registry'}")
+    if numeric:
+        return make("IM010", soft, f"{ref.written}: {numeric}")
+    return None
+
+
+def numeric_tag_hint(hint: str | None) -> str | None:
+    """The part of a reference's hint that says its tag is a YAML number (IM010)."""
+    if not hint:
+        return None
+    from ..inventory import NUMERIC_TAG_MARK
+
+    for part in hint.split("; "):
+        if NUMERIC_TAG_MARK in part:
+            return part
     return None
 
 

@@ -16,7 +16,9 @@ def settings_for(paths, config: Path | None, registry: str | None) -> Settings:
 
 
 def warn(message: str) -> None:
-    output.err(message)
+    from ..report import printable
+
+    output.err(printable(message))
 
 
 def report_errors(results: list[FileResult]) -> int:

@@ -8,6 +8,7 @@ from .. import output
 from ..errors import Exit
 from ..inventory import Source, scan
 from ..model import ImageRef
+from ..report import printable
 from .common import report_errors, settings_for
 
 
@@ -20,7 +21,7 @@ def format_line(ref: ImageRef) -> str:
         line += f"  ({ref.hint})"
     if ref.context is not None:
         line += f"  [{ref.context.label}]"
-    return line
+    return printable(line)  # a value never prints a control character (ESC, a newline) raw
 
 
 def list_images(paths, config=None, registry=None, fmt: str = "text", jobs: int = 0,

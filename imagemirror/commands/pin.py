@@ -197,6 +197,7 @@ def pin_paths(
     revert: bool = False,
     effective: bool = False,
     offline: bool = False,
+    renderer: str = "model",
     insecure: bool = False,
     ca_bundle=None,
     deadline: float | None = 600.0,
@@ -216,9 +217,9 @@ def pin_paths(
         raise ConfigError("no cache registry configured: set `registry:` in .imagemirror.yaml or pass --registry")
     targets, problems = discover(paths, settings)
     hints: dict[Path, dict] = {}
-    fetcher = None
+    fetcher = helm = None
     if effective and not revert:
-        hints, targets, fetcher = chart_hints(paths, settings, targets, offline, connect=chart_client)
+        hints, targets, fetcher, helm = chart_hints(paths, settings, targets, offline, renderer, connect=chart_client)
     texts: dict[str, tuple[Path, bytes, str]] = {}
     errors = list(problems)
 
@@ -279,7 +280,7 @@ def pin_paths(
             else:
                 done = pin_text(text, display, settings, digests, chart=hints.get(path.resolve()))
                 if fetcher is not None and done.changed:
-                    verify_with_charts(path, display, done.text, done.pinned, settings, fetcher)
+                    verify_with_charts(path, display, done.text, done.pinned, settings, fetcher, helm)
                 for p in done.pinned:
                     c = p.candidate
                     was = f" (was {p.before})" if p.before else ""

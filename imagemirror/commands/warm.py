@@ -260,8 +260,10 @@ def warm(
     pin_code = Exit.OK
     if pin:
         digests = pinnable_digests(outcome)
-        effective = getattr(source, "kind", "") == "effective"
+        # warm's default (a chart where one is found) pins as written; --effective through the charts
+        effective = getattr(source, "kind", "") == "effective" and not getattr(source, "fallback", False)
         pin_code = pin_paths(paths, config, registry, digests=digests, effective=effective,
+                             renderer=getattr(source, "renderer_name", "model"),
                              offline=getattr(source, "offline", False),
                              stdout=None if fmt != "json" else StderrResults())
     if found.service_failed:
