@@ -23,7 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, UTC
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -54,7 +54,7 @@ def main() -> int:
         ecr = srv.client("ecr", REGION)
         ecr.create_pull_through_cache_rule(ecrRepositoryPrefix="docker-hub", upstreamRegistry="ecr-public",
                                            upstreamRegistryUrl="public.ecr.aws")
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         per = args.images // args.repos
         t0 = time.perf_counter()
         for r in range(args.repos):

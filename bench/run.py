@@ -450,7 +450,7 @@ def bench_scale(env: Env, args) -> list[Row]:
         s = Series(f"rewrite {n} files")
         reps = 1 if n >= 10_000 else min(args.reps, 3)
         print(f"bench: scale, {n} files ({total / 1e6:.1f} MB) ...", file=sys.stderr)
-        measure([(s, [*script, "rewrite", str(work)], reps)], prepare=lambda _s: fresh_copy(pristine, work), sample_tree=True)
+        measure([(s, [*script, "rewrite", str(work)], reps)], prepare=lambda _s, pristine=pristine, work=work: fresh_copy(pristine, work), sample_tree=True)
         if s.failure:
             rows.append(Row(f"scale {n}", s, None, "info", None))
             continue

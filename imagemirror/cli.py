@@ -74,8 +74,59 @@ def internal_error(exc: BaseException, env=None) -> Exit:
     return Exit.INTERNAL
 
 
+def _versions() -> str:
+    """imagemirror's version, the renderer --effective would use, ruamel.yaml's (for bug reports).
+
+    The renderer is the one `--renderer auto` chooses (charts/render.py) -- a `helm` binary on
+    PATH, else helm-python-sdk when installed, else imagemirror's own model -- and the SDK is
+    not imported to say so.
+    """
+    import importlib.util
+    import platform
+    import subprocess
+    from importlib import metadata
+
+    from .charts.render import helm_binary, sdk_available
+
+    def dist(name: str) -> str | None:
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            return None
+
+    helm = helm_binary()
+    if helm:
+        try:
+            out = subprocess.run([helm, "version", "--short"], capture_output=True, text=True, timeout=10,
+                                 stdin=subprocess.DEVNULL)
+            version = out.stdout.strip() or "unknown version"
+        except (OSError, subprocess.SubprocessError):
+            version = "unknown version"
+        renderer = f"helm {version} ({helm})"
+    elif sdk_available():
+        renderer = f"helm-python-sdk {dist('helm-python-sdk') or 'unknown version'}"
+    else:
+        renderer = "model (imagemirror's own; install imagemirror[helm] for real Helm)"
+    import ruamel.yaml
+
+    clib = "with" if importlib.util.find_spec("_ruamel_yaml") is not None else "without"
+    return "\n".join([
+        f"imagemirror {__version__}",
+        f"renderer: {renderer}",
+        f"ruamel.yaml {ruamel.yaml.__version__} ({clib} the C parser)",
+        f"Python {platform.python_version()}",
+    ])
+
+
+def _print_versions(ctx: click.Context, _param, value: bool) -> None:
+    if value and not ctx.resilient_parsing:
+        output.out(_versions())
+        ctx.exit()
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="imagemirror")
+@click.option("--version", is_flag=True, expose_value=False, is_eager=True, callback=_print_versions,
+              help="Show the versions of imagemirror, the Helm renderer and ruamel.yaml, and exit.")
 def main() -> None:
     """Move Helm values' container images onto an ECR pull-through cache, and keep them there.
 
@@ -172,7 +223,7 @@ def rewrite_command(paths, config, registry, dry_run, check_only, revert, jobs, 
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["text", "github", "json", "sarif"]),
+    type=click.Choice(["text", "github", "json", "sarif", "gitlab"]),
     default=None,
     help="Output format (default: github when GITHUB_ACTIONS=true, else text).",
 )

@@ -111,6 +111,7 @@ def parse(text: str) -> Reference:
     for ch in text:
         if ch.isspace() or ord(ch) < 0x20 or ch in "#'\"{},&*!|>%`\\":
             raise InvalidReference(f"character {ch!r} is not allowed in a reference")
+    digest: str | None
     rest, at, digest = text.partition("@")
     if at:
         if not _DIGEST.match(digest):

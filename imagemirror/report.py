@@ -2,10 +2,11 @@
 
 A :class:`Finding` is a small record (code, level, message, file, 1-based line and
 column, the reference as written and the fix).  ``format_text``, ``format_github``,
-``format_json`` and ``format_sarif`` turn a :class:`Report` into the text printed on
-stdout; :func:`output_style`, :func:`present` and :func:`exit_code` decide the format, the
-colour, what goes to each stream and the exit code.  Nothing here reads files, looks at the
-terminal or writes to a stream (the caller prints through :mod:`imagemirror.output`).
+``format_json``, ``format_sarif`` and ``format_gitlab`` turn a :class:`Report` into the text
+printed on stdout; :func:`output_style`, :func:`present` and :func:`exit_code` decide the
+format, the colour, what goes to each stream and the exit code.  Nothing here reads files,
+looks at the terminal or writes to a stream (the caller prints through
+:mod:`imagemirror.output`).
 
 Codes are stable: scripts and ``# imagemirror: ignore[CODE]`` comments rely on them.
 """
@@ -407,7 +408,44 @@ def format_sarif(report: Report, version: str = "0") -> str:
     return json.dumps(log, indent=2) + "\n"
 
 
-FORMATS = ("text", "github", "json", "sarif")
+# --- GitLab Code Quality -----------------------------------------------------------------
+
+# GitLab's Code Quality report: a JSON array of issues with ``description``, ``check_name``,
+# ``fingerprint``, ``severity`` (info, minor, major, critical, blocker), ``location.path``
+# and ``location.lines.begin``.  GitLab compares fingerprints between the merge request and
+# its target branch, so a fingerprint names the finding, not its line: code, file, YAML path
+# and reference (a counter disambiguates identical findings, e.g. in two ``---`` documents).
+_GITLAB_SEVERITY = {ERROR: "major", WARNING: "minor", NOTE: "info"}
+
+
+def format_gitlab(report: Report) -> str:
+    """The active findings as a GitLab Code Quality report (``artifacts:reports:codequality``)."""
+    import hashlib
+    import json
+
+    issues = []
+    seen: dict[str, int] = {}
+    for f in sorted(report.active, key=sort_key):
+        path = f.file[2:] if f.file.startswith("./") else f.file
+        key = "\0".join((f.code, path, f.path or "", f.reference or ""))
+        n = seen.get(key, 0)
+        seen[key] = n + 1
+        if n:
+            key += f"\0{n}"
+        rule = RULES.get(f.code)
+        issues.append(
+            {
+                "description": f.message,
+                "check_name": f"{f.code} {rule.name}" if rule else f.code,
+                "fingerprint": hashlib.sha256(key.encode("utf-8", "surrogateescape")).hexdigest(),
+                "severity": _GITLAB_SEVERITY.get(f.level, "info"),
+                "location": {"path": path, "lines": {"begin": f.line}},
+            }
+        )
+    return json.dumps(issues, indent=2) + "\n"
+
+
+FORMATS = ("text", "github", "json", "sarif", "gitlab")
 
 
 def render(report: Report, fmt: str, color: bool = False, version: str = "0") -> str:
@@ -420,6 +458,8 @@ def render(report: Report, fmt: str, color: bool = False, version: str = "0") ->
         return format_json(report)
     if fmt == "sarif":
         return format_sarif(report, version)
+    if fmt == "gitlab":
+        return format_gitlab(report)
     raise ValueError(f"unknown format {fmt!r}")
 
 

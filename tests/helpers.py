@@ -75,8 +75,8 @@ def assert_line_edits_are_scalar_swaps(before: str, after: str) -> int:
         assert op in ("replace", "insert"), (op, old[i1:i2], new[j1:j2])
         if op == "replace" and i2 - i1 != j2 - j1:
             # an insertion next to a replaced line: match the inserted lines out
-            inserted = [l for l in new[j1:j2] if "allowInsecureImages: true" in l or l.strip() in ("security:", "global:")]
-            rest = [l for l in new[j1:j2] if l not in inserted]
+            inserted = [ln for ln in new[j1:j2] if "allowInsecureImages: true" in ln or ln.strip() in ("security:", "global:")]
+            rest = [ln for ln in new[j1:j2] if ln not in inserted]
             assert len(rest) == i2 - i1, (old[i1:i2], new[j1:j2])
             pairs = zip(old[i1:i2], rest)
         elif op == "insert":

@@ -31,7 +31,6 @@ import itertools
 import random
 import re
 from dataclasses import dataclass, field
-from typing import Union
 
 from hypothesis import strategies as st
 
@@ -106,7 +105,7 @@ def _tag(rnd: random.Random) -> str:
 
 
 def _digest(rnd: random.Random) -> str:
-    return "sha256:" + "%064x" % rnd.getrandbits(256)
+    return f"sha256:{rnd.getrandbits(256):064x}"
 
 
 @dataclass(frozen=True)
@@ -255,7 +254,7 @@ class Seq:
     anchor: str | None = None
 
 
-Node = Union[Scalar, Alias, Block, Map, Seq]
+Node = Scalar | Alias | Block | Map | Seq
 
 
 @dataclass(eq=False)
@@ -678,7 +677,7 @@ class _Renderer:
             if q == '"' and self.rnd.random() < 0.1:
                 # an escape in the original: the whole scalar is replaced, never a substring
                 i = self.rnd.randrange(len(s.slot.original))
-                s.slot.raw = s.slot.original[:i] + "\\x%02x" % ord(s.slot.original[i]) + s.slot.original[i + 1:]
+                s.slot.raw = s.slot.original[:i] + f"\\x{ord(s.slot.original[i]):02x}" + s.slot.original[i + 1:]
             if in_flow and not q and ":" in s.slot.expected and s.slot.expected != s.slot.original:
                 # ``{image: host:5000/x}`` parses with YAML 1.2 parsers but not with libyaml
                 # (nor Helm's): a rewritten plain scalar with a ':' in a flow collection is
@@ -717,7 +716,6 @@ class _Renderer:
             self.emit('"' + " ".join(node.lines).replace('"', "") + '"')
 
     def block_map(self, m: Map, indent: int, first_prefix: str | None) -> None:
-        draw = self.draw
         for i, e in enumerate(m.entries):
             if not (i == 0 and first_prefix is not None):
                 for _ in range(self.rnd.randint(1, 2) if self.rnd.random() < 0.25 else 0):

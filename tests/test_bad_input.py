@@ -44,7 +44,7 @@ def cli(*args: str, cwd: Path, stdin: str | None = None) -> subprocess.Completed
 def snapshot(root: Path) -> dict:
     """Bytes and mode of every file under ``root`` (links not followed)."""
     out = {}
-    for folder, dirs, files in os.walk(root):
+    for folder, _dirs, files in os.walk(root):
         for name in files:
             p = Path(folder, name)
             if p.is_symlink():

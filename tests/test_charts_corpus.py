@@ -2,7 +2,6 @@
 ``plan_for_file`` must move every image they name onto the cache -- lists (Helm replaces them
 whole), globals, umbrella nesting and all -- verify, and change nothing on a second run."""
 
-from pathlib import Path
 
 import pytest
 

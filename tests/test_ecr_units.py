@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from pathlib import Path
 
 import pytest
@@ -186,7 +186,7 @@ def _img(tag, nbytes, pulled=None, media="application/vnd.oci.image.manifest.v1+
 def test_usage_joins_the_cache_with_the_references():
     from imagemirror.ecr.usage import GIB, Repo, build, format_csv, format_text
 
-    when = datetime(2026, 11, 30, tzinfo=timezone.utc)
+    when = datetime(2026, 11, 30, tzinfo=UTC)
     repos = [
         Repo("docker-hub/library/nats", "docker-hub", [_img("2.12", GIB, when), _img("2.10", GIB)]),
         Repo("quay/argoproj/argocd", "quay", [

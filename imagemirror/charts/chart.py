@@ -40,7 +40,7 @@ class Dependency:
     alias: str | None = None
     condition: str | None = None
     tags: tuple[str, ...] = ()
-    chart: "Chart | None" = None
+    chart: Chart | None = None
 
     @property
     def key(self) -> str:

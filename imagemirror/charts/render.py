@@ -200,7 +200,7 @@ def helm_binary() -> str | None:
     return shutil.which("helm")
 
 
-def choose(name: str = "auto") -> "Renderer | None":
+def choose(name: str = "auto") -> Renderer | None:
     """The renderer ``--renderer NAME`` asks for; ``None`` means imagemirror's model."""
     if name not in RENDERERS:
         raise ValueError(f"unknown renderer {name!r}")

@@ -315,21 +315,21 @@ class EffectiveSource:
         from .rendered import render_release
 
         def one(job):
-            index, release, chart, shown = job
+            slot, release, chart, shown = job
             try:
-                return index, render_release(release, chart, fetcher, renderer, texts), None
+                return slot, render_release(release, chart, fetcher, renderer, texts), None
             except (ServiceError, FileError) as exc:
-                return index, None, exc
+                return slot, None, exc
 
         failed = False
         workers = max(1, min(len(pending), os.cpu_count() or 1))
         with ThreadPoolExecutor(max_workers=workers) as pool:
             outcomes = list(pool.map(one, pending)) if workers > 1 else [one(job) for job in pending]
-        for (index, release, _chart, shown), (_, rendered, exc) in zip(pending, outcomes):
+        for (slot, release, _chart, shown), (_, rendered, exc) in zip(pending, outcomes):
             if rendered is not None:
                 for note in rendered.notes:
                     self.progress(note)
-                views[index] = rendered
+                views[slot] = rendered
             elif self.fallback and fell_back is not None:
                 fell_back[_key(release)] = (release, _reason(exc))
             else:

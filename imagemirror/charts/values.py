@@ -264,7 +264,7 @@ class Scope:
     chart: Chart
     path: tuple[str, ...]
     values: dict
-    children: list["Scope"] = field(default_factory=list)
+    children: list[Scope] = field(default_factory=list)
     disabled: list[str] = field(default_factory=list)
 
     def walk(self):

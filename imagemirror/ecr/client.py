@@ -89,7 +89,7 @@ class AwsClient:
         """One line with every secret masked (see :func:`scrub`), AWS's own keys included."""
         return scrub(text, tokens=[*self._tokens, *_aws_secrets(self.session)], names=self._names)
 
-    def _remember(self, credential: "Credential") -> None:
+    def _remember(self, credential: Credential) -> None:
         user, token = credential.values()
         self._names.append(user)
         self._tokens.append(token)
@@ -399,7 +399,7 @@ class AwsClient:
             doc = json.loads(unquote(doc))
         return doc
 
-    def in_region(self, region: str) -> "AwsClient":
+    def in_region(self, region: str) -> AwsClient:
         """A client for another Region, same session and endpoint (for global resources)."""
         other = AwsClient(region=region, endpoint_url=self.endpoint_url, session=self.session)
         other._tokens, other._names = self._tokens, self._names

@@ -41,7 +41,7 @@ class ChartSpec:
     version: str = "1.0.0"
     values: str = ""
     dependencies: list[dict] = field(default_factory=list)
-    subcharts: list["ChartSpec"] = field(default_factory=list)
+    subcharts: list[ChartSpec] = field(default_factory=list)
     packed_subcharts: bool = True
     api_version: str = "v2"
     app_version: str = "1.0"

@@ -58,7 +58,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from typing import Any
 
 from moto.core.exceptions import ServiceException
@@ -145,7 +145,7 @@ for _exc in (
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def _rules(backend: ECRBackend) -> dict[str, dict[str, Any]]:
@@ -531,7 +531,7 @@ def describe_images(self: ECRResponse) -> ActionResult:
             "registryId": image.registry_id,
             "repositoryName": image.repository_name,
             "imageDigest": image.get_image_digest(),
-            "imagePushedAt": datetime.fromtimestamp(image.image_pushed_at, timezone.utc),
+            "imagePushedAt": datetime.fromtimestamp(image.image_pushed_at, UTC),
             "imageManifestMediaType": image.image_manifest_media_type,
         }
         if image.image_tags:

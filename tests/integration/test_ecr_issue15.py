@@ -9,7 +9,7 @@ import json
 import os
 import shutil
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, UTC
 from pathlib import Path
 
 import pytest
@@ -473,9 +473,9 @@ def _seed_cache(aws):
                                        credentialArn=aws.client("secretsmanager").create_secret(
                                            Name="ecr-pullthroughcache/docker-hub",
                                            SecretString=json.dumps({"username": "u", "accessToken": "t"}))["ARN"])
-    old = datetime.now(timezone.utc) - timedelta(days=90)
+    old = datetime.now(UTC) - timedelta(days=90)
     seed_images(REGION, "docker-hub/library/nats", [
-        {"tag": "2.12-alpine", "size": 60 * 1024**2, "pulled": datetime.now(timezone.utc)},  # referenced in prod
+        {"tag": "2.12-alpine", "size": 60 * 1024**2, "pulled": datetime.now(UTC)},  # referenced in prod
         {"tag": "2.10-alpine", "size": 55 * 1024**2, "pulled": old},  # no longer referenced
     ])
     seed_images(REGION, "docker-hub/library/busybox", [{"tag": "1.36", "size": 2 * 1024**2, "pulled": None}])

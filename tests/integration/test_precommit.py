@@ -11,6 +11,7 @@ in `test_try_repo`, because `pre-commit try-repo` always uses a fresh store.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -193,7 +194,7 @@ def test_git_commit_blocked_by_installed_hook(user_repo):
     proc = _run([git, "commit", "-m", "add nginx"], root, env)
     assert proc.returncode != 0
     out = proc.stdout + proc.stderr
-    assert f"environments/staging/wordpress/values-staging.yaml:1:8: IM002 nginx:1.25" in out
+    assert "environments/staging/wordpress/values-staging.yaml:1:8: IM002 nginx:1.25" in out
     assert f"use {TARGET}" in out
     # the fixer ran too and rewrote the file: stage it and the commit goes through
     assert (root / "environments/staging/wordpress/values-staging.yaml").read_text() == f"image: {TARGET}\n"
@@ -217,20 +218,88 @@ def test_look_alike_host_passes_and_non_values_files_are_not_checked(user_repo):
     assert (root / VALUES).read_text().endswith("image: docker.io.evil.com/library/nginx:1.25\n")
 
 
-def test_try_repo(hook_repo, tmp_path, pc_home):
-    """`pre-commit try-repo` (the way to try a hook repo before adding it) works too."""
+def _try_repo(hook_repo, root: Path, env: dict, *hook) -> subprocess.CompletedProcess:
     repo, _sha = hook_repo
+    return _pre_commit("try-repo", str(repo), *hook, "--all-files", cwd=root, env=env)
+
+
+@pytest.fixture
+def try_root(tmp_path, pc_home) -> tuple[Path, dict]:
     git = require_binary("git")
     env = _env(pc_home)
     root = tmp_path / "try"
     root.mkdir()
     _run([git, "init", "-q"], root, env, check=True)
     (root / ".imagemirror.yaml").write_text(f"registry: {REG}\n")
+    return root, env
+
+
+def test_try_repo_both_hooks_fail_on_an_unmirrored_file_and_the_fixer_fixes_it(hook_repo, try_root):
+    """`pre-commit try-repo` (the way to try a hook repo before adding it), every hook at once."""
+    root, env = try_root
+    git = require_binary("git")
     (root / "values.yaml").write_text("image: quay.io/prometheus/prometheus:v2.48.0\n")
+    (root / "deploy.yaml").write_text("image: quay.io/prometheus/prometheus:v2.48.0\n")  # not a values file
     _run([git, "add", "-A"], root, env, check=True)
-    proc = _pre_commit("try-repo", str(repo), "imagemirror-check", "--files", "values.yaml", cwd=root, env=env)
+    proc = _try_repo(hook_repo, root, env)
     assert proc.returncode == 1, proc.stdout + proc.stderr
+    out = proc.stdout
+    assert re.search(r"^imagemirror check\.+Failed$", out, re.M), out
+    assert re.search(r"^imagemirror rewrite\.+Failed$", out, re.M), out
     assert (
         f"values.yaml:1:8: IM001 quay.io/prometheus/prometheus:v2.48.0 is not pulled through the cache; "
-        f"use {REG}/quay/prometheus/prometheus:v2.48.0" in proc.stdout
+        f"use {REG}/quay/prometheus/prometheus:v2.48.0" in out
     )
+    assert "files were modified by this hook" in out
+    assert (root / "values.yaml").read_text() == f"image: {REG}/quay/prometheus/prometheus:v2.48.0\n"
+    assert (root / "deploy.yaml").read_text() == "image: quay.io/prometheus/prometheus:v2.48.0\n"
+
+
+def test_try_repo_both_hooks_pass_on_a_migrated_repository(hook_repo, try_root):
+    root, env = try_root
+    git = require_binary("git")
+    (root / VALUES).parent.mkdir(parents=True)
+    (root / VALUES).write_text(MIGRATED)
+    _run([git, "add", "-A"], root, env, check=True)
+    proc = _try_repo(hook_repo, root, env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert re.search(r"^imagemirror check\.+Passed$", proc.stdout, re.M), proc.stdout
+    assert re.search(r"^imagemirror rewrite\.+Passed$", proc.stdout, re.M), proc.stdout
+    assert (root / VALUES).read_text() == MIGRATED
+
+
+def test_the_repositorys_own_pre_commit_config(tmp_path, pc_home):
+    """.pre-commit-config.yaml: ruff, mypy and imagemirror on examples/, from the dev venv, offline."""
+    git = require_binary("git")
+    venv = Path(sys.prefix)
+    for name in ("ruff", "mypy", "imagemirror"):
+        if not (venv / "bin" / name).exists():
+            skip_or_fail(f"{name} is not installed in {venv} (pip install -e '.[test]')")
+    env = _env(pc_home)
+    root = tmp_path / "self"
+    listed = subprocess.run([git, "ls-files", "-co", "--exclude-standard"], cwd=REPO, capture_output=True,
+                            text=True, check=True).stdout.splitlines()
+    for name in listed:
+        if "__pycache__" in name or not (REPO / name).is_file():
+            continue
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(REPO / name, root / name)
+    (root / ".venv").symlink_to(venv)  # where the README's setup command puts it
+    _run([git, "init", "-q"], root, env, check=True)
+    _run([git, "add", "-A"], root, env, check=True)
+    proc = _pre_commit("run", "--all-files", cwd=root, env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    for name in ("ruff check", "mypy", "imagemirror on examples/"):
+        assert re.search(rf"^{re.escape(name)}.*\.+Passed$", proc.stdout, re.M), (name, proc.stdout)
+    # each hook can fail
+    (root / "imagemirror" / "reference.py").write_text(
+        (root / "imagemirror" / "reference.py").read_text() + "\n\ndef _typed() -> int:\n    return 'x'\n")
+    (root / "tests" / "test_lint_me.py").write_text("import os\n")
+    values = root / "examples" / "gitops" / "environments" / "prod" / "wordpress" / "values.yaml"
+    values.write_bytes(b"image: [unclosed\n")
+    _run([git, "add", "-A"], root, env, check=True)
+    proc = _pre_commit("run", "--all-files", cwd=root, env=env)
+    assert proc.returncode == 1
+    for name in ("ruff check", "mypy", "imagemirror on examples/"):
+        assert re.search(rf"^{re.escape(name)}.*\.+Failed$", proc.stdout, re.M), (name, proc.stdout)
+    assert "F401" in proc.stdout and "reference.py" in proc.stdout and "values.yaml" in proc.stdout
