@@ -30,8 +30,7 @@ REG = "123456789012.dkr.ecr.eu-west-1.amazonaws.com"
 
 def run(args, cwd, env):
     start = time.perf_counter()
-    out = subprocess.run([sys.executable, "-m", "imagemirror", *args], cwd=cwd, env=env,
-                         capture_output=True, text=True)
+    out = subprocess.run([sys.executable, "-m", "imagemirror", *args], cwd=cwd, env=env, capture_output=True, text=True)
     return time.perf_counter() - start, out
 
 
@@ -56,9 +55,13 @@ def main() -> int:
                     f"metadata: {{name: app-{i}}}\nspec:\n  sources:\n"
                     f"    - repoURL: {server.url}\n      chart: {chart}\n      targetRevision: '*'\n"
                     f"      helm:\n        valueFiles: [$values/envs/app-{i}.yaml]\n"
-                    "    - repoURL: https://git.example/gitops.git\n      ref: values\n")
-                overlay = ("image:\n  repository: bitnami/wordpress\n  tag: 6.7.0\nmariadb:\n  auth: {database: x}\n"
-                           if chart == "wordpress" else "image:\n  repository: frappe/erpnext\n  tag: v15.40.0\n")
+                    "    - repoURL: https://git.example/gitops.git\n      ref: values\n"
+                )
+                overlay = (
+                    "image:\n  repository: bitnami/wordpress\n  tag: 6.7.0\nmariadb:\n  auth: {database: x}\n"
+                    if chart == "wordpress"
+                    else "image:\n  repository: frappe/erpnext\n  tag: v15.40.0\n"
+                )
                 (root / "envs").mkdir(exist_ok=True)
                 (root / "envs" / f"app-{i}.yaml").write_text(overlay)
             env = {**os.environ, "PYTHONPATH": str(REPO), "IMAGEMIRROR_CACHE_DIR": str(tmp / "cache")}

@@ -82,21 +82,34 @@ def main() -> int:
         write_tree(root, apps)
         shim = shim_bin(Path(tmp))
         print(f"check --effective --offline on {args.releases} releases (CLI, start-up included):")
-        for label, extra, prefix in (("sdk", ["--renderer", "sdk"], None), ("helm (shim)", ["--renderer", "helm"], shim),
-                                     ("model", ["--renderer", "model"], None)):
+        for label, extra, prefix in (
+            ("sdk", ["--renderer", "sdk"], None),
+            ("helm (shim)", ["--renderer", "helm"], shim),
+            ("model", ["--renderer", "model"], None),
+        ):
             start, start_cpu = time.perf_counter(), child_cpu()
-            out = imagemirror("check", "--effective", "--offline", *extra, "environments/prod", cwd=root,
-                              path_prefix=prefix)
+            out = imagemirror(
+                "check", "--effective", "--offline", *extra, "environments/prod", cwd=root, path_prefix=prefix
+            )
             seconds, cpu = time.perf_counter() - start, child_cpu() - start_cpu
-            print(f"  {label:<12} {seconds:7.2f} s  {seconds / args.releases * 1000:7.1f} ms/release  "
-                  f"CPU {cpu / args.releases * 1000:7.1f} ms/release  (exit {out.returncode})")
+            print(
+                f"  {label:<12} {seconds:7.2f} s  {seconds / args.releases * 1000:7.1f} ms/release  "
+                f"CPU {cpu / args.releases * 1000:7.1f} ms/release  (exit {out.returncode})"
+            )
         start = time.perf_counter()
         out = imagemirror("check", "environments/prod", cwd=root)
         print(f"  without --effective {time.perf_counter() - start:6.2f} s  (exit {out.returncode})")
-        code = ("import sys, imagemirror.cli as c\ntry:\n    c.main(['check', 'environments/prod'])\n"
-                "except SystemExit:\n    pass\nprint('helm_python' in sys.modules, file=sys.stderr)")
-        probe = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True,
-                               env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"})
+        code = (
+            "import sys, imagemirror.cli as c\ntry:\n    c.main(['check', 'environments/prod'])\n"
+            "except SystemExit:\n    pass\nprint('helm_python' in sys.modules, file=sys.stderr)"
+        )
+        probe = subprocess.run(
+            [sys.executable, "-c", code],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"},
+        )
         print(f"  SDK imported by check without --effective: {probe.stderr.strip().splitlines()[-1]}")
     return 0
 

@@ -108,8 +108,10 @@ def generate(root: Path, manifests: int, values: int) -> None:
         if i % 3 == 2 or i == manifests - 1:
             listed = sorted(p.name for p in app.iterdir() if p.name != "kustomization.yaml")
             (app / "kustomization.yaml").write_text(
-                "resources:\n" + "".join(f"  - {n}\n" for n in listed)
-                + "images:\n  - name: busybox\n    newTag: '1.37'\n")
+                "resources:\n"
+                + "".join(f"  - {n}\n" for n in listed)
+                + "images:\n  - name: busybox\n    newTag: '1.37'\n"
+            )
 
 
 def timed(args, cwd, rounds: int) -> tuple[float, float]:
@@ -120,8 +122,12 @@ def timed(args, cwd, rounds: int) -> tuple[float, float]:
     for _ in range(rounds):
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
-        done = subprocess.run([sys.executable, "-m", "imagemirror", *args], cwd=cwd, capture_output=True,
-                              env={**os.environ, "PYTHONPATH": str(REPO)})
+        done = subprocess.run(
+            [sys.executable, "-m", "imagemirror", *args],
+            cwd=cwd,
+            capture_output=True,
+            env={**os.environ, "PYTHONPATH": str(REPO)},
+        )
         walls.append(time.perf_counter() - start)
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpus.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
@@ -142,10 +148,14 @@ def main() -> None:
         shutil.copy(full / ".imagemirror.yaml", only / ".imagemirror.yaml")
         base, base_cpu = timed(["check", "--format", "json", "."], only, opts.rounds)
         both, both_cpu = timed(["check", "--format", "json", "."], full, opts.rounds)
-    print(f"check, {opts.values} values files alone: {base * 1000:.0f} ms wall, {base_cpu * 1000:.0f} ms CPU "
-          f"(median of {opts.rounds})")
-    print(f"check, + {opts.manifests} manifests: {both * 1000:.0f} ms wall, {both_cpu * 1000:.0f} ms CPU -> "
-          f"{both / base:.2f}x wall, {both_cpu / base_cpu:.2f}x CPU (target <= 2x)")
+    print(
+        f"check, {opts.values} values files alone: {base * 1000:.0f} ms wall, {base_cpu * 1000:.0f} ms CPU "
+        f"(median of {opts.rounds})"
+    )
+    print(
+        f"check, + {opts.manifests} manifests: {both * 1000:.0f} ms wall, {both_cpu * 1000:.0f} ms CPU -> "
+        f"{both / base:.2f}x wall, {both_cpu / base_cpu:.2f}x CPU (target <= 2x)"
+    )
     print(f"load average: {os.getloadavg()[0]:.1f}")
 
 

@@ -52,33 +52,60 @@ def main() -> int:
     ext.ECRResponse.describe_images = counted
     try:
         ecr = srv.client("ecr", REGION)
-        ecr.create_pull_through_cache_rule(ecrRepositoryPrefix="docker-hub", upstreamRegistry="ecr-public",
-                                           upstreamRegistryUrl="public.ecr.aws")
+        ecr.create_pull_through_cache_rule(
+            ecrRepositoryPrefix="docker-hub", upstreamRegistry="ecr-public", upstreamRegistryUrl="public.ecr.aws"
+        )
         now = datetime.now(UTC)
         per = args.images // args.repos
         t0 = time.perf_counter()
         for r in range(args.repos):
-            ext.seed_images(REGION, f"docker-hub/bench/app{r:03d}", [
-                {"tag": f"v{i}", "size": 1_000_000 + i, "pulled": now - timedelta(days=i % 120) if i % 3 else None}
-                for i in range(per)
-            ], account=ACCOUNT)
+            ext.seed_images(
+                REGION,
+                f"docker-hub/bench/app{r:03d}",
+                [
+                    {"tag": f"v{i}", "size": 1_000_000 + i, "pulled": now - timedelta(days=i % 120) if i % 3 else None}
+                    for i in range(per)
+                ],
+                account=ACCOUNT,
+            )
         seeded = time.perf_counter() - t0
         work = Path(tempfile.mkdtemp(prefix="bench-usage-"))
         shutil.copytree(REPO / "examples" / "gitops", work / "gitops")
         cfg = work / "gitops" / ".imagemirror.yaml"
         cfg.write_text(cfg.read_text().replace("af-south-1", REGION))
         env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-        env.update(AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_ENDPOINT_URL=srv.url,
-                   AWS_CONFIG_FILE=os.devnull, AWS_SHARED_CREDENTIALS_FILE=os.devnull, PYTHONPATH=str(REPO))
+        env.update(
+            AWS_ACCESS_KEY_ID="bench",
+            AWS_SECRET_ACCESS_KEY="bench",
+            AWS_ENDPOINT_URL=srv.url,
+            AWS_CONFIG_FILE=os.devnull,
+            AWS_SHARED_CREDENTIALS_FILE=os.devnull,
+            PYTHONPATH=str(REPO),
+        )
         print(f"{per * args.repos} images in {args.repos} repositories (seeded in {seeded:.1f}s)")
         for label, extra in (("no PATH", []), ("environments/prod", ["environments/prod"])):
             times, rss, cpu = [], [], []
             calls["n"] = 0
             for _ in range(args.rounds):
                 start = time.perf_counter()
-                proc = subprocess.Popen([sys.executable, "-m", "imagemirror", "ecr", "usage", "--region", REGION,
-                                         "--format", "json", *extra], cwd=work / "gitops", env=env,
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                proc = subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "imagemirror",
+                        "ecr",
+                        "usage",
+                        "--region",
+                        REGION,
+                        "--format",
+                        "json",
+                        *extra,
+                    ],
+                    cwd=work / "gitops",
+                    env=env,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.PIPE,
+                )
                 _, status, usage = os.wait4(proc.pid, 0)
                 times.append(time.perf_counter() - start)
                 rss.append(usage.ru_maxrss / 1024)
@@ -86,8 +113,10 @@ def main() -> int:
                 if os.waitstatus_to_exitcode(status) != 0:
                     print(proc.stderr.read().decode(), file=sys.stderr)
                     return 1
-            print(f"usage {label:<18} median {statistics.median(times):.2f}s (CLI CPU {statistics.median(cpu):.2f}s)  peak RSS {max(rss):.0f} MiB  "
-                  f"DescribeImages requests per run {calls['n'] // args.rounds}")
+            print(
+                f"usage {label:<18} median {statistics.median(times):.2f}s (CLI CPU {statistics.median(cpu):.2f}s)  peak RSS {max(rss):.0f} MiB  "
+                f"DescribeImages requests per run {calls['n'] // args.rounds}"
+            )
         shutil.rmtree(work)
     finally:
         srv.stop()

@@ -57,8 +57,10 @@ def run_cli(args: list[str], env: dict, cwd: Path) -> tuple[int, float, int, str
     """Run the CLI; return (exit code, seconds, peak RSS in bytes, stdout tail, CPU seconds)."""
     start = time.perf_counter()
     proc = subprocess.run(
-        [sys.executable, "-c", LAUNCHER, sys.executable, "-m", "imagemirror", "warm", *args], cwd=cwd,
-        capture_output=True, env={**os.environ, "PYTHONPATH": str(REPO), **env},
+        [sys.executable, "-c", LAUNCHER, sys.executable, "-m", "imagemirror", "warm", *args],
+        cwd=cwd,
+        capture_output=True,
+        env={**os.environ, "PYTHONPATH": str(REPO), **env},
     )
     seconds = time.perf_counter() - start
     out = proc.stdout.decode(errors="replace").strip()
@@ -170,7 +172,9 @@ def main() -> int:
                 servers[1] = proxy
                 log(f"{label}, round {round_ + 1}/{args.rounds}: registry engine, cold cache ...")
                 before = cpu_seconds([upstream, proxy, front])
-                code, seconds, rss, tail, cpu = run_cli([str(values), "--insecure", "--jobs", str(args.jobs)], env, values)
+                code, seconds, rss, tail, cpu = run_cli(
+                    [str(values), "--insecure", "--jobs", str(args.jobs)], env, values
+                )
                 if code != 0:
                     raise SystemExit(f"registry engine failed ({code}): {tail}")
                 runs["registry"].append((seconds, rss, cpu, cpu_seconds([upstream, proxy, front]) - before))
@@ -191,8 +195,14 @@ def main() -> int:
                 )
                 if code != 0:
                     raise SystemExit(f"docker engine failed ({code}): {tail}")
-                runs["docker"].append((seconds, rss, cpu + cpu_seconds([podman]) - before_podman,
-                                       cpu_seconds([upstream, proxy, front]) - before))
+                runs["docker"].append(
+                    (
+                        seconds,
+                        rss,
+                        cpu + cpu_seconds([podman]) - before_podman,
+                        cpu_seconds([upstream, proxy, front]) - before,
+                    )
+                )
             results.append((label, total, target, runs))
 
         big = None
@@ -216,32 +226,44 @@ def main() -> int:
         mib = 1 << 20
         names = {"registry": f"registry engine (--jobs {args.jobs})", "docker": "docker engine, one by one (podman)"}
         for label, total, target, runs in results:
-            print(f"warm: {label} ({total / mib:.1f} MiB) through a cold docker-registry proxy cache behind nginx, "
-                  f"{args.rounds} round(s), each contender on a fresh cache every round")
-            print(f"  {'contender':<36} {'median s':>8} {'min s':>7} {'MiB/s':>6} {'peak RSS':>10} "
-                  f"{'own CPU':>8} {'cache CPU':>9}")
+            print(
+                f"warm: {label} ({total / mib:.1f} MiB) through a cold docker-registry proxy cache behind nginx, "
+                f"{args.rounds} round(s), each contender on a fresh cache every round"
+            )
+            print(
+                f"  {'contender':<36} {'median s':>8} {'min s':>7} {'MiB/s':>6} {'peak RSS':>10} "
+                f"{'own CPU':>8} {'cache CPU':>9}"
+            )
             medians = {}
             for kind, rows in runs.items():
                 if not rows:
                     continue
                 med = statistics.median(r[0] for r in rows)
                 medians[kind] = med
-                print(f"  {names[kind]:<36} {med:>8.2f} {min(r[0] for r in rows):>7.2f} {total / mib / med:>6.1f} "
-                      f"{max(r[1] for r in rows) / mib:>6.1f} MiB {statistics.median(r[2] for r in rows):>7.2f}s "
-                      f"{statistics.median(r[3] for r in rows):>8.2f}s")
+                print(
+                    f"  {names[kind]:<36} {med:>8.2f} {min(r[0] for r in rows):>7.2f} {total / mib / med:>6.1f} "
+                    f"{max(r[1] for r in rows) / mib:>6.1f} MiB {statistics.median(r[2] for r in rows):>7.2f}s "
+                    f"{statistics.median(r[3] for r in rows):>8.2f}s"
+                )
             if "docker" in medians:
                 ratio = medians["docker"] / medians["registry"]
                 verdict = "met" if ratio >= target else "NOT met"
-                print(f"  ratio of medians: docker one by one / registry engine = {ratio:.1f}x "
-                      f"(target >= {target:g}x: {verdict})")
-        print("  (own CPU: the CLI process, plus podman's service for the docker engine; cache CPU: upstream "
-              "registry + proxy + nginx during the run)")
+                print(
+                    f"  ratio of medians: docker one by one / registry engine = {ratio:.1f}x "
+                    f"(target >= {target:g}x: {verdict})"
+                )
+        print(
+            "  (own CPU: the CLI process, plus podman's service for the docker engine; cache CPU: upstream "
+            "registry + proxy + nginx during the run)"
+        )
         if big is not None:
             size, seconds, rss = big
             verdict = "ok" if rss < 100 * mib else "OVER TARGET"
-            print(f"warm: one {size / mib:.0f} MiB image (registry engine): {seconds:.1f} s, "
-                  f"{size / mib / seconds:.0f} MiB/s, peak RSS {rss / mib:.1f} MiB "
-                  f"(target < 100 MiB: {verdict}; RSS / image size = {rss / size:.3f})")
+            print(
+                f"warm: one {size / mib:.0f} MiB image (registry engine): {seconds:.1f} s, "
+                f"{size / mib / seconds:.0f} MiB/s, peak RSS {rss / mib:.1f} MiB "
+                f"(target < 100 MiB: {verdict}; RSS / image size = {rss / size:.3f})"
+            )
         return 0
     finally:
         for server in reversed(servers):

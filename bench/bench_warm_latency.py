@@ -47,8 +47,11 @@ class LatencyRegistry:
         blobs = [config, *layers]
         for blob in blobs:
             self.sizes[_digest(blob)] = len(blob)
-        doc = {"mediaType": OCI_MANIFEST, "config": {"digest": _digest(config), "size": len(config)},
-               "layers": [{"digest": _digest(b), "size": len(b)} for b in layers]}
+        doc = {
+            "mediaType": OCI_MANIFEST,
+            "config": {"digest": _digest(config), "size": len(config)},
+            "layers": [{"digest": _digest(b), "size": len(b)} for b in layers],
+        }
         body = json.dumps(doc).encode()
         self.manifests[(repo, tag)] = Manifest(_digest(body), OCI_MANIFEST, body)
 
@@ -98,11 +101,15 @@ def main() -> int:
     floor = reg.requests * args.latency_ms / 1000 / (3 * args.jobs)
     serial = reg.requests * args.latency_ms / 1000
     med = statistics.median(times)
-    print(f"warm orchestration: {args.images} images x {args.layers + 1} blobs, {args.latency_ms:g} ms per request, "
-          f"--jobs {args.jobs}, {reg.requests} requests (manifests, blobs, confirmations)")
-    print(f"  median {med:.2f} s (min {min(times):.2f} s) of {args.rounds}; one request at a time would take "
-          f"{serial:.1f} s ({serial / med:.0f}x); blobs alone on {args.jobs} workers "
-          f"{blobs * args.latency_ms / 1000 / args.jobs:.2f} s; all three pools busy all the time {floor:.2f} s")
+    print(
+        f"warm orchestration: {args.images} images x {args.layers + 1} blobs, {args.latency_ms:g} ms per request, "
+        f"--jobs {args.jobs}, {reg.requests} requests (manifests, blobs, confirmations)"
+    )
+    print(
+        f"  median {med:.2f} s (min {min(times):.2f} s) of {args.rounds}; one request at a time would take "
+        f"{serial:.1f} s ({serial / med:.0f}x); blobs alone on {args.jobs} workers "
+        f"{blobs * args.latency_ms / 1000 / args.jobs:.2f} s; all three pools busy all the time {floor:.2f} s"
+    )
     return 0
 
 

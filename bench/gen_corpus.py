@@ -75,24 +75,83 @@ STRING_IMAGES = (
 )
 SUBCHARTS = ("postgresql", "redis", "mongodb", "mariadb", "memcached", "rabbitmq", "kafka")
 WORDS = (
-    "enable", "disable", "the", "deployment", "service", "account", "replica", "count",
-    "annotations", "labels", "to", "add", "all", "objects", "pods", "containers", "security",
-    "context", "persistence", "volume", "claim", "storage", "class", "size", "timeout",
-    "seconds", "probe", "liveness", "readiness", "startup", "resources", "limits", "requests",
-    "network", "policy", "ingress", "egress", "metrics", "exporter", "scrape", "interval",
+    "enable",
+    "disable",
+    "the",
+    "deployment",
+    "service",
+    "account",
+    "replica",
+    "count",
+    "annotations",
+    "labels",
+    "to",
+    "add",
+    "all",
+    "objects",
+    "pods",
+    "containers",
+    "security",
+    "context",
+    "persistence",
+    "volume",
+    "claim",
+    "storage",
+    "class",
+    "size",
+    "timeout",
+    "seconds",
+    "probe",
+    "liveness",
+    "readiness",
+    "startup",
+    "resources",
+    "limits",
+    "requests",
+    "network",
+    "policy",
+    "ingress",
+    "egress",
+    "metrics",
+    "exporter",
+    "scrape",
+    "interval",
 )
 PARAMS = (
-    ("replicaCount", "1"), ("updateStrategy", None), ("podAnnotations", "{}"),
-    ("podLabels", "{}"), ("priorityClassName", '""'), ("schedulerName", '""'),
-    ("terminationGracePeriodSeconds", '""'), ("hostAliases", "[]"), ("nodeSelector", "{}"),
-    ("tolerations", "[]"), ("affinity", "{}"), ("extraEnvVars", "[]"),
-    ("extraEnvVarsCM", '""'), ("extraEnvVarsSecret", '""'), ("extraVolumes", "[]"),
-    ("extraVolumeMounts", "[]"), ("lifecycleHooks", "{}"), ("topologySpreadConstraints", "[]"),
-    ("automountServiceAccountToken", "false"), ("runtimeClassName", '""'),
-    ("containerPorts", None), ("livenessProbe", None), ("readinessProbe", None),
-    ("resources", None), ("podSecurityContext", None), ("containerSecurityContext", None),
-    ("persistence", None), ("service", None), ("networkPolicy", None), ("pdb", None),
-    ("autoscaling", None), ("serviceAccount", None), ("rbac", None), ("configuration", "|"),
+    ("replicaCount", "1"),
+    ("updateStrategy", None),
+    ("podAnnotations", "{}"),
+    ("podLabels", "{}"),
+    ("priorityClassName", '""'),
+    ("schedulerName", '""'),
+    ("terminationGracePeriodSeconds", '""'),
+    ("hostAliases", "[]"),
+    ("nodeSelector", "{}"),
+    ("tolerations", "[]"),
+    ("affinity", "{}"),
+    ("extraEnvVars", "[]"),
+    ("extraEnvVarsCM", '""'),
+    ("extraEnvVarsSecret", '""'),
+    ("extraVolumes", "[]"),
+    ("extraVolumeMounts", "[]"),
+    ("lifecycleHooks", "{}"),
+    ("topologySpreadConstraints", "[]"),
+    ("automountServiceAccountToken", "false"),
+    ("runtimeClassName", '""'),
+    ("containerPorts", None),
+    ("livenessProbe", None),
+    ("readinessProbe", None),
+    ("resources", None),
+    ("podSecurityContext", None),
+    ("containerSecurityContext", None),
+    ("persistence", None),
+    ("service", None),
+    ("networkPolicy", None),
+    ("pdb", None),
+    ("autoscaling", None),
+    ("serviceAccount", None),
+    ("rbac", None),
+    ("configuration", "|"),
 )
 
 
@@ -137,7 +196,9 @@ def image_map(w: Writer, indent: str, dotted: str, image: tuple[str, str, str]) 
     sub = indent + "  "
     style = rng.random()
     if rng.random() < 0.08:  # registry omitted: repository carries the host or defaults to Hub
-        w.add(f"{sub}repository: {registry}/{repository}" if registry != "docker.io" else f"{sub}repository: {repository}")
+        w.add(
+            f"{sub}repository: {registry}/{repository}" if registry != "docker.io" else f"{sub}repository: {repository}"
+        )
     else:
         w.add(f"{sub}registry: {registry}")
         if style < 0.15:
@@ -256,7 +317,9 @@ def component(w: Writer, indent: str, dotted: str, with_image: bool, budget: int
 
 def values_file(seed: int, index: int, avg_bytes: int) -> str:
     rng = random.Random(seed * 1_000_003 + index)
-    target = max(600, int(rng.lognormvariate(0, 0.6) * avg_bytes / 1.30))  # E[lognorm(0,.6)] = 1.197; components overshoot
+    target = max(
+        600, int(rng.lognormvariate(0, 0.6) * avg_bytes / 1.30)
+    )  # E[lognorm(0,.6)] = 1.197; components overshoot
     w = Writer(rng)
     w.add("# Copyright Broadcom, Inc. All Rights Reserved.")
     w.add("# SPDX-License-Identifier: APACHE-2.0")

@@ -135,10 +135,12 @@ def run_once(argv: list[str], cwd: Path | None = None, sample_tree: bool = False
     peak = [0]
     stop = threading.Event()
     if sample_tree:
+
         def sampler() -> None:
             while not stop.is_set():
                 peak[0] = max(peak[0], _tree_rss_kb(proc.pid))
                 stop.wait(0.01)
+
         thread = threading.Thread(target=sampler, daemon=True)
         thread.start()
     _pid, status, usage = os.wait4(proc.pid, 0)
@@ -195,7 +197,9 @@ def setup_env(args, workdir: Path) -> Env:
     py = venv / "bin" / "python"
     site = subprocess.run(
         [str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-        check=True, capture_output=True, text=True,
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout.strip()
     # The dependencies (click, ruamel.yaml) come from this interpreter's site-packages, put on
     # sys.path by a plain path line: the .pth files there (a development install's editable
@@ -215,7 +219,12 @@ def setup_env(args, workdir: Path) -> Env:
         "    sys.exit(main())\n"
     )
     script.chmod(0o755)
-    return Env(str(py), str(script), workdir, "current tree copied into a venv (as a non-editable install), pip's console-script template")
+    return Env(
+        str(py),
+        str(script),
+        workdir,
+        "current tree copied into a venv (as a non-editable install), pip's console-script template",
+    )
 
 
 def im_commands(env: Env) -> dict[str, list[str]]:
@@ -263,7 +272,13 @@ class Row:
     note: str = ""
 
     def ratio(self, stat: str = "median") -> float | None:
-        if self.base is None or self.ours.failure or self.base.failure or not self.ours.samples or not self.base.samples:
+        if (
+            self.base is None
+            or self.ours.failure
+            or self.base.failure
+            or not self.ours.samples
+            or not self.base.samples
+        ):
             return None
         a, b = getattr(self.ours, stat), getattr(self.base, stat)
         return b / a if self.kind == "faster" else a / b
@@ -277,7 +292,15 @@ class Row:
 
 
 def render(rows: list[Row], markdown: bool) -> str:
-    head = ["benchmark", "imagemirror min / median", "baseline", "baseline min / median", "ratio median (min)", "target", ""]
+    head = [
+        "benchmark",
+        "imagemirror min / median",
+        "baseline",
+        "baseline min / median",
+        "ratio median (min)",
+        "target",
+        "",
+    ]
     body, notes = [], []
     for r in rows:
         ratio, rmin = r.ratio(), r.ratio("min")
@@ -290,15 +313,17 @@ def render(rows: list[Row], markdown: bool) -> str:
         if r.note:
             notes.append(f"[{len(notes) + 1}] {r.bench}: {r.note}")
             name += f" [{len(notes)}]"
-        body.append([
-            name,
-            r.ours.fmt(),
-            "" if r.base is None else r.base.name,
-            "" if r.base is None else r.base.fmt(),
-            ratio_s,
-            tgt,
-            r.verdict(),
-        ])
+        body.append(
+            [
+                name,
+                r.ours.fmt(),
+                "" if r.base is None else r.base.name,
+                "" if r.base is None else r.base.fmt(),
+                ratio_s,
+                tgt,
+                r.verdict(),
+            ]
+        )
     if markdown:
         lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in body]
@@ -364,7 +389,13 @@ def bench_rewrite(env: Env, args) -> list[Row]:
     if not args.no_naive:
         print("bench: naive round-trip rewrite (slow) ...", file=sys.stderr)
         measure(
-            [(naive, [env.python, str(BENCH / "naive.py"), "rewrite", gen_corpus.REGISTRY, str(work)], args.naive_reps)],
+            [
+                (
+                    naive,
+                    [env.python, str(BENCH / "naive.py"), "rewrite", gen_corpus.REGISTRY, str(work)],
+                    args.naive_reps,
+                )
+            ],
             prepare=lambda s: fresh_copy(pristine, work),
         )
         if not naive.failure:
@@ -433,9 +464,17 @@ def bench_startup(env: Env, args) -> list[Row]:
     # For scale: the machine's own interpreter runs its site-packages' .pth hooks at start-up.
     host = Series("python3 -c pass, machine's site")
     measure([(host, [sys.executable, "-c", "pass"], reps)], cwd=env.workdir)
-    rows.append(Row("interpreter, machine's site", host, floors["bare"], "info", None,
-                    "the host interpreter runs the .pth files in its site-packages (an editable install's finder, "
-                    "sandbox hooks); the bench venv does not, as in a clean user install"))
+    rows.append(
+        Row(
+            "interpreter, machine's site",
+            host,
+            floors["bare"],
+            "info",
+            None,
+            "the host interpreter runs the .pth files in its site-packages (an editable install's finder, "
+            "sandbox hooks); the bench venv does not, as in a clean user install",
+        )
+    )
     return rows
 
 
@@ -450,7 +489,11 @@ def bench_scale(env: Env, args) -> list[Row]:
         s = Series(f"rewrite {n} files")
         reps = 1 if n >= 10_000 else min(args.reps, 3)
         print(f"bench: scale, {n} files ({total / 1e6:.1f} MB) ...", file=sys.stderr)
-        measure([(s, [*script, "rewrite", str(work)], reps)], prepare=lambda _s, pristine=pristine, work=work: fresh_copy(pristine, work), sample_tree=True)
+        measure(
+            [(s, [*script, "rewrite", str(work)], reps)],
+            prepare=lambda _s, pristine=pristine, work=work: fresh_copy(pristine, work),
+            sample_tree=True,
+        )
         if s.failure:
             rows.append(Row(f"scale {n}", s, None, "info", None))
             continue
@@ -503,8 +546,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--startup-reps", type=int, help="runs per start-up contender (default 40)")
     parser.add_argument("--scale-sizes", help="corpus sizes for the scale benchmark (default 100,1000,10000)")
     parser.add_argument("--no-naive", action="store_true", help="skip the naive rewrite baseline (25 s)")
-    parser.add_argument("--quick", action="store_true", help="defaults for a fast pass: reps 2, start-up 15, scale 100,1000")
-    parser.add_argument("--imagemirror", help="an installed imagemirror console script to use (default: install into a temp venv)")
+    parser.add_argument(
+        "--quick", action="store_true", help="defaults for a fast pass: reps 2, start-up 15, scale 100,1000"
+    )
+    parser.add_argument(
+        "--imagemirror", help="an installed imagemirror console script to use (default: install into a temp venv)"
+    )
     parser.add_argument("--python", help="with --imagemirror: the interpreter for floors and baselines")
     parser.add_argument("--warm-args", default="", help="arguments passed to bench/bench_warm.py (space-separated)")
     parser.add_argument("--effective-args", default="", help="arguments passed to bench/bench_effective.py")
@@ -562,12 +609,22 @@ def main(argv: list[str] | None = None) -> int:
                     {
                         "bench": r.bench,
                         "note": r.note,
-                        "ours": {"name": r.ours.name, "times": r.ours.times, "failure": r.ours.failure,
-                                 "cpu": [s.cpu for s in r.ours.samples],
-                                 "max_rss_kb": [s.max_rss_kb for s in r.ours.samples],
-                                 "tree_rss_kb": [s.tree_rss_kb for s in r.ours.samples]},
-                        "base": None if r.base is None else {"name": r.base.name, "times": r.base.times,
-                                                             "cpu": [s.cpu for s in r.base.samples], "failure": r.base.failure},
+                        "ours": {
+                            "name": r.ours.name,
+                            "times": r.ours.times,
+                            "failure": r.ours.failure,
+                            "cpu": [s.cpu for s in r.ours.samples],
+                            "max_rss_kb": [s.max_rss_kb for s in r.ours.samples],
+                            "tree_rss_kb": [s.tree_rss_kb for s in r.ours.samples],
+                        },
+                        "base": None
+                        if r.base is None
+                        else {
+                            "name": r.base.name,
+                            "times": r.base.times,
+                            "cpu": [s.cpu for s in r.base.samples],
+                            "failure": r.base.failure,
+                        },
                         "ratio_median": r.ratio(),
                         "ratio_min": r.ratio("min"),
                         "target": r.target,

@@ -97,8 +97,9 @@ def _versions() -> str:
     helm = helm_binary()
     if helm:
         try:
-            out = subprocess.run([helm, "version", "--short"], capture_output=True, text=True, timeout=10,
-                                 stdin=subprocess.DEVNULL)
+            out = subprocess.run(
+                [helm, "version", "--short"], capture_output=True, text=True, timeout=10, stdin=subprocess.DEVNULL
+            )
             version = out.stdout.strip() or "unknown version"
         except (OSError, subprocess.SubprocessError):
             version = "unknown version"
@@ -110,12 +111,14 @@ def _versions() -> str:
     import ruamel.yaml
 
     clib = "with" if importlib.util.find_spec("_ruamel_yaml") is not None else "without"
-    return "\n".join([
-        f"imagemirror {__version__}",
-        f"renderer: {renderer}",
-        f"ruamel.yaml {ruamel.yaml.__version__} ({clib} the C parser)",
-        f"Python {platform.python_version()}",
-    ])
+    return "\n".join(
+        [
+            f"imagemirror {__version__}",
+            f"renderer: {renderer}",
+            f"ruamel.yaml {ruamel.yaml.__version__} ({clib} the C parser)",
+            f"Python {platform.python_version()}",
+        ]
+    )
 
 
 def _print_versions(ctx: click.Context, _param, value: bool) -> None:
@@ -125,8 +128,14 @@ def _print_versions(ctx: click.Context, _param, value: bool) -> None:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--version", is_flag=True, expose_value=False, is_eager=True, callback=_print_versions,
-              help="Show the versions of imagemirror, the Helm renderer and ruamel.yaml, and exit.")
+@click.option(
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_print_versions,
+    help="Show the versions of imagemirror, the Helm renderer and ruamel.yaml, and exit.",
+)
 def main() -> None:
     """Move Helm values' container images onto an ECR pull-through cache, and keep them there.
 
@@ -148,26 +157,44 @@ def _source(effective: bool, offline: bool, renderer: str = "auto", unrendered: 
 
 
 def _effective_options(func):
-    func = click.option("--renderer", type=click.Choice(["auto", "helm", "sdk", "model"]), default="auto",
-                        envvar="IMAGEMIRROR_RENDERER", show_default=True,
-                        help="With --effective: who evaluates the chart's templates: `helm` on PATH, the helm-python-sdk "
-                             "extra, or imagemirror's model of Helm (values only); auto takes the first available.")(func)
-    func = click.option("--offline", is_flag=True,
-                        help="With --effective: use only vendored and cached charts; fetch nothing.")(func)
-    func = click.option("--effective", is_flag=True,
-                        help="Chart-aware: merge each release's chart defaults (subcharts, globals) with its "
-                        "values files, as Helm does, and cover every image the release pulls.")(func)
+    func = click.option(
+        "--renderer",
+        type=click.Choice(["auto", "helm", "sdk", "model"]),
+        default="auto",
+        envvar="IMAGEMIRROR_RENDERER",
+        show_default=True,
+        help="With --effective: who evaluates the chart's templates: `helm` on PATH, the helm-python-sdk "
+        "extra, or imagemirror's model of Helm (values only); auto takes the first available.",
+    )(func)
+    func = click.option(
+        "--offline", is_flag=True, help="With --effective: use only vendored and cached charts; fetch nothing."
+    )(func)
+    func = click.option(
+        "--effective",
+        is_flag=True,
+        help="Chart-aware: merge each release's chart defaults (subcharts, globals) with its "
+        "values files, as Helm does, and cover every image the release pulls.",
+    )(func)
     return func
 
 
 def _registry_options(func):
     """How `warm`, `pin` and `check --online` reach registries (credentials: docker config, ECR)."""
-    func = click.option("--deadline", type=click.FloatRange(min=1), default=None, metavar="SECONDS",
-                        help="Give up on whatever is left after this long (warm: 3600, pin/check: 600).")(func)
-    func = click.option("--ca-bundle", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-                        help="CA certificates to verify the registry with (default: SSL_CERT_FILE, "
-                        "REQUESTS_CA_BUNDLE, system).")(func)
-    func = click.option("--insecure", is_flag=True, help="Talk plain HTTP to the registry (local test registries).")(func)
+    func = click.option(
+        "--deadline",
+        type=click.FloatRange(min=1),
+        default=None,
+        metavar="SECONDS",
+        help="Give up on whatever is left after this long (warm: 3600, pin/check: 600).",
+    )(func)
+    func = click.option(
+        "--ca-bundle",
+        type=click.Path(exists=True, dir_okay=False, path_type=Path),
+        help="CA certificates to verify the registry with (default: SSL_CERT_FILE, REQUESTS_CA_BUNDLE, system).",
+    )(func)
+    func = click.option("--insecure", is_flag=True, help="Talk plain HTTP to the registry (local test registries).")(
+        func
+    )
     return func
 
 
@@ -177,15 +204,26 @@ def _registry_options(func):
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("--jobs", type=click.IntRange(min=0), default=0, help="Worker processes (0: one per core).")
 @_effective_options
-@click.option("--all", "show_all", is_flag=True,
-              help="With --effective and real Helm: also list the images the values name that the release does "
-                   "not render, and why.")
+@click.option(
+    "--all",
+    "show_all",
+    is_flag=True,
+    help="With --effective and real Helm: also list the images the values name that the release does "
+    "not render, and why.",
+)
 def list_command(paths, config, registry, fmt, jobs, effective, offline, renderer, show_all):
     """List every image reference in the values files under PATHS."""
     from .commands.listing import list_images
 
-    run(list_images, paths, config=config, registry=registry, fmt=fmt, jobs=jobs,
-        source=_source(effective, offline, renderer, unrendered=show_all))
+    run(
+        list_images,
+        paths,
+        config=config,
+        registry=registry,
+        fmt=fmt,
+        jobs=jobs,
+        source=_source(effective, offline, renderer, unrendered=show_all),
+    )
 
 
 @main.command("rewrite")
@@ -195,11 +233,16 @@ def list_command(paths, config, registry, fmt, jobs, effective, offline, rendere
 @click.option("--check", "check_only", is_flag=True, help="Write nothing; exit 1 if a file would change.")
 @click.option("--revert", is_flag=True, help="Map mirrored references back to their upstream form.")
 @click.option("--jobs", type=click.IntRange(min=0), default=0, help="Worker processes (0: one per core).")
-@click.option("--exit-nonzero-on-change", "nonzero_on_change", is_flag=True,
-              help="Exit 1 when a file was changed (the pre-commit fixer's convention).")
+@click.option(
+    "--exit-nonzero-on-change",
+    "nonzero_on_change",
+    is_flag=True,
+    help="Exit 1 when a file was changed (the pre-commit fixer's convention).",
+)
 @_effective_options
-def rewrite_command(paths, config, registry, dry_run, check_only, revert, jobs, nonzero_on_change, effective, offline,
-                    renderer):
+def rewrite_command(
+    paths, config, registry, dry_run, check_only, revert, jobs, nonzero_on_change, effective, offline, renderer
+):
     """Rewrite image references to the cache registry, byte-exactly, in place."""
     from .commands.rewrite import rewrite_files
 
@@ -236,12 +279,29 @@ def rewrite_command(paths, config, registry, dry_run, check_only, revert, jobs, 
 )
 @click.option("--strict", is_flag=True, help="Also fail on no-rule, ambiguous and invalid references.")
 @click.option("--jobs", type=click.IntRange(min=0), default=0, help="Worker processes (0: one per core).")
-@click.option("--online", is_flag=True,
-              help="Also ask the cache: a pinned tag that moved (IM008), a pinned digest it lacks (IM009).")
+@click.option(
+    "--online",
+    is_flag=True,
+    help="Also ask the cache: a pinned tag that moved (IM008), a pinned digest it lacks (IM009).",
+)
 @_registry_options
 @_effective_options
-def check_command(paths, config, registry, fmt, deny, strict, jobs, online, insecure, ca_bundle, deadline,
-                  effective, offline, renderer):
+def check_command(
+    paths,
+    config,
+    registry,
+    fmt,
+    deny,
+    strict,
+    jobs,
+    online,
+    insecure,
+    ca_bundle,
+    deadline,
+    effective,
+    offline,
+    renderer,
+):
     """Fail when references bypass the cache (the CI gate and pre-commit hook).
 
     Exit 1 when a reference is unmirrored or on a denied host (with --strict also
@@ -256,32 +316,84 @@ def check_command(paths, config, registry, fmt, deny, strict, jobs, online, inse
         from .commands.pin import online_resolver
 
         resolver = online_resolver(insecure=insecure, ca_bundle=ca_bundle, deadline=deadline or 600.0)
-    run(check_paths, paths, config=config, registry=registry, fmt=fmt, deny=deny, strict=strict, jobs=jobs,
-        source=_source(effective, offline, renderer), resolver=resolver)
+    run(
+        check_paths,
+        paths,
+        config=config,
+        registry=registry,
+        fmt=fmt,
+        deny=deny,
+        strict=strict,
+        jobs=jobs,
+        source=_source(effective, offline, renderer),
+        resolver=resolver,
+    )
 
 
 @main.command("warm")
 @_PATHS
 @_settings_options
-@click.option("--jobs", type=click.IntRange(min=1), default=8, show_default=True,
-              help="Images, and blobs, transferred at once.")
-@click.option("--platform", default="all", show_default=True, metavar="all|OS/ARCH",
-              help="Which platforms of a multi-arch image to pull (e.g. linux/arm64).")
-@click.option("--engine", type=click.Choice(["registry", "docker"]), default="registry", show_default=True,
-              help="registry: the OCI distribution API, no daemon; docker: pull through a Docker engine (DOCKER_HOST).")
+@click.option(
+    "--jobs", type=click.IntRange(min=1), default=8, show_default=True, help="Images, and blobs, transferred at once."
+)
+@click.option(
+    "--platform",
+    default="all",
+    show_default=True,
+    metavar="all|OS/ARCH",
+    help="Which platforms of a multi-arch image to pull (e.g. linux/arm64).",
+)
+@click.option(
+    "--engine",
+    type=click.Choice(["registry", "docker"]),
+    default="registry",
+    show_default=True,
+    help="registry: the OCI distribution API, no daemon; docker: pull through a Docker engine (DOCKER_HOST).",
+)
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("--insecure", is_flag=True, help="Talk plain HTTP to the registry (local test registries).")
-@click.option("--ca-bundle", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="CA certificates to verify the registry with (default: SSL_CERT_FILE, REQUESTS_CA_BUNDLE, system).")
-@click.option("--deadline", type=click.FloatRange(min=1), default=3600, show_default=True, metavar="SECONDS",
-              help="Give up on whatever is left after this long.")
-@click.option("--pin", "pin", is_flag=True,
-              help="Then pin (as `imagemirror pin`) exactly the digests this run warmed and verified.")
+@click.option(
+    "--ca-bundle",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="CA certificates to verify the registry with (default: SSL_CERT_FILE, REQUESTS_CA_BUNDLE, system).",
+)
+@click.option(
+    "--deadline",
+    type=click.FloatRange(min=1),
+    default=3600,
+    show_default=True,
+    metavar="SECONDS",
+    help="Give up on whatever is left after this long.",
+)
+@click.option(
+    "--pin",
+    "pin",
+    is_flag=True,
+    help="Then pin (as `imagemirror pin`) exactly the digests this run warmed and verified.",
+)
 @_effective_options
-@click.option("--no-effective", is_flag=True,
-              help="Warm what the values files say as written, even for a release whose chart is here.")
-def warm_command(paths, config, registry, jobs, platform, engine, fmt, insecure, ca_bundle, deadline, pin, effective,
-                 offline, renderer, no_effective):
+@click.option(
+    "--no-effective",
+    is_flag=True,
+    help="Warm what the values files say as written, even for a release whose chart is here.",
+)
+def warm_command(
+    paths,
+    config,
+    registry,
+    jobs,
+    platform,
+    engine,
+    fmt,
+    insecure,
+    ca_bundle,
+    deadline,
+    pin,
+    effective,
+    offline,
+    renderer,
+    no_effective,
+):
     """Pull every image through the cache so it is full before nodes pull.
 
     Warms the references already on the cache and the targets of those not yet
@@ -306,9 +418,21 @@ def warm_command(paths, config, registry, jobs, platform, engine, fmt, insecure,
         from .charts.source import EffectiveSource
 
         source = EffectiveSource(offline=True, renderer=renderer, fallback=True, announce="warm")
-    run(warm, paths, config=config, registry=registry, jobs=jobs, platform=platform, engine=engine,
-        fmt=fmt, insecure=insecure, ca_bundle=ca_bundle, deadline=deadline, source=source,
-        **({"pin": True} if pin else {}))
+    run(
+        warm,
+        paths,
+        config=config,
+        registry=registry,
+        jobs=jobs,
+        platform=platform,
+        engine=engine,
+        fmt=fmt,
+        insecure=insecure,
+        ca_bundle=ca_bundle,
+        deadline=deadline,
+        source=source,
+        **({"pin": True} if pin else {}),
+    )
 
 
 @main.command("pin")
@@ -320,8 +444,21 @@ def warm_command(paths, config, registry, jobs, platform, engine, fmt, insecure,
 @click.option("--jobs", type=click.IntRange(min=1), default=8, show_default=True, help="Tags resolved at once.")
 @_registry_options
 @_effective_options
-def pin_command(paths, config, registry, dry_run, revert, no_confirm, jobs, insecure, ca_bundle, deadline,
-                effective, offline, renderer):
+def pin_command(
+    paths,
+    config,
+    registry,
+    dry_run,
+    revert,
+    no_confirm,
+    jobs,
+    insecure,
+    ca_bundle,
+    deadline,
+    effective,
+    offline,
+    renderer,
+):
     """Pin every mirrored reference to the digest its tag resolves to on the cache.
 
     The digest goes where the chart reads one: the map's `digest:` (or `sha:`) key, a
@@ -332,16 +469,32 @@ def pin_command(paths, config, registry, dry_run, revert, no_confirm, jobs, inse
     """
     from .commands.pin import pin_paths
 
-    run(pin_paths, paths, config=config, registry=registry, dry_run=dry_run, revert=revert, effective=effective,
-        offline=offline, renderer=renderer, insecure=insecure, ca_bundle=ca_bundle, deadline=deadline or 600.0, jobs=jobs,
-        confirm=not no_confirm)
+    run(
+        pin_paths,
+        paths,
+        config=config,
+        registry=registry,
+        dry_run=dry_run,
+        revert=revert,
+        effective=effective,
+        offline=offline,
+        renderer=renderer,
+        insecure=insecure,
+        ca_bundle=ca_bundle,
+        deadline=deadline or 600.0,
+        jobs=jobs,
+        confirm=not no_confirm,
+    )
 
 
 @main.command("renovate-config")
 @click.argument("path", required=False, default=".", type=click.Path(path_type=Path))
 @_settings_options
-@click.option("--pin-digests", is_flag=True,
-              help="Also a package rule with `pinDigests: true`, so Renovate pins and updates image digests.")
+@click.option(
+    "--pin-digests",
+    is_flag=True,
+    help="Also a package rule with `pinDigests: true`, so Renovate pins and updates image digests.",
+)
 def renovate_config_command(path, config, registry, pin_digests):
     """Print Renovate `registryAliases` so Renovate looks rewritten images up upstream.
 
@@ -402,8 +555,15 @@ def ecr_plan_command(config, endpoint_url, region, debug, fmt, rotate_credential
     """Show what `apply` would create, update, replace or delete, and why."""
     from .commands import ecr
 
-    run(ecr.plan, config=config, endpoint_url=endpoint_url, region=region, fmt=fmt,
-        rotate_credentials=rotate_credentials, debug=debug)
+    run(
+        ecr.plan,
+        config=config,
+        endpoint_url=endpoint_url,
+        region=region,
+        fmt=fmt,
+        rotate_credentials=rotate_credentials,
+        debug=debug,
+    )
 
 
 @ecr_group.command("apply")
@@ -411,8 +571,11 @@ def ecr_plan_command(config, endpoint_url, region, debug, fmt, rotate_credential
 @_ECR_FORMAT
 @click.option("--dry-run", is_flag=True, help="Print the plan; change nothing (same as `plan`).")
 @click.option("--rotate-credentials", is_flag=True, help="Overwrite existing credential secrets with new values.")
-@click.option("--credentials-stdin", is_flag=True,
-              help='Read credentials as JSON from stdin: {"docker.io": {"username": ..., "accessToken": ...}}.')
+@click.option(
+    "--credentials-stdin",
+    is_flag=True,
+    help='Read credentials as JSON from stdin: {"docker.io": {"username": ..., "accessToken": ...}}.',
+)
 def ecr_apply_command(config, endpoint_url, region, debug, fmt, dry_run, rotate_credentials, credentials_stdin):
     """Make the account match .imagemirror.yaml (a second run changes nothing).
 
@@ -423,9 +586,18 @@ def ecr_apply_command(config, endpoint_url, region, debug, fmt, dry_run, rotate_
     """
     from .commands import ecr
 
-    run(ecr.apply, config=config, endpoint_url=endpoint_url, region=region, fmt=fmt, dry_run=dry_run,
-        rotate_credentials=rotate_credentials, credentials_stdin=credentials_stdin,
-        ask=_ask if _interactive() else None, debug=debug)
+    run(
+        ecr.apply,
+        config=config,
+        endpoint_url=endpoint_url,
+        region=region,
+        fmt=fmt,
+        dry_run=dry_run,
+        rotate_credentials=rotate_credentials,
+        credentials_stdin=credentials_stdin,
+        ask=_ask if _interactive() else None,
+        debug=debug,
+    )
 
 
 @ecr_group.command("destroy")
@@ -439,8 +611,18 @@ def ecr_destroy_command(config, endpoint_url, region, debug, fmt, dry_run, purge
     from .commands import ecr
 
     confirm = (lambda text: click.confirm(text, err=True)) if _interactive() else None
-    run(ecr.destroy, config=config, endpoint_url=endpoint_url, region=region, fmt=fmt, dry_run=dry_run,
-        purge_cache=purge_cache, yes=yes, confirm=confirm, debug=debug)
+    run(
+        ecr.destroy,
+        config=config,
+        endpoint_url=endpoint_url,
+        region=region,
+        fmt=fmt,
+        dry_run=dry_run,
+        purge_cache=purge_cache,
+        yes=yes,
+        confirm=confirm,
+        debug=debug,
+    )
 
 
 @ecr_group.command("doctor")
@@ -472,8 +654,7 @@ def ecr_usage_command(paths, config, endpoint_url, region, debug, fmt):
     is referenced but not cached yet."""
     from .commands import ecr
 
-    run(ecr.usage, tuple(paths), config=config, endpoint_url=endpoint_url, region=region,
-        fmt=fmt, debug=debug)
+    run(ecr.usage, tuple(paths), config=config, endpoint_url=endpoint_url, region=region, fmt=fmt, debug=debug)
 
 
 @main.command("init")
@@ -488,6 +669,7 @@ def init_command(path, force, region, endpoint_url, debug):
     from .commands.init import init
 
     run(init, path, force=force, endpoint_url=endpoint_url, region=region, debug=debug)
+
 
 if __name__ == "__main__":  # pragma: no cover
     main()

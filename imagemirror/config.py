@@ -117,9 +117,7 @@ def parse_settings(data: Any, path: Path | None = None, positions: dict | None =
     for key in data:
         if key not in _KEYS:
             hint = _closest(str(key), _KEYS)
-            raise draft.error(
-                f"unknown key {key!r}" + (f" (did you mean {hint!r}?)" if hint else ""), key
-            )
+            raise draft.error(f"unknown key {key!r}" + (f" (did you mean {hint!r}?)" if hint else ""), key)
     registry = data.get("registry")
     if registry is not None:
         registry = _host(draft, registry, "registry")
@@ -152,7 +150,9 @@ def parse_settings(data: Any, path: Path | None = None, positions: dict | None =
             _host(draft, target, "aliases", host)
         )
     exclude = _strings(draft, data.get("exclude"), "exclude")
-    deny = tuple(canonical_host(_host(draft, h, "deny", i)) for i, h in enumerate(_strings(draft, data.get("deny"), "deny")))
+    deny = tuple(
+        canonical_host(_host(draft, h, "deny", i)) for i, h in enumerate(_strings(draft, data.get("deny"), "deny"))
+    )
     if registry is not None and (canonical_host(registry) in _hosts(rules) or canonical_host(registry) in aliases):
         raise draft.error(
             f"registry {registry!r} is an upstream of the rules: the cache must be another registry", "registry"
@@ -179,7 +179,12 @@ def _hosts(rules: dict[str, str]) -> set[str]:
 
 
 def _host(draft: Settings, value: Any, *keys: object) -> str:
-    if not isinstance(value, str) or not _HOST.match(value.lower()) or not is_domain(value.lower()) and value != "docker.io":
+    if (
+        not isinstance(value, str)
+        or not _HOST.match(value.lower())
+        or not is_domain(value.lower())
+        and value != "docker.io"
+    ):
         raise draft.error(f"{value!r} is not a registry host name", *keys)
     return value.lower()
 
@@ -199,9 +204,7 @@ def _closest(word: str, choices: tuple[str, ...]) -> str | None:
     return found[0] if found else None
 
 
-def resolve_settings(
-    target: Path, config: Path | None = None, registry: str | None = None
-) -> Settings:
+def resolve_settings(target: Path, config: Path | None = None, registry: str | None = None) -> Settings:
     """Settings for a run: ``--config`` or the discovered file, then ``--registry``."""
     path = config if config is not None else find_config(target)
     settings = load_settings(path) if path is not None else Settings()
@@ -211,7 +214,9 @@ def resolve_settings(
         except ConfigError:
             raise ConfigError(f"--registry: {registry!r} is not a registry host name") from None
         if canonical_host(reg) in _hosts(settings.rules) or canonical_host(reg) in settings.aliases:
-            raise ConfigError(f"--registry: {registry!r} is an upstream of the rules: the cache must be another registry")
+            raise ConfigError(
+                f"--registry: {registry!r} is an upstream of the rules: the cache must be another registry"
+            )
         settings = Settings(**{**settings.__dict__, "registry": reg})
     return settings
 

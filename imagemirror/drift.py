@@ -38,8 +38,17 @@ def pinned_refs(refs) -> list[tuple[object, object]]:
 
 
 def _finding(item, code: str, message: str, fix: str | None = None) -> Finding:
-    return Finding(code=code, level=RULES[code].level, message=message, file=item.file, line=item.line, column=item.column,
-                   reference=item.written, fix=fix, path=item.path)
+    return Finding(
+        code=code,
+        level=RULES[code].level,
+        message=message,
+        file=item.file,
+        line=item.line,
+        column=item.column,
+        reference=item.written,
+        fix=fix,
+        path=item.path,
+    )
 
 
 def drift_findings(refs, resolver, jobs: int = 8) -> tuple[list[tuple[object, Finding]], list[str]]:
@@ -87,16 +96,31 @@ def drift_findings(refs, resolver, jobs: int = 8) -> tuple[list[tuple[object, Fi
             else:
                 fix = f"imagemirror warm {shlex.quote(where)}"
                 why = "nodes cannot pull it from the cache until it is warmed"
-            out.append((item, _finding(item, "IM009", f"{ref.name}@{ref.digest} is not in the cache: {why}: "
-                                       f"run `{fix}`")))
+            out.append(
+                (item, _finding(item, "IM009", f"{ref.name}@{ref.digest} is not in the cache: {why}: run `{fix}`"))
+            )
         if moved:
-            out.append((item, _finding(
-                item, "IM008",
-                f"tag moved: {ref.name}:{ref.tag} is pinned to {ref.digest}, but the tag now resolves to {now} "
-                f"(re-pin with `imagemirror pin {shlex.quote(where)}`, or set the tag that names the pinned image)",
-                fix=f"{ref.name}:{ref.tag}@{now}")))
+            out.append(
+                (
+                    item,
+                    _finding(
+                        item,
+                        "IM008",
+                        f"tag moved: {ref.name}:{ref.tag} is pinned to {ref.digest}, but the tag now resolves to {now} "
+                        f"(re-pin with `imagemirror pin {shlex.quote(where)}`, or set the tag that names the pinned image)",
+                        fix=f"{ref.name}:{ref.tag}@{now}",
+                    ),
+                )
+            )
         elif gone:
-            out.append((item, _finding(
-                item, "IM008", f"tag moved: {ref.name}:{ref.tag} no longer exists on the cache "
-                f"(pinned to {ref.digest})")))
+            out.append(
+                (
+                    item,
+                    _finding(
+                        item,
+                        "IM008",
+                        f"tag moved: {ref.name}:{ref.tag} no longer exists on the cache (pinned to {ref.digest})",
+                    ),
+                )
+            )
     return out, errors

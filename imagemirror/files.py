@@ -107,8 +107,12 @@ def discover(
                 problems.append(FileResult(shown, error=FileError(shown, "is a dangling symbolic link")))
                 continue
             if not _inside(target, trees):
-                problems.append(FileResult(shown, error=FileError(
-                    shown, "is a symbolic link out of the tree; not followed (name its target)")))
+                problems.append(
+                    FileResult(
+                        shown,
+                        error=FileError(shown, "is a symbolic link out of the tree; not followed (name its target)"),
+                    )
+                )
                 continue
             given = Path(target)
             shown = display_name(given)
@@ -196,8 +200,11 @@ def _values_files(folder: str, real: str, trees: list[str], active: set[str], no
             yield folder, real, entry.name
         elif VALUES_NAME.match(entry.name):
             notes.append(f"{shown}: not a regular file, skipped")
-        elif is_file and not in_chart and detect.candidate(entry.name) and (
-            detect.by_name(entry.name, folder) or detect.is_manifest(entry.path)
+        elif (
+            is_file
+            and not in_chart
+            and detect.candidate(entry.name)
+            and (detect.by_name(entry.name, folder) or detect.is_manifest(entry.path))
         ):
             yield folder, real, entry.name
     for name, sub_real in subfolders:
@@ -260,8 +267,11 @@ def write_atomic(path: Path, data: bytes, original: bytes, display: str) -> None
     if not st.st_mode & stat.S_IWUSR or not os.access(path, os.W_OK):
         raise FileError(display, "read-only file; not rewritten")
     if st.st_nlink > 1:
-        raise FileError(display, f"has {st.st_nlink} hard links: rewriting it would split them; not rewritten "
-                        "(make it a file of its own, e.g. with cp, to rewrite it)")
+        raise FileError(
+            display,
+            f"has {st.st_nlink} hard links: rewriting it would split them; not rewritten "
+            "(make it a file of its own, e.g. with cp, to rewrite it)",
+        )
     folder = os.path.dirname(os.path.abspath(path))
     name = os.path.basename(path)
     try:
@@ -307,8 +317,11 @@ def _keep_attributes(path: Path, tmp: str, st: os.stat_result, display: str) -> 
         try:
             os.chown(tmp, st.st_uid if st.st_uid != mine.st_uid else -1, st.st_gid if st.st_gid != mine.st_gid else -1)
         except OSError:
-            raise FileError(display, f"owned by uid {st.st_uid} gid {st.st_gid}: rewriting it as uid {os.geteuid()} "
-                            "would change its owner or group; not rewritten (run as its owner)") from None
+            raise FileError(
+                display,
+                f"owned by uid {st.st_uid} gid {st.st_gid}: rewriting it as uid {os.geteuid()} "
+                "would change its owner or group; not rewritten (run as its owner)",
+            ) from None
     os.chmod(tmp, stat.S_IMODE(st.st_mode))
     if not hasattr(os, "listxattr"):
         return
@@ -329,8 +342,9 @@ def _keep_attributes(path: Path, tmp: str, st: os.stat_result, display: str) -> 
             except OSError:
                 same = False
             if not same:
-                raise FileError(display, f"its extended attribute {name!r} cannot be kept by a rewrite; "
-                                "not rewritten") from None
+                raise FileError(
+                    display, f"its extended attribute {name!r} cannot be kept by a rewrite; not rewritten"
+                ) from None
 
 
 class BackgroundWrites:

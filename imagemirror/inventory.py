@@ -70,6 +70,7 @@ from .walker import (
     value_start,
 )
 
+
 @lru_cache(maxsize=4096)
 def _parse(text: str) -> Reference:
     """:func:`reference.parse`, cached: a repository names the same images in many files.
@@ -85,8 +86,20 @@ class Analysis:
     (A plain slotted class, not a dataclass: ``check`` imports this at start-up.)
     """
 
-    __slots__ = ("text", "events", "docs", "refs", "edits", "bitnami_relocated", "notes", "inserts", "embedded",
-                 "masked", "valuesfrom", "pure")
+    __slots__ = (
+        "text",
+        "events",
+        "docs",
+        "refs",
+        "edits",
+        "bitnami_relocated",
+        "notes",
+        "inserts",
+        "embedded",
+        "masked",
+        "valuesfrom",
+        "pure",
+    )
 
     def __init__(self, text: str, events: list, docs: list):
         self.text = text  # without BOM
@@ -152,8 +165,20 @@ def analyse(text: str, file: str, settings: Settings, revert: bool = False) -> A
         if edits and ctx.frozen and any(id(node) in ctx.frozen for node, _ in edits):
             edits = []
             hint = "inside a string that is not a literal block (`|`): rewrite it by hand"
-        planned.append((site, {"status": status, "upstream": upstream, "target": target, "hint": hint, "edits": edits,
-                               "inserts": inserts, "source": item.source}))
+        planned.append(
+            (
+                site,
+                {
+                    "status": status,
+                    "upstream": upstream,
+                    "target": target,
+                    "hint": hint,
+                    "edits": edits,
+                    "inserts": inserts,
+                    "source": item.source,
+                },
+            )
+        )
     # Two images that need different values in one shared scalar (a global registry, an
     # anchored node) cannot both be served: report them, change neither.
     wanted: dict[int, set[str]] = {}
@@ -183,9 +208,11 @@ def analyse(text: str, file: str, settings: Settings, revert: bool = False) -> A
         blocked = [(node, shared_with[id(node)]) for node, _ in info["edits"] if id(node) in shared_with]
         if blocked:
             node, others = blocked[0]
-            why = (f"the anchored value {node.value!r} is also used by {', '.join(others[:3])}"
-                   f"{' and more' if len(others) > 3 else ''} (not an image key): rewriting it would change "
-                   "that too, so it is left; give the image its own value (break the alias) to rewrite it")
+            why = (
+                f"the anchored value {node.value!r} is also used by {', '.join(others[:3])}"
+                f"{' and more' if len(others) > 3 else ''} (not an image key): rewriting it would change "
+                "that too, so it is left; give the image its own value (break the alias) to rewrite it"
+            )
             info.update(edits=[], hint="; ".join(x for x in (info["hint"], why) if x))
             lines = lines or LineIndex(text)
             line, column = lines.position(value_start(text, site.main.node))
@@ -193,8 +220,12 @@ def analyse(text: str, file: str, settings: Settings, revert: bool = False) -> A
         for node, value in info["edits"]:
             analysis.edits[id(node)] = (node, value)
         analysis.inserts.extend(info["inserts"])
-        if (info["edits"] or info["inserts"]) and not revert and is_bitnami(info["upstream"]) \
-                and info["source"] == "values":  # (the flag is a values key)
+        if (
+            (info["edits"] or info["inserts"])
+            and not revert
+            and is_bitnami(info["upstream"])
+            and info["source"] == "values"
+        ):  # (the flag is a values key)
             analysis.bitnami_relocated = True
         main = site.main.node
         if main.props or main.tail or main.style in ("|", ">"):  # find the value itself
@@ -374,8 +405,14 @@ class Scan:
 
     __slots__ = ("results", "notes", "summary", "service_failed", "rewrite_flags")
 
-    def __init__(self, results: list[FileResult], notes: list[str] | None = None, summary: str | None = None,
-                 service_failed: bool = False, rewrite_flags: tuple[str, ...] = ()):
+    def __init__(
+        self,
+        results: list[FileResult],
+        notes: list[str] | None = None,
+        summary: str | None = None,
+        service_failed: bool = False,
+        rewrite_flags: tuple[str, ...] = (),
+    ):
         self.results = results
         self.notes = [] if notes is None else notes
         self.summary = summary
@@ -395,7 +432,9 @@ class Source(Protocol):
 
     def scan(self, paths: Seq[Path], settings: Settings, jobs: int = 0) -> Scan: ...
 
-    def files(self, paths: Seq[Path], settings: Settings) -> tuple[list[tuple[Path, str]], list[FileResult], list[str]]: ...
+    def files(
+        self, paths: Seq[Path], settings: Settings
+    ) -> tuple[list[tuple[Path, str]], list[FileResult], list[str]]: ...
 
     def plan(self, path: Path, display: str, text: str, settings: Settings): ...
 

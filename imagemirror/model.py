@@ -17,12 +17,20 @@ class Context:
     (A plain slotted class, not a dataclass: ``check`` imports this at start-up.)
     """
 
-    __slots__ = ("label", "release", "chart", "origin", "default_only", "disabled", "rendered", "literal",
-                 "test_hook")
+    __slots__ = ("label", "release", "chart", "origin", "default_only", "disabled", "rendered", "literal", "test_hook")
 
-    def __init__(self, label: str, release: str | None = None, chart: str | None = None,
-                 origin: str | None = None, default_only: bool = False, disabled: bool = False,
-                 rendered: dict | None = None, literal: str | None = None, test_hook: bool = False):
+    def __init__(
+        self,
+        label: str,
+        release: str | None = None,
+        chart: str | None = None,
+        origin: str | None = None,
+        default_only: bool = False,
+        disabled: bool = False,
+        rendered: dict | None = None,
+        literal: str | None = None,
+        test_hook: bool = False,
+    ):
         self.label = label
         self.release = release
         self.chart = chart
@@ -37,9 +45,17 @@ class Context:
         self.test_hook = test_hook
 
     def _key(self) -> tuple:
-        return (self.label, self.release, self.chart, self.origin, self.default_only, self.disabled,
-                tuple(sorted((k, repr(v)) for k, v in self.rendered.items())) if self.rendered else None,
-                self.literal, self.test_hook)
+        return (
+            self.label,
+            self.release,
+            self.chart,
+            self.origin,
+            self.default_only,
+            self.disabled,
+            tuple(sorted((k, repr(v)) for k, v in self.rendered.items())) if self.rendered else None,
+            self.literal,
+            self.test_hook,
+        )
 
     def __eq__(self, other) -> bool:
         return other.__class__ is Context and self._key() == other._key()
@@ -51,14 +67,31 @@ class Context:
         return f"Context({self.label!r}, release={self.release!r})"
 
     def __reduce__(self):  # records cross process boundaries
-        return (Context, (self.label, self.release, self.chart, self.origin, self.default_only, self.disabled,
-                          self.rendered, self.literal, self.test_hook))
+        return (
+            Context,
+            (
+                self.label,
+                self.release,
+                self.chart,
+                self.origin,
+                self.default_only,
+                self.disabled,
+                self.rendered,
+                self.literal,
+                self.test_hook,
+            ),
+        )
 
     def to_json(self) -> dict:
         if self.release is None:
             return {}
-        out = {"release": self.release, "chart": self.chart, "origin": self.origin,
-               "default_only": self.default_only, "disabled": self.disabled}
+        out = {
+            "release": self.release,
+            "chart": self.chart,
+            "origin": self.origin,
+            "default_only": self.default_only,
+            "disabled": self.disabled,
+        }
         if self.rendered is not None:
             out.update(self.rendered, literal=self.literal is not None)
         return out

@@ -50,7 +50,8 @@ from .yaml_edit import (
 
 MARK = "# imagemirror: pinned"
 _MARK_AT_END = re.compile(
-    r"(?P<sp> {1,2})# imagemirror: pinned(?: \((?:was:(?P<was>[^()\r\n]*)|(?P<added>added))\))?\Z")
+    r"(?P<sp> {1,2})# imagemirror: pinned(?: \((?:was:(?P<was>[^()\r\n]*)|(?P<added>added))\))?\Z"
+)
 ADDED = MARK + " (added)"
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}\Z")
 _WAS_OK = re.compile(r"[^()\r\n#]*\Z")
@@ -73,6 +74,8 @@ class ChartImage:
     status: str = MIRRORED
     reads: str | None = "digest"
     tag_key: str = "tag"
+
+
 TAG = "tag"
 STRING = "string"
 
@@ -242,8 +245,9 @@ class _Scan:
             if _use_digest_false(mapping) and site.tag is not None:
                 # Cilium's maps: with `useDigest: false` the chart ignores `digest` and composes
                 # repository:tag, so the pin goes in the tag (with true it would read both)
-                self.items.append((make(lookup, ref.digest if "@" in site.tag.node.value else None, TAG),
-                                   (site, site.tag.node, None)))
+                self.items.append(
+                    (make(lookup, ref.digest if "@" in site.tag.node.value else None, TAG), (site, site.tag.node, None))
+                )
                 continue
             if site.digest is not None:
                 self.items.append((make(lookup, ref.digest, DIGEST_KEY), (site, site.digest.node, None)))
@@ -251,8 +255,12 @@ class _Scan:
             null_digest = None
             if isinstance(mapping, Mapping):
                 for k, v in mapping.pairs:
-                    if isinstance(k, Scalar) and k.value in ("digest", "sha") and isinstance(v, Scalar) \
-                            and (v.is_null or (v.value == "" and v.style in ("'", '"'))):
+                    if (
+                        isinstance(k, Scalar)
+                        and k.value in ("digest", "sha")
+                        and isinstance(v, Scalar)
+                        and (v.is_null or (v.value == "" and v.style in ("'", '"')))
+                    ):
                         null_digest = v
             if null_digest is not None:
                 self.items.append((make(lookup, ref.digest, DIGEST_KEY), (site, null_digest, None)))
@@ -284,7 +292,7 @@ def _chart(digest_keys, chart) -> dict:
 
 def _load(text: str, file: str, settings: Settings, chart: dict) -> tuple[str, str, _Scan]:
     bom = "\ufeff" if text.startswith("\ufeff") else ""
-    body = text[len(bom):]
+    body = text[len(bom) :]
     try:
         return bom, body, _Scan(body, file, settings, chart)
     except YAMLSyntaxError as exc:
@@ -303,8 +311,9 @@ def pin_candidates(text: str, file: str, settings: Settings, digest_keys=(), cha
 # --------------------------------------------------------------------------- pin
 
 
-def pin_text(text: str, file: str, settings: Settings, digests: dict[str, str], digest_keys=(),
-             chart=None) -> PinResult:
+def pin_text(
+    text: str, file: str, settings: Settings, digests: dict[str, str], digest_keys=(), chart=None
+) -> PinResult:
     """Pin every candidate whose ``lookup`` is in ``digests`` (``host/path:tag`` -> digest).
 
     Raises :class:`FileError` for invalid YAML and when the result would not verify."""
@@ -331,26 +340,30 @@ def _pin_text(text, file, settings, digests, chart) -> PinResult:
             value = node.value.split("@", 1)[0] + "@" + digest
         elif cand.form == DIGEST_KEY:
             key = scan.parents.get(id(node), (None, None))[1]
-            hexa = (key is not None and key.value == "sha" and (node.is_null or _hex_only(node)))
-            value = digest[len("sha256:"):] if hexa else digest
+            hexa = key is not None and key.value == "sha" and (node.is_null or _hex_only(node))
+            value = digest[len("sha256:") :] if hexa else digest
         else:  # INSERT_DIGEST, INSERT_TAG: a key added after the anchor's line
             key_name, tag = extra
             if cand.form == INSERT_TAG:
                 value = f"{tag}@{digest}"
             else:
-                value = digest[len("sha256:"):] if key_name == "sha" else digest
+                value = digest[len("sha256:") :] if key_name == "sha" else digest
             prior = inserts.get(id(node))
             if prior is not None and prior[2] != value:
-                result.notes.append(f"{file}:{cand.line}:{cand.column}: shares a scalar with another image "
-                                    "that resolves to another digest; not pinned")
+                result.notes.append(
+                    f"{file}:{cand.line}:{cand.column}: shares a scalar with another image "
+                    "that resolves to another digest; not pinned"
+                )
                 inserts.pop(id(node))
                 continue
             inserts[id(node)] = (node, key_name, value, digest, cand, site.main.node)
             continue
         prior = edits.get(id(node))
         if prior is not None and prior[1] != value:
-            result.notes.append(f"{file}:{cand.line}:{cand.column}: shares a scalar (an anchor) with another "
-                                "image that resolves to another digest; not pinned")
+            result.notes.append(
+                f"{file}:{cand.line}:{cand.column}: shares a scalar (an anchor) with another "
+                "image that resolves to another digest; not pinned"
+            )
             edits.pop(id(node))
             continue
         edits[id(node)] = (node, value, cand)
@@ -389,8 +402,9 @@ def _pin_text(text, file, settings, digests, chart) -> PinResult:
         if _marker(line) is None and (cand.current is not None or cand.form == DIGEST_KEY or style != node.style):
             was = "" if empty else (body[colon + 1 : node.end] if colon is not None else None)
             if was is None or not _WAS_OK.match(was):
-                result.notes.append(f"{file}:{cand.line}:{cand.column}: cannot record the value it replaces; "
-                                    "pin it by hand")
+                result.notes.append(
+                    f"{file}:{cand.line}:{cand.column}: cannot record the value it replaces; pin it by hand"
+                )
                 continue
         if empty:
             replacements.append((colon + 1, colon + 1, " " + rendered))
@@ -414,29 +428,37 @@ def _pin_text(text, file, settings, digests, chart) -> PinResult:
         mapping = holder[0] if holder else None
         keypath = _keypath(scan, mapping) if mapping is not None else None
         if mapping is None or keypath is None or scan.parents.get(id(main), (None,))[0] is not mapping:
-            result.notes.append(f"{file}:{cand.line}:{cand.column}: the image map is in a list, under an anchor "
-                                f"or a merge key; add `{key_name}: {value}` by hand")
+            result.notes.append(
+                f"{file}:{cand.line}:{cand.column}: the image map is in a list, under an anchor "
+                f"or a merge key; add `{key_name}: {value}` by hand"
+            )
             continue
         if any(isinstance(k, Scalar) and k.value == key_name for k, _v in mapping.pairs):
-            result.notes.append(f"{file}:{cand.line}:{cand.column}: {key_name} is already set (not a scalar); "
-                                "left as is")
+            result.notes.append(
+                f"{file}:{cand.line}:{cand.column}: {key_name} is already set (not a scalar); left as is"
+            )
             continue
         line_no = mapping.line
         if mapping.flow:
-            one_line = _line_bounds(body, mapping.start)[0] == _line_bounds(body, max(mapping.start, mapping.end - 1))[0]
+            one_line = (
+                _line_bounds(body, mapping.start)[0] == _line_bounds(body, max(mapping.start, mapping.end - 1))[0]
+            )
             if not one_line or _line_bounds(body, mapping.start)[0] in marked_lines:
-                result.notes.append(f"{file}:{cand.line}:{cand.column}: a flow mapping over several lines, or with "
-                                    f"another pin; add `{key_name}: {value}` by hand")
+                result.notes.append(
+                    f"{file}:{cand.line}:{cand.column}: a flow mapping over several lines, or with "
+                    f"another pin; add `{key_name}: {value}` by hand"
+                )
                 continue
-        assignment = Assignment(keypath + (key_name,), value, comment=None if mapping.flow else ADDED,
-                                inline=not mapping.flow)
+        assignment = Assignment(
+            keypath + (key_name,), value, comment=None if mapping.flow else ADDED, inline=not mapping.flow
+        )
         added.append((assignment, mapping.flow, line_no, Pinned(cand, digest, cand.current)))
 
     markers = []  # first: at one offset (an empty value at the line's end) the value goes before
     for start, mark_text in marked_lines.items():
         _s, end, _n = _line_bounds(body, start)
         line = body[start:end]
-        markers.append((end, end, _with_marker(line, mark_text)[len(line):]))
+        markers.append((end, end, _with_marker(line, mark_text)[len(line) :]))
     replacements = markers + replacements
 
     new_body = body
@@ -451,14 +473,16 @@ def _pin_text(text, file, settings, digests, chart) -> PinResult:
                 after = set_values(new_body, [assignment], file, "pins")
             except FileError as exc:  # Refused included: the engine says why
                 c = pinned.candidate
-                result.notes.append(f"{file}:{c.line}:{c.column}: {exc.message}; add "
-                                    f"`{assignment.keypath[-1]}: {assignment.value}` by hand")
+                result.notes.append(
+                    f"{file}:{c.line}:{c.column}: {exc.message}; add "
+                    f"`{assignment.keypath[-1]}: {assignment.value}` by hand"
+                )
                 continue
             if flow:
                 events = parse_events(after)
                 start = _nth_line_start(after, line_no)
                 _s, end, _n = _line_bounds(after, start)
-                after = after[:end] + _with_marker(after[start:end], ADDED)[end - start:] + after[end:]
+                after = after[:end] + _with_marker(after[start:end], ADDED)[end - start :] + after[end:]
                 verify_events(events, after, {}, None, file, "pin")
             elif new_body and not new_body.endswith("\n") and after.endswith("\n"):
                 # the file had no final line break: the added line is the last and has none either,
@@ -517,7 +541,7 @@ def revert_text(text: str, file: str) -> RevertResult:
 
 def _revert_text(text: str, file: str) -> RevertResult:
     bom = "\ufeff" if text.startswith("\ufeff") else ""
-    body = text[len(bom):]
+    body = text[len(bom) :]
     result = RevertResult(text, False)
     if "imagemirror: pinned" not in body:
         return result
@@ -547,7 +571,7 @@ def _revert_text(text: str, file: str) -> RevertResult:
             continue
         key, value = pairs[-1]
         where = f"{file}:{number + 1}:{value.column + 1}"
-        if m.group("added") is not None and body[start:key.start].strip() == "":
+        if m.group("added") is not None and body[start : key.start].strip() == "":
             # a line pin inserted: remove it whole (only the key, its value and the marker are on it)
             if body[value.end : start + m.start()].strip():
                 result.notes.append(f"{where}: the pinned line holds more than the digest; left as is")

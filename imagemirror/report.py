@@ -229,8 +229,9 @@ def format_text(report: Report, color: bool = False) -> str:
             continue
         where = f"{f.file}:{f.line}:{f.column}:"
         if color:
-            lines.append(f"{_BOLD}{printable(where)}{_RESET} {_COLOURS.get(f.level, '')}{f.code}{_RESET} "
-                         f"{printable(f.message)}")
+            lines.append(
+                f"{_BOLD}{printable(where)}{_RESET} {_COLOURS.get(f.level, '')}{f.code}{_RESET} {printable(f.message)}"
+            )
         else:
             lines.append(printable(f"{where} {f.code} {f.message}"))
     return "".join(line + "\n" for line in lines)
@@ -346,9 +347,7 @@ def format_sarif(report: Report, version: str = "0") -> str:
             "ruleId": f.code,
             "level": f.level,
             "message": {"text": f.message},
-            "locations": [
-                {"physicalLocation": {"artifactLocation": {"uri": uri}, "region": region}}
-            ],
+            "locations": [{"physicalLocation": {"artifactLocation": {"uri": uri}, "region": region}}],
         }
         if f.code in RULES:
             result["ruleIndex"] = codes.index(f.code)
@@ -384,9 +383,7 @@ def format_sarif(report: Report, version: str = "0") -> str:
                 }
             ]
         if f.suppressed:
-            result["suppressions"] = [
-                {"kind": "inSource", "justification": "# imagemirror: ignore"}
-            ]
+            result["suppressions"] = [{"kind": "inSource", "justification": "# imagemirror: ignore"}]
         results.append(result)
     log = {
         "$schema": SARIF_SCHEMA,

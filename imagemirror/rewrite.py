@@ -22,8 +22,15 @@ from .sources.templates import mask
 from .walker import Mapping, Scalar, YAMLSyntaxError, content_start, gc_paused
 from .yaml_edit import Assignment, Refused, UnsafeValue, _scalar_sig, apply_replacements, edit, render, verify_events
 
-__all__ = ["ALLOW_INSECURE", "ALLOW_INSECURE_COMMENT", "Rewritten", "UnsafeValue", "allow_insecure", "render",
-           "rewrite_text"]
+__all__ = [
+    "ALLOW_INSECURE",
+    "ALLOW_INSECURE_COMMENT",
+    "Rewritten",
+    "UnsafeValue",
+    "allow_insecure",
+    "render",
+    "rewrite_text",
+]
 
 ALLOW_INSECURE = ("global", "security", "allowInsecureImages")
 ALLOW_INSECURE_COMMENT = "# imagemirror: Bitnami charts refuse relocated images without this"
@@ -52,7 +59,7 @@ def rewrite_text(text: str, file: str, settings: Settings, revert: bool = False)
 
 def _rewrite_text(text: str, file: str, settings: Settings, revert: bool) -> Rewritten:
     bom = "\ufeff" if text.startswith("\ufeff") else ""
-    body = text[len(bom):]
+    body = text[len(bom) :]
     try:
         analysis = analyse(body, file, settings, revert)
     except SourceError as exc:
@@ -62,23 +69,38 @@ def _rewrite_text(text: str, file: str, settings: Settings, revert: bool) -> Rew
     result = FileResult(file, refs=analysis.refs, notes=list(analysis.notes))
     # the flag when a Bitnami image moves here or is already on the cache (one left unmoved --
     # an anchor shared with a non-image key -- does not need it)
-    insecure = not revert and (analysis.bitnami_relocated or any(
-        r.upstream and r.status == MIRRORED and is_bitnami(r.upstream) and r.source is None
-        for r in analysis.refs))
+    insecure = not revert and (
+        analysis.bitnami_relocated
+        or any(
+            r.upstream and r.status == MIRRORED and is_bitnami(r.upstream) and r.source is None for r in analysis.refs
+        )
+    )
     if not revert:
-        embedded_bitnami = sorted({r.path.rsplit(".helm.values", 1)[0] + ".helm.values" for r in analysis.refs
-                                   if r.source is not None and r.target and r.upstream and is_bitnami(r.upstream)
-                                   and ".helm.values" in r.path})
+        embedded_bitnami = sorted(
+            {
+                r.path.rsplit(".helm.values", 1)[0] + ".helm.values"
+                for r in analysis.refs
+                if r.source is not None
+                and r.target
+                and r.upstream
+                and is_bitnami(r.upstream)
+                and ".helm.values" in r.path
+            }
+        )
         for where in embedded_bitnami:
-            result.notes.append(f"{file}: Bitnami images were relocated in {where}: set "
-                                "global.security.allowInsecureImages: true there by hand (Bitnami charts refuse them without it)")
+            result.notes.append(
+                f"{file}: Bitnami images were relocated in {where}: set "
+                "global.security.allowInsecureImages: true there by hand (Bitnami charts refuse them without it)"
+            )
     if not analysis.edits and not insecure and not analysis.inserts:
         return Rewritten(text, result, False)
     scalar_edits = list(analysis.edits.values())
     if analysis.inserts or analysis.embedded or analysis.masked:
         if insecure and _flag_state(analysis.docs) != "true":
-            result.notes.append(f"{file}: Bitnami images were relocated: set global.security.allowInsecureImages: true "
-                                "by hand (a templated file: no automatic edit)")
+            result.notes.append(
+                f"{file}: Bitnami images were relocated: set global.security.allowInsecureImages: true "
+                "by hand (a templated file: no automatic edit)"
+            )
         new_body = _edit_sources(body, analysis, scalar_edits, file)
     else:
         new_body = _edit(body, analysis.old_events, analysis.docs, scalar_edits, insecure, file, result.notes)
@@ -106,8 +128,9 @@ def _edit_sources(body: str, analysis, scalar_edits: list, file: str) -> str:
     splices = _inserts(analysis, body, replacements, file) if analysis.inserts else []
     new_body = apply_replacements(body, replacements)
     if new_body != body:
-        verify_events(analysis.old_events, mask(new_body)[0] if analysis.masked else new_body, expected_scalars,
-                      splices, file)
+        verify_events(
+            analysis.old_events, mask(new_body)[0] if analysis.masked else new_body, expected_scalars, splices, file
+        )
     return new_body
 
 
@@ -157,7 +180,9 @@ def _inserts(analysis, body: str, replacements, file: str) -> list:
                 replacements.append((at + 1, at + 1, f"{' ' * ins.column}{ins.key}: {rendered}{eol}"))
         i = index.get(ins.after.start)
         if i is None:
-            raise FileError(file, "rewrite did not verify (no event for an insertion); file left untouched -- please report this")
+            raise FileError(
+                file, "rewrite did not verify (no event for an insertion); file left untouched -- please report this"
+            )
         splices.append((i + 1, 0, [_scalar_sig(ins.key), _scalar_sig(ins.value, style)]))
     return splices
 
@@ -167,7 +192,7 @@ def allow_insecure(text: str, file: str, settings: Settings) -> tuple[str, list[
     (``rewrite --effective``): when the text pulls relocated Bitnami images, make sure
     ``global.security.allowInsecureImages`` is true -> (new text, notes), verified."""
     bom = "\ufeff" if text.startswith("\ufeff") else ""
-    body = text[len(bom):]
+    body = text[len(bom) :]
     with gc_paused():
         try:
             analysis = analyse(body, file, settings)
@@ -183,12 +208,12 @@ def allow_insecure(text: str, file: str, settings: Settings) -> tuple[str, list[
 def _needs_insecure(refs) -> bool:
     """Relocated Bitnami images named by a values file (the flag is a values key: never added
     to a manifest or an Application, see ``_rewrite_text``)."""
-    return any(r.upstream and (r.status == MIRRORED or r.target) and is_bitnami(r.upstream) and r.source is None
-               for r in refs)
+    return any(
+        r.upstream and (r.status == MIRRORED or r.target) and is_bitnami(r.upstream) and r.source is None for r in refs
+    )
 
 
-def _edit(body: str, events, docs: list, scalar_edits: list, insecure: bool, file: str,
-          notes: list[str]) -> str:
+def _edit(body: str, events, docs: list, scalar_edits: list, insecure: bool, file: str, notes: list[str]) -> str:
     """The scalar edits and, when ``insecure``, the Bitnami flag: one plan through the edit
     engine (a note says what was done to the flag, or what to do by hand)."""
     state = _flag_state(docs) if insecure else "true"
@@ -196,8 +221,10 @@ def _edit(body: str, events, docs: list, scalar_edits: list, insecure: bool, fil
         try:
             new_body = edit(body, events, docs, scalar_edits, [FLAG], file)
         except Refused:
-            notes.append(f"{file}: Bitnami images were relocated: set global.security.allowInsecureImages: true "
-                         "by hand (the file's shape does not allow a safe automatic edit)")
+            notes.append(
+                f"{file}: Bitnami images were relocated: set global.security.allowInsecureImages: true "
+                "by hand (the file's shape does not allow a safe automatic edit)"
+            )
         else:
             notes.append(f"{file}: {state} global.security.allowInsecureImages: true (Bitnami images relocated)")
             return new_body

@@ -79,7 +79,7 @@ def _block_value(node: Scalar) -> None:
     core = value.rstrip("\n")
     if core != value and _one_word(core):
         node.value = core
-        node.tail = value[len(core):]
+        node.tail = value[len(core) :]
 
 
 LEAN = Scalar("", "", -1, -1, False, -1, -1)
@@ -150,7 +150,6 @@ class gc_paused:
     def __exit__(self, *exc) -> None:
         if self.was:
             gc.enable()
-
 
 
 def events(text: str, pure: bool = False):
@@ -232,9 +231,24 @@ def _syntax_error(exc) -> YAMLSyntaxError:
 
 # keys whose scalar value the detector (and the Bitnami flag) reads; with ``lean`` the value of
 # any other key, and an unanchored scalar list item, is one shared empty placeholder
-_READ_KEYS = frozenset(("registry", "repository", "image", "name", "tag", "version", "digest", "sha",
-                        "imageRegistry", "imageNamespace", "defaultImageRegistry", "defaultImageRepository",
-                        "allowInsecureImages", "<<"))
+_READ_KEYS = frozenset(
+    (
+        "registry",
+        "repository",
+        "image",
+        "name",
+        "tag",
+        "version",
+        "digest",
+        "sha",
+        "imageRegistry",
+        "imageNamespace",
+        "defaultImageRegistry",
+        "defaultImageRepository",
+        "allowInsecureImages",
+        "<<",
+    )
+)
 
 
 def compose(evts, lean: bool = False) -> list:
@@ -293,7 +307,9 @@ def _compose(evts, lean: bool = False) -> list:
                 anchors[ev.anchor] = node
         elif cls is MappingStartEvent or cls is SequenceStartEvent:
             sm = ev.start_mark
-            node = (Mapping if cls is MappingStartEvent else Sequence)(sm.index, bool(ev.flow_style), sm.line, sm.column)
+            node = (Mapping if cls is MappingStartEvent else Sequence)(
+                sm.index, bool(ev.flow_style), sm.line, sm.column
+            )
             if ev.anchor is not None:
                 anchors[ev.anchor] = node
             stack.append(node)
@@ -322,10 +338,17 @@ def _compose(evts, lean: bool = False) -> list:
         parent = stack[-1]
         if lean and cls is ScalarEvent and parent.__class__ is Mapping and pending[-1] is None:
             node.value = _intern(node.value)  # a key: one string for every ``image:``, ``tag:``...
-        elif lean and cls is ScalarEvent and ev.anchor is None and (
-            parent.__class__ is Sequence
-            or (pending[-1] is not None and not (pending[-1][0].__class__ is Scalar
-                                                 and _reads(pending[-1][0].value, reads)))
+        elif (
+            lean
+            and cls is ScalarEvent
+            and ev.anchor is None
+            and (
+                parent.__class__ is Sequence
+                or (
+                    pending[-1] is not None
+                    and not (pending[-1][0].__class__ is Scalar and _reads(pending[-1][0].value, reads))
+                )
+            )
         ):
             node = LEAN
         elif parent.flow and node.__class__ is Scalar:
@@ -440,8 +463,10 @@ class Site:
         rendered = helm_plain(tag.value)
         if rendered is None:
             return None
-        return (f"`{self.tag.key}: {tag.value}` is a number in YAML, so Helm renders the tag as {rendered}: "
-                f"quote it (`{self.tag.key}: \"{tag.value}\"`) if {tag.value} is meant")
+        return (
+            f"`{self.tag.key}: {tag.value}` is a number in YAML, so Helm renders the tag as {rendered}: "
+            f'quote it (`{self.tag.key}: "{tag.value}"`) if {tag.value} is meant'
+        )
 
 
 # a digest written as the tag: ``algorithm:hex`` (a tag cannot hold a ':')
@@ -630,7 +655,14 @@ def _string_site(node: Scalar, path: str, key: Scalar, by_key: dict, in_seq: boo
     value = node.value
     # a lone untagged word outside a container spec may be a name the chart composes
     # with a hub/registry of its own (istio's ``image: pilot``): don't guess.
-    if "/" not in value and ":" not in value and "@" not in value and not in_seq and "name" not in by_key and "{{" not in value:
+    if (
+        "/" not in value
+        and ":" not in value
+        and "@" not in value
+        and not in_seq
+        and "name" not in by_key
+        and "{{" not in value
+    ):
         site.ambiguous = (
             f"'{value}' has no registry, namespace or tag: the chart may prefix it with a registry of its own"
         )
@@ -657,8 +689,12 @@ def _map_site(node: Mapping, by_key: dict, path: str, pkey, pline: int, ancestor
         names.append(Part(repository, "name", key="repository"))
         if image is not None:
             names.append(Part(image, "name", key="image"))
-        elif name is not None and image_key and _str_child(by_key, "registry") is not None \
-                and _ancestor_registry(ancestors, _CERT_MANAGER) == (None, None):
+        elif (
+            name is not None
+            and image_key
+            and _str_child(by_key, "registry") is not None
+            and _ancestor_registry(ancestors, _CERT_MANAGER) == (None, None)
+        ):
             # strimzi: ``{registry: quay.io, repository: strimzi, name: operator}`` renders
             # registry/repository/name (cert-manager, whose imageRegistry/imageNamespace sit
             # above, takes a set ``repository`` whole and ignores ``name``)
@@ -667,7 +703,11 @@ def _map_site(node: Mapping, by_key: dict, path: str, pkey, pline: int, ancestor
     elif image is not None:
         names.append(Part(image, "name", key="image"))
         kind_of_name = "image"
-    elif name is not None and image_key and ("repository" in by_key or "tag" in by_key or "registry" in by_key or _ancestor_registry(ancestors)):
+    elif (
+        name is not None
+        and image_key
+        and ("repository" in by_key or "tag" in by_key or "registry" in by_key or _ancestor_registry(ancestors))
+    ):
         names.append(Part(name, "name", key="name"))
         kind_of_name = "name"
     else:
@@ -683,8 +723,7 @@ def _map_site(node: Mapping, by_key: dict, path: str, pkey, pline: int, ancestor
         host_in_name = False
     if host_in_name and "imageRegistry" in glob:
         site.ambiguous = (
-            f"'{first.value}' names a host, but global.imageRegistry is set: "
-            "a chart that honours it would prepend it"
+            f"'{first.value}' names a host, but global.imageRegistry is set: a chart that honours it would prepend it"
         )
     elif not host_in_name:
         if "imageRegistry" in glob:
@@ -759,8 +798,12 @@ def image_positions(docs: list, sites: list[Site], nodes: set[int]) -> dict[int,
                     out.setdefault(id(k), []).append((f"{where} (a key)", False))
                 if v.__class__ is Scalar:
                     if id(v) in nodes:
-                        image = ((id(node) in maps and kk in _PART_KEYS) or (id(node), kk) in strings
-                                 or kk in _SHARED_KEYS or (path == "global.image" and kk == "registry"))
+                        image = (
+                            (id(node) in maps and kk in _PART_KEYS)
+                            or (id(node), kk) in strings
+                            or kk in _SHARED_KEYS
+                            or (path == "global.image" and kk == "registry")
+                        )
                         out.setdefault(id(v), []).append((where, image))
                 else:
                     stack.append((v, where, kk))
@@ -804,7 +847,7 @@ def block_span(text: str, node: Scalar) -> tuple[int, int] | None:
         return None
     j = _block_word(text, content_start(text, node))
     end = j + len(node.value)
-    if j < 0 or not text.startswith(node.value, j) or end > node.end or text[end:end + 1] not in ("", "\r", "\n"):
+    if j < 0 or not text.startswith(node.value, j) or end > node.end or text[end : end + 1] not in ("", "\r", "\n"):
         return None
     return j, end
 

@@ -191,9 +191,7 @@ def hint_for(ref: Reference, error: Exception, prefixes: dict[str, str] | None =
         )
     if split is not None:
         prefix, host, rest = split
-        if host == DOCKER_HUB and "/" not in rest and (
-            status in (401, 403, 404) or "authentication failed" in message
-        ):
+        if host == DOCKER_HUB and "/" not in rest and (status in (401, 403, 404) or "authentication failed" in message):
             return (
                 f"Docker Hub official images live under library/: use "
                 f"{ref.host}/{prefix}/library/{rest}{ref.suffix or ':latest'}"
@@ -262,8 +260,17 @@ class _Blobs:
         return fut
 
 
-def _settle(client, host: str, repo: str, digests: list[str], clock, sleep, settle: float,
-            confirms: dict[str, bool], probes: dict[str, threading.Lock] | None = None) -> int:
+def _settle(
+    client,
+    host: str,
+    repo: str,
+    digests: list[str],
+    clock,
+    sleep,
+    settle: float,
+    confirms: dict[str, bool],
+    probes: dict[str, threading.Lock] | None = None,
+) -> int:
     """Wait (up to ``settle`` seconds, never past the client's deadline) until the cache says
     it stores each blob it streamed from upstream; return how many it has not confirmed.
 
@@ -314,8 +321,9 @@ class _Fetched:
     verify_pinned: bool = False
 
 
-def _fetch_one(target: Target, client, blobs: _Blobs, platform: str, progress: Progress,
-               clock: Callable[[], float], prefixes) -> _Fetched:
+def _fetch_one(
+    target: Target, client, blobs: _Blobs, platform: str, progress: Progress, clock: Callable[[], float], prefixes
+) -> _Fetched:
     """Steps 1-3 for one image: manifests by tag, then every blob (failures end in ``result``)."""
     ref = target.ref
     host, repo = ref.host, ref.path
@@ -345,8 +353,15 @@ def _fetch_one(target: Target, client, blobs: _Blobs, platform: str, progress: P
                     continue
                 seen.add(desc["digest"])
                 size = desc.get("size")
-                futures.append(blobs.get(host, repo, desc["digest"], size if isinstance(size, int) else None,
-                                         lambda n: progress.advance(target, n)))
+                futures.append(
+                    blobs.get(
+                        host,
+                        repo,
+                        desc["digest"],
+                        size if isinstance(size, int) else None,
+                        lambda n: progress.advance(target, n),
+                    )
+                )
 
         def take_all(manifest, required: bool = True) -> set[str]:
             """``manifest`` (an image, or an index whose matching children are fetched one at a
@@ -355,8 +370,17 @@ def _fetch_one(target: Target, client, blobs: _Blobs, platform: str, progress: P
                 take("", manifest)
                 return {manifest.digest}
             listed = manifest.doc.get("manifests")
-            children = [m for m in listed if isinstance(m, dict) and platform_matches(m.get("platform"), platform)
-                        and isinstance(m.get("digest"), str)] if isinstance(listed, list) else []
+            children = (
+                [
+                    m
+                    for m in listed
+                    if isinstance(m, dict)
+                    and platform_matches(m.get("platform"), platform)
+                    and isinstance(m.get("digest"), str)
+                ]
+                if isinstance(listed, list)
+                else []
+            )
             if not children and required:
                 raise LookupError(f"{target.name}: the index has no manifest for platform {platform}")
             digests = {manifest.digest}
@@ -380,7 +404,8 @@ def _fetch_one(target: Target, client, blobs: _Blobs, platform: str, progress: P
             except Exception as exc:  # noqa: BLE001 - any failure here means "not served"
                 status = getattr(exc, "status", None)
                 raise LookupError(
-                    f"{target.name}: {PINNED_NOT_CACHED}" + (f" (HTTP {status} for the digest)" if status else f" ({exc})")
+                    f"{target.name}: {PINNED_NOT_CACHED}"
+                    + (f" (HTTP {status} for the digest)" if status else f" ({exc})")
                 ) from None
             result.digest = pinned.digest
             take_all(pinned, required=False)
@@ -418,8 +443,16 @@ def _needs_confirm(fetched: _Fetched, client, settle: float) -> bool:
     )
 
 
-def _confirm_one(fetched: _Fetched, client, blobs: _Blobs, progress: Progress, clock: Callable[[], float],
-                 prefixes, sleep: Callable[[float], None], settle: float) -> ImageResult:
+def _confirm_one(
+    fetched: _Fetched,
+    client,
+    blobs: _Blobs,
+    progress: Progress,
+    clock: Callable[[], float],
+    prefixes,
+    sleep: Callable[[float], None],
+    settle: float,
+) -> ImageResult:
     """Step 4 for one fetched image: wait until the cache confirms it stored the blobs that
     streamed through it, then check a pinned digest is served.  Runs on its own pool, so the
     image's slot already fetches the next image meanwhile."""
@@ -428,8 +461,9 @@ def _confirm_one(fetched: _Fetched, client, blobs: _Blobs, progress: Progress, c
     if _needs_confirm(fetched, client, settle):
         try:
             if fetched.streamed and settle > 0 and hasattr(client, "blob_stored"):
-                result.unconfirmed_blobs = _settle(client, ref.host, ref.path, fetched.streamed, clock, sleep,
-                                                   settle, blobs.confirms, blobs.probes)
+                result.unconfirmed_blobs = _settle(
+                    client, ref.host, ref.path, fetched.streamed, clock, sleep, settle, blobs.confirms, blobs.probes
+                )
             if fetched.verify_pinned and not client.manifest_served(ref.host, ref.path, ref.digest):
                 raise LookupError(f"{target.name}: {PINNED_NOT_CACHED}")
         except Exception as exc:  # noqa: BLE001 - every failure becomes this image's result
@@ -459,16 +493,19 @@ def warm_images(
     streamed through from upstream (0: do not wait)."""
     progress = progress or _NoProgress()
     jobs = max(1, jobs)
-    with ThreadPoolExecutor(jobs, thread_name_prefix="warm-blob") as blob_pool, ThreadPoolExecutor(
-        jobs, thread_name_prefix="warm-confirm"
-    ) as confirm_pool, ThreadPoolExecutor(jobs, thread_name_prefix="warm-image") as image_pool:
+    with (
+        ThreadPoolExecutor(jobs, thread_name_prefix="warm-blob") as blob_pool,
+        ThreadPoolExecutor(jobs, thread_name_prefix="warm-confirm") as confirm_pool,
+        ThreadPoolExecutor(jobs, thread_name_prefix="warm-image") as image_pool,
+    ):
         blobs = _Blobs(client, blob_pool)
 
         def one(target: Target) -> Future:
             fetched = _fetch_one(target, client, blobs, platform, progress, clock, prefixes)
             if _needs_confirm(fetched, client, settle):
-                return confirm_pool.submit(_confirm_one, fetched, client, blobs, progress, clock, prefixes,
-                                           sleep, settle)
+                return confirm_pool.submit(
+                    _confirm_one, fetched, client, blobs, progress, clock, prefixes, sleep, settle
+                )
             done: Future = Future()
             done.set_result(_confirm_one(fetched, client, blobs, progress, clock, prefixes, sleep, settle))
             return done
@@ -506,7 +543,10 @@ def warm_with_engine(
             if end is not None and clock() >= end:
                 raise TimeoutError(f"{target.name}: deadline exceeded before the pull started")
             pulled = engine.pull(
-                ref.host, ref.path, ref.tag, ref.digest,
+                ref.host,
+                ref.path,
+                ref.tag,
+                ref.digest,
                 platform=None if platform == "all" else platform,
                 progress=lambda n: progress.advance(target, n),
             )

@@ -292,8 +292,6 @@ def _same(want, got, expected_scalars) -> bool:
     return _sig(got) == _sig(want)  # stream and document start and end: once per document
 
 
-
-
 # --------------------------------------------------------------------------- assignments
 
 
@@ -345,7 +343,7 @@ def _before_blank_lines(text: str, at: int, mapping) -> int:
             break
         last = items[-1][1] if isinstance(items[-1], tuple) else items[-1]
     if isinstance(last, Scalar) and last.style in ("|", ">"):
-        header = text[last.start:text.find("\n", last.start)]
+        header = text[last.start : text.find("\n", last.start)]
         if "+" in header:
             return at
     while at > 0:
@@ -413,8 +411,7 @@ def _events_of(snippet: str) -> list[tuple]:
 
 
 def _dedent(block: str, indent: int) -> str:
-    return "".join(line[indent:] if line[:indent].strip() == "" else line
-                   for line in block.splitlines(keepends=True))
+    return "".join(line[indent:] if line[:indent].strip() == "" else line for line in block.splitlines(keepends=True))
 
 
 def _shared(root) -> set[int]:
@@ -484,7 +481,7 @@ def set_values(text: str, assignments: list[Assignment], file: str = "<values>",
     if not assignments:
         return text
     bom = "\ufeff" if text.startswith("\ufeff") else ""
-    body = text[len(bom):]
+    body = text[len(bom) :]
     try:
         events = parse_events(body)
     except YAMLSyntaxError as exc:
@@ -492,8 +489,15 @@ def set_values(text: str, assignments: list[Assignment], file: str = "<values>",
     return bom + edit(body, events, compose(events), [], assignments, file, what)
 
 
-def edit(body: str, events: list, docs: list, scalar_edits: list[tuple[Scalar, str]],
-         assignments: list[Assignment], file: str, what: str = "rewrite") -> str:
+def edit(
+    body: str,
+    events: list,
+    docs: list,
+    scalar_edits: list[tuple[Scalar, str]],
+    assignments: list[Assignment],
+    file: str,
+    what: str = "rewrite",
+) -> str:
     """One combined plan on ``body`` (no BOM; ``events``/``docs`` its parse): scalars replaced
     in place (``scalar_edits``: node -> new value) and ``assignments`` made, in one splice,
     verified once: the new event stream must be the old one with exactly the new scalar
@@ -510,8 +514,12 @@ def edit(body: str, events: list, docs: list, scalar_edits: list[tuple[Scalar, s
             # its chomping) and the line breaks after it are kept
             span = block_span(body, node)
             if span is None:
-                raise FileError(file, f"block scalar {node.value!r} is not one word on one line: rewrite it by hand",
-                                node.line + 1, node.column + 1)
+                raise FileError(
+                    file,
+                    f"block scalar {node.value!r} is not one word on one line: rewrite it by hand",
+                    node.line + 1,
+                    node.column + 1,
+                )
             replacements.append((span[0], span[1], rendered))
             expected_scalars[node.start] = (value + node.tail, style)
             continue
@@ -526,8 +534,17 @@ def edit(body: str, events: list, docs: list, scalar_edits: list[tuple[Scalar, s
     return new_body
 
 
-def _plan(body: str, events: list, docs: list, assignments: list[Assignment], file: str, what: str,
-          replacements: list, expected_scalars: dict, splices: list) -> None:
+def _plan(
+    body: str,
+    events: list,
+    docs: list,
+    assignments: list[Assignment],
+    file: str,
+    what: str,
+    replacements: list,
+    expected_scalars: dict,
+    splices: list,
+) -> None:
     """The replacements (and the event splices that verify them) for ``assignments``."""
     first = any(a.at == "first" for a in assignments)
     refuse = Refused if first else FileError
@@ -552,23 +569,37 @@ def _plan(body: str, events: list, docs: list, assignments: list[Assignment], fi
             if not isinstance(node, Mapping):
                 break
             if id(node) in shared:
-                raise refuse(file, f"{'.'.join(map(str, a.keypath[:depth])) or 'the document'} is shared through an "
-                             f"anchor: cannot add {what} to it", node.line + 1, node.column + 1)
+                raise refuse(
+                    file,
+                    f"{'.'.join(map(str, a.keypath[:depth])) or 'the document'} is shared through an "
+                    f"anchor: cannot add {what} to it",
+                    node.line + 1,
+                    node.column + 1,
+                )
             pair = next(((k, v) for k, v in node.pairs if isinstance(k, Scalar) and k.value == a.keypath[depth]), None)
             if pair is None:
                 if any(isinstance(k, Scalar) and k.value == a.keypath[depth] for k, _ in node.items()):
-                    raise refuse(file, f"{'.'.join(map(str, a.keypath[:depth + 1]))} comes from a merge key (<<): "
-                                 f"cannot set it here", node.line + 1, node.column + 1)
+                    raise refuse(
+                        file,
+                        f"{'.'.join(map(str, a.keypath[: depth + 1]))} comes from a merge key (<<): cannot set it here",
+                        node.line + 1,
+                        node.column + 1,
+                    )
                 break
             (key_node, node), depth = pair, depth + 1
         where = ".".join(map(str, a.keypath[:depth]))
         if depth == len(a.keypath):
             if not isinstance(node, Scalar) or node.style in ("|", ">") or (a.at == "first" and node.props):
-                raise refuse(file, f"{'.'.join(map(str, a.keypath))} is not a plain value: cannot set it",
-                             getattr(node, "line", 0) + 1, getattr(node, "column", 0) + 1)
+                raise refuse(
+                    file,
+                    f"{'.'.join(map(str, a.keypath))} is not a plain value: cannot set it",
+                    getattr(node, "line", 0) + 1,
+                    getattr(node, "column", 0) + 1,
+                )
             if id(node) in shared:
-                raise refuse(file, f"{where} is shared through an anchor: cannot set it here",
-                             node.line + 1, node.column + 1)
+                raise refuse(
+                    file, f"{where} is shared through an anchor: cannot set it here", node.line + 1, node.column + 1
+                )
             if isinstance(a.value, bool):
                 rendered, value, style = render_value(a.value), render_value(a.value), ""
             else:
@@ -586,11 +617,16 @@ def _plan(body: str, events: list, docs: list, assignments: list[Assignment], fi
             if a.at == "first" and isinstance(node, Scalar) and node.is_null and node.value == "" and not node.props:
                 fill = True
             elif isinstance(node, Scalar) and node.is_null:
-                raise refuse(file, f"{where} is empty (null): give it a mapping to hold the {what}",
-                             node.line + 1, node.column + 1)
+                raise refuse(
+                    file,
+                    f"{where} is empty (null): give it a mapping to hold the {what}",
+                    node.line + 1,
+                    node.column + 1,
+                )
             else:
-                raise refuse(file, f"{where} is not a mapping: cannot add {what} under it",
-                             node.line + 1, node.column + 1)
+                raise refuse(
+                    file, f"{where} is not a mapping: cannot add {what} under it", node.line + 1, node.column + 1
+                )
         if a.at == "first" and isinstance(node, Mapping) and node.flow and depth:
             raise Refused(file, f"{where} is a flow mapping: cannot add {what} to it", node.line + 1, node.column + 1)
         key = id(node) if node is not None else 0
@@ -602,7 +638,7 @@ def _plan(body: str, events: list, docs: list, assignments: list[Assignment], fi
         elif a.comment:
             anchor = a.anchor[depth:] if len(a.anchor) > depth and a.anchor[:depth] == a.keypath[:depth] else rest[:1]
             anchor = anchor or rest[:1]
-            entry[2].setdefault(tuple(anchor[:max(1, len(anchor))]), a.comment)
+            entry[2].setdefault(tuple(anchor[: max(1, len(anchor))]), a.comment)
     blocks: list[tuple[int, int, str]] = []  # (offset, depth, text): deeper blocks at one offset go above
     for node, tree, comments, prefix, at, key_node, inline, fill in inserts.values():
         if node is None:  # an empty document: the block is all there is
@@ -611,24 +647,52 @@ def _plan(body: str, events: list, docs: list, assignments: list[Assignment], fi
             blocks.append((len(body), 0, lead + block))
             scalar = next((i for i, ev in enumerate(_events_reader(events)()) if ev.__class__ is ScalarEvent), None)
             if scalar is not None:  # a null document: the mapping replaces it
-                splices.append((scalar, 1, [("MappingStartEvent", None, "", None, None, False),
-                                            *_events_of(block), ("MappingEndEvent", None, "", None, None, False)]))
+                splices.append(
+                    (
+                        scalar,
+                        1,
+                        [
+                            ("MappingStartEvent", None, "", None, None, False),
+                            *_events_of(block),
+                            ("MappingEndEvent", None, "", None, None, False),
+                        ],
+                    )
+                )
             else:
-                splices.append((1, 0, [("DocumentStartEvent", None, "", None, None, False),
-                                       ("MappingStartEvent", None, "", None, None, False), *_events_of(block),
-                                       ("MappingEndEvent", None, "", None, None, False),
-                                       ("DocumentEndEvent", None, "", None, None, False)]))
+                splices.append(
+                    (
+                        1,
+                        0,
+                        [
+                            ("DocumentStartEvent", None, "", None, None, False),
+                            ("MappingStartEvent", None, "", None, None, False),
+                            *_events_of(block),
+                            ("MappingEndEvent", None, "", None, None, False),
+                            ("DocumentEndEvent", None, "", None, None, False),
+                        ],
+                    )
+                )
             continue
         if fill:
             nxt = body.find("\n", key_node.end)
             if nxt == -1:
-                raise Refused(file, f"{'.'.join(map(str, prefix))} is empty on the last line: cannot add {what} under it")
+                raise Refused(
+                    file, f"{'.'.join(map(str, prefix))} is empty on the last line: cannot add {what} under it"
+                )
             indent = key_node.column + step
             block = "".join(_block(tree, indent, step, nl, comments, (), inline))
             blocks.append((nxt + 1, len(prefix), block))
-            splices.append((at_events.index(node), 1, [("MappingStartEvent", None, "", None, None, False),
-                                                       *_events_of(_dedent(block, indent)),
-                                                       ("MappingEndEvent", None, "", None, None, False)]))
+            splices.append(
+                (
+                    at_events.index(node),
+                    1,
+                    [
+                        ("MappingStartEvent", None, "", None, None, False),
+                        *_events_of(_dedent(block, indent)),
+                        ("MappingEndEvent", None, "", None, None, False),
+                    ],
+                )
+            )
         elif at == "first" and node is root:  # a new top-level key: at the end of the document
             lead = "" if not body or body.endswith(("\n", "\r")) else nl
             block = "".join(_block(tree, root.column, step, nl, comments, (), inline))
@@ -637,9 +701,15 @@ def _plan(body: str, events: list, docs: list, assignments: list[Assignment], fi
         elif at == "first":
             first_key = node.pairs[0][0]
             line_start = body.rfind("\n", 0, first_key.start) + 1
-            if body[line_start:first_key.start].strip() or (key_node is not None and first_key.column <= key_node.column):
-                raise Refused(file, f"{'.'.join(map(str, prefix))} does not start on its own line: cannot add {what}",
-                              first_key.line + 1, first_key.column + 1)
+            if body[line_start : first_key.start].strip() or (
+                key_node is not None and first_key.column <= key_node.column
+            ):
+                raise Refused(
+                    file,
+                    f"{'.'.join(map(str, prefix))} does not start on its own line: cannot add {what}",
+                    first_key.line + 1,
+                    first_key.column + 1,
+                )
             block = "".join(_block(tree, first_key.column, step, nl, comments, (), inline))
             blocks.append((line_start, len(prefix), block))
             splices.append((at_events.index(node) + 1, 0, _events_of(_dedent(block, first_key.column))))
@@ -653,8 +723,8 @@ def _plan(body: str, events: list, docs: list, assignments: list[Assignment], fi
             comment = next(iter(comments.values()), None)
             eol = body.find("\n", node.end - 1)
             eol = len(body) if eol == -1 else eol
-            if comment and body[node.end:eol].strip() in ("", "\r"):
-                end = eol - 1 if body[eol - 1:eol] == "\r" else eol
+            if comment and body[node.end : eol].strip() in ("", "\r"):
+                end = eol - 1 if body[eol - 1 : eol] == "\r" else eol
                 blocks.append((end, len(prefix), "  " + comment))
         else:
             at_ = _line_end(body, _last_scalar_end(node))

@@ -47,7 +47,9 @@ def skip_or_fail(reason: str) -> None:
 def require_binary(name: str, *alternatives: str) -> str:
     """Path of the first binary found among ``name`` and ``alternatives``, or skip/fail."""
     for candidate in (name, *alternatives):
-        found = shutil.which(candidate) or (candidate if os.path.isabs(candidate) and os.access(candidate, os.X_OK) else None)
+        found = shutil.which(candidate) or (
+            candidate if os.path.isabs(candidate) and os.access(candidate, os.X_OK) else None
+        )
         if found:
             return found
     skip_or_fail(f"binary {name!r} not found (install it with .ci/install-system)")

@@ -51,7 +51,9 @@ def assert_only_image_scalars_changed(before: str, after: str, refs, registry: s
                 continue
             assert isinstance(old, str) and isinstance(new, str), (path, old, new)
             parent, _, leaf = path.rpartition(".")
-            assert registry in new or new.startswith(("docker-hub/", "quay/", "github/", "k8s/", "ecr-public/", "library/")), (path, old, new)
+            assert registry in new or new.startswith(
+                ("docker-hub/", "quay/", "github/", "k8s/", "ecr-public/", "library/")
+            ), (path, old, new)
             if path in paths or parent in paths or leaf in IMAGE_KEYS:
                 allowed_objects.add(id(old))
             else:
@@ -75,7 +77,9 @@ def assert_line_edits_are_scalar_swaps(before: str, after: str) -> int:
         assert op in ("replace", "insert"), (op, old[i1:i2], new[j1:j2])
         if op == "replace" and i2 - i1 != j2 - j1:
             # an insertion next to a replaced line: match the inserted lines out
-            inserted = [ln for ln in new[j1:j2] if "allowInsecureImages: true" in ln or ln.strip() in ("security:", "global:")]
+            inserted = [
+                ln for ln in new[j1:j2] if "allowInsecureImages: true" in ln or ln.strip() in ("security:", "global:")
+            ]
             rest = [ln for ln in new[j1:j2] if ln not in inserted]
             assert len(rest) == i2 - i1, (old[i1:i2], new[j1:j2])
             pairs = zip(old[i1:i2], rest)

@@ -17,34 +17,60 @@ from conftest import REPO, skip_or_fail
 
 # ../shared/charts of the project (IMAGEMIRROR_SHARED_CHARTS overrides; a git worktree one level
 # deeper finds it one level up)
-CHARTS = next((p for p in (Path(os.environ.get("IMAGEMIRROR_SHARED_CHARTS", REPO.parent / "shared" / "charts")),
-                           REPO.parent.parent / "shared" / "charts") if (p / "RENDERED.tsv").is_file()),
-              REPO.parent / "shared" / "charts")
+CHARTS = next(
+    (
+        p
+        for p in (
+            Path(os.environ.get("IMAGEMIRROR_SHARED_CHARTS", REPO.parent / "shared" / "charts")),
+            REPO.parent.parent / "shared" / "charts",
+        )
+        if (p / "RENDERED.tsv").is_file()
+    ),
+    REPO.parent / "shared" / "charts",
+)
 SHIM = Path(__file__).resolve().parent / "helm_shim" / "helm"
 REG = "123456789012.dkr.ecr.af-south-1.amazonaws.com"
 
 # Values of ours that turn optional components on (metrics exporters, volume-permission init
 # containers, subcharts, sidecars, test hooks).  Each was checked to render.
 OVERLAYS: dict[str, dict] = {
-    "wordpress-27.0.0": {"volumePermissions": {"enabled": True}, "metrics": {"enabled": True},
-                         "memcached": {"enabled": True}, "mariadb": {"volumePermissions": {"enabled": True}}},
+    "wordpress-27.0.0": {
+        "volumePermissions": {"enabled": True},
+        "metrics": {"enabled": True},
+        "memcached": {"enabled": True},
+        "mariadb": {"volumePermissions": {"enabled": True}},
+    },
     "mariadb-23.0.1": {"metrics": {"enabled": True}, "volumePermissions": {"enabled": True}},
-    "mongodb-17.0.2": {"architecture": "replicaset", "arbiter": {"enabled": True}, "metrics": {"enabled": True},
-                       "volumePermissions": {"enabled": True}},
+    "mongodb-17.0.2": {
+        "architecture": "replicaset",
+        "arbiter": {"enabled": True},
+        "metrics": {"enabled": True},
+        "volumePermissions": {"enabled": True},
+    },
     "postgresql-17.1.0": {"metrics": {"enabled": True}, "volumePermissions": {"enabled": True}},
-    "redis-23.1.1": {"metrics": {"enabled": True}, "sentinel": {"enabled": True}, "volumePermissions": {"enabled": True}},
+    "redis-23.1.1": {
+        "metrics": {"enabled": True},
+        "sentinel": {"enabled": True},
+        "volumePermissions": {"enabled": True},
+    },
     "keycloak-25.4.0": {"keycloakConfigCli": {"enabled": True}, "metrics": {"enabled": True}},
-    "erpnext-8.0.75": {"persistence": {"worker": {"storageClass": "nfs"}},
-                       "jobs": {"volumePermissions": {"enabled": True},
-                                "createSite": {"enabled": True, "siteName": "erp.example.com"}},
-                       "mariadb-subchart": {"enabled": True}},
+    "erpnext-8.0.75": {
+        "persistence": {"worker": {"storageClass": "nfs"}},
+        "jobs": {
+            "volumePermissions": {"enabled": True},
+            "createSite": {"enabled": True, "siteName": "erp.example.com"},
+        },
+        "mariadb-subchart": {"enabled": True},
+    },
     "kube-prometheus-stack-88.5.3": {"thanosRuler": {"enabled": True}},
     "ingress-nginx-4.15.1": {"defaultBackend": {"enabled": True}, "controller": {"metrics": {"enabled": True}}},
     "argo-cd-10.1.1": {"redis-ha": {"enabled": True}, "redis": {"enabled": False}},
     "external-dns-1.21.1": {"policy": "upsert-only", "extraContainers": [{"name": "extra", "image": "busybox:1.36"}]},
     "traefik-41.3.0": {"deployment": {"initContainers": [{"name": "init", "image": "busybox:1.36"}]}},
-    "velero-12.1.0": {"deployNodeAgent": True,
-                      "initContainers": [{"name": "aws", "image": "velero/velero-plugin-for-aws:v1.10.0"}]},
+    "velero-12.1.0": {
+        "deployNodeAgent": True,
+        "initContainers": [{"name": "aws", "image": "velero/velero-plugin-for-aws:v1.10.0"}],
+    },
 }
 
 
@@ -100,16 +126,22 @@ def write_tree(root: Path, charts: dict[str, tuple[str, dict | None, dict | None
         values.write_text(dump_yaml(data) if data else "{}\n")
         name = chart_name(folder)
         app_doc = {
-            "apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+            "apiVersion": "argoproj.io/v1alpha1",
+            "kind": "Application",
             "metadata": {"name": app, "namespace": "argocd"},
-            "spec": {"project": "default",
-                     "destination": {"server": "https://kubernetes.default.svc", "namespace": "default"},
-                     "sources": [{"repoURL": "https://git.example.com/gitops.git", "targetRevision": "main",
-                                  "path": f"charts/{app}",
-                                  "helm": {"releaseName": name,
-                                           "valueFiles": [f"$values/environments/{env}/{app}/values.yaml"]}},
-                                 {"repoURL": "https://git.example.com/gitops.git", "targetRevision": "main",
-                                  "ref": "values"}]},
+            "spec": {
+                "project": "default",
+                "destination": {"server": "https://kubernetes.default.svc", "namespace": "default"},
+                "sources": [
+                    {
+                        "repoURL": "https://git.example.com/gitops.git",
+                        "targetRevision": "main",
+                        "path": f"charts/{app}",
+                        "helm": {"releaseName": name, "valueFiles": [f"$values/environments/{env}/{app}/values.yaml"]},
+                    },
+                    {"repoURL": "https://git.example.com/gitops.git", "targetRevision": "main", "ref": "values"},
+                ],
+            },
         }
         (root / "apps").mkdir(exist_ok=True)
         (root / "apps" / f"{app}.yaml").write_text(dump_yaml(app_doc))
@@ -159,10 +191,17 @@ def imagemirror(*args, cwd: Path, env: dict | None = None, path_prefix: Path | N
     if path_prefix is not None:
         full["PATH"] = f"{path_prefix}{os.pathsep}{full.get('PATH', '')}"
     else:  # no helm on PATH: the SDK (or the model) decides
-        full["PATH"] = os.pathsep.join(p for p in full.get("PATH", "").split(os.pathsep)
-                                       if not (Path(p) / "helm").exists())
-    return subprocess.run([sys.executable, "-m", "imagemirror", *map(str, args)], cwd=cwd, capture_output=True,
-                          text=True, env=full, timeout=900)
+        full["PATH"] = os.pathsep.join(
+            p for p in full.get("PATH", "").split(os.pathsep) if not (Path(p) / "helm").exists()
+        )
+    return subprocess.run(
+        [sys.executable, "-m", "imagemirror", *map(str, args)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env=full,
+        timeout=900,
+    )
 
 
 def listed(out) -> list[dict]:

@@ -73,16 +73,57 @@ configs = st.sampled_from(
 # --------------------------------------------------------------------------- references
 
 _COMPONENT = re.compile(r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*\Z")
-_WORDS = ["nginx", "redis", "app", "web", "controller", "node-exporter", "my_app", "busybox",
-          "kube-state-metrics", "a", "x1", "ingress-nginx", "rocket.chat", "csi__attacher", "mc",
-          "prom", "argocd", "0", "9lives", "pilot", "cert-manager-controller"]
+_WORDS = [
+    "nginx",
+    "redis",
+    "app",
+    "web",
+    "controller",
+    "node-exporter",
+    "my_app",
+    "busybox",
+    "kube-state-metrics",
+    "a",
+    "x1",
+    "ingress-nginx",
+    "rocket.chat",
+    "csi__attacher",
+    "mc",
+    "prom",
+    "argocd",
+    "0",
+    "9lives",
+    "pilot",
+    "cert-manager-controller",
+]
 # Cosmetic text (names, tags, comments) comes from a ``random.Random`` seeded by one hypothesis
 # draw: hypothesis still drives (and shrinks) the structure, and a document costs a few dozen
 # draws instead of hundreds, which is what lets CI afford >= 10,000 examples.
 _ALNUM = "abcdefghijklmnopqrstuvwxyz0123456789"
-_TAGS = ["1.25.3", "v1.2.3", "latest", "16.2.0-debian-12-r0", "RELEASE.2024-12-18T13-15-44Z",
-         "v2.10.1-alpine", "stable", "1", "master", "3.12", "true", "null", "0x1F", "1e3",
-         "v20.2.0", "_x", "8.0.35", "1.10", "0755", "2024-01-02", "y", "ON"]
+_TAGS = [
+    "1.25.3",
+    "v1.2.3",
+    "latest",
+    "16.2.0-debian-12-r0",
+    "RELEASE.2024-12-18T13-15-44Z",
+    "v2.10.1-alpine",
+    "stable",
+    "1",
+    "master",
+    "3.12",
+    "true",
+    "null",
+    "0x1F",
+    "1e3",
+    "v20.2.0",
+    "_x",
+    "8.0.35",
+    "1.10",
+    "0755",
+    "2024-01-02",
+    "y",
+    "ON",
+]
 
 
 def _component(rnd: random.Random) -> str:
@@ -147,10 +188,26 @@ def upstream_text(ref: Ref, cfg: Config) -> str:
 
 
 # Host kinds: (host written, expected kind).  ``None`` is implicit Docker Hub.
-RULE_HOSTS = [None, "docker.io", "index.docker.io", "registry-1.docker.io", "quay.io", "ghcr.io",
-              "registry.k8s.io", "public.ecr.aws", "registry.rocket.chat"]
-NO_RULE_HOSTS = ["gcr.io", "nvcr.io", "us-docker.pkg.dev", "docker.io.evil.com", "localhost:5001",
-                 "registry.gitlab.com", "my-registry.local:8443"]
+RULE_HOSTS = [
+    None,
+    "docker.io",
+    "index.docker.io",
+    "registry-1.docker.io",
+    "quay.io",
+    "ghcr.io",
+    "registry.k8s.io",
+    "public.ecr.aws",
+    "registry.rocket.chat",
+]
+NO_RULE_HOSTS = [
+    "gcr.io",
+    "nvcr.io",
+    "us-docker.pkg.dev",
+    "docker.io.evil.com",
+    "localhost:5001",
+    "registry.gitlab.com",
+    "my-registry.local:8443",
+]
 
 
 def kind_of(ref: Ref, cfg: Config) -> str:
@@ -281,11 +338,29 @@ class Site:
 
 # --------------------------------------------------------------------------- text pieces
 
-_COMMENT_POOL = (
-    [chr(c) for c in range(0x20, 0x7F)] + ["\t", "é", "ß", "名", "🙂", "\u00a0", "ё", "ğ", "\u200b", "\U0001f600", "\ue000"]
-)
-_COMMENTS = ["image: nginx:1.25", "repository: quay.io/x/y", "tag: 1.0  # old", "registry: docker.io",
-             "- image: busybox", "@schema type:string", "TODO ünïcödé", ""]
+_COMMENT_POOL = [chr(c) for c in range(0x20, 0x7F)] + [
+    "\t",
+    "é",
+    "ß",
+    "名",
+    "🙂",
+    "\u00a0",
+    "ё",
+    "ğ",
+    "\u200b",
+    "\U0001f600",
+    "\ue000",
+]
+_COMMENTS = [
+    "image: nginx:1.25",
+    "repository: quay.io/x/y",
+    "tag: 1.0  # old",
+    "registry: docker.io",
+    "- image: busybox",
+    "@schema type:string",
+    "TODO ünïcödé",
+    "",
+]
 
 
 def _comment(rnd: random.Random) -> str:
@@ -294,16 +369,73 @@ def _comment(rnd: random.Random) -> str:
     return "".join(rnd.choices(_COMMENT_POOL, k=rnd.randint(0, 20)))
 
 
-NOISE_KEYS = ["replicaCount", "service", "port", "resources", "limits", "cpu", "memory", "podAnnotations",
-              "mariadb", "mongodb", "metrics", "sidecars", "primary", "auth", "persistence", "enabled",
-              "ключ", "名前", "café", "x-emoji-🙂", "extraEnv", "annotations", "labels", "config", "a_b",
-              "nodeSelector", "serviceAccount", "dex", "redis-cache", "app-template", "controller"]
+NOISE_KEYS = [
+    "replicaCount",
+    "service",
+    "port",
+    "resources",
+    "limits",
+    "cpu",
+    "memory",
+    "podAnnotations",
+    "mariadb",
+    "mongodb",
+    "metrics",
+    "sidecars",
+    "primary",
+    "auth",
+    "persistence",
+    "enabled",
+    "ключ",
+    "名前",
+    "café",
+    "x-emoji-🙂",
+    "extraEnv",
+    "annotations",
+    "labels",
+    "config",
+    "a_b",
+    "nodeSelector",
+    "serviceAccount",
+    "dex",
+    "redis-cache",
+    "app-template",
+    "controller",
+]
 IMAGE_KEYS = ["image", "mcImage", "cephImage", "initImage", "sidecarImage"]
-SITE_CONTAINER_KEYS = ["registrar", "provisioner", "exporter", "redis", "airflow", "pgbouncer", "statsd",
-                       "toolbox", "busybox", "kubectl"]
-_NOISE = ["1", "true", "false", "null", "~", "0.5", "''", '""', "IfNotPresent", "10Gi",
-          "'image: nginx:1.25'", '"# not a comment"', "'{{ .Values.x }}'", "https://x.y/z",
-          '"quay.io/prom/prometheus:v2"', "'它'", "'a # b'", "nginx:1.25", "ghcr.io/a/b"]
+SITE_CONTAINER_KEYS = [
+    "registrar",
+    "provisioner",
+    "exporter",
+    "redis",
+    "airflow",
+    "pgbouncer",
+    "statsd",
+    "toolbox",
+    "busybox",
+    "kubectl",
+]
+_NOISE = [
+    "1",
+    "true",
+    "false",
+    "null",
+    "~",
+    "0.5",
+    "''",
+    '""',
+    "IfNotPresent",
+    "10Gi",
+    "'image: nginx:1.25'",
+    '"# not a comment"',
+    "'{{ .Values.x }}'",
+    "https://x.y/z",
+    '"quay.io/prom/prometheus:v2"',
+    "'它'",
+    "'a # b'",
+    "nginx:1.25",
+    "ghcr.io/a/b",
+]
 
 
 def _noise_value(rnd: random.Random) -> str:
@@ -362,7 +494,9 @@ def plain_ok(value: str, flow: bool) -> bool:
 
 
 @st.composite
-def sites(draw, cfg: Config, rnd: random.Random, *, flow_ok: bool = True, in_container: bool = False) -> tuple[str, Site]:
+def sites(
+    draw, cfg: Config, rnd: random.Random, *, flow_ok: bool = True, in_container: bool = False
+) -> tuple[str, Site]:
     """(key, site) for one image reference in one of the supported shapes."""
     kind = draw(st.sampled_from(["unmirrored"] * 6 + ["no-rule", "mirrored", "ambiguous", "templated", "invalid"]))
     shape = draw(st.sampled_from(["bitnami", "repo_host", "string", "string", "reg_image"]))
@@ -371,17 +505,25 @@ def sites(draw, cfg: Config, rnd: random.Random, *, flow_ok: bool = True, in_con
     if kind == "ambiguous":
         shape = "repo_only"
     flow = flow_ok and shape != "string" and draw(st.integers(0, 3)) == 3
-    key = draw(st.sampled_from(IMAGE_KEYS if shape in ("bitnami", "string", "reg_image", "repo_only") else IMAGE_KEYS + SITE_CONTAINER_KEYS))
+    key = draw(
+        st.sampled_from(
+            IMAGE_KEYS if shape in ("bitnami", "string", "reg_image", "repo_only") else IMAGE_KEYS + SITE_CONTAINER_KEYS
+        )
+    )
     if draw(st.integers(0, 9)) == 9:
         key = draw(st.sampled_from(['"{}"', "'{}'"])).format(key)  # a quoted key is the same key
 
     if kind == "templated":
-        text = draw(st.sampled_from(["{{ .Values.image }}", "{{ .Values.global.reg }}/nginx:1.25", "{{ tpl .Values.x . }}"]))
+        text = draw(
+            st.sampled_from(["{{ .Values.image }}", "{{ .Values.global.reg }}/nginx:1.25", "{{ tpl .Values.x . }}"])
+        )
         s = Slot(text, text)
         node = Scalar(text, draw(st.sampled_from(["single", "double"])), s)
         return key, Site(shape, Ref(None, "x"), kind, node, s)
     if kind == "invalid":
-        text = draw(st.sampled_from(["Nginx:1.25", "quay.io/Org/App:v1", "nginx:", "nginx@sha256:abc", "a//b:1", "-bad:1"]))
+        text = draw(
+            st.sampled_from(["Nginx:1.25", "quay.io/Org/App:v1", "nginx:", "nginx@sha256:abc", "a//b:1", "-bad:1"])
+        )
         s = Slot(text, text)
         node = Scalar(text, draw(st.sampled_from(["single", "double"])), s)
         return key, Site(shape, Ref(None, "x"), kind, node, s)
@@ -428,7 +570,9 @@ def sites(draw, cfg: Config, rnd: random.Random, *, flow_ok: bool = True, in_con
         reg_slot = slot(ref.host, reg_new)
         value_slot = slot(ref.path, path_new)
         entries.append(Entry("registry", _scalar(draw, ref.host, reg_slot, flow=flow)))
-        entries.append(Entry("repository" if shape == "bitnami" else "image", _scalar(draw, ref.path, value_slot, flow=flow)))
+        entries.append(
+            Entry("repository" if shape == "bitnami" else "image", _scalar(draw, ref.path, value_slot, flow=flow))
+        )
     if ref.tag is None and shape == "repo_host" and _key_name(key) not in IMAGE_KEYS and not ref.digest:
         # under a key that is not image-like, a map is an image only with a tag/digest beside
         # ``repository`` (rook's csi maps): without one it is just data.
@@ -450,7 +594,9 @@ def sites(draw, cfg: Config, rnd: random.Random, *, flow_ok: bool = True, in_con
             # bitnami writes ``digest: ""`` for "none"
             entries.append(Entry("digest", Scalar("", draw(st.sampled_from(["single", "double"])))))
     for extra in draw(st.lists(st.sampled_from(["pullPolicy", "pullSecrets", "debug"]), unique=True, max_size=2)):
-        value = {"pullPolicy": Scalar("IfNotPresent"), "pullSecrets": Seq([], flow=True), "debug": Scalar("false")}[extra]
+        value = {"pullPolicy": Scalar("IfNotPresent"), "pullSecrets": Seq([], flow=True), "debug": Scalar("false")}[
+            extra
+        ]
         entries.append(Entry(extra, value))
     entries = draw(st.permutations(entries))
     node = Map(list(entries), flow=flow)
@@ -553,14 +699,30 @@ class _Gen:
         if choice in (4, 5) and depth < 4:
             return key, self.mapping(depth + 1, flow or draw(st.integers(0, 5)) == 5)
         if choice == 6 and depth < 4:
-            return draw(st.sampled_from(["containers", "initContainers", "sidecars", "extraContainers"])), self.containers(depth, flow)
+            return draw(
+                st.sampled_from(["containers", "initContainers", "sidecars", "extraContainers"])
+            ), self.containers(depth, flow)
         if choice == 7 and depth < 3 and not flow:
             inner = self.mapping(depth + 1, False, min_size=1)
             return "images", inner
         if choice == 8 and not flow:
-            lines = draw(st.lists(st.sampled_from(["image: nginx:1.25", "  repository: quay.io/a/b", "plain text",
-                                                   "# not a comment", "{{ .Values.image }}", "", "ünïcode"]),
-                                  min_size=1, max_size=3))
+            lines = draw(
+                st.lists(
+                    st.sampled_from(
+                        [
+                            "image: nginx:1.25",
+                            "  repository: quay.io/a/b",
+                            "plain text",
+                            "# not a comment",
+                            "{{ .Values.image }}",
+                            "",
+                            "ünïcode",
+                        ]
+                    ),
+                    min_size=1,
+                    max_size=3,
+                )
+            )
             if not lines[0].strip() or lines[0].startswith(" "):
                 lines[0] = "first"
             return key, Block(lines)
@@ -600,8 +762,8 @@ class _Gen:
             marks = len(self.sites), len(self.anchors)
             key, node = self.value(depth, flow)
             if _key_name(key) in used:  # duplicate keys are an error: drop the entry and what it made
-                del self.sites[marks[0]:]
-                del self.anchors[marks[1]:]
+                del self.sites[marks[0] :]
+                del self.anchors[marks[1] :]
                 continue
             used.add(_key_name(key))
             entries.append(Entry(key, node))
@@ -639,8 +801,9 @@ def documents(draw, cfg: Config | None = None) -> Document:
         parts[-1] = parts[-1][:-1]  # no final newline
         if not parts[-1]:
             parts.pop()
-    doc = Document(cfg, parts, gen.sites, {}, crlf=draw(st.integers(0, 3)) == 3, bom=draw(st.integers(0, 7)) == 7,
-                   ndocs=ndocs)
+    doc = Document(
+        cfg, parts, gen.sites, {}, crlf=draw(st.integers(0, 3)) == 3, bom=draw(st.integers(0, 7)) == 7, ndocs=ndocs
+    )
     locate(doc, roots)
     return doc
 
@@ -677,7 +840,7 @@ class _Renderer:
             if q == '"' and self.rnd.random() < 0.1:
                 # an escape in the original: the whole scalar is replaced, never a substring
                 i = self.rnd.randrange(len(s.slot.original))
-                s.slot.raw = s.slot.original[:i] + f"\\x{ord(s.slot.original[i]):02x}" + s.slot.original[i + 1:]
+                s.slot.raw = s.slot.original[:i] + f"\\x{ord(s.slot.original[i]):02x}" + s.slot.original[i + 1 :]
             if in_flow and not q and ":" in s.slot.expected and s.slot.expected != s.slot.original:
                 # ``{image: host:5000/x}`` parses with YAML 1.2 parsers but not with libyaml
                 # (nor Helm's): a rewritten plain scalar with a ':' in a flow collection is

@@ -62,17 +62,28 @@ def validate_code_quality(doc) -> None:
 
 
 def _finding(code="IM001", level=ERROR, line=3, file="env/values.yaml", path="image", reference="nginx:1.25"):
-    return Finding(code, level, f"{reference} is not pulled through the cache", file, line, 10,
-                   reference=reference, fix=f"{REG}/docker-hub/library/nginx:1.25", path=path)
+    return Finding(
+        code,
+        level,
+        f"{reference} is not pulled through the cache",
+        file,
+        line,
+        10,
+        reference=reference,
+        fix=f"{REG}/docker-hub/library/nginx:1.25",
+        path=path,
+    )
 
 
 def test_gitlab_format_fields_and_severities():
-    report = Report([
-        _finding(),
-        _finding("IM003", WARNING, line=5, path="b.image", reference="gcr.io/x/y:1"),
-        _finding("IM006", NOTE, line=7, path="c.image", reference="{{ .Values.x }}"),
-        Finding("IM001", ERROR, "suppressed", "env/values.yaml", 9, 3, suppressed=True),
-    ])
+    report = Report(
+        [
+            _finding(),
+            _finding("IM003", WARNING, line=5, path="b.image", reference="gcr.io/x/y:1"),
+            _finding("IM006", NOTE, line=7, path="c.image", reference="{{ .Values.x }}"),
+            Finding("IM001", ERROR, "suppressed", "env/values.yaml", 9, 3, suppressed=True),
+        ]
+    )
     doc = json.loads(format_gitlab(report))
     validate_code_quality(doc)
     assert [(i["check_name"], i["severity"], i["location"]) for i in doc] == [
@@ -225,7 +236,7 @@ def test_action_passes_inputs_only_through_env():
 def test_readme_action_inputs_table_matches_action_yml():
     action = _load(REPO / "action.yml")
     text = (REPO / "README.md").read_text(encoding="utf-8")
-    section = text[text.index("\n### GitHub Actions"):text.index("\n### GitLab CI")]
+    section = text[text.index("\n### GitHub Actions") : text.index("\n### GitLab CI")]
     rows = re.findall(r"^\| `([\w-]+)` \| `?([^|`]*)`? *\|", section, re.M)
     assert {name: default.strip() for name, default in rows} == {
         name: str(spec["default"]) for name, spec in action["inputs"].items()
@@ -284,8 +295,18 @@ def test_summary_counts_match_json_and_sarif(tree):
 
 def test_summary_table_escapes_markdown():
     summary = _summary_module()
-    findings = [{"code": "IM001", "level": "error", "message": "m", "file": "a|b/values.yaml", "line": 1,
-                 "column": 8, "reference": "x<y>|z", "fix": None}]
+    findings = [
+        {
+            "code": "IM001",
+            "level": "error",
+            "message": "m",
+            "file": "a|b/values.yaml",
+            "line": 1,
+            "column": 8,
+            "reference": "x<y>|z",
+            "fix": None,
+        }
+    ]
     text = summary.table({"errors": 1, "warnings": 0, "notes": 0, "suppressed": 0}, findings, 1)
     row = [line for line in text.splitlines() if "IM001" in line][0]
     assert row.count(" | ") == 4  # five cells: no `|` from the data splits the row

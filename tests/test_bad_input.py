@@ -84,7 +84,12 @@ def bad(name: str):
 @pytest.mark.parametrize(
     "content, where, needle",
     [
-        pytest.param(b"image: nginx:1.25\nlist: [1, 2\nother: 3\n", r"values\.yaml:3:\d+:", "invalid YAML", id=bad("invalid-yaml-flow")),
+        pytest.param(
+            b"image: nginx:1.25\nlist: [1, 2\nother: 3\n",
+            r"values\.yaml:3:\d+:",
+            "invalid YAML",
+            id=bad("invalid-yaml-flow"),
+        ),
         pytest.param(b"a:\n  b: 1\n c: 2\n", r"values\.yaml:3:\d+:", "invalid YAML", id=bad("invalid-yaml-indent")),
         pytest.param(b"a: 'unterminated\n", r"values\.yaml:\d+:\d+:", "invalid YAML", id=bad("invalid-yaml-quote")),
         pytest.param(b"a: *nowhere\n", r"values\.yaml:1:\d+:", "", id=bad("undefined-alias")),
@@ -92,7 +97,9 @@ def bad(name: str):
         pytest.param(b"a: \x01\n", r"values\.yaml", "control characters", id=bad("control-character")),
         pytest.param(b"image: caf\xe9:1.0\n", r"values\.yaml:1:11:", "not UTF-8", id=bad("latin-1")),
         pytest.param(b"\xff\xfei\x00m\x00a\x00g\x00e\x00", r"values\.yaml", "", id=bad("utf-16")),
-        pytest.param(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)), r"values\.yaml", "binary", id=bad("binary-png")),
+        pytest.param(
+            b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)), r"values\.yaml", "binary", id=bad("binary-png")
+        ),
         pytest.param(b"\x7fELF\x02\x01\x01" + b"\x00" * 64, r"values\.yaml", "binary", id=bad("binary-elf")),
     ],
 )
@@ -143,7 +150,9 @@ def test_empty_or_imageless_file_is_fine(repo: Path, content: bytes):
         pytest.param("a: 1\na: 2\nimage: docker.io/library/nginx:1.25\n", id=bad("duplicate-key")),
         pytest.param("image: docker.io/library/nginx:1.25\nimage: quay.io/x/y:1\n", id=bad("duplicate-image-key")),
         pytest.param("%YAML 1.1\n---\nimage: docker.io/library/nginx:1.25\n", id=bad("yaml-directive")),
-        pytest.param("%TAG !e! tag:example.com,2000:\n---\nimage: !e!x docker.io/library/nginx:1.25\n", id=bad("tag-directive")),
+        pytest.param(
+            "%TAG !e! tag:example.com,2000:\n---\nimage: !e!x docker.io/library/nginx:1.25\n", id=bad("tag-directive")
+        ),
         pytest.param("image: !!binary aGVsbG8=\n", id=bad("binary-tag")),
         pytest.param("? [complex, key]\n: 1\nimage: docker.io/library/nginx:1.25\n", id=bad("complex-key")),
         pytest.param("image: docker.io/library/nginx:1.25\n\t\n", id=bad("tab-line")),
@@ -210,7 +219,9 @@ def test_fifty_megabyte_file(repo: Path):
     proc = cli("rewrite", "values.yaml", cwd=repo)
     assert proc.returncode == Exit.OK, proc.stderr[-2000:]
     assert "Traceback" not in proc.stderr
-    expected = text.replace("registry: docker.io\n  repository: library/nginx", f"registry: {ECR}\n  repository: docker-hub/library/nginx")
+    expected = text.replace(
+        "registry: docker.io\n  repository: library/nginx", f"registry: {ECR}\n  repository: docker-hub/library/nginx"
+    )
     expected = expected.replace("image: quay.io/", f"image: {ECR}/quay/")
     assert target.read_text() == expected
 
@@ -219,9 +230,19 @@ def test_fifty_megabyte_file(repo: Path):
     "text, images",
     [
         pytest.param("a: " + "[" * 10_000 + "]" * 10_000 + "\n", 0, id=bad("nested-10000-flow-seq")),
-        pytest.param("a: " + "{a: " * 10_000 + "{image: docker.io/library/nginx:1.25}" + "}" * 10_000 + "\n", 1, id=bad("nested-10000-flow-map")),
-        pytest.param("a:\n  " + "- " * 10_000 + "image: docker.io/library/nginx:1.25\n", 1, id=bad("nested-10000-block-seq")),
-        pytest.param("".join(" " * i + "a:\n" for i in range(3000)) + " " * 3000 + "image: quay.io/x/y:1\n", 1, id=bad("nested-3000-block-map")),
+        pytest.param(
+            "a: " + "{a: " * 10_000 + "{image: docker.io/library/nginx:1.25}" + "}" * 10_000 + "\n",
+            1,
+            id=bad("nested-10000-flow-map"),
+        ),
+        pytest.param(
+            "a:\n  " + "- " * 10_000 + "image: docker.io/library/nginx:1.25\n", 1, id=bad("nested-10000-block-seq")
+        ),
+        pytest.param(
+            "".join(" " * i + "a:\n" for i in range(3000)) + " " * 3000 + "image: quay.io/x/y:1\n",
+            1,
+            id=bad("nested-3000-block-map"),
+        ),
     ],
 )
 def test_deep_nesting(repo: Path, text: str, images: int):
@@ -338,13 +359,25 @@ def test_file_changed_between_read_and_write_is_skipped(repo: Path, monkeypatch,
     "settings, where, needle",
     [
         pytest.param(f"registy: {ECR}\n", ":1:1:", "did you mean 'registry'", id=bad("settings-typo-key")),
-        pytest.param(f"registry: {ECR}\nrule:\n  docker.io: hub\n", ":2:1:", "did you mean 'rules'", id=bad("settings-typo-rules")),
+        pytest.param(
+            f"registry: {ECR}\nrule:\n  docker.io: hub\n",
+            ":2:1:",
+            "did you mean 'rules'",
+            id=bad("settings-typo-rules"),
+        ),
         pytest.param("registry: [a, b]\n", ":1:", "registry", id=bad("settings-registry-list")),
         pytest.param("registry: 12\n", ":1:", "registry", id=bad("settings-registry-int")),
         pytest.param(f"registry: {ECR}\nrules: [docker.io]\n", ":2:", "rules", id=bad("settings-rules-list")),
         pytest.param(f"registry: {ECR}\nrules:\n  docker.io: 5\n", ":3:", "docker.io", id=bad("settings-prefix-int")),
-        pytest.param(f"registry: {ECR}\nexclude: '**/charts/**'\n", ":2:", "exclude", id=bad("settings-exclude-string")),
-        pytest.param(f"registry: {ECR}\naliases:\n  registry.rocket.chat: [docker.io]\n", ":3:", "", id=bad("settings-alias-list")),
+        pytest.param(
+            f"registry: {ECR}\nexclude: '**/charts/**'\n", ":2:", "exclude", id=bad("settings-exclude-string")
+        ),
+        pytest.param(
+            f"registry: {ECR}\naliases:\n  registry.rocket.chat: [docker.io]\n",
+            ":3:",
+            "",
+            id=bad("settings-alias-list"),
+        ),
         pytest.param(f"registry: {ECR}\necr: yes\n", ":2:", "ecr", id=bad("settings-ecr-bool")),
         pytest.param(f"registry: {ECR}\n  rules: {{\n", ":", "invalid YAML", id=bad("settings-invalid-yaml")),
         pytest.param("- registry\n", ":1:", "mapping", id=bad("settings-not-a-mapping")),
@@ -449,8 +482,7 @@ spec:
 """
 
 
-def _effective_repo(repo: Path, values: str, chart_values: str = "image: quay.io/a/web:1\n",
-                    deps: str = "") -> Path:
+def _effective_repo(repo: Path, values: str, chart_values: str = "image: quay.io/a/web:1\n", deps: str = "") -> Path:
     (repo / "apps").mkdir()
     (repo / "apps" / "web.yaml").write_text(_APP)
     (repo / "env").mkdir()
@@ -465,26 +497,55 @@ def _effective_repo(repo: Path, values: str, chart_values: str = "image: quay.io
 @pytest.mark.parametrize(
     "values, chart_values, deps, code, needle",
     [
-        pytest.param("\n".join(["a0: &a0 [image: docker.io/library/nginx:1]"]
-                               + [f"a{i}: &a{i} [*a{i - 1}, *a{i - 1}]" for i in range(1, 40)]) + "\n",
-                     "image: quay.io/a/web:1\n", "", Exit.FINDINGS, "nginx", id=bad("effective-alias-bomb-values")),
-        pytest.param("replicaCount: 1\n",
-                     "\n".join(["a0: &a0 {image: docker.io/library/nginx:1}"]
-                               + [f"a{i}: &a{i} {{x: *a{i - 1}, y: *a{i - 1}}}" for i in range(1, 40)]) + "\n",
-                     "", Exit.FINDINGS, "nginx", id=bad("effective-alias-bomb-chart-defaults")),
-        pytest.param("".join(f"{' ' * i}k:\n" for i in range(5000)) + " " * 5000 + "image: nginx:1\n",
-                     "image: quay.io/a/web:1\n", "", Exit.FILE_ERROR, "nested more than 100 levels",
-                     id=bad("effective-deep-values")),
-        pytest.param("replicaCount: 1\n", "image: quay.io/a/web:1\n",
-                     "dependencies:\n  - {name: web, version: 1.0.0, repository: 'file://.'}\n", Exit.FILE_ERROR,
-                     "chart dependency cycle: web 1.0.0 -> web 1.0.0", id=bad("effective-dependency-cycle")),
+        pytest.param(
+            "\n".join(
+                ["a0: &a0 [image: docker.io/library/nginx:1]"]
+                + [f"a{i}: &a{i} [*a{i - 1}, *a{i - 1}]" for i in range(1, 40)]
+            )
+            + "\n",
+            "image: quay.io/a/web:1\n",
+            "",
+            Exit.FINDINGS,
+            "nginx",
+            id=bad("effective-alias-bomb-values"),
+        ),
+        pytest.param(
+            "replicaCount: 1\n",
+            "\n".join(
+                ["a0: &a0 {image: docker.io/library/nginx:1}"]
+                + [f"a{i}: &a{i} {{x: *a{i - 1}, y: *a{i - 1}}}" for i in range(1, 40)]
+            )
+            + "\n",
+            "",
+            Exit.FINDINGS,
+            "nginx",
+            id=bad("effective-alias-bomb-chart-defaults"),
+        ),
+        pytest.param(
+            "".join(f"{' ' * i}k:\n" for i in range(5000)) + " " * 5000 + "image: nginx:1\n",
+            "image: quay.io/a/web:1\n",
+            "",
+            Exit.FILE_ERROR,
+            "nested more than 100 levels",
+            id=bad("effective-deep-values"),
+        ),
+        pytest.param(
+            "replicaCount: 1\n",
+            "image: quay.io/a/web:1\n",
+            "dependencies:\n  - {name: web, version: 1.0.0, repository: 'file://.'}\n",
+            Exit.FILE_ERROR,
+            "chart dependency cycle: web 1.0.0 -> web 1.0.0",
+            id=bad("effective-dependency-cycle"),
+        ),
     ],
 )
 def test_effective_hostile_values_and_charts(repo: Path, values, chart_values, deps, code, needle):
     _effective_repo(repo, values, chart_values, deps)
     before = snapshot(repo)
-    for cmd in (["check", "--effective", "--offline", "--renderer", "model", "env"],
-                ["rewrite", "--effective", "--offline", "--renderer", "model", "env"]):
+    for cmd in (
+        ["check", "--effective", "--offline", "--renderer", "model", "env"],
+        ["rewrite", "--effective", "--offline", "--renderer", "model", "env"],
+    ):
         proc = cli(*cmd, cwd=repo)
         out = proc.stdout + proc.stderr
         assert "Traceback" not in out and "RecursionError" not in out, out[-3000:]
@@ -519,8 +580,13 @@ def test_control_characters_in_values_are_escaped(repo: Path):
 def test_effective_alias_bomb_is_never_expanded_for_a_renderer(repo: Path):
     """Real Helm (the SDK, or the helm CLI fed JSON) would expand it; it is refused in one line."""
     bad("effective-alias-bomb-renderer")
-    values = "\n".join(["a0: &a0 [image: docker.io/library/nginx:1]"]
-                       + [f"a{i}: &a{i} [*a{i - 1}, *a{i - 1}]" for i in range(1, 40)]) + "\n"
+    values = (
+        "\n".join(
+            ["a0: &a0 [image: docker.io/library/nginx:1]"]
+            + [f"a{i}: &a{i} [*a{i - 1}, *a{i - 1}]" for i in range(1, 40)]
+        )
+        + "\n"
+    )
     _effective_repo(repo, values)
     for renderer in ("auto", "sdk"):
         proc = cli("check", "--effective", "--offline", "--renderer", renderer, "env", cwd=repo)

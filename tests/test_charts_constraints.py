@@ -85,8 +85,16 @@ def test_invalid_constraint(bad):
 
 
 def test_prerelease_ordering():
-    order = ["1.0.0-alpha", "1.0.0-alpha.1", "1.0.0-alpha.beta", "1.0.0-beta", "1.0.0-beta.2",
-             "1.0.0-beta.11", "1.0.0-rc.1", "1.0.0"]
+    order = [
+        "1.0.0-alpha",
+        "1.0.0-alpha.1",
+        "1.0.0-alpha.beta",
+        "1.0.0-beta",
+        "1.0.0-beta.2",
+        "1.0.0-beta.11",
+        "1.0.0-rc.1",
+        "1.0.0",
+    ]
     parsed = [parse_version(v) for v in order]
     assert sorted(parsed) == parsed
 
@@ -101,20 +109,22 @@ def test_lenient_versions():
 VERSIONS = ["1.0.0", "1.2.0", "1.2.10", "1.3.0-rc.1", "2.0.0", "2.1.0", "not-a-version", "v1.2"]
 
 
-@pytest.mark.parametrize("constraint,expected", [
-    ("^1.2", "1.2.10"),
-    ("~1.2.0", "1.2.10"),
-    ("1.2.x", "1.2.10"),
-    (">=1 <2", "1.2.10"),
-    ("*", "2.1.0"),
-    ("", "2.1.0"),
-    ("v1.2", "v1.2"),  # the exact string first, as Helm's index lookup does
-    ("^3", None),
-    # Masterminds quirk Helm inherits: every constraint of an AND group must name a
-    # pre-release to admit one, so ``<1.4`` rejects 1.3.0-rc.1.
-    (">=1.3.0-0 <1.4", None),
-    (">=1.3.0-0 <1.4.0-0", "1.3.0-rc.1"),
-])
+@pytest.mark.parametrize(
+    "constraint,expected",
+    [
+        ("^1.2", "1.2.10"),
+        ("~1.2.0", "1.2.10"),
+        ("1.2.x", "1.2.10"),
+        (">=1 <2", "1.2.10"),
+        ("*", "2.1.0"),
+        ("", "2.1.0"),
+        ("v1.2", "v1.2"),  # the exact string first, as Helm's index lookup does
+        ("^3", None),
+        # Masterminds quirk Helm inherits: every constraint of an AND group must name a
+        # pre-release to admit one, so ``<1.4`` rejects 1.3.0-rc.1.
+        (">=1.3.0-0 <1.4", None),
+        (">=1.3.0-0 <1.4.0-0", "1.3.0-rc.1"),
+    ],
+)
 def test_best_match(constraint, expected):
     assert best_match(constraint, VERSIONS) == expected
-

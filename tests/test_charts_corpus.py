@@ -2,7 +2,6 @@
 ``plan_for_file`` must move every image they name onto the cache -- lists (Helm replaces them
 whole), globals, umbrella nesting and all -- verify, and change nothing on a second run."""
 
-
 import pytest
 
 from imagemirror.charts.discover import clear_cache
@@ -10,8 +9,19 @@ from imagemirror.charts.plan import make_fetcher, plan_for_file
 from imagemirror.config import load_settings
 
 REG = "123456789012.dkr.ecr.eu-west-1.amazonaws.com"
-NAMES = ["bitnami-wordpress", "erpnext", "rocketchat", "kube-prometheus-stack", "argo-cd", "cert-manager",
-         "umb-nextcloud-pando85", "traefik", "airflow", "nextcloud", "env-rocketchat-gin-g"]
+NAMES = [
+    "bitnami-wordpress",
+    "erpnext",
+    "rocketchat",
+    "kube-prometheus-stack",
+    "argo-cd",
+    "cert-manager",
+    "umb-nextcloud-pando85",
+    "traefik",
+    "airflow",
+    "nextcloud",
+    "env-rocketchat-gin-g",
+]
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -24,8 +34,7 @@ def test_corpus_chart_defaults_are_overridden(corpus_dir, tmp_path, name):
     overlay = tmp_path / "env" / "prod.yaml"
     overlay.parent.mkdir()
     overlay.write_text("# production overlay\n")
-    (tmp_path / ".imagemirror.yaml").write_text(
-        f'registry: {REG}\ncharts:\n  "env/*.yaml": charts/{name}\n')
+    (tmp_path / ".imagemirror.yaml").write_text(f'registry: {REG}\ncharts:\n  "env/*.yaml": charts/{name}\n')
     settings = load_settings(tmp_path / ".imagemirror.yaml")
     fetcher = make_fetcher(settings, tmp_path, offline=True)
     plan = plan_for_file(overlay, overlay.read_text(), settings, fetcher)

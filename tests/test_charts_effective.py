@@ -100,9 +100,11 @@ def test_erpnext_repository_only_map_gets_the_whole_name(repo):
     assert p.text.startswith(f"image:\n  repository: {REG}/docker-hub/frappe/erpnext\n  tag: v15.40.0\n")
     assert "registry" not in p.text.split("redis-cache")[0]  # the chart has no registry key for it
     # the aliased subchart's default image goes under its alias
-    assert ("redis-cache:\n  enabled: true\n"
-            "  # imagemirror: overrides chart default docker.io/bitnami/redis:7.0.12\n"
-            f"  image:\n    registry: {REG}\n    repository: docker-hub/bitnami/redis\n") in p.text
+    assert (
+        "redis-cache:\n  enabled: true\n"
+        "  # imagemirror: overrides chart default docker.io/bitnami/redis:7.0.12\n"
+        f"  image:\n    registry: {REG}\n    repository: docker-hub/bitnami/redis\n"
+    ) in p.text
     assert "redis-queue" not in p.text  # disabled: not rendered, not touched
     assert {i.status for v in p.after for i in v.images} == {"mirrored"}
 
@@ -110,7 +112,9 @@ def test_erpnext_repository_only_map_gets_the_whole_name(repo):
 def test_shared_global_registry_and_null_deletion(repo):
     wordpress().write_dir(repo / "charts" / "wordpress")
     (repo / "apps" / "wp.yaml").write_text(app("charts/wordpress", "env/wp.yaml"))
-    p = plan(repo, "wp.yaml", "global:\n  imageRegistry: docker.io\nmetrics:\n  image: null\nvolumePermissions: {image: ~}\n")
+    p = plan(
+        repo, "wp.yaml", "global:\n  imageRegistry: docker.io\nmetrics:\n  image: null\nvolumePermissions: {image: ~}\n"
+    )
     paths = {i.path for v in p.before for i in v.images}
     assert paths == {"image", "mariadb.image", "mariadb.metrics.image"}  # nulls delete the defaults
     assert p.text.startswith(f"global:\n  imageRegistry: {REG}/docker-hub\n")
@@ -118,12 +122,19 @@ def test_shared_global_registry_and_null_deletion(repo):
 
 
 def test_inline_values_that_decide_an_image_are_reported_not_edited(repo):
-    ChartSpec("web", values="image: {registry: docker.io, repository: nginxinc/nginx-unprivileged, tag: '1.27'}\n"
-              ).write_dir(repo / "charts" / "web")
-    (repo / "apps" / "web.yaml").write_text(app("charts/web", "env/web.yaml", inline="""\
+    ChartSpec(
+        "web", values="image: {registry: docker.io, repository: nginxinc/nginx-unprivileged, tag: '1.27'}\n"
+    ).write_dir(repo / "charts" / "web")
+    (repo / "apps" / "web.yaml").write_text(
+        app(
+            "charts/web",
+            "env/web.yaml",
+            inline="""\
         valuesObject:
           image: {repository: nginx}
-        """))
+        """,
+        )
+    )
     p = plan(repo, "web.yaml", "replicaCount: 2\n")
     assert not p.changed
     assert any("image.registry" not in n and "helm.valuesObject" in n for n in p.notes), p.notes
@@ -152,7 +163,8 @@ def test_image_split_across_files_is_written_whole_into_the_deciding_file(repo):
     (it has the higher priority), so the image is never half moved; the shared file is left
     to its own rewrite."""
     wordpress().write_dir(repo / "charts" / "wordpress")
-    (repo / "apps" / "wp.yaml").write_text(textwrap.dedent("""\
+    (repo / "apps" / "wp.yaml").write_text(
+        textwrap.dedent("""\
         apiVersion: argoproj.io/v1alpha1
         kind: Application
         metadata: {name: wp}
@@ -163,16 +175,20 @@ def test_image_split_across_files_is_written_whole_into_the_deciding_file(repo):
               helm:
                 valueFiles: [$values/env/common.yaml, $values/env/prod.yaml]
             - {repoURL: https://git.example/gitops.git, ref: values}
-        """))
+        """)
+    )
     (repo / "env" / "common.yaml").write_text("image:\n  registry: docker.io\n")
     p = plan(repo, "prod.yaml", "image:\n  repository: bitnami/wordpress\n")
-    assert p.text.startswith(f"image:\n  repository: docker-hub/bitnami/wordpress\n"
-                             "  # imagemirror: overrides chart default registry: docker.io\n"
-                             f"  registry: {REG}\n")
+    assert p.text.startswith(
+        f"image:\n  repository: docker-hub/bitnami/wordpress\n"
+        "  # imagemirror: overrides chart default registry: docker.io\n"
+        f"  registry: {REG}\n"
+    )
     assert {i.status for v in p.after for i in v.images} == {"mirrored"}
     s = settings(repo)
-    shared = plan_for_file(repo / "env" / "common.yaml", "image:\n  registry: docker.io\n", s,
-                           make_fetcher(s, repo, offline=True))
+    shared = plan_for_file(
+        repo / "env" / "common.yaml", "image:\n  registry: docker.io\n", s, make_fetcher(s, repo, offline=True)
+    )
     assert not shared.changed  # prod decides every image; nothing to write in the shared file
 
 

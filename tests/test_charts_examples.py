@@ -22,9 +22,13 @@ REG = "123456789012.dkr.ecr.af-south-1.amazonaws.com"
 
 
 def imagemirror(*args, cwd):
-    return subprocess.run([sys.executable, "-m", "imagemirror", *map(str, args)], cwd=cwd, capture_output=True,
-                          text=True, env={**os.environ, "PYTHONPATH": str(REPO),
-                                          "IMAGEMIRROR_CACHE_DIR": str(cwd / ".no-cache")})
+    return subprocess.run(
+        [sys.executable, "-m", "imagemirror", *map(str, args)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO), "IMAGEMIRROR_CACHE_DIR": str(cwd / ".no-cache")},
+    )
 
 
 @pytest.fixture
@@ -52,8 +56,9 @@ def effective(root: Path, env: str) -> dict:
 
 def test_check_effective_lists_every_image_the_releases_pull(gitops):
     # the model's inventory (values only; the trimmed charts' templates render less: test_render_examples.py)
-    out = imagemirror("list", "--effective", "--offline", "--renderer", "model", "--format", "json", "environments/prod",
-                      cwd=gitops)
+    out = imagemirror(
+        "list", "--effective", "--offline", "--renderer", "model", "--format", "json", "environments/prod", cwd=gitops
+    )
     assert out.returncode == 0, out.stderr
     rows = {(r["release"], r["path"]): r for r in json.loads(out.stdout)}
     assert {release for release, _ in rows} == {"wordpress", "rocketchat-prod", "erpnext-prod"}
@@ -91,10 +96,12 @@ def test_rewrite_effective_moves_every_image_onto_the_cache(gitops):
         assert all(i.written.startswith(REG + "/") for i in images.values())
     erp = (gitops / "environments/prod/erpnext/values.yaml").read_text()
     assert f"image:\n  repository: {REG}/docker-hub/frappe/erpnext\n  tag: v16.32.3\n" in erp
-    assert ("valkey-cache:\n  enabled: true\n  image:\n    repository: docker-hub/valkey/valkey\n"
-            "    tag: \"7.2\" # check for latest version\n"
-            "    # imagemirror: overrides chart default registry: docker.io\n"
-            f"    registry: {REG}\n") in erp
+    assert (
+        "valkey-cache:\n  enabled: true\n  image:\n    repository: docker-hub/valkey/valkey\n"
+        '    tag: "7.2" # check for latest version\n'
+        "    # imagemirror: overrides chart default registry: docker.io\n"
+        f"    registry: {REG}\n"
+    ) in erp
     staging = (gitops / "environments/staging/erpnext/values.yaml").read_bytes()
     assert b"\n" not in staging.replace(b"\r\n", b"")  # still CRLF throughout
     assert {p: p.read_bytes() for p in (gitops / "charts").rglob("*") if p.is_file()} == before

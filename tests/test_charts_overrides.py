@@ -11,7 +11,10 @@ C = "# imagemirror: overrides chart default docker.io/bitnami/mariadb:11"
 
 
 def image(prefix, repository, registry=REG, comment=C):
-    return [A(prefix + ("registry",), registry, comment, prefix), A(prefix + ("repository",), repository, comment, prefix)]
+    return [
+        A(prefix + ("registry",), registry, comment, prefix),
+        A(prefix + ("repository",), repository, comment, prefix),
+    ]
 
 
 CASES = [
@@ -50,8 +53,10 @@ CASES = [
     ),
     pytest.param(
         "image:\n  repository: 'bitnami/wordpress'   # pinned\n  tag: 6.7\n",
-        [A(("image", "repository"), "docker-hub/bitnami/wordpress", "# c", ("image",)),
-         A(("image", "registry"), REG, "# imagemirror: overrides chart default registry: docker.io", ("image",))],
+        [
+            A(("image", "repository"), "docker-hub/bitnami/wordpress", "# c", ("image",)),
+            A(("image", "registry"), REG, "# imagemirror: overrides chart default registry: docker.io", ("image",)),
+        ],
         "image:\n  repository: 'docker-hub/bitnami/wordpress'   # pinned\n  tag: 6.7\n"
         f"  # imagemirror: overrides chart default registry: docker.io\n  registry: {REG}\n",
         id="replace-in-quote-style-and-insert-sibling",
@@ -78,14 +83,17 @@ def test_apply(text, assignments, expected):
     assert apply(expected, assignments) == expected
 
 
-@pytest.mark.parametrize("text,keypath,message", [
-    ("mariadb: ~\n", ("mariadb", "image", "repository"), r":1:10: mariadb is empty \(null\)"),
-    ("mariadb: [a]\n", ("mariadb", "image", "repository"), r"mariadb is not a mapping"),
-    ("- a\n", ("image",), r"not a mapping"),
-    ("a: 1\n---\nb: 2\n", ("image",), r"several YAML documents"),
-    ("image: |\n  x\n", ("image",), r"not a plain value"),
-    ("a: [\n", ("image",), r"invalid YAML"),
-])
+@pytest.mark.parametrize(
+    "text,keypath,message",
+    [
+        ("mariadb: ~\n", ("mariadb", "image", "repository"), r":1:10: mariadb is empty \(null\)"),
+        ("mariadb: [a]\n", ("mariadb", "image", "repository"), r"mariadb is not a mapping"),
+        ("- a\n", ("image",), r"not a mapping"),
+        ("a: 1\n---\nb: 2\n", ("image",), r"several YAML documents"),
+        ("image: |\n  x\n", ("image",), r"not a plain value"),
+        ("a: [\n", ("image",), r"invalid YAML"),
+    ],
+)
 def test_refusals(text, keypath, message):
     with pytest.raises(FileError, match=message):
         apply(text, [A(keypath, "r.example/x", "# c", keypath)], "values.yaml")

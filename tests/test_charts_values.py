@@ -8,19 +8,28 @@ from integration.charts import ChartSpec, erpnext, wordpress
 
 
 def test_merge_user_layers_maps_merge_lists_replace_nulls_kept():
-    got = merge_user([
-        {"a": {"x": 1, "y": [1, 2]}, "b": 1},
-        {"a": {"y": [3], "z": None}, "c": 2},
-        {"b": None},
-    ])
+    got = merge_user(
+        [
+            {"a": {"x": 1, "y": [1, 2]}, "b": 1},
+            {"a": {"y": [3], "z": None}, "c": 2},
+            {"b": None},
+        ]
+    )
     assert got == {"a": {"x": 1, "y": [3], "z": None}, "b": None, "c": 2}
 
 
 def test_subchart_defaults_under_name_globals_and_conditions():
     chart = load_chart(wordpress().tgz(), "wordpress.tgz")
-    top = effective_values(chart, [
-        {"global": {"imageRegistry": "reg.example"}, "image": {"tag": "6.7"}, "mariadb": {"image": {"tag": "11.5"}}},
-    ])
+    top = effective_values(
+        chart,
+        [
+            {
+                "global": {"imageRegistry": "reg.example"},
+                "image": {"tag": "6.7"},
+                "mariadb": {"image": {"tag": "11.5"}},
+            },
+        ],
+    )
     v = top.values
     assert v["image"] == {"registry": "docker.io", "repository": "bitnami/wordpress", "tag": "6.7"}
     assert v["mariadb"]["image"] == {"registry": "docker.io", "repository": "bitnami/mariadb", "tag": "11.5"}
@@ -33,8 +42,9 @@ def test_subchart_defaults_under_name_globals_and_conditions():
 
 def test_condition_enables_and_null_deletes():
     chart = load_chart(wordpress(packed=False).tgz(), "wordpress.tgz")
-    top = effective_values(chart, [{"memcached": {"enabled": True}, "mariadb": {"enabled": False}},
-                                   {"metrics": {"image": None}}])
+    top = effective_values(
+        chart, [{"memcached": {"enabled": True}, "mariadb": {"enabled": False}}, {"metrics": {"image": None}}]
+    )
     assert [c.path for c in top.walk()] == [(), ("memcached",)]
     assert "image" not in top.values["metrics"]
     assert top.values["memcached"]["image"]["repository"] == "bitnami/memcached"
@@ -50,10 +60,18 @@ def test_aliases_read_values_under_the_alias():
 
 def test_tags_and_nested_conditions():
     leaf = ChartSpec("leaf", values="image: {repository: org/leaf, tag: '1'}\n")
-    mid = ChartSpec("mid", values="leaf:\n  enabled: false\n", subcharts=[leaf],
-                    dependencies=[{"name": "leaf", "version": "1.0.0", "condition": "leaf.enabled"}])
-    top_spec = ChartSpec("top", values="tags:\n  extra: false\n", subcharts=[mid],
-                         dependencies=[{"name": "mid", "version": "^1", "tags": ["extra"]}])
+    mid = ChartSpec(
+        "mid",
+        values="leaf:\n  enabled: false\n",
+        subcharts=[leaf],
+        dependencies=[{"name": "leaf", "version": "1.0.0", "condition": "leaf.enabled"}],
+    )
+    top_spec = ChartSpec(
+        "top",
+        values="tags:\n  extra: false\n",
+        subcharts=[mid],
+        dependencies=[{"name": "mid", "version": "^1", "tags": ["extra"]}],
+    )
     chart = load_chart(top_spec.tgz())
     assert [s.path for s in effective_values(chart, []).walk()] == [()]
     assert [s.path for s in effective_values(chart, [{"tags": {"extra": True}}]).walk()] == [(), ("mid",)]

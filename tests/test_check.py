@@ -113,42 +113,106 @@ NGINX_TARGET = f"{REG}/docker-hub/library/nginx:1.25"
 @pytest.mark.parametrize(
     "r, deny, strict, code, level",
     [
-        pytest.param(ref("nginx:1.25", "unmirrored", "docker.io/library/nginx:1.25", NGINX_TARGET), (), False,
-                     "IM001", ERROR, id="unmirrored"),
-        pytest.param(ref(NGINX_TARGET, "mirrored", "docker.io/library/nginx:1.25"), (), False, None, None,
-                     id="mirrored"),
-        pytest.param(ref(NGINX_TARGET, "mirrored", "docker.io/library/nginx:1.25"), ("docker.io",), True, None,
-                     None, id="mirrored-not-denied-by-upstream"),
-        pytest.param(ref("gcr.io/a/b:1", "no-rule", "gcr.io/a/b:1"), (), False, "IM003", WARNING,
-                     id="no-rule"),
-        pytest.param(ref("gcr.io/a/b:1", "no-rule", "gcr.io/a/b:1"), (), True, "IM003", ERROR,
-                     id="no-rule-strict"),
-        pytest.param(ref("gcr.io/a/b:1", "no-rule", "gcr.io/a/b:1"), ("gcr.io",), False, "IM002", ERROR,
-                     id="no-rule-denied"),
-        pytest.param(ref("bitnami/os-shell:12", "ambiguous", hint="registry from chart"), (), False, "IM004",
-                     WARNING, id="ambiguous"),
+        pytest.param(
+            ref("nginx:1.25", "unmirrored", "docker.io/library/nginx:1.25", NGINX_TARGET),
+            (),
+            False,
+            "IM001",
+            ERROR,
+            id="unmirrored",
+        ),
+        pytest.param(
+            ref(NGINX_TARGET, "mirrored", "docker.io/library/nginx:1.25"), (), False, None, None, id="mirrored"
+        ),
+        pytest.param(
+            ref(NGINX_TARGET, "mirrored", "docker.io/library/nginx:1.25"),
+            ("docker.io",),
+            True,
+            None,
+            None,
+            id="mirrored-not-denied-by-upstream",
+        ),
+        pytest.param(ref("gcr.io/a/b:1", "no-rule", "gcr.io/a/b:1"), (), False, "IM003", WARNING, id="no-rule"),
+        pytest.param(ref("gcr.io/a/b:1", "no-rule", "gcr.io/a/b:1"), (), True, "IM003", ERROR, id="no-rule-strict"),
+        pytest.param(
+            ref("gcr.io/a/b:1", "no-rule", "gcr.io/a/b:1"), ("gcr.io",), False, "IM002", ERROR, id="no-rule-denied"
+        ),
+        pytest.param(
+            ref("bitnami/os-shell:12", "ambiguous", hint="registry from chart"),
+            (),
+            False,
+            "IM004",
+            WARNING,
+            id="ambiguous",
+        ),
         pytest.param(ref("bitnami/os-shell:12", "ambiguous"), (), True, "IM004", ERROR, id="ambiguous-strict"),
-        pytest.param(ref("bitnami/os-shell:12", "ambiguous"), ("docker.io",), False, "IM002", ERROR,
-                     id="ambiguous-denied-fail-closed"),
-        pytest.param(ref("Nginx:1", "invalid", hint="repository must be lower case"), (), False, "IM005",
-                     WARNING, id="invalid"),
+        pytest.param(
+            ref("bitnami/os-shell:12", "ambiguous"),
+            ("docker.io",),
+            False,
+            "IM002",
+            ERROR,
+            id="ambiguous-denied-fail-closed",
+        ),
+        pytest.param(
+            ref("Nginx:1", "invalid", hint="repository must be lower case"), (), False, "IM005", WARNING, id="invalid"
+        ),
         pytest.param(ref("Nginx:1", "invalid"), ("docker.io",), True, "IM005", ERROR, id="invalid-strict"),
-        pytest.param(ref("{{ .Values.img }}", "templated"), ("docker.io",), True, "IM006", NOTE,
-                     id="templated-never-fails"),
-        pytest.param(ref("nginx:1.25", "unmirrored", "docker.io/library/nginx:1.25", NGINX_TARGET),
-                     ("docker.io",), False, "IM002", ERROR, id="implicit-docker-hub-denied"),
-        pytest.param(ref("index.docker.io/library/nginx:1", "unmirrored", "docker.io/library/nginx:1", "x"),
-                     ("docker.io",), False, "IM002", ERROR, id="index-docker-io-denied"),
-        pytest.param(ref("bitnami/redis:7", "unmirrored", "docker.io/bitnami/redis:7", "x"), ("docker.io",),
-                     False, "IM002", ERROR, id="namespaced-docker-hub-denied"),
-        pytest.param(ref("docker.io.evil.com/library/nginx:1", "no-rule", "docker.io.evil.com/library/nginx:1"),
-                     ("docker.io",), False, "IM003", WARNING, id="look-alike-not-docker-hub"),
-        pytest.param(ref("registry.rocket.chat/rocketchat/rocket.chat:6", "unmirrored",
-                         "docker.io/rocketchat/rocket.chat:6", "x"), ("docker.io",), False, "IM002", ERROR,
-                     id="alias-upstream-denied"),
-        pytest.param(ref("registry.rocket.chat/rocketchat/rocket.chat:6", "unmirrored",
-                         "docker.io/rocketchat/rocket.chat:6", "x"), ("registry.rocket.chat",), False, "IM002",
-                     ERROR, id="alias-host-denied"),
+        pytest.param(
+            ref("{{ .Values.img }}", "templated"), ("docker.io",), True, "IM006", NOTE, id="templated-never-fails"
+        ),
+        pytest.param(
+            ref("nginx:1.25", "unmirrored", "docker.io/library/nginx:1.25", NGINX_TARGET),
+            ("docker.io",),
+            False,
+            "IM002",
+            ERROR,
+            id="implicit-docker-hub-denied",
+        ),
+        pytest.param(
+            ref("index.docker.io/library/nginx:1", "unmirrored", "docker.io/library/nginx:1", "x"),
+            ("docker.io",),
+            False,
+            "IM002",
+            ERROR,
+            id="index-docker-io-denied",
+        ),
+        pytest.param(
+            ref("bitnami/redis:7", "unmirrored", "docker.io/bitnami/redis:7", "x"),
+            ("docker.io",),
+            False,
+            "IM002",
+            ERROR,
+            id="namespaced-docker-hub-denied",
+        ),
+        pytest.param(
+            ref("docker.io.evil.com/library/nginx:1", "no-rule", "docker.io.evil.com/library/nginx:1"),
+            ("docker.io",),
+            False,
+            "IM003",
+            WARNING,
+            id="look-alike-not-docker-hub",
+        ),
+        pytest.param(
+            ref(
+                "registry.rocket.chat/rocketchat/rocket.chat:6", "unmirrored", "docker.io/rocketchat/rocket.chat:6", "x"
+            ),
+            ("docker.io",),
+            False,
+            "IM002",
+            ERROR,
+            id="alias-upstream-denied",
+        ),
+        pytest.param(
+            ref(
+                "registry.rocket.chat/rocketchat/rocket.chat:6", "unmirrored", "docker.io/rocketchat/rocket.chat:6", "x"
+            ),
+            ("registry.rocket.chat",),
+            False,
+            "IM002",
+            ERROR,
+            id="alias-host-denied",
+        ),
     ],
 )
 def test_finding_for(r, deny, strict, code, level):
@@ -307,8 +371,7 @@ def test_new_docker_hub_image_fails_with_line_and_fix(gitops):
     res = invoke("check", "environments")
     assert res.exit_code == 1
     assert res.stdout == (
-        f"{VALUES}:17:10: IM001 nginx:1.25 is not pulled through the cache; "
-        f"use {REG}/docker-hub/library/nginx:1.25\n"
+        f"{VALUES}:17:10: IM001 nginx:1.25 is not pulled through the cache; use {REG}/docker-hub/library/nginx:1.25\n"
     )
     assert f"imagemirror rewrite {VALUES}" in res.stderr
     # the rewrite applies exactly that fix, and then the gate passes
@@ -323,7 +386,10 @@ def test_look_alike_host_is_not_docker_hub(gitops):
     res = invoke("check", "--deny", "docker.io", "environments")
     assert res.exit_code == 0, res.stdout
     assert "IM002" not in res.stdout
-    assert res.stdout == f"{VALUES}:17:10: IM003 docker.io.evil.com/library/nginx:1.25: no cache rule for docker.io.evil.com\n"
+    assert (
+        res.stdout
+        == f"{VALUES}:17:10: IM003 docker.io.evil.com/library/nginx:1.25: no cache rule for docker.io.evil.com\n"
+    )
     res = invoke("check", "--deny", "docker.io.evil.com", "environments")
     assert res.exit_code == 1 and " IM002 " in res.stdout
     assert invoke("check", "--strict", "environments").exit_code == 1
@@ -351,7 +417,7 @@ def test_suppression_counted(gitops):
             "sidecar:\n  image: nginx:1.25  # imagemirror: ignore\n"
             "proxy:\n  image:  # imagemirror: ignore\n    registry: docker.io\n"
             "    repository: library/haproxy\n    tag: '2.9'\n"
-            "other:\n  image: \"busybox:1.36 # imagemirror: ignore\"\n"
+            'other:\n  image: "busybox:1.36 # imagemirror: ignore"\n'
         )
     res = invoke("check", "--strict", "environments")
     assert res.exit_code == 1
@@ -466,12 +532,14 @@ def test_subprocess_entry_point(gitops):
     env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
     proc = subprocess.run(
         [sys.executable, "-m", "imagemirror", "check", "environments"],
-        capture_output=True, text=True, env=env, cwd=gitops,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=gitops,
     )
     assert proc.returncode == 1, proc.stderr
     assert proc.stdout == (
-        f"{VALUES}:17:10: IM001 nginx:1.25 is not pulled through the cache; "
-        f"use {REG}/docker-hub/library/nginx:1.25\n"
+        f"{VALUES}:17:10: IM001 nginx:1.25 is not pulled through the cache; use {REG}/docker-hub/library/nginx:1.25\n"
     )
     assert "\033[" not in proc.stdout
 
@@ -535,8 +603,16 @@ def test_renovate_aliases_look_rewritten_images_up_upstream(gitops, upstream):
         "  registry.k8s.io: k8s\n  public.ecr.aws: ecr\n"
     )
     aliases = json.loads(invoke("renovate-config").stdout)["registryAliases"]
-    rules = Rules(REG, {"docker.io": "docker-hub", "quay.io": "quay", "ghcr.io": "github",
-                        "registry.k8s.io": "k8s", "public.ecr.aws": "ecr"})
+    rules = Rules(
+        REG,
+        {
+            "docker.io": "docker-hub",
+            "quay.io": "quay",
+            "ghcr.io": "github",
+            "registry.k8s.io": "k8s",
+            "public.ecr.aws": "ecr",
+        },
+    )
     status, up, target = rules.classify(parse(upstream))
     assert status == "unmirrored"
     assert renovate_lookup(str(target), aliases) == str(up)
@@ -573,9 +649,21 @@ def test_hook_files_regex_matches_scanned_names():
     assert [h["id"] for h in hooks] == ["imagemirror-check", "imagemirror-rewrite"]
     assert hooks[1]["entry"] == "imagemirror rewrite --exit-nonzero-on-change"
     names = [
-        "values.yaml", "values.yml", "values-prod.yaml", "values-prod.yml", "prod-values.yaml",
-        "prod.values.yaml", "values.json", "myvalues.yaml", "values.yaml.bak", "values-.yaml",
-        "Chart.yaml", "values", "x-values.yml", "a.values.yml", "values_prod.yaml",
+        "values.yaml",
+        "values.yml",
+        "values-prod.yaml",
+        "values-prod.yml",
+        "prod-values.yaml",
+        "prod.values.yaml",
+        "values.json",
+        "myvalues.yaml",
+        "values.yaml.bak",
+        "values-.yaml",
+        "Chart.yaml",
+        "values",
+        "x-values.yml",
+        "a.values.yml",
+        "values_prod.yaml",
     ]
     for hook in hooks:
         assert hook["language"] == "python"
@@ -698,8 +786,10 @@ def test_internal_error_exits_5_in_one_line(gitops, monkeypatch, debug):
     res = invoke("check", "environments", env=env)
     assert res.exit_code == 5
     last = res.stderr.splitlines()[-1]
-    assert last == ("imagemirror: internal error: RuntimeError: boom second line "
-                    "(please report; IMAGEMIRROR_DEBUG=1 shows the traceback)")
+    assert last == (
+        "imagemirror: internal error: RuntimeError: boom second line "
+        "(please report; IMAGEMIRROR_DEBUG=1 shows the traceback)"
+    )
     if debug:
         assert "Traceback (most recent call last)" in res.stderr and "in boom" in res.stderr
     else:
@@ -709,15 +799,19 @@ def test_internal_error_exits_5_in_one_line(gitops, monkeypatch, debug):
 
 def test_internal_error_exits_5_as_a_process(gitops):
     # the whole entry point, as CI runs it: a command module that raises
-    code = ("import sys, imagemirror.commands.check as c\n"
-            "def boom(*a, **k): raise KeyError('x')\n"
-            "c.check_paths = boom\n"
-            "from imagemirror.cli import main\n"
-            "sys.argv = ['imagemirror', 'check', 'environments']\n"
-            "main()\n")
+    code = (
+        "import sys, imagemirror.commands.check as c\n"
+        "def boom(*a, **k): raise KeyError('x')\n"
+        "c.check_paths = boom\n"
+        "from imagemirror.cli import main\n"
+        "sys.argv = ['imagemirror', 'check', 'environments']\n"
+        "main()\n"
+    )
     env = {k: v for k, v in os.environ.items() if k != "IMAGEMIRROR_DEBUG"}
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         env={**env, "PYTHONPATH": str(REPO)})
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env={**env, "PYTHONPATH": str(REPO)}
+    )
     assert out.returncode == 5, out.stderr
-    assert out.stderr == ("imagemirror: internal error: KeyError: 'x' "
-                          "(please report; IMAGEMIRROR_DEBUG=1 shows the traceback)\n")
+    assert out.stderr == (
+        "imagemirror: internal error: KeyError: 'x' (please report; IMAGEMIRROR_DEBUG=1 shows the traceback)\n"
+    )

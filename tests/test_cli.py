@@ -138,7 +138,15 @@ def test_bad_settings_exit_2_with_position(tmp_path):
 def test_which_files_are_scanned(tmp_path):
     (tmp_path / ".git").mkdir()
     (tmp_path / ".imagemirror.yaml").write_text("registry: r.example.com\nexclude: ['**/charts/**']\n")
-    names = ["values.yaml", "values.yml", "values-prod.yaml", "prod-values.yaml", "app.values.yaml", "other.yaml", "Chart.yaml"]
+    names = [
+        "values.yaml",
+        "values.yml",
+        "values-prod.yaml",
+        "prod-values.yaml",
+        "app.values.yaml",
+        "other.yaml",
+        "Chart.yaml",
+    ]
     for name in names:
         (tmp_path / "env" / name).parent.mkdir(exist_ok=True)
         (tmp_path / "env" / name).write_text("image: nginx:1\n")

@@ -46,7 +46,7 @@ def make_tree(root: Path) -> dict[Path, tuple[bytes, bytes, int]]:
                 f"  repository: library/app{i}",
                 f"  tag: '1.{i}'",
                 "sidecar:",
-                f"  image: \"quay.io/prometheus/node-exporter:v{i}\"  # keep",
+                f'  image: "quay.io/prometheus/node-exporter:v{i}"  # keep',
                 "filler: |",
                 *[f"  line {j} {'x' * 60}" for j in range(40)],  # a few kB per file
                 "",
@@ -155,4 +155,6 @@ def test_sigkill_mid_rewrite_leaves_every_file_old_or_new(tmp_path: Path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     n_old, n_new, problems = states(files)
     assert not problems and n_new == FILES, (n_old, n_new, problems[:20])
-    print(f"killed at {n_killed_new} of {FILES} files rewritten; {len(leftovers)} temporary file(s) left, none named like a values file")
+    print(
+        f"killed at {n_killed_new} of {FILES} files rewritten; {len(leftovers)} temporary file(s) left, none named like a values file"
+    )

@@ -56,12 +56,23 @@ def converged(desired) -> Observed:
             rule["credentialArn"] = arn
         obs.rules[up.prefix] = rule
     obs.templates = {p: dict(t) for p, t in desired.templates.items()}
-    obs.repositories = {n: {"scanOnPush": True, "lifecyclePolicy": r["lifecyclePolicy"], "Tags": {"managed-by": "imagemirror"}, "images": 0}
-                        for n, r in desired.repositories.items()}
+    obs.repositories = {
+        n: {
+            "scanOnPush": True,
+            "lifecyclePolicy": r["lifecyclePolicy"],
+            "Tags": {"managed-by": "imagemirror"},
+            "images": 0,
+        }
+        for n, r in desired.repositories.items()
+    }
     obs.registry_policy = {"Version": "2012-10-17", "Statement": [desired.statement]} if desired.statement else None
     if desired.ci_policy:
-        obs.ci_policy = {"Arn": f"arn:aws:iam::{ACCOUNT}:policy/{desired.ci_policy[0]}", "Document": desired.ci_policy[1],
-                         "Tags": {"managed-by": "imagemirror", "imagemirror-regions": REGION}, "AttachmentCount": 0}
+        obs.ci_policy = {
+            "Arn": f"arn:aws:iam::{ACCOUNT}:policy/{desired.ci_policy[0]}",
+            "Document": desired.ci_policy[1],
+            "Tags": {"managed-by": "imagemirror", "imagemirror-regions": REGION},
+            "AttachmentCount": 0,
+        }
     return obs
 
 
@@ -90,7 +101,9 @@ def test_defaults_map_every_default_rule_to_its_upstream():
 @pytest.mark.parametrize(
     "rules, expected",
     [
-        pytest.param({"registry.gitlab.com": "gitlab"}, ("gitlab-container-registry", "registry.gitlab.com", True), id="gitlab"),
+        pytest.param(
+            {"registry.gitlab.com": "gitlab"}, ("gitlab-container-registry", "registry.gitlab.com", True), id="gitlab"
+        ),
         pytest.param({"myreg.azurecr.io": "azure"}, ("azure-container-registry", "myreg.azurecr.io", True), id="azure"),
         pytest.param({"cgr.dev": "chainguard"}, ("chainguard", "cgr.dev", True), id="chainguard"),
         pytest.param({"index.docker.io": "hub"}, ("docker-hub", "registry-1.docker.io", True), id="docker-alias"),
@@ -110,21 +123,67 @@ def write(tmp_path: Path, text: str):
 @pytest.mark.parametrize(
     "text, message",
     [
-        pytest.param("rules:\n  gcr.io: gcr\n", ":2:3: rule 'gcr.io': ECR pull-through cache cannot mirror gcr.io", id="gcr"),
-        pytest.param("rules:\n  nvcr.io: nv\n", ":2:3: rule 'nvcr.io': ECR pull-through cache cannot mirror", id="nvcr"),
-        pytest.param("rules:\n  quay.io: q\n", ":2:3: rule 'quay.io': prefix 'q' is not a valid ecrRepositoryPrefix", id="short-prefix"),
+        pytest.param(
+            "rules:\n  gcr.io: gcr\n", ":2:3: rule 'gcr.io': ECR pull-through cache cannot mirror gcr.io", id="gcr"
+        ),
+        pytest.param(
+            "rules:\n  nvcr.io: nv\n", ":2:3: rule 'nvcr.io': ECR pull-through cache cannot mirror", id="nvcr"
+        ),
+        pytest.param(
+            "rules:\n  quay.io: q\n",
+            ":2:3: rule 'quay.io': prefix 'q' is not a valid ecrRepositoryPrefix",
+            id="short-prefix",
+        ),
         pytest.param("ecr:\n  region: mars-1\n", ":2:3: ecr.region: 'mars-1' is not an AWS Region name", id="region"),
-        pytest.param("ecr:\n  region: cn-north-1\n", ":2:3: ecr.region: cn-north-1: the China Regions do not offer ECR pull-through cache", id="china"),
-        pytest.param("ecr:\n  account: '1234'\n", ":2:3: ecr.account: '1234' is not a 12-digit AWS account id", id="account"),
-        pytest.param("ecr:\n  node_roles:\n    - arn:aws:iam::123456789012:user/bob\n", ":3:7: ecr.node_roles: 'arn:aws:iam::123456789012:user/bob' is not an IAM role ARN", id="role"),
-        pytest.param("ecr:\n  lifecycle:\n    keep_last: 0\n", ":3:5: ecr.lifecycle.keep_last: 0 must be a whole number", id="keep-last"),
-        pytest.param("ecr:\n  lifecycle:\n    untagged: 3\n", ":3:5: ecr.lifecycle: unknown key 'untagged'", id="lifecycle-key"),
-        pytest.param("ecr:\n  repositories: [Custom]\n", ":2:18: ecr.repositories: 'Custom' is not an ECR repository name", id="repo-name"),
-        pytest.param("ecr:\n  credentials:\n    quay.io: {username_env: A, token_env: B}\n", ":3:5: ecr.credentials: 'quay.io' needs no credentials", id="creds-not-needed"),
-        pytest.param("ecr:\n  credentials:\n    gcr.io: {username_env: A}\n", ":3:5: ecr.credentials: 'gcr.io' has no rule", id="creds-no-rule"),
-        pytest.param("ecr:\n  credentials:\n    docker.io: {token: x}\n", ":3:17: ecr.credentials.docker.io: unknown key 'token'", id="creds-key"),
-        pytest.param("ecr:\n  credentials:\n    docker.io: {secret: dockerhub}\n", ":3:17: ecr.credentials.docker.io.secret: 'dockerhub' is not a secret name", id="secret-name"),
-        pytest.param("ecr:\n  ci_policy: 'a b'\n", ":2:3: ecr.ci_policy: 'a b' is not an IAM policy name", id="ci-policy"),
+        pytest.param(
+            "ecr:\n  region: cn-north-1\n",
+            ":2:3: ecr.region: cn-north-1: the China Regions do not offer ECR pull-through cache",
+            id="china",
+        ),
+        pytest.param(
+            "ecr:\n  account: '1234'\n", ":2:3: ecr.account: '1234' is not a 12-digit AWS account id", id="account"
+        ),
+        pytest.param(
+            "ecr:\n  node_roles:\n    - arn:aws:iam::123456789012:user/bob\n",
+            ":3:7: ecr.node_roles: 'arn:aws:iam::123456789012:user/bob' is not an IAM role ARN",
+            id="role",
+        ),
+        pytest.param(
+            "ecr:\n  lifecycle:\n    keep_last: 0\n",
+            ":3:5: ecr.lifecycle.keep_last: 0 must be a whole number",
+            id="keep-last",
+        ),
+        pytest.param(
+            "ecr:\n  lifecycle:\n    untagged: 3\n", ":3:5: ecr.lifecycle: unknown key 'untagged'", id="lifecycle-key"
+        ),
+        pytest.param(
+            "ecr:\n  repositories: [Custom]\n",
+            ":2:18: ecr.repositories: 'Custom' is not an ECR repository name",
+            id="repo-name",
+        ),
+        pytest.param(
+            "ecr:\n  credentials:\n    quay.io: {username_env: A, token_env: B}\n",
+            ":3:5: ecr.credentials: 'quay.io' needs no credentials",
+            id="creds-not-needed",
+        ),
+        pytest.param(
+            "ecr:\n  credentials:\n    gcr.io: {username_env: A}\n",
+            ":3:5: ecr.credentials: 'gcr.io' has no rule",
+            id="creds-no-rule",
+        ),
+        pytest.param(
+            "ecr:\n  credentials:\n    docker.io: {token: x}\n",
+            ":3:17: ecr.credentials.docker.io: unknown key 'token'",
+            id="creds-key",
+        ),
+        pytest.param(
+            "ecr:\n  credentials:\n    docker.io: {secret: dockerhub}\n",
+            ":3:17: ecr.credentials.docker.io.secret: 'dockerhub' is not a secret name",
+            id="secret-name",
+        ),
+        pytest.param(
+            "ecr:\n  ci_policy: 'a b'\n", ":2:3: ecr.ci_policy: 'a b' is not an IAM policy name", id="ci-policy"
+        ),
     ],
 )
 def test_settings_errors_name_file_line_column_and_key(tmp_path, text, message):
@@ -136,7 +195,12 @@ def test_settings_errors_name_file_line_column_and_key(tmp_path, text, message):
 
 
 def test_credentials_settings_name_env_vars_and_an_existing_secret(tmp_path):
-    ecr = ecr_settings.parse(write(tmp_path, "ecr:\n  credentials:\n    docker.io: {username_env: U, token_env: T, secret: ecr-pullthroughcache/hub}\n"))
+    ecr = ecr_settings.parse(
+        write(
+            tmp_path,
+            "ecr:\n  credentials:\n    docker.io: {username_env: U, token_env: T, secret: ecr-pullthroughcache/hub}\n",
+        )
+    )
     hub = next(u for u in ecr.upstreams if u.host == "docker.io")
     assert (hub.username_env, hub.token_env, hub.secret) == ("U", "T", "ecr-pullthroughcache/hub")
 
@@ -163,7 +227,9 @@ def test_converged_account_has_no_changes_even_with_reordered_lists():
     stmt = obs.registry_policy["Statement"][0]
     stmt["Resource"] = list(reversed(stmt["Resource"]))
     stmt["Action"] = list(reversed(stmt["Action"]))
-    obs.templates["quay"]["lifecyclePolicy"] = json.dumps(json.loads(obs.templates["quay"]["lifecyclePolicy"]), indent=4)
+    obs.templates["quay"]["lifecyclePolicy"] = json.dumps(
+        json.loads(obs.templates["quay"]["lifecyclePolicy"]), indent=4
+    )
     assert plan(d, obs) == []
 
 
@@ -171,7 +237,9 @@ def test_rotate_credentials_updates_existing_secrets_only():
     d = desired_of()
     obs = converged(d)
     assert keyed(plan(d, obs, rotate_credentials=True)) == {
-        ("update", "secret", "ecr-pullthroughcache/docker-hub"), ("update", "secret", "ecr-pullthroughcache/github")}
+        ("update", "secret", "ecr-pullthroughcache/docker-hub"),
+        ("update", "secret", "ecr-pullthroughcache/github"),
+    }
 
 
 def test_changed_upstream_url_is_a_replace_with_the_reason():
@@ -187,17 +255,35 @@ def test_changed_upstream_url_is_a_replace_with_the_reason():
 def test_changed_prefix_replaces_the_managed_rule_and_moves_its_template():
     old = desired_of()
     obs = converged(old)
-    new = desired_of({"rules": {"docker.io": "docker-hub", "ghcr.io": "github", "public.ecr.aws": "ecr-public",
-                                "quay.io": "quay-mirror", "registry.k8s.io": "k8s"}, "ecr": {"node_roles": [ROLE]}})
+    new = desired_of(
+        {
+            "rules": {
+                "docker.io": "docker-hub",
+                "ghcr.io": "github",
+                "public.ecr.aws": "ecr-public",
+                "quay.io": "quay-mirror",
+                "registry.k8s.io": "k8s",
+            },
+            "ecr": {"node_roles": [ROLE]},
+        }
+    )
     got = keyed(plan(new, obs))
-    assert got == {("replace", "rule", "quay-mirror"), ("create", "template", "quay-mirror"),
-                   ("delete", "template", "quay"), ("update", "registry-policy", SID)}
+    assert got == {
+        ("replace", "rule", "quay-mirror"),
+        ("create", "template", "quay-mirror"),
+        ("delete", "template", "quay"),
+        ("update", "registry-policy", SID),
+    }
 
 
 def test_unmanaged_rule_for_the_same_upstream_is_left_alone():
     d = desired_of()
     obs = converged(d)
-    obs.rules["team-quay"] = {"ecrRepositoryPrefix": "team-quay", "upstreamRegistryUrl": "quay.io", "upstreamRegistry": "quay"}
+    obs.rules["team-quay"] = {
+        "ecrRepositoryPrefix": "team-quay",
+        "upstreamRegistryUrl": "quay.io",
+        "upstreamRegistry": "quay",
+    }
     obs.templates["team-quay"] = {"prefix": "team-quay", "description": "theirs", "appliedFor": ["PULL_THROUGH_CACHE"]}
     assert plan(d, obs) == []
     # ... even when ours moved away from its prefix: that is a fresh create, not a replace of theirs.
@@ -220,16 +306,21 @@ def test_rule_removed_from_settings_is_deleted_with_its_template_and_secret():
 def test_credential_arn_drift_is_an_update():
     d = desired_of()
     obs = converged(d)
-    obs.rules["docker-hub"]["credentialArn"] = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:ecr-pullthroughcache/old-x"
+    obs.rules["docker-hub"]["credentialArn"] = (
+        "arn:aws:secretsmanager:eu-west-1:123456789012:secret:ecr-pullthroughcache/old-x"
+    )
     assert keyed(plan(d, obs)) == {("update", "rule", "docker-hub")}
 
 
-@pytest.mark.parametrize("field, value", [
-    ("imageTagMutability", "IMMUTABLE"),
-    ("lifecyclePolicy", json.dumps(lifecycle_policy(1, 1))),
-    ("appliedFor", ["REPLICATION"]),
-    ("description", "hand made"),
-])
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("imageTagMutability", "IMMUTABLE"),
+        ("lifecyclePolicy", json.dumps(lifecycle_policy(1, 1))),
+        ("appliedFor", ["REPLICATION"]),
+        ("description", "hand made"),
+    ],
+)
 def test_template_drift_is_an_update_naming_the_field(field, value):
     d = desired_of()
     obs = converged(d)
@@ -253,13 +344,22 @@ def test_repository_drift_is_an_update():
     obs.repositories["custom-apps"]["scanOnPush"] = False
     obs.repositories["custom-apps"]["lifecyclePolicy"] = None
     (change,) = plan(d, obs)
-    assert (change.action, change.kind, change.spec["fields"]) == ("update", "repository", ["scanOnPush", "lifecyclePolicy"])
+    assert (change.action, change.kind, change.spec["fields"]) == (
+        "update",
+        "repository",
+        ["scanOnPush", "lifecyclePolicy"],
+    )
 
 
 def test_registry_policy_is_merged_never_clobbered():
     d = desired_of()
-    other = {"Sid": "Replication", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::210987654321:root"},
-             "Action": "ecr:ReplicateImage", "Resource": "*"}
+    other = {
+        "Sid": "Replication",
+        "Effect": "Allow",
+        "Principal": {"AWS": "arn:aws:iam::210987654321:root"},
+        "Action": "ecr:ReplicateImage",
+        "Resource": "*",
+    }
     obs = converged(d)
     obs.registry_policy = {"Version": "2012-10-17", "Statement": [other]}
     (change,) = plan(d, obs)
@@ -290,7 +390,12 @@ def test_templates_with_tags_need_a_creation_role():
 def test_lifecycle_policy_expires_untagged_then_keeps_the_last_n():
     rules = lifecycle_policy(14, 10)["rules"]
     assert [r["rulePriority"] for r in rules] == [1, 2]
-    assert rules[0]["selection"] == {"tagStatus": "untagged", "countType": "sinceImagePushed", "countUnit": "days", "countNumber": 14}
+    assert rules[0]["selection"] == {
+        "tagStatus": "untagged",
+        "countType": "sinceImagePushed",
+        "countUnit": "days",
+        "countNumber": 14,
+    }
     assert rules[1]["selection"] == {"tagStatus": "any", "countType": "imageCountMoreThan", "countNumber": 10}
 
 
@@ -315,7 +420,8 @@ def test_quota_counts_rules_after_apply():
     d = desired_of()
     obs = Observed(rules={f"r{i}": {"upstreamRegistryUrl": "quay.io"} for i in range(47)})
     assert quota_problem(d, obs, plan(d, obs)).startswith(
-        "47 pull-through cache rules exist and the plan creates 5: 52 would exceed ECR's quota of 50 per registry (not adjustable)")
+        "47 pull-through cache rules exist and the plan creates 5: 52 would exceed ECR's quota of 50 per registry (not adjustable)"
+    )
 
 
 # ---------------------------------------------------------------- destroy
@@ -389,8 +495,16 @@ def test_credential_secret_string_has_the_documented_shape():
     [
         pytest.param({"Effect": "Allow", "Action": "ecr:*", "Resource": "*"}, True, id="wildcards"),
         pytest.param({"Effect": "Allow", "Action": ["ecr:BatchGetImage"], "Resource": "*"}, False, id="other-action"),
-        pytest.param({"Effect": "Allow", "Action": "ecr:CreateRepository", "Resource": "arn:aws:ecr:*:*:repository/quay/*"}, False, id="other-prefix"),
-        pytest.param({"Effect": "Allow", "Action": "ecr:CreateRepository", "Resource": "*", "Condition": {"x": {}}}, False, id="conditional"),
+        pytest.param(
+            {"Effect": "Allow", "Action": "ecr:CreateRepository", "Resource": "arn:aws:ecr:*:*:repository/quay/*"},
+            False,
+            id="other-prefix",
+        ),
+        pytest.param(
+            {"Effect": "Allow", "Action": "ecr:CreateRepository", "Resource": "*", "Condition": {"x": {}}},
+            False,
+            id="conditional",
+        ),
         pytest.param({"Effect": "Allow", "NotAction": "iam:*", "Resource": "*"}, False, id="not-action"),
     ],
 )
@@ -400,19 +514,41 @@ def test_allowed_evaluates_simple_statements(statement, expected):
 
 
 def test_a_deny_wins():
-    docs = [{"Statement": [{"Effect": "Allow", "Action": "ecr:*", "Resource": "*"},
-                           {"Effect": "Deny", "Action": "ecr:CreateRepository", "Resource": "*"}]}]
+    docs = [
+        {
+            "Statement": [
+                {"Effect": "Allow", "Action": "ecr:*", "Resource": "*"},
+                {"Effect": "Deny", "Action": "ecr:CreateRepository", "Resource": "*"},
+            ]
+        }
+    ]
     assert not allowed(docs, "ecr:CreateRepository", "arn:aws:ecr:eu-west-1:1:repository/a/b")
 
 
 def test_node_roles_need_both_first_pull_actions():
     d = desired_of()
-    read_only = [{"Statement": [{"Effect": "Allow", "Action": ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"], "Resource": "*"}]}]
-    pull_only = [{"Statement": [{"Effect": "Allow", "Action": ["ecr:BatchGetImage", "ecr:BatchImportUpstreamImage"], "Resource": "*"}]}]
+    read_only = [
+        {
+            "Statement": [
+                {"Effect": "Allow", "Action": ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"], "Resource": "*"}
+            ]
+        }
+    ]
+    pull_only = [
+        {
+            "Statement": [
+                {"Effect": "Allow", "Action": ["ecr:BatchGetImage", "ecr:BatchImportUpstreamImage"], "Resource": "*"}
+            ]
+        }
+    ]
     (finding,) = node_role_findings(d, Observed(), {ROLE: read_only})
     assert not finding.ok and "ecr:BatchImportUpstreamImage on repository/docker-hub/*" in finding.message
     (finding,) = node_role_findings(d, Observed(), {ROLE: pull_only})
-    assert not finding.ok and "ecr:BatchImportUpstreamImage" not in finding.message and "ecr:CreateRepository" in finding.message
+    assert (
+        not finding.ok
+        and "ecr:BatchImportUpstreamImage" not in finding.message
+        and "ecr:CreateRepository" in finding.message
+    )
     (finding,) = node_role_findings(d, converged(d), {ROLE: read_only})
     assert finding.ok
     (finding,) = node_role_findings(d, converged(d), {ROLE: None})
@@ -421,8 +557,16 @@ def test_node_roles_need_both_first_pull_actions():
 
 def test_a_registry_policy_for_the_account_root_does_not_grant_the_role_anything():
     d = desired_of()
-    root = {"Statement": [{"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
-                           "Action": ["ecr:CreateRepository", "ecr:BatchImportUpstreamImage"], "Resource": "*"}]}
+    root = {
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
+                "Action": ["ecr:CreateRepository", "ecr:BatchImportUpstreamImage"],
+                "Resource": "*",
+            }
+        ]
+    }
     (finding,) = node_role_findings(d, Observed(registry_policy=root), {ROLE: []})
     assert not finding.ok
     anyone = {"Statement": [{**root["Statement"][0], "Principal": "*"}]}
@@ -459,7 +603,10 @@ def test_readme_ecr_settings_and_commands_are_real(tmp_path):
     (yaml_text,) = [body for lang, body in blocks if lang == "yaml"]
     ecr = ecr_settings.parse(write(tmp_path, yaml_text))
     assert [r.name for r in ecr.repositories] == ["custom-apps", "team/api"]
-    assert {u.host: u.token_env for u in ecr.upstreams if u.secret} == {"docker.io": "DOCKERHUB_TOKEN", "ghcr.io": "GHCR_TOKEN"}
+    assert {u.host: u.token_env for u in ecr.upstreams if u.secret} == {
+        "docker.io": "DOCKERHUB_TOKEN",
+        "ghcr.io": "GHCR_TOKEN",
+    }
     commands = []
     for lang, body in blocks:
         for line in body.splitlines():

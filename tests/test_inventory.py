@@ -38,7 +38,10 @@ SHAPES = [
           repository: quay.io/minio/mc
           tag: RELEASE.2025
         """,
-        [("image", "quay.io/minio/minio:RELEASE.2024", "unmirrored"), ("mcImage", "quay.io/minio/mc:RELEASE.2025", "unmirrored")],
+        [
+            ("image", "quay.io/minio/minio:RELEASE.2024", "unmirrored"),
+            ("mcImage", "quay.io/minio/mc:RELEASE.2025", "unmirrored"),
+        ],
         id="repository-with-host-and-non-image-key",
     ),
     pytest.param(
@@ -98,7 +101,10 @@ SHAPES = [
           image:
             name: cert-manager-webhook
         """,
-        [("image", "quay.io/jetstack/cert-manager-controller", "unmirrored"), ("webhook.image", "quay.io/jetstack/cert-manager-webhook", "unmirrored")],
+        [
+            ("image", "quay.io/jetstack/cert-manager-controller", "unmirrored"),
+            ("webhook.image", "quay.io/jetstack/cert-manager-webhook", "unmirrored"),
+        ],
         id="cert-manager-name-with-registry-above",
     ),
     pytest.param(
@@ -145,7 +151,11 @@ SHAPES = [
           - name: init
             image: busybox
         """,
-        [("containers[0].image", "nginx:1.25", "unmirrored"), ("containers[1].image", "ghcr.io/a/b:v1", "unmirrored"), ("initContainers[0].image", "busybox", "unmirrored")],
+        [
+            ("containers[0].image", "nginx:1.25", "unmirrored"),
+            ("containers[1].image", "ghcr.io/a/b:v1", "unmirrored"),
+            ("initContainers[0].image", "busybox", "unmirrored"),
+        ],
         id="container-lists",
     ),
     pytest.param(
@@ -159,7 +169,10 @@ SHAPES = [
               registry: docker.io
               repository: bitnamilegacy/mongodb-exporter
         """,
-        [("mongodb.image", "docker.io/bitnamilegacy/mongodb", "unmirrored"), ("mongodb.metrics.image", "docker.io/bitnamilegacy/mongodb-exporter", "unmirrored")],
+        [
+            ("mongodb.image", "docker.io/bitnamilegacy/mongodb", "unmirrored"),
+            ("mongodb.metrics.image", "docker.io/bitnamilegacy/mongodb-exporter", "unmirrored"),
+        ],
         id="subchart-sections",
     ),
     pytest.param(
@@ -187,7 +200,10 @@ SHAPES = [
               registry: registry.k8s.io
               repository: kubectl
         """,
-        [("upgradeJob.image.busybox", "docker.io/busybox:1.37", "unmirrored"), ("upgradeJob.image.kubectl", "registry.k8s.io/kubectl", "unmirrored")],
+        [
+            ("upgradeJob.image.busybox", "docker.io/busybox:1.37", "unmirrored"),
+            ("upgradeJob.image.kubectl", "registry.k8s.io/kubectl", "unmirrored"),
+        ],
         id="two-named-images-under-image",
     ),
     pytest.param(
@@ -242,7 +258,10 @@ SHAPES = [
         sidecar:
           image: "{{ .Values.sidecarImage }}"
         """,
-        [("image", "{{ .Values.global.repo }}/app:1", "templated"), ("sidecar.image", "{{ .Values.sidecarImage }}", "templated")],
+        [
+            ("image", "{{ .Values.global.repo }}/app:1", "templated"),
+            ("sidecar.image", "{{ .Values.sidecarImage }}", "templated"),
+        ],
         id="templated",
     ),
     pytest.param(
@@ -262,7 +281,10 @@ SHAPES = [
           registry:
             external_labels: {}
         """,
-        [("image", "registry.k8s.io/external-dns/external-dns", "unmirrored"), ("harbor.registry.registry.image", "goharbor/registry-photon:v2", "ambiguous")],
+        [
+            ("image", "registry.k8s.io/external-dns/external-dns", "unmirrored"),
+            ("harbor.registry.registry.image", "goharbor/registry-photon:v2", "ambiguous"),
+        ],
         id="look-alike-registry-keys",
     ),
     pytest.param(
@@ -334,7 +356,7 @@ def test_json_record_fields():
 def test_alias_bomb_walks_each_node_once():
     lines = ["a0: &a0 [image: nginx]"]
     for i in range(1, 40):
-        lines.append(f"a{i}: &a{i} [*a{i-1}, *a{i-1}, *a{i-1}, *a{i-1}]")
+        lines.append(f"a{i}: &a{i} [*a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}]")
     result = scan_text("\n".join(lines) + "\n", "bomb.yaml", SETTINGS)
     assert [r.path for r in result.refs] == ["a0[0].image"]
 

@@ -59,21 +59,27 @@ kps:
     sha: ""
 """
     forms = {c.path: c.form for c in pin_candidates(text, "values.yaml", SETTINGS)}
-    assert forms == {"web.image": STRING, "redis.image": INSERT_DIGEST, "app.image": TAG,
-                     "ingress.image": DIGEST_KEY, "kps.image": DIGEST_KEY}
+    assert forms == {
+        "web.image": STRING,
+        "redis.image": INSERT_DIGEST,
+        "app.image": TAG,
+        "ingress.image": DIGEST_KEY,
+        "kps.image": DIGEST_KEY,
+    }
     done = pin_all(text)
-    assert done.text == text.replace(
-        "nginx:1.25\n", f"nginx:1.25@{A}  # imagemirror: pinned\n").replace(
-        '    tag: "7.2.4"\n', f'    tag: "7.2.4"\n    digest: {A}  # imagemirror: pinned (added)\n').replace(
-        "tag: v1\n", f"tag: v1@{A}  # imagemirror: pinned\n").replace(
-        'digest: ""\n', f'digest: "{A}"  # imagemirror: pinned (was: "")\n').replace(
-        'sha: ""\n', f'sha: "{"a" * 64}"  # imagemirror: pinned (was: "")\n')  # kube-prometheus: bare hex
+    assert done.text == text.replace("nginx:1.25\n", f"nginx:1.25@{A}  # imagemirror: pinned\n").replace(
+        '    tag: "7.2.4"\n', f'    tag: "7.2.4"\n    digest: {A}  # imagemirror: pinned (added)\n'
+    ).replace("tag: v1\n", f"tag: v1@{A}  # imagemirror: pinned\n").replace(
+        'digest: ""\n', f'digest: "{A}"  # imagemirror: pinned (was: "")\n'
+    ).replace('sha: ""\n', f'sha: "{"a" * 64}"  # imagemirror: pinned (was: "")\n')  # kube-prometheus: bare hex
     assert len(done.pinned) == 5
     assert revert_text(done.text, "values.yaml").text == text
 
 
 def test_pinning_twice_changes_nothing_and_a_moved_tag_repins():
-    text = f"image: {REG}/docker-hub/library/nginx:1.25\nother:\n  image:\n    repository: {REG}/quay/x/y\n    tag: '1'\n"
+    text = (
+        f"image: {REG}/docker-hub/library/nginx:1.25\nother:\n  image:\n    repository: {REG}/quay/x/y\n    tag: '1'\n"
+    )
     once = pin_all(text)
     twice = pin_all(once.text)
     assert not twice.changed and twice.text == once.text and len(twice.unchanged) == 2
@@ -118,22 +124,26 @@ noted:
 
 
 def test_bytes_kept_crlf_bom_quotes_comments_anchors():
-    text = ("\ufeff# top\r\n"
-            f"base: &img '{REG}/docker-hub/library/nginx:1.25'  # shared\r\n"
-            "a:\r\n  image: *img\r\n"
-            "b:\r\n  image:\r\n"
-            f"    registry: {REG}\r\n    repository: docker-hub/bitnamilegacy/redis\r\n    tag: 7.2.4\r\n")
+    text = (
+        "\ufeff# top\r\n"
+        f"base: &img '{REG}/docker-hub/library/nginx:1.25'  # shared\r\n"
+        "a:\r\n  image: *img\r\n"
+        "b:\r\n  image:\r\n"
+        f"    registry: {REG}\r\n    repository: docker-hub/bitnamilegacy/redis\r\n    tag: 7.2.4\r\n"
+    )
     done = pin_all(text)
     assert done.text == text.replace(
-        "nginx:1.25'  # shared\r\n", f"nginx:1.25@{A}'  # shared # imagemirror: pinned\r\n").replace(
-        "    tag: 7.2.4\r\n", f"    tag: 7.2.4\r\n    digest: {A}  # imagemirror: pinned (added)\r\n")
+        "nginx:1.25'  # shared\r\n", f"nginx:1.25@{A}'  # shared # imagemirror: pinned\r\n"
+    ).replace("    tag: 7.2.4\r\n", f"    tag: 7.2.4\r\n    digest: {A}  # imagemirror: pinned (added)\r\n")
     assert revert_text(done.text, "v.yaml").text == text
 
 
 def test_last_line_without_newline_and_null_digests():
-    text = (f"a:\n  image:\n    repository: {REG}/quay/x/y\n    tag: '1'\n    digest:\n"
-            f"b:\n  image: {{repository: {REG}/quay/x/z, tag: '2', digest: ~}}\n"
-            f"c:\n  image:\n    registry: {REG}\n    repository: docker-hub/bitnami/nginx\n    tag: '3'")
+    text = (
+        f"a:\n  image:\n    repository: {REG}/quay/x/y\n    tag: '1'\n    digest:\n"
+        f"b:\n  image: {{repository: {REG}/quay/x/z, tag: '2', digest: ~}}\n"
+        f"c:\n  image:\n    registry: {REG}\n    repository: docker-hub/bitnami/nginx\n    tag: '3'"
+    )
     done = pin_all(text)
     assert f"    digest: {A}  # imagemirror: pinned (was:)\n" in done.text
     assert f'digest: "{A}"}}  # imagemirror: pinned (was: ~)\n' in done.text
@@ -198,9 +208,14 @@ _QUOTE = st.sampled_from(["", "'", '"'])
 
 
 @hsettings(max_examples=60, deadline=None)
-@given(st.lists(st.tuples(st.sampled_from(["string", "tag", "bitnami", "digest"]), _QUOTE, _COMMENT,
-                          st.booleans()), min_size=1, max_size=5),
-       st.sampled_from(["\n", "\r\n"]))
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["string", "tag", "bitnami", "digest"]), _QUOTE, _COMMENT, st.booleans()),
+        min_size=1,
+        max_size=5,
+    ),
+    st.sampled_from(["\n", "\r\n"]),
+)
 def test_pin_then_revert_is_byte_exact(items, eol):
     """Any mix of forms, quotes, trailing comments and spaces, line endings: pin changes only the
     digest-bearing scalars (verified by re-parsing inside pin_text), twice is once, revert is exact."""
@@ -213,11 +228,20 @@ def test_pin_then_revert_is_byte_exact(items, eol):
         elif form == "tag":
             lines += ["  image:", f"    repository: {REG}/quay/team/t{i}", f"    tag: {q}v{i}{suffix}{q}{comment}"]
         elif form == "bitnami":
-            lines += ["  image:", f"    registry: {REG}", f"    repository: docker-hub/bitnami/b{i}",
-                      f"    tag: {q}{i}.0{q}{comment}"]
+            lines += [
+                "  image:",
+                f"    registry: {REG}",
+                f"    repository: docker-hub/bitnami/b{i}",
+                f"    tag: {q}{i}.0{q}{comment}",
+            ]
         else:
-            lines += ["  image:", f"    repository: {REG}/quay/cilium/c{i}", f"    tag: {q}v{i}{q}",
-                      f"    digest: {q}{C if pinned else ''}{q}{comment}", "    useDigest: true"]
+            lines += [
+                "  image:",
+                f"    repository: {REG}/quay/cilium/c{i}",
+                f"    tag: {q}v{i}{q}",
+                f"    digest: {q}{C if pinned else ''}{q}{comment}",
+                "    useDigest: true",
+            ]
     text = eol.join(lines) + eol
     done = pin_all(text)
     assert done.changed
@@ -226,7 +250,9 @@ def test_pin_then_revert_is_byte_exact(items, eol):
 
 
 def test_a_key_to_add_in_a_list_item_is_left_with_a_note():
-    text = (f"initContainers:\n  - name: x\n    image:\n      registry: {REG}\n"
-            f"      repository: docker-hub/bitnami/os-shell\n      tag: '12'\n")
+    text = (
+        f"initContainers:\n  - name: x\n    image:\n      registry: {REG}\n"
+        f"      repository: docker-hub/bitnami/os-shell\n      tag: '12'\n"
+    )
     done = pin_all(text)
     assert not done.changed and any("in a list" in n for n in done.notes)

@@ -37,8 +37,7 @@ def test_pin_effective_pins_what_each_release_pulls(gitops, monkeypatch):
     monkeypatch.setenv("IMAGEMIRROR_CACHE_DIR", str(gitops / ".no-cache"))
     resolver = Digests()
     out = io.StringIO()
-    code = pin_paths([gitops / "environments" / "prod"], effective=True, offline=True, resolver=resolver,
-                     stdout=out)
+    code = pin_paths([gitops / "environments" / "prod"], effective=True, offline=True, resolver=resolver, stdout=out)
     assert code == Exit.OK, out.getvalue()
     report = out.getvalue()
     assert "[insert-digest]" in report and "[tag]" in report and "[insert-tag]" in report and "[string]" in report
@@ -51,16 +50,20 @@ def test_pin_effective_pins_what_each_release_pulls(gitops, monkeypatch):
         if ref.tag is None:
             untagged.append(path)  # the chart's template supplies the tag (appVersion): not pinnable here
             continue
-        assert ref.digest == "sha256:" + hashlib.sha256(f"{ref.name}:{ref.tag}".encode()).hexdigest(), \
-            (release, path, image.written)
+        assert ref.digest == "sha256:" + hashlib.sha256(f"{ref.name}:{ref.tag}".encode()).hexdigest(), (
+            release,
+            path,
+            image.written,
+        )
     assert sorted(untagged) == ["microservices.account.image", "microservices.authorization.image"]
     # bitnami maps whose chart has a digest key got one; the chart reads digest over tag
     wordpress = (gitops / "environments/prod/wordpress/values.yaml").read_text()
     assert "digest: sha256:" in wordpress and "# imagemirror: pinned (added)" in wordpress
 
     pinned = {f: f.read_bytes() for f in files}
-    again = pin_paths([gitops / "environments" / "prod"], effective=True, offline=True, resolver=Digests(),
-                      stdout=io.StringIO())
+    again = pin_paths(
+        [gitops / "environments" / "prod"], effective=True, offline=True, resolver=Digests(), stdout=io.StringIO()
+    )
     assert again == Exit.OK
     assert {f: f.read_bytes() for f in files} == pinned  # pinning twice changes nothing
 

@@ -62,19 +62,19 @@ def repo(tmp_path: Path, text: str) -> Path:
 
 
 def test_pin_confirms_upstream_and_refuses_when_cache_and_upstream_disagree(tmp_path, capsys):
-    values = repo(tmp_path, f"a:\n  image: {REG}/docker-hub/library/nginx:1.25\n"
-                            f"b:\n  image: {REG}/quay/team/app:v1\n")
+    values = repo(tmp_path, f"a:\n  image: {REG}/docker-hub/library/nginx:1.25\nb:\n  image: {REG}/quay/team/app:v1\n")
     cache = FakeRegistry({(REG, "docker-hub/library/nginx", "1.25"): A, (REG, "quay/team/app", "v1"): A})
-    upstream = FakeRegistry({("registry-1.docker.io", "library/nginx", "1.25"): A,
-                             ("quay.io", "team/app", "v1"): B})
+    upstream = FakeRegistry({("registry-1.docker.io", "library/nginx", "1.25"): A, ("quay.io", "team/app", "v1"): B})
     resolver = Resolver(cache, {"docker-hub": "docker.io", "quay": "quay.io"}, upstream)
     out = io.StringIO()
     code = pin_paths([values], resolver=resolver, stdout=out)
     err = capsys.readouterr().err
     assert code == Exit.FINDINGS
     assert f"the cache serves {A}, but the upstream tag now resolves to {B}" in err
-    assert values.read_text() == (f"a:\n  image: {REG}/docker-hub/library/nginx:1.25@{A}  # imagemirror: pinned\n"
-                                  f"b:\n  image: {REG}/quay/team/app:v1\n")
+    assert values.read_text() == (
+        f"a:\n  image: {REG}/docker-hub/library/nginx:1.25@{A}  # imagemirror: pinned\n"
+        f"b:\n  image: {REG}/quay/team/app:v1\n"
+    )
     assert ("registry-1.docker.io", "library/nginx", "1.25") in upstream.calls  # Docker Hub's API host
 
 
@@ -126,11 +126,13 @@ class Ref:
 
 def test_drift_findings_each_case():
     name = f"{REG}/quay/team/app"
-    refs = [Ref(f"{name}:v1@{A}"),  # in sync
-            Ref(f"{name}:v2@{A}", line=5),  # tag moved, old image still cached
-            Ref(f"{name}:v3@{C}", line=7),  # the tag names it, the cache lacks it: warm fixes it
-            Ref(f"{name}:v1", line=9),  # not pinned: not asked
-            Ref(f"docker.io/library/nginx:1@{A}", status="unmirrored", line=11)]  # upstream: not asked
+    refs = [
+        Ref(f"{name}:v1@{A}"),  # in sync
+        Ref(f"{name}:v2@{A}", line=5),  # tag moved, old image still cached
+        Ref(f"{name}:v3@{C}", line=7),  # the tag names it, the cache lacks it: warm fixes it
+        Ref(f"{name}:v1", line=9),  # not pinned: not asked
+        Ref(f"docker.io/library/nginx:1@{A}", status="unmirrored", line=11),
+    ]  # upstream: not asked
     resolver = FakeResolver({f"{name}:v1": A, f"{name}:v2": B, f"{name}:v3": C}, {(name, A)})
     found, errors = drift_findings(refs, resolver)
     assert errors == []
@@ -150,8 +152,7 @@ def test_drift_registry_failure_is_reported_not_a_finding():
 
 def test_check_online_findings_suppression_and_exit_codes(tmp_path, capsys):
     name = f"{REG}/quay/team/app"
-    values = repo(tmp_path, f"a:\n  image: {name}:v2@{A}\n"
-                            f"b:\n  image: {name}:v3@{A}  # imagemirror: ignore[IM008]\n")
+    values = repo(tmp_path, f"a:\n  image: {name}:v2@{A}\nb:\n  image: {name}:v3@{A}  # imagemirror: ignore[IM008]\n")
     resolver = FakeResolver({f"{name}:v2": B, f"{name}:v3": B}, {(name, A)})
     code = check_paths([values], fmt="json", resolver=resolver, env={})
     doc = json.loads(capsys.readouterr().out)
@@ -234,16 +235,23 @@ def test_cilium_tags_bumped_digests_stale(tmp_path, capsys):
     text = CILIUM.read_text()
     values = repo(tmp_path, text)
     new = {"cilium": A, "hubble-relay": B, "cilium-envoy": C}
-    cache = FakeRegistry({
-        **{(REG, f"quay/cilium/{name}", tag): new[name] for name, tag in
-           [("cilium", "v1.18.4"), ("hubble-relay", "v1.18.4"),
-            ("cilium-envoy", "v1.34.10-1762597008-ff7ae7d623be00078865cff1b0672cc5d9bfc6d5")]},
-        (REG, "quay/cilium/certgen", "v0.2.4"): "sha256:" + "4" * 64,
-        (REG, "quay/cilium/hubble-ui", "v0.13.3"): "sha256:" + "5" * 64,
-        # the old images are still in the cache (held), under their old tags
-        (REG, "quay/cilium/cilium", "v1.17.0"): "sha256:" + "1" * 64,
-        (REG, "quay/cilium/hubble-relay", "v1.17.0"): "sha256:" + "2" * 64,
-    })
+    cache = FakeRegistry(
+        {
+            **{
+                (REG, f"quay/cilium/{name}", tag): new[name]
+                for name, tag in [
+                    ("cilium", "v1.18.4"),
+                    ("hubble-relay", "v1.18.4"),
+                    ("cilium-envoy", "v1.34.10-1762597008-ff7ae7d623be00078865cff1b0672cc5d9bfc6d5"),
+                ]
+            },
+            (REG, "quay/cilium/certgen", "v0.2.4"): "sha256:" + "4" * 64,
+            (REG, "quay/cilium/hubble-ui", "v0.13.3"): "sha256:" + "5" * 64,
+            # the old images are still in the cache (held), under their old tags
+            (REG, "quay/cilium/cilium", "v1.17.0"): "sha256:" + "1" * 64,
+            (REG, "quay/cilium/hubble-relay", "v1.17.0"): "sha256:" + "2" * 64,
+        }
+    )
     assert check_paths([values], fmt="json", resolver=Resolver(cache), env={}) == Exit.FINDINGS
     findings = json.loads(capsys.readouterr().out)["findings"]
     by_line = {(f["line"], f["code"]): f["message"] for f in findings}

@@ -72,13 +72,20 @@ def render_images(chart_dir: Path, values_text: str) -> list[str]:
     return images
 
 
-@pytest.mark.parametrize("chart, overlay, moved", [
-    ("mariadb-23.0.1", "metrics:\n  enabled: true\n", None),
-    # the tag bumped by hand while the chart's default digest still names v1.15.1 (the Cilium case)
-    ("ingress-nginx-4.15.1", "controller:\n  admissionWebhooks:\n    enabled: true\n  image:\n"
-     "    image: ingress-nginx/controller\n    tag: v1.15.2\n", "ingress-nginx/controller:v1.15.2"),
-    ("erpnext-8.0.75", "persistence:\n  worker:\n    storageClass: nfs\n", None),
-])
+@pytest.mark.parametrize(
+    "chart, overlay, moved",
+    [
+        ("mariadb-23.0.1", "metrics:\n  enabled: true\n", None),
+        # the tag bumped by hand while the chart's default digest still names v1.15.1 (the Cilium case)
+        (
+            "ingress-nginx-4.15.1",
+            "controller:\n  admissionWebhooks:\n    enabled: true\n  image:\n"
+            "    image: ingress-nginx/controller\n    tag: v1.15.2\n",
+            "ingress-nginx/controller:v1.15.2",
+        ),
+        ("erpnext-8.0.75", "persistence:\n  worker:\n    storageClass: nfs\n", None),
+    ],
+)
 @pytest.mark.parametrize("renderer", ["model", "sdk"])
 def test_rendered_pod_specs_pull_the_pinned_digests(tmp_path, chart, overlay, moved, renderer):
     """``renderer``: who decides the pin form and verifies it (the model, or real Helm's render)."""
@@ -93,15 +100,24 @@ def test_rendered_pod_specs_pull_the_pinned_digests(tmp_path, chart, overlay, mo
     values = tmp_path / "values.yaml"
     values.write_text(overlay)
     env = {**os.environ, "PYTHONPATH": str(REPO), "IMAGEMIRROR_CACHE_DIR": str(tmp_path / ".no-cache")}
-    done = subprocess.run([sys.executable, "-m", "imagemirror", "rewrite", "--effective", "--offline", "values.yaml"],
-                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-m", "imagemirror", "rewrite", "--effective", "--offline", "values.yaml"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     # a template may name an image itself (ERPNext's busybox): no values file can move or pin it
     before = [i for i in render_images(tmp_path / "vendor" / chart, values.read_text()) if i.startswith(REG + "/")]
     assert before
     refs = [parse(i) for i in before]
-    chart_pins = {f"{r.name}:{r.tag}": r.digest for r in refs if r.digest and not (moved and r.name.endswith(
-        "/" + moved.split(":")[0]) and r.tag == moved.split(":")[1])}
+    chart_pins = {
+        f"{r.name}:{r.tag}": r.digest
+        for r in refs
+        if r.digest and not (moved and r.name.endswith("/" + moved.split(":")[0]) and r.tag == moved.split(":")[1])
+    }
     assert not moved or len(chart_pins) < len({f"{r.name}:{r.tag}" for r in refs if r.digest})
 
     clear_cache()
@@ -109,8 +125,14 @@ def test_rendered_pod_specs_pull_the_pinned_digests(tmp_path, chart, overlay, mo
     os.chdir(tmp_path)
     try:
         out = io.StringIO()
-        code = pin_paths([Path("values.yaml")], effective=True, offline=True, resolver=Digests(chart_pins),
-                         stdout=out, renderer=renderer)
+        code = pin_paths(
+            [Path("values.yaml")],
+            effective=True,
+            offline=True,
+            resolver=Digests(chart_pins),
+            stdout=out,
+            renderer=renderer,
+        )
     finally:
         os.chdir(cwd)
         clear_cache()
@@ -138,8 +160,10 @@ def test_probe_render_says_which_maps_read_a_digest(tmp_path):
 
     pytest.importorskip("helm_python")
     got = {}
-    for chart, want, text in (("mariadb-23.0.1", "image", "{}\n"),
-                              ("erpnext-8.0.75", "image", "persistence:\n  worker:\n    storageClass: nfs\n")):
+    for chart, want, text in (
+        ("mariadb-23.0.1", "image", "{}\n"),
+        ("erpnext-8.0.75", "image", "persistence:\n  worker:\n    storageClass: nfs\n"),
+    ):
         if not (CHARTS / chart).is_dir():
             skip_or_fail(f"shared chart not found at {CHARTS / chart}")
         root = tmp_path / chart
@@ -176,13 +200,14 @@ def test_a_pin_the_templates_ignore_is_refused_by_the_render(tmp_path):
     chart = tmp_path / "vendor" / "plain"
     (chart / "templates").mkdir(parents=True)
     (chart / "Chart.yaml").write_text(CHART)
-    (chart / "values.yaml").write_text(f"image:\n  registry: {REG}\n  repository: docker-hub/library/nginx\n"
-                                       "  tag: \"1.27\"\n  digest: \"\"\n")
+    (chart / "values.yaml").write_text(
+        f'image:\n  registry: {REG}\n  repository: docker-hub/library/nginx\n  tag: "1.27"\n  digest: ""\n'
+    )
     (chart / "templates" / "pod.yaml").write_text(TEMPLATE)
     (tmp_path / ".git").mkdir()
     (tmp_path / ".imagemirror.yaml").write_text(f'registry: {REG}\ncharts:\n  "values.yaml": vendor/plain\n')
     values = tmp_path / "values.yaml"
-    text = f"image:\n  registry: {REG}\n  repository: docker-hub/library/nginx\n  tag: \"1.27\"\n  digest: \"\"\n"
+    text = f'image:\n  registry: {REG}\n  repository: docker-hub/library/nginx\n  tag: "1.27"\n  digest: ""\n'
     values.write_text(text)
     clear_cache()
     cwd = os.getcwd()
@@ -191,8 +216,15 @@ def test_a_pin_the_templates_ignore_is_refused_by_the_render(tmp_path):
         codes = {}
         for renderer in ("model", "sdk"):
             out = io.StringIO()
-            codes[renderer] = pin_paths([Path("values.yaml")], effective=True, offline=True, resolver=Digests({}),
-                                        stdout=out, renderer=renderer, dry_run=True)
+            codes[renderer] = pin_paths(
+                [Path("values.yaml")],
+                effective=True,
+                offline=True,
+                resolver=Digests({}),
+                stdout=out,
+                renderer=renderer,
+                dry_run=True,
+            )
     finally:
         os.chdir(cwd)
         clear_cache()

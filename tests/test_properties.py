@@ -252,7 +252,10 @@ def oracle_valid(s: str) -> bool:
     first, sep, _ = m.group("name").partition("/")
     if sep and ("." in first or ":" in first or first == "localhost"):
         # normalize.go's splitDockerDomain: such a first component *is* the domain
-        if not re.fullmatch(r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(?:\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*(?::[0-9]+)?", first):
+        if not re.fullmatch(
+            r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(?:\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*(?::[0-9]+)?",
+            first,
+        ):
             return False
     digest = m.group("digest")
     if digest and digest.startswith("sha256:") and not re.fullmatch(r"[a-f0-9]{64}", digest[7:]):
@@ -260,7 +263,10 @@ def oracle_valid(s: str) -> bool:
     return len(m.group("name")) <= 255
 
 
-_REF_CHARS = st.sampled_from(list("abcxyz019._-/:@") + ["sha256:" + "a" * 64, "sha256:" + "A" * 64, "é", "\u0661", ":V1", "__", "--", "localhost", "docker.io/"])
+_REF_CHARS = st.sampled_from(
+    list("abcxyz019._-/:@")
+    + ["sha256:" + "a" * 64, "sha256:" + "A" * 64, "é", "\u0661", ":V1", "__", "--", "localhost", "docker.io/"]
+)
 
 
 @given(st.lists(_REF_CHARS, min_size=1, max_size=12).map("".join))
@@ -279,7 +285,9 @@ def test_reference_parse_agrees_with_the_distribution_grammar(text: str):
 
 # ------------------------------------------------------------------ smuggling through settings
 
-_SMUGGLE = "a:\n  image: quay.io/x/y:1  # keep\nb:\n  image:\n    registry: docker.io\n    repository: library/nginx\nc: [1]\n"
+_SMUGGLE = (
+    "a:\n  image: quay.io/x/y:1  # keep\nb:\n  image:\n    registry: docker.io\n    repository: library/nginx\nc: [1]\n"
+)
 
 
 @given(
@@ -321,8 +329,10 @@ def test_any_registry_setting_is_refused_or_written_exactly(value: str):
 HOSTILE_SETTINGS = parse_settings({"registry": "123456789012.dkr.ecr.af-south-1.amazonaws.com"})
 
 
-@given(st.text(alphabet="0123456789+-._eExXoObB", min_size=1, max_size=24)
-       | st.sampled_from(["yes", "No", "on", "OFF", "y", "n", "true", "1.10", "1e+06", "-0"]))
+@given(
+    st.text(alphabet="0123456789+-._eExXoObB", min_size=1, max_size=24)
+    | st.sampled_from(["yes", "No", "on", "OFF", "y", "n", "true", "1.10", "1e+06", "-0"])
+)
 def test_what_helm_renders_renders_as_itself(value: str):
     """A plain scalar Helm reads as a number or a boolean prints as a form that Helm reads
     back as the same value (so a listed tag is stable), and nothing raises."""

@@ -19,11 +19,21 @@ D = "sha256:" + "a" * 64
         pytest.param("evil.com/docker.io/x", Reference("evil.com", "docker.io/x"), id="hub-in-path-not-hub"),
         pytest.param("localhost/foo", Reference("localhost", "foo"), id="localhost"),
         pytest.param("localhost:5000/a/b:c", Reference("localhost:5000", "a/b", "c"), id="port"),
-        pytest.param("quay.io/prometheus/node-exporter:v1.8.2", Reference("quay.io", "prometheus/node-exporter", "v1.8.2"), id="quay"),
+        pytest.param(
+            "quay.io/prometheus/node-exporter:v1.8.2",
+            Reference("quay.io", "prometheus/node-exporter", "v1.8.2"),
+            id="quay",
+        ),
         pytest.param(f"ghcr.io/a/b@{D}", Reference("ghcr.io", "a/b", None, D), id="digest"),
         pytest.param(f"ghcr.io/a/b:v1@{D}", Reference("ghcr.io", "a/b", "v1", D), id="tag-and-digest"),
-        pytest.param("registry.k8s.io/ingress-nginx/controller:v1.15.1", Reference("registry.k8s.io", "ingress-nginx/controller", "v1.15.1"), id="k8s"),
-        pytest.param("a__b/c--d/e.f_g:tag_1.2-x", Reference("docker.io", "a__b/c--d/e.f_g", "tag_1.2-x"), id="separators"),
+        pytest.param(
+            "registry.k8s.io/ingress-nginx/controller:v1.15.1",
+            Reference("registry.k8s.io", "ingress-nginx/controller", "v1.15.1"),
+            id="k8s",
+        ),
+        pytest.param(
+            "a__b/c--d/e.f_g:tag_1.2-x", Reference("docker.io", "a__b/c--d/e.f_g", "tag_1.2-x"), id="separators"
+        ),
         pytest.param("[::1]:5000/x", Reference("[::1]:5000", "x"), id="ipv6"),
     ],
 )

@@ -60,20 +60,40 @@ def test_a_rendered_document_that_is_not_yaml_is_one_clear_error():
 
 
 def test_helm_template_output_is_split_by_source():
-    text = ("---\n# Source: c/crds/x.yaml\nkind: CustomResourceDefinition\n"
-            "---\n# Source: c/templates/d.yaml\nkind: Deployment\n---\n# Source: c/templates/d.yaml\nkind: Service\n")
+    text = (
+        "---\n# Source: c/crds/x.yaml\nkind: CustomResourceDefinition\n"
+        "---\n# Source: c/templates/d.yaml\nkind: Deployment\n---\n# Source: c/templates/d.yaml\nkind: Service\n"
+    )
     out = render.parse_template_output(text)
     assert sorted(out) == ["c/crds/x.yaml", "c/templates/d.yaml"]
-    assert [d.strip().split("\n")[-1] for d in render.split_documents(out["c/templates/d.yaml"])] == \
-        ["kind: Deployment", "kind: Service"]
+    assert [d.strip().split("\n")[-1] for d in render.split_documents(out["c/templates/d.yaml"])] == [
+        "kind: Deployment",
+        "kind: Service",
+    ]
 
 
 def test_helm_cli_command_is_what_argo_cd_runs():
     cli = render.HelmCli("/usr/bin/helm")
     cmd = cli.command(REPO, ["a.json", "b.json"], render.RenderOptions("blog", "web", "1.31.0", ("x/v1", "y/v2")))
-    assert cmd == ["/usr/bin/helm", "template", "blog", str(REPO), "--namespace", "web", "--include-crds",
-                   "-f", "a.json", "-f", "b.json", "--kube-version", "1.31.0",
-                   "--api-versions", "x/v1", "--api-versions", "y/v2"]
+    assert cmd == [
+        "/usr/bin/helm",
+        "template",
+        "blog",
+        str(REPO),
+        "--namespace",
+        "web",
+        "--include-crds",
+        "-f",
+        "a.json",
+        "-f",
+        "b.json",
+        "--kube-version",
+        "1.31.0",
+        "--api-versions",
+        "x/v1",
+        "--api-versions",
+        "y/v2",
+    ]
 
 
 def test_candidates_cover_image_maps_strings_and_globals_but_not_unrelated_keys():
@@ -90,18 +110,26 @@ def test_candidates_cover_image_maps_strings_and_globals_but_not_unrelated_keys(
     got = {(prov.dotted(c.keypath), c.role) for c in prov.candidates(values)}
     assert got == {
         ("global.image.repository", "repository"),
-        ("image.registry", "registry"), ("image.repository", "repository"), ("image.tag", "tag"),
-        ("operator.registry", "registry"), ("operator.repository", "repository"), ("operator.name", "name"),
+        ("image.registry", "registry"),
+        ("image.repository", "repository"),
+        ("image.tag", "tag"),
+        ("operator.registry", "registry"),
+        ("operator.repository", "repository"),
+        ("operator.name", "name"),
         ("operator.tag", "tag"),
-        ("traefik.image.registry", "registry"), ("traefik.image.repository", "repository"),
+        ("traefik.image.registry", "registry"),
+        ("traefik.image.repository", "repository"),
         ("sidecars[0].image", "image"),
-        ("mariadb.image.repository", "repository"), ("mariadb.image.tag", "tag"),
+        ("mariadb.image.repository", "repository"),
+        ("mariadb.image.tag", "tag"),
     }
 
 
 def test_overlay_and_trace_round_trip():
-    values = {"image": {"registry": "docker.io", "repository": "bitnami/x", "tag": "1.0", "digest": "sha256:" + "a" * 64},
-              "extra": [{"name": "e", "image": "busybox"}]}
+    values = {
+        "image": {"registry": "docker.io", "repository": "bitnami/x", "tag": "1.0", "digest": "sha256:" + "a" * 64},
+        "extra": [{"name": "e", "image": "busybox"}],
+    }
     cands = prov.candidates(values)
     layer, tokens = prov.overlay(values, cands)
     assert layer["global"]["security"]["allowInsecureImages"] is True
@@ -110,8 +138,11 @@ def test_overlay_and_trace_round_trip():
     traced = prov.trace(image, tokens)
     assert traced.controlled
     assert [(r, prov.dotted(k)) for r, k in traced.keys] == [
-        ("registry", "image.registry"), ("repository", "image.repository"), ("tag", "image.tag"),
-        ("digest", "image.digest")]
+        ("registry", "image.registry"),
+        ("repository", "image.repository"),
+        ("tag", "image.tag"),
+        ("digest", "image.digest"),
+    ]
     assert layer["image"]["tag"].startswith("1.0+")  # semver build metadata: semverCompare ignores it
     assert prov.trace(layer["extra"][0]["image"], tokens).keys == [("image", ("extra", 0, "image"))]
     literal = prov.trace("docker.io/library/busybox:1.36", tokens)
@@ -137,12 +168,19 @@ def test_choose_falls_back_to_the_model_with_one_note(monkeypatch, capsys):
 
 def test_check_without_effective_never_imports_the_sdk(tmp_path):
     (tmp_path / "values.yaml").write_text("image: nginx:1.27\n")
-    code = ("import sys, imagemirror.cli as c\n"
-            "try:\n    c.main(['check', '--registry', '123456789012.dkr.ecr.af-south-1.amazonaws.com', 'values.yaml'])\n"
-            "except SystemExit:\n    pass\n"
-            "print('helm_python' in sys.modules, 'imagemirror.charts.render' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True,
-                         env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"})
+    code = (
+        "import sys, imagemirror.cli as c\n"
+        "try:\n    c.main(['check', '--registry', '123456789012.dkr.ecr.af-south-1.amazonaws.com', 'values.yaml'])\n"
+        "except SystemExit:\n    pass\n"
+        "print('helm_python' in sys.modules, 'imagemirror.charts.render' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"},
+    )
     assert out.stdout.strip().splitlines()[-1] == "False False", out.stderr
 
 
@@ -154,8 +192,9 @@ def test_sdk_renderer_directly_on_a_real_chart():
         skip_or_fail(f"real charts not found at {CHARTS}")
     sdk = render.Sdk()
     try:
-        manifests = sdk.render(CHARTS / "wordpress-27.0.0", [{}, {"image": {"tag": "6.8.3"}}],
-                               render.RenderOptions("blog", "web"))
+        manifests = sdk.render(
+            CHARTS / "wordpress-27.0.0", [{}, {"image": {"tag": "6.8.3"}}], render.RenderOptions("blog", "web")
+        )
     finally:
         sdk.release_done()
     images = {(i.container, i.image) for i in render.images_of(manifests)}
@@ -231,9 +270,11 @@ releases:
     clear_cache()
     got = {r.name: (r.namespace, r.kube_version, r.api_versions) for r in index(tmp_path).releases}
     clear_cache()
-    assert got == {"shop-web": ("shop", "1.31.0", ("monitoring.coreos.com/v1",)),
-                   "api": ("backend", "", ()),
-                   "db": ("data", "v1.30.2", ("gateway.networking.k8s.io/v1",))}
+    assert got == {
+        "shop-web": ("shop", "1.31.0", ("monitoring.coreos.com/v1",)),
+        "api": ("backend", "", ()),
+        "db": ("data", "v1.30.2", ("gateway.networking.k8s.io/v1",)),
+    }
 
 
 def _fake_helm(folder, body: str):
@@ -253,16 +294,20 @@ def test_a_failing_or_garbled_helm_is_one_line_per_release_and_nothing_is_writte
     sh.copytree(REPO / "examples" / "gitops", root)
     (root / ".git").mkdir()
     before = {p: p.read_bytes() for p in root.rglob("*.yaml")}
-    failing = _fake_helm(tmp_path / "fail", "sys.stderr.write('Error: chart requires kubeVersion: >=1.99\\n'); sys.exit(1)")
-    out = imagemirror("check", "--effective", "--offline", "--renderer", "helm", "environments/prod", cwd=root,
-                      path_prefix=failing)
+    failing = _fake_helm(
+        tmp_path / "fail", "sys.stderr.write('Error: chart requires kubeVersion: >=1.99\\n'); sys.exit(1)"
+    )
+    out = imagemirror(
+        "check", "--effective", "--offline", "--renderer", "helm", "environments/prod", cwd=root, path_prefix=failing
+    )
     assert out.returncode == 3, out.stderr
     errors = [ln for ln in out.stdout.splitlines() if "IM100" in ln]
     assert len(errors) == 3 and all("helm template failed: Error: chart requires kubeVersion" in ln for ln in errors)
     assert "Traceback" not in out.stderr
     garbled = _fake_helm(tmp_path / "garbled", "print('---\\n# Source: x/templates/a.yaml\\nimage: [unclosed')")
-    out = imagemirror("rewrite", "--effective", "--offline", "--renderer", "helm", "environments/prod", cwd=root,
-                      path_prefix=garbled)
+    out = imagemirror(
+        "rewrite", "--effective", "--offline", "--renderer", "helm", "environments/prod", cwd=root, path_prefix=garbled
+    )
     assert out.returncode == 3, out.stderr
     assert "x/templates/a.yaml: rendered manifest is not YAML" in out.stderr and "Traceback" not in out.stderr
     assert {p: p.read_bytes() for p in root.rglob("*.yaml")} == before
@@ -277,16 +322,20 @@ def test_a_dependency_not_under_charts_is_fetched_into_a_temporary_copy(tmp_path
 
     app = tmp_path / "app"
     (app / "templates").mkdir(parents=True)
-    (app / "Chart.yaml").write_text("apiVersion: v2\nname: app\nversion: 1.0.0\ndependencies:\n"
-                                    "  - {name: lib, version: 0.1.x, repository: https://charts.example.com}\n")
-    (app / "templates" / "d.yaml").write_text("kind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n"
-                                              "    - {name: a, image: \"{{ .Values.image }}\"}\n")
+    (app / "Chart.yaml").write_text(
+        "apiVersion: v2\nname: app\nversion: 1.0.0\ndependencies:\n"
+        "  - {name: lib, version: 0.1.x, repository: https://charts.example.com}\n"
+    )
+    (app / "templates" / "d.yaml").write_text(
+        'kind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n    - {name: a, image: "{{ .Values.image }}"}\n'
+    )
     (app / "values.yaml").write_text("image: nginx:1.27\n")
     lib = tmp_path / "vendor" / "lib"
     (lib / "templates").mkdir(parents=True)
     (lib / "Chart.yaml").write_text("apiVersion: v2\nname: lib\nversion: 0.1.2\n")
-    (lib / "templates" / "d.yaml").write_text("kind: Pod\nmetadata: {name: q}\nspec:\n  containers:\n"
-                                              "    - {name: b, image: \"{{ .Values.image }}\"}\n")
+    (lib / "templates" / "d.yaml").write_text(
+        'kind: Pod\nmetadata: {name: q}\nspec:\n  containers:\n    - {name: b, image: "{{ .Values.image }}"}\n'
+    )
     (lib / "values.yaml").write_text("image: redis:7\n")
     fetcher = Fetcher(offline=True, vendored=[tmp_path / "vendor"], cache=tmp_path / "cache")
     ref = ChartRef(name="app", path=app)
@@ -334,21 +383,27 @@ def test_im007_names_a_newer_vendored_chart_version_that_exposes_a_key(tmp_path)
     (tmp_path / ".git").mkdir()
     (tmp_path / ".imagemirror.yaml").write_text(
         'registry: 123456789012.dkr.ecr.eu-west-1.amazonaws.com\nexclude: ["vendor/**"]\n'
-        'charts:\n  "values.yaml": vendor/app-1.0.0\n')
+        'charts:\n  "values.yaml": vendor/app-1.0.0\n'
+    )
     (tmp_path / "values.yaml").write_text("image: nginx:1.27\n")
     _app_chart(tmp_path / "vendor" / "app-1.0.0", "1.0.0", "busybox:1.36", "image: nginx:1.26\n")
 
     def im007():
-        out = imagemirror("check", "--effective", "--offline", "--renderer", "sdk", "--format", "json", ".",
-                          cwd=tmp_path)
+        out = imagemirror(
+            "check", "--effective", "--offline", "--renderer", "sdk", "--format", "json", ".", cwd=tmp_path
+        )
         found = [f for f in json.loads(out.stdout)["findings"] if f["code"] == "IM007"]
         assert len(found) == 1, out.stdout + out.stderr
         return found[0]["message"]
 
     generic = im007()
     assert "take a chart version that exposes an image key" in generic and "1.1.0" not in generic
-    _app_chart(tmp_path / "vendor" / "app-1.1.0", "1.1.0", "{{ .Values.sidecar.image | quote }}",
-               "image: nginx:1.26\nsidecar:\n  image: busybox:1.36\n")
+    _app_chart(
+        tmp_path / "vendor" / "app-1.1.0",
+        "1.1.0",
+        "{{ .Values.sidecar.image | quote }}",
+        "image: nginx:1.26\nsidecar:\n  image: busybox:1.36\n",
+    )
     named = im007()
     assert "busybox:1.36 is written literally in chart app-1.0.0" in named
     assert "chart app 1.1.0 (vendored) sets it from values key sidecar.image" in named, named

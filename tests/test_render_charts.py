@@ -18,8 +18,19 @@ import json
 
 import pytest
 
-from render_support import (OVERLAYS, chart_name, charts_dir, imagemirror, oracle, rendered_tsv, require_sdk,
-                            required_values, row_key, shim_bin, write_tree)
+from render_support import (
+    OVERLAYS,
+    chart_name,
+    charts_dir,
+    imagemirror,
+    oracle,
+    rendered_tsv,
+    require_sdk,
+    required_values,
+    row_key,
+    shim_bin,
+    write_tree,
+)
 
 
 @pytest.fixture(scope="module")
@@ -57,9 +68,17 @@ def expected(folder: str, overlay: bool, tmp) -> set | None:
 def _compare(out, root, folders, tmp):
     by_release: dict[str, set] = {}
     for row in json.loads(out.stdout or "[]"):
-        by_release.setdefault(row["release_app"] if "release_app" in row else _app(row, root), set()).add(row_key({
-            "template": row["template"], "kind": row["kind"], "container": row["container"],
-            "field": row["field"], "image": row["rendered"]}))
+        by_release.setdefault(row["release_app"] if "release_app" in row else _app(row, root), set()).add(
+            row_key(
+                {
+                    "template": row["template"],
+                    "kind": row["kind"],
+                    "container": row["container"],
+                    "field": row["field"],
+                    "image": row["rendered"],
+                }
+            )
+        )
     problems = []
     for folder in folders:
         name = chart_name(folder)
@@ -81,8 +100,9 @@ def _unrenderable(folder: str) -> bool:
     """A chart whose vendored dependencies are absent (kube-prometheus-stack: charts/ has only crds)."""
     try:
         values = charts_dir() / f"{folder}.render-values.yaml"
-        oracle().chart_rows(str(charts_dir() / folder), str(values) if values.is_file() else None,
-                            name=chart_name(folder))
+        oracle().chart_rows(
+            str(charts_dir() / folder), str(values) if values.is_file() else None, name=chart_name(folder)
+        )
     except Exception:  # noqa: BLE001
         return True
     return False
@@ -95,8 +115,9 @@ def _app(row: dict, root) -> str:
 
 def test_sdk_renderer_lists_exactly_what_each_release_renders(tree, tmp_path):
     root, folders = tree
-    out = imagemirror("list", "--effective", "--offline", "--renderer", "sdk", "--format", "json", "environments/prod",
-                      cwd=root)
+    out = imagemirror(
+        "list", "--effective", "--offline", "--renderer", "sdk", "--format", "json", "environments/prod", cwd=root
+    )
     assert out.returncode in (0, 3, 4), out.stderr
     assert "Traceback" not in out.stderr
     problems = _compare(out, root, folders, tmp_path)
@@ -106,8 +127,19 @@ def test_sdk_renderer_lists_exactly_what_each_release_renders(tree, tmp_path):
 def test_helm_cli_renderer_through_the_shim_lists_the_same(tree, tmp_path):
     root, folders = tree
     log = tmp_path / "helm-calls.jsonl"
-    out = imagemirror("list", "--effective", "--offline", "--renderer", "helm", "--format", "json", "environments/prod",
-                      cwd=root, env={"HELM_SHIM_LOG": str(log)}, path_prefix=shim_bin(tmp_path))
+    out = imagemirror(
+        "list",
+        "--effective",
+        "--offline",
+        "--renderer",
+        "helm",
+        "--format",
+        "json",
+        "environments/prod",
+        cwd=root,
+        env={"HELM_SHIM_LOG": str(log)},
+        path_prefix=shim_bin(tmp_path),
+    )
     assert out.returncode in (0, 3, 4), out.stderr
     assert "Traceback" not in out.stderr
     problems = _compare(out, root, folders, tmp_path)
@@ -116,29 +148,50 @@ def test_helm_cli_renderer_through_the_shim_lists_the_same(tree, tmp_path):
     # helm template as Argo CD runs it: release name, namespace, CRDs, the values file(s) in order
     wordpress = [c for c in calls if c[1] == "wordpress"]
     assert wordpress, calls
-    assert all(c[0] == "template" and "--include-crds" in c and c[c.index("--namespace") + 1] == "default"
-               for c in wordpress)
+    assert all(
+        c[0] == "template" and "--include-crds" in c and c[c.index("--namespace") + 1] == "default" for c in wordpress
+    )
     assert all(str(root / "charts") not in c[2] or c[2].endswith("wordpress-27.0.0") for c in wordpress)
 
 
 def test_every_rendered_image_has_a_finding_and_literal_ones_name_their_template(tree):
     root, folders = tree
-    out = imagemirror("check", "--effective", "--offline", "--renderer", "sdk", "--format", "json", "environments/prod",
-                      cwd=root)
+    out = imagemirror(
+        "check", "--effective", "--offline", "--renderer", "sdk", "--format", "json", "environments/prod", cwd=root
+    )
     findings = json.loads(out.stdout)["findings"]
     assert out.returncode != 0
     literal = [f for f in findings if f["code"] == "IM007"]
     # erpnext's Helm test hook writes busybox literally: a warning (Argo CD does not run test hooks)
     busybox = [f for f in literal if f["reference"] == "busybox"]
     assert busybox and all(f["level"] == "warning" for f in busybox)
-    assert any("erpnext/templates/tests/test-connection.yaml" in f["message"] and "Pod/erpnext-test-connection" in f["message"]
-               and "container wget" in f["message"] for f in busybox)
+    assert any(
+        "erpnext/templates/tests/test-connection.yaml" in f["message"]
+        and "Pod/erpnext-test-connection" in f["message"]
+        and "container wget" in f["message"]
+        for f in busybox
+    )
     # every finding of a rendered image names the tag it renders
-    listed = json.loads(imagemirror("list", "--effective", "--offline", "--renderer", "sdk", "--format", "json",
-                                    "environments/prod", cwd=root).stdout)
+    listed = json.loads(
+        imagemirror(
+            "list", "--effective", "--offline", "--renderer", "sdk", "--format", "json", "environments/prod", cwd=root
+        ).stdout
+    )
     rendered = {(r["file"], r["rendered"]) for r in listed if r["status"] in ("unmirrored",)}
     reported = {(f["file"], f["reference"]) for f in findings}
     assert rendered <= reported
-    strict = json.loads(imagemirror("check", "--effective", "--offline", "--strict", "--renderer", "sdk", "--format",
-                                    "json", "environments/prod", cwd=root).stdout)["findings"]
+    strict = json.loads(
+        imagemirror(
+            "check",
+            "--effective",
+            "--offline",
+            "--strict",
+            "--renderer",
+            "sdk",
+            "--format",
+            "json",
+            "environments/prod",
+            cwd=root,
+        ).stdout
+    )["findings"]
     assert all(f["level"] == "error" for f in strict if f["code"] == "IM007")

@@ -7,8 +7,8 @@ from __future__ import annotations
 from render_support import REG, imagemirror, require_sdk
 
 CHART = {
-    "Chart.yaml": "apiVersion: v2\nname: app\nversion: 1.0.0\nappVersion: \"1.27\"\n",
-    "values.yaml": "image:\n  registry: docker.io\n  repository: library/nginx\n  tag: \"\"\n",
+    "Chart.yaml": 'apiVersion: v2\nname: app\nversion: 1.0.0\nappVersion: "1.27"\n',
+    "values.yaml": 'image:\n  registry: docker.io\n  repository: library/nginx\n  tag: ""\n',
     "templates/deployment.yaml": """apiVersion: apps/v1
 kind: Deployment
 metadata:
@@ -78,5 +78,7 @@ def test_a_rewrite_that_only_moves_images_is_proven_and_written(tmp_path):
     assert f"registry: {REG}" in values.read_text()
     listed = imagemirror("list", "--effective", "--offline", "--renderer", "sdk", "environments/prod", cwd=root)
     assert f"{REG}/docker-hub/library/nginx:1.27" in listed.stdout  # the tag it rendered: appVersion
-    assert imagemirror("check", "--effective", "--offline", "--renderer", "sdk", "environments/prod",
-                       cwd=root).returncode == 0
+    assert (
+        imagemirror("check", "--effective", "--offline", "--renderer", "sdk", "environments/prod", cwd=root).returncode
+        == 0
+    )

@@ -43,13 +43,35 @@ def sample() -> Report:
     return Report(
         findings=[
             finding(),
-            finding(code="IM003", level=WARNING, message="gcr.io/x/y:1: no cache rule for gcr.io", line=3,
-                    column=3, reference="gcr.io/x/y:1", fix=None, path="a.image"),
-            finding(code="IM006", level=NOTE, message="{{ .Values.x }} is templated; not checked", line=9,
-                    reference="{{ .Values.x }}", fix=None),
+            finding(
+                code="IM003",
+                level=WARNING,
+                message="gcr.io/x/y:1: no cache rule for gcr.io",
+                line=3,
+                column=3,
+                reference="gcr.io/x/y:1",
+                fix=None,
+                path="a.image",
+            ),
+            finding(
+                code="IM006",
+                level=NOTE,
+                message="{{ .Values.x }} is templated; not checked",
+                line=9,
+                reference="{{ .Values.x }}",
+                fix=None,
+            ),
             finding(code="IM001", line=12, suppressed=True),
-            finding(code="IM100", message="invalid YAML: mapping values are not allowed here",
-                    file="b/values.yaml", line=2, column=5, reference=None, fix=None, path=None),
+            finding(
+                code="IM100",
+                message="invalid YAML: mapping values are not allowed here",
+                file="b/values.yaml",
+                line=2,
+                column=5,
+                reference=None,
+                fix=None,
+                path=None,
+            ),
         ],
         files=2,
         references=6,
@@ -122,8 +144,7 @@ def test_github_escaping_exact():
     f = finding(file="a,b:c%/values.yaml", message="50% done\r\nnext: a,b")
     line = report.format_github(Report([f]))
     assert line == (
-        "::error file=a%2Cb%3Ac%25/values.yaml,line=7,col=10,title=IM001 unmirrored"
-        "::50%25 done%0D%0Anext: a,b\n"
+        "::error file=a%2Cb%3Ac%25/values.yaml,line=7,col=10,title=IM001 unmirrored::50%25 done%0D%0Anext: a,b\n"
     )
 
 
@@ -196,8 +217,13 @@ def test_sarif_valid_against_published_schema(sarif_validator):
     assert ids == list(report.RULES)
     for result in run["results"]:
         assert driver["rules"][result["ruleIndex"]]["id"] == result["ruleId"]
-    by_line = {(r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"],
-                r["locations"][0]["physicalLocation"]["region"]["startLine"]): r for r in run["results"]}
+    by_line = {
+        (
+            r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"],
+            r["locations"][0]["physicalLocation"]["region"]["startLine"],
+        ): r
+        for r in run["results"]
+    }
     im001 = by_line[("env/prod/values.yaml", 7)]
     assert im001["level"] == "error"
     assert im001["locations"][0]["physicalLocation"]["region"] == {"startLine": 7, "startColumn": 10}

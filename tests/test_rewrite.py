@@ -36,10 +36,14 @@ def test_fixture(case):
 @pytest.mark.parametrize("case", CASES)
 def test_revert_restores_upstream(case):
     before = read(case, "input.yaml")
-    original = {(r.path, r.upstream) for r in rewrite_text(before, case, SETTINGS).result.refs if r.status == "unmirrored"}
+    original = {
+        (r.path, r.upstream) for r in rewrite_text(before, case, SETTINGS).result.refs if r.status == "unmirrored"
+    }
     forward = rewrite_text(before, case, SETTINGS).text
     back = rewrite_text(forward, case, SETTINGS, revert=True)
-    restored = {(r.path, r.upstream) for r in rewrite_text(back.text, case, SETTINGS).result.refs if r.status == "unmirrored"}
+    restored = {
+        (r.path, r.upstream) for r in rewrite_text(back.text, case, SETTINGS).result.refs if r.status == "unmirrored"
+    }
     assert restored == original
     assert not rewrite_text(back.text, case, SETTINGS, revert=True).changed
 

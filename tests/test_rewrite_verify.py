@@ -59,12 +59,36 @@ INSERTED = [
 @pytest.mark.parametrize(
     "new, ok",
     [
-        pytest.param("global:\n  security:\n    allowInsecureImages: true\n  x: 1\nimage: foo\nref: &r y\nalias: *r\n", True, id="intended"),
-        pytest.param("global:\n  security:\n    allowInsecureImages: false\n  x: 1\nimage: foo\nref: &r y\nalias: *r\n", False, id="inserted-value"),
-        pytest.param("global:\n  x: 1\n  security:\n    allowInsecureImages: true\nimage: foo\nref: &r y\nalias: *r\n", False, id="inserted-elsewhere"),
-        pytest.param("global:\n  security:\n    allowInsecureImages: true\n  x: 1\nimage: foo\nref: &r y\nalias: *q\n", False, id="alias"),
-        pytest.param("global:\n  security:\n    allowInsecureImages: true\n  x: 2\nimage: foo\nref: &r y\nalias: *r\n", False, id="value-outside"),
-        pytest.param("---\nglobal:\n  security:\n    allowInsecureImages: true\n  x: 1\nimage: foo\nref: &r y\nalias: *r\n", True, id="document-marker-is-not-an-event-difference"),
+        pytest.param(
+            "global:\n  security:\n    allowInsecureImages: true\n  x: 1\nimage: foo\nref: &r y\nalias: *r\n",
+            True,
+            id="intended",
+        ),
+        pytest.param(
+            "global:\n  security:\n    allowInsecureImages: false\n  x: 1\nimage: foo\nref: &r y\nalias: *r\n",
+            False,
+            id="inserted-value",
+        ),
+        pytest.param(
+            "global:\n  x: 1\n  security:\n    allowInsecureImages: true\nimage: foo\nref: &r y\nalias: *r\n",
+            False,
+            id="inserted-elsewhere",
+        ),
+        pytest.param(
+            "global:\n  security:\n    allowInsecureImages: true\n  x: 1\nimage: foo\nref: &r y\nalias: *q\n",
+            False,
+            id="alias",
+        ),
+        pytest.param(
+            "global:\n  security:\n    allowInsecureImages: true\n  x: 2\nimage: foo\nref: &r y\nalias: *r\n",
+            False,
+            id="value-outside",
+        ),
+        pytest.param(
+            "---\nglobal:\n  security:\n    allowInsecureImages: true\n  x: 1\nimage: foo\nref: &r y\nalias: *r\n",
+            True,
+            id="document-marker-is-not-an-event-difference",
+        ),
     ],
 )
 def test_a_spliced_insertion_verifies_only_as_intended(new, ok):
@@ -97,7 +121,9 @@ def test_apply_splices_every_edit(text, edits, expected):
     assert _apply(text, edits) == expected
 
 
-@pytest.mark.parametrize("edits", [[(1, 3, "X"), (2, 4, "Y")], [(1, 3, "X"), (1, 3, "Y")]], ids=["overlap", "same-span"])
+@pytest.mark.parametrize(
+    "edits", [[(1, 3, "X"), (2, 4, "Y")], [(1, 3, "X"), (1, 3, "Y")]], ids=["overlap", "same-span"]
+)
 def test_apply_refuses_overlapping_edits(edits):
     with pytest.raises(AssertionError, match="overlapping"):
         _apply("abcdef", edits)

@@ -137,13 +137,34 @@ CASES = [
 @pytest.mark.parametrize("registry", CASES, indirect=True)
 def test_warm_never_prints_credentials_even_when_the_registry_echoes_them(registry, tmp_path):
     root = project(tmp_path, registry.host)
-    env = {**os.environ, "PYTHONPATH": str(REPO), "DOCKER_CONFIG": str(root / "docker"),
-           "AWS_ACCESS_KEY_ID": "AKIA" + CANARY_ECR, "AWS_SECRET_ACCESS_KEY": CANARY_ECR}
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(REPO),
+        "DOCKER_CONFIG": str(root / "docker"),
+        "AWS_ACCESS_KEY_ID": "AKIA" + CANARY_ECR,
+        "AWS_SECRET_ACCESS_KEY": CANARY_ECR,
+    }
     for fmt in ("text", "json"):
         proc = subprocess.run(
-            [sys.executable, "-m", "imagemirror", "warm", ".", "--insecure", "--jobs", "2",
-             "--deadline", "8", "--format", fmt],
-            cwd=root, env=env, capture_output=True, text=True, timeout=300,
+            [
+                sys.executable,
+                "-m",
+                "imagemirror",
+                "warm",
+                ".",
+                "--insecure",
+                "--jobs",
+                "2",
+                "--deadline",
+                "8",
+                "--format",
+                fmt,
+            ],
+            cwd=root,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
         )
         assert proc.returncode == 1, proc.stderr  # the images failed, clearly
         assert "Traceback" not in proc.stderr
@@ -156,8 +177,10 @@ def test_warm_never_prints_credentials_even_when_the_registry_echoes_them(regist
 
 @pytest.mark.parametrize(
     "registry",
-    [pytest.param(dict(accept=True, status=404, echo=False), id="plain"),
-     pytest.param(dict(accept=True, status=404, echo=True), id="echo")],
+    [
+        pytest.param(dict(accept=True, status=404, echo=False), id="plain"),
+        pytest.param(dict(accept=True, status=404, echo=True), id="echo"),
+    ],
     indirect=True,
 )
 def test_warm_debug_logging_redacts_authorization(registry, tmp_path, monkeypatch, caplog, capsys):
@@ -197,8 +220,11 @@ def test_docker_config_errors_do_not_quote_the_secret(tmp_path):
         (docker / "config.json").write_text(config)
         proc = subprocess.run(
             [sys.executable, "-m", "imagemirror", "warm", ".", "--insecure", "--deadline", "3"],
-            cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(REPO), "DOCKER_CONFIG": str(docker)},
-            capture_output=True, text=True, timeout=120,
+            cwd=tmp_path,
+            env={**os.environ, "PYTHONPATH": str(REPO), "DOCKER_CONFIG": str(docker)},
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
         assert proc.returncode in (1, 2, 4), proc.stderr
         assert "Traceback" not in proc.stderr
@@ -227,8 +253,15 @@ def test_ecr_apply_credential_input_errors_do_not_quote_the_secret(moto_server, 
         "registry: 123456789012.dkr.ecr.eu-west-1.amazonaws.com\necr:\n  region: eu-west-1\n"
         "  credentials:\n    docker.io: {username_env: HUB_USER, token_env: HUB_TOKEN}\n"
     )
-    env = {**os.environ, "PYTHONPATH": str(REPO), "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-           "AWS_ENDPOINT_URL": moto_server.url, "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull}
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(REPO),
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_ENDPOINT_URL": moto_server.url,
+        "AWS_CONFIG_FILE": os.devnull,
+        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+    }
     for var in ("HUB_USER", "HUB_TOKEN"):
         env.pop(var, None)
     for stdin in (
@@ -240,7 +273,12 @@ def test_ecr_apply_credential_input_errors_do_not_quote_the_secret(moto_server, 
     ):
         proc = subprocess.run(
             [sys.executable, "-m", "imagemirror", "ecr", "apply", "--debug", "--credentials-stdin"],
-            cwd=tmp_path, input=stdin, capture_output=True, text=True, timeout=120, env=env,
+            cwd=tmp_path,
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=env,
         )
         assert proc.returncode == 2, proc.stderr  # a usage error, raised before anything is created
         assert "--credentials-stdin" in proc.stderr
@@ -260,7 +298,10 @@ def test_credentials_are_never_taken_from_argv():
             if isinstance(param, Option) and not param.is_flag:
                 for name in param.opts:
                     lowered = name.lower()
-                    assert not any(w in lowered for w in ("token", "password", "secret", "passwd", "auth")), (path, name)
+                    assert not any(w in lowered for w in ("token", "password", "secret", "passwd", "auth")), (
+                        path,
+                        name,
+                    )
         for name, sub in getattr(cmd, "commands", {}).items():
             walk(sub, path + (name,))
 

@@ -14,8 +14,13 @@ GOOD = "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n  
 
 
 def run(*args, cwd):
-    return subprocess.run([sys.executable, "-m", "imagemirror", *args], cwd=cwd, capture_output=True, text=True,
-                          env={**os.environ, "PYTHONPATH": str(REPO), "NO_COLOR": "1", "GITHUB_ACTIONS": ""})
+    return subprocess.run(
+        [sys.executable, "-m", "imagemirror", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO), "NO_COLOR": "1", "GITHUB_ACTIONS": ""},
+    )
 
 
 def repo(tmp_path: Path, files: dict) -> Path:
@@ -91,8 +96,10 @@ def test_a_helmrelease_whose_values_come_from_a_secret_not_in_the_repo(tmp_path)
     check = run("check", "--format", "text", ".", cwd=root)
     assert check.returncode == 1  # the inline image is still found
     notes = [l for l in check.stderr.splitlines() if "valuesFrom" in l]
-    assert notes == ["imagemirror: note: release.yaml:7:13: valuesFrom Secret 'prod-values' is not generated from "
-                     "a file of this repository; the images it sets are not checked"]
+    assert notes == [
+        "imagemirror: note: release.yaml:7:13: valuesFrom Secret 'prod-values' is not generated from "
+        "a file of this repository; the images it sets are not checked"
+    ]
     assert "release.yaml:9:12: IM001" in check.stdout
 
 
@@ -111,12 +118,19 @@ def test_helm_values_that_are_not_yaml(tmp_path):
 
 
 def test_vendored_charts_are_never_scanned_as_manifests(tmp_path):
-    tpl = "apiVersion: apps/v1\nkind: Deployment\nspec:\n  template:\n    spec:\n      containers:\n" \
-          "        - image: {{ .Values.image }}\n          name: x\n        - image: busybox\n          name: y\n"
-    root = repo(tmp_path, {"vendor/mychart/Chart.yaml": "apiVersion: v2\nname: mychart\nversion: 1.0.0\n",
-                           "vendor/mychart/templates/deploy.yaml": tpl,
-                           "vendor/mychart/crds/job.yaml": GOOD,
-                           "vendor/mychart/values.yaml": "image: nginx:1.25\n"})
+    tpl = (
+        "apiVersion: apps/v1\nkind: Deployment\nspec:\n  template:\n    spec:\n      containers:\n"
+        "        - image: {{ .Values.image }}\n          name: x\n        - image: busybox\n          name: y\n"
+    )
+    root = repo(
+        tmp_path,
+        {
+            "vendor/mychart/Chart.yaml": "apiVersion: v2\nname: mychart\nversion: 1.0.0\n",
+            "vendor/mychart/templates/deploy.yaml": tpl,
+            "vendor/mychart/crds/job.yaml": GOOD,
+            "vendor/mychart/values.yaml": "image: nginx:1.25\n",
+        },
+    )
     listed = run("list", ".", cwd=root)
     files = {line.split(":", 1)[0] for line in listed.stdout.splitlines()}
     assert files == {"good.yaml", "vendor/mychart/values.yaml"}
@@ -135,7 +149,9 @@ def test_a_kustomization_resource_that_is_a_fifo_or_a_link_is_never_read(tmp_pat
     outside = tmp_path / "outside.yaml"
     outside.write_text(GOOD)
     (tmp_path / "r").mkdir()
-    root = repo(tmp_path / "r", {"kustomization.yaml": "resources: [link.yaml]\nimages:\n- name: nginx\n  newTag: '2'\n"})
+    root = repo(
+        tmp_path / "r", {"kustomization.yaml": "resources: [link.yaml]\nimages:\n- name: nginx\n  newTag: '2'\n"}
+    )
     os.symlink(outside, root / "link.yaml")
     listed = run("list", "--format", "json", ".", cwd=root)
     assert listed.returncode == 0, listed.stderr
@@ -145,7 +161,13 @@ def test_a_kustomization_resource_that_is_a_fifo_or_a_link_is_never_read(tmp_pat
     assert "- name: nginx\n  newName: " in (root / "kustomization.yaml").read_text()
     os.mkfifo(root / "fifo.yaml")
     (root / "kustomization.yaml").write_text("resources: [fifo.yaml]\n")
-    done = subprocess.run([sys.executable, "-m", "imagemirror", "check", "."], cwd=root, capture_output=True,
-                          text=True, timeout=60, env={**os.environ, "PYTHONPATH": str(REPO)})
+    done = subprocess.run(
+        [sys.executable, "-m", "imagemirror", "check", "."],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
     assert done.returncode == 3
     assert "kustomization.yaml:1:13: IM100 resource 'fifo.yaml' is not a regular file" in done.stdout

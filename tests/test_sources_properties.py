@@ -22,8 +22,10 @@ from imagemirror.rewrite import rewrite_text
 
 from strategies import configs, documents, plain_ok, refs, target_for
 
-HEAD = ("apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata:\n  name: app\nspec:\n  source:\n"
-        "    chart: x\n    helm:\n      values: ")
+HEAD = (
+    "apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata:\n  name: app\nspec:\n  source:\n"
+    "    chart: x\n    helm:\n      values: "
+)
 INDENT = " " * 8
 _cache: dict = {}
 
@@ -51,8 +53,15 @@ def wrap(text: str) -> str:
 
 def embeddable(doc) -> bool:
     text = doc.text
-    return (not doc.crlf and not doc.bom and doc.ndocs == 1 and not any(c in text for c in "\x85\u2028\u2029\r")
-            and "{{" not in text and text.strip() != "" and not text.lstrip().startswith(("---", "%")))
+    return (
+        not doc.crlf
+        and not doc.bom
+        and doc.ndocs == 1
+        and not any(c in text for c in "\x85\u2028\u2029\r")
+        and "{{" not in text
+        and text.strip() != ""
+        and not text.lstrip().startswith(("---", "%"))
+    )
 
 
 @given(documents())
@@ -76,8 +85,10 @@ def test_embedded_references_reported_where_they_are(doc):
     settings = settings_of(doc.cfg)
     inner = {(r.line, r.column, r.written, r.status) for r in scan_text(doc.text, "values.yaml", settings).refs}
     head_lines = HEAD.count("\n") + 1
-    outer = {(r.line - head_lines, r.column - len(INDENT), r.written, r.status)
-             for r in scan_text(wrap(doc.text), "app.yaml", settings).refs}
+    outer = {
+        (r.line - head_lines, r.column - len(INDENT), r.written, r.status)
+        for r in scan_text(wrap(doc.text), "app.yaml", settings).refs
+    }
     assert outer == inner
 
 
@@ -85,11 +96,16 @@ def test_embedded_references_reported_where_they_are(doc):
 def deployments(draw):
     cfg = draw(configs)
     rnd = random.Random(draw(st.integers(0, 2**32)))
-    lines = ["apiVersion: apps/v1", "kind: Deployment", "metadata:", "  name: web", "spec:", "  template:",
-             "    spec:"]
+    lines = ["apiVersion: apps/v1", "kind: Deployment", "metadata:", "  name: web", "spec:", "  template:", "    spec:"]
     original, expected = list(lines), list(lines)
-    for key in draw(st.lists(st.sampled_from(["containers", "initContainers", "ephemeralContainers"]),
-                             min_size=1, max_size=3, unique=True)):
+    for key in draw(
+        st.lists(
+            st.sampled_from(["containers", "initContainers", "ephemeralContainers"]),
+            min_size=1,
+            max_size=3,
+            unique=True,
+        )
+    ):
         original.append(f"      {key}:")
         expected.append(f"      {key}:")
         for i in range(draw(st.integers(1, 3))):

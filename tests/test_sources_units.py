@@ -50,41 +50,54 @@ def test_a_folded_block_is_reported_but_not_edited():
 
 
 def test_parameters_edited_in_place():
-    text = APP + "      parameters:\n        - name: image.repository\n          value: 'bitnami/nginx'\n" \
-                 "        - name: image.registry\n          value: docker.io\n        - name: image.tag\n          value: '1'\n"
+    text = (
+        APP + "      parameters:\n        - name: image.repository\n          value: 'bitnami/nginx'\n"
+        "        - name: image.registry\n          value: docker.io\n        - name: image.tag\n          value: '1'\n"
+    )
     out = rw(text)
     assert f"value: {REG}\n" in out and "value: 'docker-hub/bitnami/nginx'" in out
     # a Bitnami flag is never inserted into a manifest
     assert "allowInsecureImages" not in out
 
 
-@pytest.mark.parametrize("kind,spec", [
-    ("Pod", "spec:\n"),
-    ("Deployment", "spec:\n  template:\n    spec:\n"),
-    ("CronJob", "spec:\n  jobTemplate:\n    spec:\n      template:\n        spec:\n"),
-])
+@pytest.mark.parametrize(
+    "kind,spec",
+    [
+        ("Pod", "spec:\n"),
+        ("Deployment", "spec:\n  template:\n    spec:\n"),
+        ("CronJob", "spec:\n  jobTemplate:\n    spec:\n      template:\n        spec:\n"),
+    ],
+)
 def test_every_container_list_of_a_workload(kind, spec):
     pad = " " * (len(spec.splitlines()[-1]) - len(spec.splitlines()[-1].lstrip()) + 2)
     text = f"apiVersion: v1\nkind: {kind}\nmetadata: {{name: x}}\n{spec}"
-    for key, image in (("initContainers", "busybox"), ("containers", "ghcr.io/a/b:1"), ("ephemeralContainers", "nginx")):
+    for key, image in (
+        ("initContainers", "busybox"),
+        ("containers", "ghcr.io/a/b:1"),
+        ("ephemeralContainers", "nginx"),
+    ):
         text += f"{pad}{key}:\n{pad}  - name: c\n{pad}    image: {image}\n"
     refs = scan_text(text, "x.yaml", SETTINGS).refs
     assert [(r.written, r.source, r.status) for r in refs] == [
-        ("busybox", "manifest", "unmirrored"), ("ghcr.io/a/b:1", "manifest", "unmirrored"),
-        ("nginx", "manifest", "unmirrored")]
+        ("busybox", "manifest", "unmirrored"),
+        ("ghcr.io/a/b:1", "manifest", "unmirrored"),
+        ("nginx", "manifest", "unmirrored"),
+    ]
     assert rw(text, "x.yaml").count(REG) == 3
 
 
 def test_builtin_kinds_without_pods_and_custom_resources():
-    text = ("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata:\n  image: nginx\n---\n"
-            "apiVersion: monitoring.coreos.com/v1\nkind: Prometheus\nmetadata: {name: p}\nspec:\n"
-            "  image: quay.io/prometheus/prometheus:v2.54.0\n")
+    text = (
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata:\n  image: nginx\n---\n"
+        "apiVersion: monitoring.coreos.com/v1\nkind: Prometheus\nmetadata: {name: p}\nspec:\n"
+        "  image: quay.io/prometheus/prometheus:v2.54.0\n"
+    )
     refs = scan_text(text, "x.yaml", SETTINGS).refs
     assert [(r.line, r.path, r.source) for r in refs] == [(11, "spec.image", "manifest")]
 
 
 def test_mask_keeps_every_offset():
-    text = "a: {{ .x }}\n{{- if .y }}\nb: \"{{ .z }}\"\n  {{ end }}\n"
+    text = 'a: {{ .x }}\n{{- if .y }}\nb: "{{ .z }}"\n  {{ end }}\n'
     masked, spans = templates.mask(text)
     assert len(masked) == len(text) and masked.count("\n") == text.count("\n")
     assert masked.splitlines()[1].startswith("#") and masked.splitlines()[3].strip().startswith("#")
@@ -101,8 +114,9 @@ def test_gotmpl_values_rewritten_around_templates():
 def test_kustomize_flow_and_block_insertion_and_digest_kept():
     text = "images:\n- {name: busybox, digest: 'sha256:" + "a" * 64 + "'}\n- name: ghcr.io/a/b  # c\n  newTag: v1\n"
     out = rw(text, "kustomization.yaml")
-    assert out == text.replace("{name: busybox,", f"{{name: busybox, newName: {REG}/docker-hub/library/busybox,").replace(
-        "  # c\n", f"  # c\n  newName: {REG}/github/a/b\n")
+    assert out == text.replace(
+        "{name: busybox,", f"{{name: busybox, newName: {REG}/docker-hub/library/busybox,"
+    ).replace("  # c\n", f"  # c\n  newName: {REG}/github/a/b\n")
     assert rw(out, "kustomization.yaml") == out
 
 
@@ -136,7 +150,8 @@ def test_an_entry_on_the_cache_that_no_longer_matches_its_moved_base_fails_check
     (tmp_path / "base" / "kustomization.yaml").write_text("resources: [pod.yaml]\n")
     (tmp_path / "base" / "pod.yaml").write_text(
         f"apiVersion: v1\nkind: Pod\nmetadata: {{name: p}}\nspec:\n  containers:\n"
-        f"    - {{name: c, image: {REG}/quay/org/app:1}}\n")
+        f"    - {{name: c, image: {REG}/quay/org/app:1}}\n"
+    )
     text = f"resources: [base]\nimages:\n  - name: quay.io/org/app\n    newName: {REG}/quay/org/app\n    newTag: '2'\n"
     (ref,) = scan_text(text, "kustomization.yaml", SETTINGS).refs
     assert ref.status == "unmirrored" and "must become" in ref.hint

@@ -42,12 +42,17 @@ spec:
 
 def application(name: str, source: dict, values: str) -> str:
     doc = {
-        "apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Application",
         "metadata": {"name": name, "namespace": "argocd"},
-        "spec": {"project": "default", "destination": {"server": "https://kubernetes.default.svc", "namespace": name},
-                 "sources": [{**source, "helm": {"releaseName": name, "valueFiles": [f"$values/{values}"]}},
-                             {"repoURL": "https://git.example.com/gitops.git", "targetRevision": "main",
-                              "ref": "values"}]},
+        "spec": {
+            "project": "default",
+            "destination": {"server": "https://kubernetes.default.svc", "namespace": name},
+            "sources": [
+                {**source, "helm": {"releaseName": name, "valueFiles": [f"$values/{values}"]}},
+                {"repoURL": "https://git.example.com/gitops.git", "targetRevision": "main", "ref": "values"},
+            ],
+        },
     }
     return dump_yaml(doc)
 
@@ -59,8 +64,9 @@ def tree(tmp_path):
 
 def make_tree(root: Path) -> Path:
     (root / ".git").mkdir(parents=True)
-    (root / ".imagemirror.yaml").write_text(f"registry: {REG}\nrules:\n  docker.io: docker-hub\n"
-                                            'exclude: ["**/charts/**"]\n')
+    (root / ".imagemirror.yaml").write_text(
+        f'registry: {REG}\nrules:\n  docker.io: docker-hub\nexclude: ["**/charts/**"]\n'
+    )
     chart = root / "charts" / "app"
     (chart / "templates").mkdir(parents=True)
     (chart / "Chart.yaml").write_text(CHART)
@@ -68,21 +74,33 @@ def make_tree(root: Path) -> Path:
     (chart / "templates" / "deployment.yaml").write_text(DEPLOYMENT)
     (root / "apps").mkdir()
     # a chart in this repository: found; its env file names no image (the chart default renders)
-    (root / "apps" / "app.yaml").write_text(application(
-        "app", {"repoURL": "https://git.example.com/gitops.git", "targetRevision": "main", "path": "charts/app"},
-        "environments/prod/app/values.yaml"))
+    (root / "apps" / "app.yaml").write_text(
+        application(
+            "app",
+            {"repoURL": "https://git.example.com/gitops.git", "targetRevision": "main", "path": "charts/app"},
+            "environments/prod/app/values.yaml",
+        )
+    )
     # a chart repository the cache has never seen: not found, so its file is warmed as written
-    (root / "apps" / "remote.yaml").write_text(application(
-        "remote", {"repoURL": "https://127.0.0.1:9/charts", "chart": "remote", "targetRevision": "1.0.0"},
-        "environments/prod/remote/values.yaml"))
-    for folder, text in {"app": "replicaCount: 2\n", "remote": "image: busybox:1.36\n",
-                         "lone": "image: redis:7.2\n"}.items():
+    (root / "apps" / "remote.yaml").write_text(
+        application(
+            "remote",
+            {"repoURL": "https://127.0.0.1:9/charts", "chart": "remote", "targetRevision": "1.0.0"},
+            "environments/prod/remote/values.yaml",
+        )
+    )
+    for folder, text in {
+        "app": "replicaCount: 2\n",
+        "remote": "image: busybox:1.36\n",
+        "lone": "image: redis:7.2\n",
+    }.items():
         (root / "environments" / "prod" / folder).mkdir(parents=True)
         (root / "environments" / "prod" / folder / "values.yaml").write_text(text)
     # a plain manifest: read by the default source (manifests, kustomizations...) as without --effective
     (root / "environments" / "prod" / "lone" / "cache.yaml").write_text(
         "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: cache\nspec:\n  template:\n    spec:\n"
-        "      containers:\n        - name: cache\n          image: memcached:1.6\n")
+        "      containers:\n        - name: cache\n          image: memcached:1.6\n"
+    )
     return root
 
 
@@ -138,9 +156,11 @@ def test_a_cached_chart_is_found(tree, monkeypatch):
     folder.mkdir(parents=True)
     data = io.BytesIO()
     with tarfile.open(fileobj=data, mode="w:gz") as tar:
-        for name, text in {"remote/Chart.yaml": CHART.replace("name: app", "name: remote"),
-                           "remote/values.yaml": "image:\n  repository: nginx\n  tag: \"1.36.1\"\n",
-                           "remote/templates/deployment.yaml": DEPLOYMENT}.items():
+        for name, text in {
+            "remote/Chart.yaml": CHART.replace("name: app", "name: remote"),
+            "remote/values.yaml": 'image:\n  repository: nginx\n  tag: "1.36.1"\n',
+            "remote/templates/deployment.yaml": DEPLOYMENT,
+        }.items():
             info = tarfile.TarInfo(name)
             info.size = len(text.encode())
             tar.addfile(info, io.BytesIO(text.encode()))
@@ -159,19 +179,44 @@ def test_without_fallback_a_missing_chart_is_an_error(tree, monkeypatch):
 
     monkeypatch.setenv("IMAGEMIRROR_CACHE_DIR", str(tree / ".cache"))
     clear_cache()
-    found = scan([tree / "environments" / "prod"], load_settings(tree / ".imagemirror.yaml"),
-                 source=EffectiveSource(offline=True, renderer="model"))
+    found = scan(
+        [tree / "environments" / "prod"],
+        load_settings(tree / ".imagemirror.yaml"),
+        source=EffectiveSource(offline=True, renderer="model"),
+    )
     errors = [str(r.error) for r in found.results if r.error]
     assert len(errors) == 1 and "release remote" in errors[0] and "neither vendored nor cached" in errors[0]
     assert found.service_failed
 
 
 def warm(root: Path, *args):
-    env = {**os.environ, "PYTHONPATH": str(REPO), "IMAGEMIRROR_CACHE_DIR": str(root / ".cache"),
-           "IMAGEMIRROR_RENDERER": "model"}
-    done = subprocess.run([sys.executable, "-m", "imagemirror", "warm", "--insecure", "--deadline", "3",
-                           "--format", "json", *args, "environments/prod"], cwd=root, capture_output=True,
-                          text=True, env=env, timeout=300, check=False)
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(REPO),
+        "IMAGEMIRROR_CACHE_DIR": str(root / ".cache"),
+        "IMAGEMIRROR_RENDERER": "model",
+    }
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "imagemirror",
+            "warm",
+            "--insecure",
+            "--deadline",
+            "3",
+            "--format",
+            "json",
+            *args,
+            "environments/prod",
+        ],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=False,
+    )
     images = {i["image"] for i in json.loads(done.stdout)["images"]} if done.stdout.strip() else set()
     return done, images
 
@@ -179,21 +224,30 @@ def warm(root: Path, *args):
 def test_cli_default_mode_lines_and_no_effective(tree):
     done, images = warm(tree)
     assert done.returncode == 1, done.stderr  # the pulls fail (nothing listens); no chart fetch was tried
-    assert images == {f"{REG}/docker-hub/library/nginx:1.27.3", f"{REG}/docker-hub/library/busybox:1.36",
-                      f"{REG}/docker-hub/library/redis:7.2", f"{REG}/docker-hub/library/memcached:1.6"}
+    assert images == {
+        f"{REG}/docker-hub/library/nginx:1.27.3",
+        f"{REG}/docker-hub/library/busybox:1.36",
+        f"{REG}/docker-hub/library/redis:7.2",
+        f"{REG}/docker-hub/library/memcached:1.6",
+    }
     lines = [ln for ln in done.stderr.splitlines() if ln.startswith("imagemirror warm: ")]
     assert lines == [
         "imagemirror warm: release app (apps/app.yaml): the chart model (values only), chart charts/app",
-        ("imagemirror warm: release remote (apps/remote.yaml): its values as written (chart neither vendored nor "
-         "cached; --effective fetches the chart)"),
+        (
+            "imagemirror warm: release remote (apps/remote.yaml): its values as written (chart neither vendored nor "
+            "cached; --effective fetches the chart)"
+        ),
         "imagemirror warm: 2 other files read as written (no release with a chart reads it)",  # lone
     ], done.stderr
     assert "fetching" not in done.stderr and "Traceback" not in done.stderr
 
     plain, images = warm(tree, "--no-effective")
     assert plain.returncode == 1, plain.stderr
-    assert images == {f"{REG}/docker-hub/library/busybox:1.36", f"{REG}/docker-hub/library/redis:7.2",
-                      f"{REG}/docker-hub/library/memcached:1.6"}
+    assert images == {
+        f"{REG}/docker-hub/library/busybox:1.36",
+        f"{REG}/docker-hub/library/redis:7.2",
+        f"{REG}/docker-hub/library/memcached:1.6",
+    }
     assert "imagemirror warm: " not in plain.stderr
 
     both, _ = warm(tree, "--effective", "--no-effective")

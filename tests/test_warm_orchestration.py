@@ -37,8 +37,11 @@ class MemoryRegistry:
         self.blobs[digest(config)] = config
         for layer in layers:
             self.blobs[digest(layer)] = layer
-        doc = {"mediaType": OCI_MANIFEST, "config": {"digest": digest(config), "size": len(config)},
-               "layers": [{"digest": digest(b), "size": len(b)} for b in layers]}
+        doc = {
+            "mediaType": OCI_MANIFEST,
+            "config": {"digest": digest(config), "size": len(config)},
+            "layers": [{"digest": digest(b), "size": len(b)} for b in layers],
+        }
         body = json.dumps(doc).encode()
         manifest = Manifest(digest(body), OCI_MANIFEST, body)
         self.manifests[(repo, manifest.digest)] = manifest
@@ -47,8 +50,12 @@ class MemoryRegistry:
         return manifest
 
     def index(self, repo: str, tag: str, children: list[tuple[Manifest, str]]) -> Manifest:
-        doc = {"mediaType": OCI_INDEX, "manifests": [
-            {"digest": m.digest, "platform": {"os": "linux", "architecture": arch}} for m, arch in children]}
+        doc = {
+            "mediaType": OCI_INDEX,
+            "manifests": [
+                {"digest": m.digest, "platform": {"os": "linux", "architecture": arch}} for m, arch in children
+            ],
+        }
         body = json.dumps(doc).encode()
         manifest = Manifest(digest(body), OCI_INDEX, body)
         self.manifests[(repo, tag)] = self.manifests[(repo, manifest.digest)] = manifest
@@ -59,8 +66,9 @@ class MemoryRegistry:
         try:
             return self.manifests[(repo, reference)]
         except KeyError:
-            raise RegistryError(f"{host}/{repo}:{reference}: HTTP 404 manifest unknown", status=404,
-                                code="MANIFEST_UNKNOWN") from None
+            raise RegistryError(
+                f"{host}/{repo}:{reference}: HTTP 404 manifest unknown", status=404, code="MANIFEST_UNKNOWN"
+            ) from None
 
     def manifest_served(self, host, repo, dgst):
         self.calls.append(("served", repo, dgst))
@@ -131,8 +139,10 @@ def test_index_platform_selection():
     reg.calls.clear()
     [one] = warm_images(refs("p/multi:3"), reg, platform="linux/arm64", settle=0)
     assert one.platforms == ["linux/arm64"]
-    assert {c[2] for c in reg.calls if c[0] == "blob"} == {digest(b"arm-layer"), *(
-        d["digest"] for d in [json.loads(arm.body)["config"]])}
+    assert {c[2] for c in reg.calls if c[0] == "blob"} == {
+        digest(b"arm-layer"),
+        *(d["digest"] for d in [json.loads(arm.body)["config"]]),
+    }
     [none] = warm_images(refs("p/multi:3"), reg, platform="windows/amd64", settle=0)
     assert none.status == "failed" and "no manifest for platform windows/amd64" in none.error
 
@@ -201,8 +211,9 @@ def test_a_host_that_never_confirms_is_waited_for_once():
         with lock:
             now[0] += seconds
 
-    results = warm_images(refs(*(f"p/app{i}:1" for i in range(4))), reg, jobs=1, settle=2, sleep=sleep,
-                          clock=lambda: now[0])
+    results = warm_images(
+        refs(*(f"p/app{i}:1" for i in range(4))), reg, jobs=1, settle=2, sleep=sleep, clock=lambda: now[0]
+    )
     assert all(r.ok for r in results)
     assert [r.unconfirmed_blobs for r in results] == [2, 2, 2, 2]
     assert now[0] <= 2  # only the first image waited
@@ -228,8 +239,9 @@ def test_a_silent_host_is_waited_for_once_when_settles_run_concurrently():
         with lock:
             now[0] += seconds
 
-    results = warm_images(refs(*(f"p/app{i}:1" for i in range(6))), reg, jobs=4, settle=2, sleep=sleep,
-                          clock=lambda: now[0])
+    results = warm_images(
+        refs(*(f"p/app{i}:1" for i in range(6))), reg, jobs=4, settle=2, sleep=sleep, clock=lambda: now[0]
+    )
     assert all(r.ok for r in results)
     assert [r.unconfirmed_blobs for r in results] == [2] * 6
     assert len(asked) == 1  # the first settle on the host probed; the others took its answer

@@ -42,28 +42,58 @@ REG = "123456789012.dkr.ecr.af-south-1.amazonaws.com"
 @pytest.mark.parametrize(
     "ref, error, expected",
     [
-        pytest.param(f"{REG}/docker-hub/nginx:1.25", RegistryError("x", status=403), "live under library/: use "
-                     f"{REG}/docker-hub/library/nginx:1.25", id="library-403"),
-        pytest.param(f"{REG}/docker-hub/nginx:1.25", RegistryError("authentication failed (HTTP 401)", status=401,
-                     auth="rejected"), "library/", id="library-auth-failed"),
-        pytest.param(f"{REG}/docker-hub/nginx", RegistryError("x", status=404), "library/nginx:latest",
-                     id="library-untagged"),
-        pytest.param(f"{REG}/docker-hub/library/nginx:1", RegistryError("x", status=403), None,
-                     id="library-present"),
-        pytest.param(f"{REG}/docker-hub/bitnami/redis:7.2.4", RegistryError("x", status=404, code="MANIFEST_UNKNOWN"),
-                     f"{REG}/docker-hub/bitnamilegacy/redis:7.2.4", id="bitnami"),
-        pytest.param(f"{REG}/quay/bitnami/redis:7.2.4", RegistryError("x", status=404, code="MANIFEST_UNKNOWN"),
-                     None, id="bitnami-not-on-docker-hub"),
-        pytest.param(f"{REG}/quay/team/app:1", RegistryError("x", status=401, auth="missing"),
-                     f"no credentials for {REG}", id="missing-credentials"),
-        pytest.param(f"{REG}/quay/team/app:1", RegistryError("x", status=401, auth="rejected"), "log in again",
-                     id="rejected-credentials"),
-        pytest.param(f"{REG}/quay/team/app:1", RegistryError("x", status=404, code="NAME_UNKNOWN"),
-                     "ecr:CreateRepository", id="name-unknown"),
-        pytest.param(f"{REG}/quay/team/app@sha256:{'a' * 64}", RegistryError("x", status=404), "pull by digest",
-                     id="digest-only"),
-        pytest.param(f"{REG}/quay/team/app:1", LookupError(f"x: {PINNED_NOT_CACHED}"), "pin the new digest",
-                     id="pinned-moved"),
+        pytest.param(
+            f"{REG}/docker-hub/nginx:1.25",
+            RegistryError("x", status=403),
+            f"live under library/: use {REG}/docker-hub/library/nginx:1.25",
+            id="library-403",
+        ),
+        pytest.param(
+            f"{REG}/docker-hub/nginx:1.25",
+            RegistryError("authentication failed (HTTP 401)", status=401, auth="rejected"),
+            "library/",
+            id="library-auth-failed",
+        ),
+        pytest.param(
+            f"{REG}/docker-hub/nginx", RegistryError("x", status=404), "library/nginx:latest", id="library-untagged"
+        ),
+        pytest.param(f"{REG}/docker-hub/library/nginx:1", RegistryError("x", status=403), None, id="library-present"),
+        pytest.param(
+            f"{REG}/docker-hub/bitnami/redis:7.2.4",
+            RegistryError("x", status=404, code="MANIFEST_UNKNOWN"),
+            f"{REG}/docker-hub/bitnamilegacy/redis:7.2.4",
+            id="bitnami",
+        ),
+        pytest.param(
+            f"{REG}/quay/bitnami/redis:7.2.4",
+            RegistryError("x", status=404, code="MANIFEST_UNKNOWN"),
+            None,
+            id="bitnami-not-on-docker-hub",
+        ),
+        pytest.param(
+            f"{REG}/quay/team/app:1",
+            RegistryError("x", status=401, auth="missing"),
+            f"no credentials for {REG}",
+            id="missing-credentials",
+        ),
+        pytest.param(
+            f"{REG}/quay/team/app:1",
+            RegistryError("x", status=401, auth="rejected"),
+            "log in again",
+            id="rejected-credentials",
+        ),
+        pytest.param(
+            f"{REG}/quay/team/app:1",
+            RegistryError("x", status=404, code="NAME_UNKNOWN"),
+            "ecr:CreateRepository",
+            id="name-unknown",
+        ),
+        pytest.param(
+            f"{REG}/quay/team/app@sha256:{'a' * 64}", RegistryError("x", status=404), "pull by digest", id="digest-only"
+        ),
+        pytest.param(
+            f"{REG}/quay/team/app:1", LookupError(f"x: {PINNED_NOT_CACHED}"), "pin the new digest", id="pinned-moved"
+        ),
         pytest.param(f"{REG}/quay/team/app:1", RegistryError("x", status=500), None, id="no-hint"),
     ],
 )
@@ -78,17 +108,29 @@ def test_hints(ref, error, expected):
 def test_hint_uses_the_configured_prefixes():
     ref = parse("cache.example.com/hub/nginx:1")
     assert hint_for(ref, RegistryError("x", status=403)) is None
-    assert "cache.example.com/hub/library/nginx:1" in hint_for(ref, RegistryError("x", status=403), {"hub": "docker.io"})
+    assert "cache.example.com/hub/library/nginx:1" in hint_for(
+        ref, RegistryError("x", status=403), {"hub": "docker.io"}
+    )
 
 
 @pytest.mark.parametrize(
     "header, expected",
     [
-        ('Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/nginx:pull"',
-         ("bearer", {"realm": "https://auth.docker.io/token", "service": "registry.docker.io",
-                     "scope": "repository:library/nginx:pull"})),
-        ('Basic realm="https://123.dkr.ecr.us-east-1.amazonaws.com/",service="ecr.amazonaws.com"',
-         ("basic", {"realm": "https://123.dkr.ecr.us-east-1.amazonaws.com/", "service": "ecr.amazonaws.com"})),
+        (
+            'Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/nginx:pull"',
+            (
+                "bearer",
+                {
+                    "realm": "https://auth.docker.io/token",
+                    "service": "registry.docker.io",
+                    "scope": "repository:library/nginx:pull",
+                },
+            ),
+        ),
+        (
+            'Basic realm="https://123.dkr.ecr.us-east-1.amazonaws.com/",service="ecr.amazonaws.com"',
+            ("basic", {"realm": "https://123.dkr.ecr.us-east-1.amazonaws.com/", "service": "ecr.amazonaws.com"}),
+        ),
         ("Basic", ("basic", {})),
         ('Bearer realm="a\\"b", error=invalid_token', ("bearer", {"realm": 'a"b', "error": "invalid_token"})),
     ],
@@ -154,10 +196,14 @@ def b64(text: str) -> str:
 
 
 def test_docker_config_auths():
-    config = {"auths": {"reg.example.com": {"auth": b64("u:p:with:colons")},
-                        "https://index.docker.io/v1/": {"auth": b64("hub:pw")},
-                        "other.example.com": {"username": "a", "password": "b"},
-                        "tok.example.com": {"identitytoken": "refresh"}}}
+    config = {
+        "auths": {
+            "reg.example.com": {"auth": b64("u:p:with:colons")},
+            "https://index.docker.io/v1/": {"auth": b64("hub:pw")},
+            "other.example.com": {"username": "a", "password": "b"},
+            "tok.example.com": {"identitytoken": "refresh"},
+        }
+    }
     assert from_docker_config("reg.example.com", config) == Credentials("u", "p:with:colons", "docker config")
     assert from_docker_config("docker.io", config).username == "hub"
     assert from_docker_config("other.example.com", config).secret == "b"
@@ -179,12 +225,17 @@ def test_credential_helpers_are_asked_first():
         out = json.dumps({"ServerURL": input.decode(), "Username": "AWS", "Secret": "tok"}).encode()
         return subprocess.CompletedProcess(argv, 0, out, b"")
 
-    config = {"credHelpers": {"reg.example.com": "ecr-login"}, "auths": {"reg.example.com": {"auth": b64("x:y")}},
-              "credsStore": "desktop"}
+    config = {
+        "credHelpers": {"reg.example.com": "ecr-login"},
+        "auths": {"reg.example.com": {"auth": b64("x:y")}},
+        "credsStore": "desktop",
+    }
     assert from_docker_config("reg.example.com", config, runner).username == "AWS"
     assert from_docker_config("else.example.com", config, runner).secret == "tok"
-    assert calls == [(["docker-credential-ecr-login", "get"], b"reg.example.com"),
-                     (["docker-credential-desktop", "get"], b"else.example.com")]
+    assert calls == [
+        (["docker-credential-ecr-login", "get"], b"reg.example.com"),
+        (["docker-credential-desktop", "get"], b"else.example.com"),
+    ]
 
 
 def test_credential_helper_not_found_is_none_and_failure_is_an_error():
@@ -265,10 +316,23 @@ def test_platform_option_rejected(value):
 
 
 def results():
-    ok = ImageResult("r/a:1", "ok", bytes=3 << 20, seconds=1.25, blobs=3, fetched_blobs=3,
-                     platforms=["linux/amd64"], sources=("v.yaml:1:3",))
-    bad = ImageResult("r/nginx:1", "failed", error="r/nginx:1: HTTP 403 denied", hint="use library/",
-                      sources=tuple(f"v.yaml:{i}:1" for i in range(5)))
+    ok = ImageResult(
+        "r/a:1",
+        "ok",
+        bytes=3 << 20,
+        seconds=1.25,
+        blobs=3,
+        fetched_blobs=3,
+        platforms=["linux/amd64"],
+        sources=("v.yaml:1:3",),
+    )
+    bad = ImageResult(
+        "r/nginx:1",
+        "failed",
+        error="r/nginx:1: HTTP 403 denied",
+        hint="use library/",
+        sources=tuple(f"v.yaml:{i}:1" for i in range(5)),
+    )
     return [ok, bad]
 
 
@@ -287,14 +351,21 @@ def test_format_json():
     assert doc["images"][1]["hint"] == "use library/"
 
 
-@pytest.mark.parametrize("cached, fetched, label", [(2, 0, "cached-already"), (0, 2, "fetched"),
-                                                    (1, 1, "partly-cached"), (0, 0, "unknown")])
+@pytest.mark.parametrize(
+    "cached, fetched, label", [(2, 0, "cached-already"), (0, 2, "fetched"), (1, 1, "partly-cached"), (0, 0, "unknown")]
+)
 def test_cache_label(cached, fetched, label):
     assert ImageResult("x", "ok", cached_blobs=cached, fetched_blobs=fetched).cache == label
 
 
 def test_human_bytes():
-    assert [human_bytes(n) for n in (0, 1023, 1024, 5 << 20, 3 << 30)] == ["0 B", "1023 B", "1.0 KiB", "5.0 MiB", "3.0 GiB"]
+    assert [human_bytes(n) for n in (0, 1023, 1024, 5 << 20, 3 << 30)] == [
+        "0 B",
+        "1023 B",
+        "1.0 KiB",
+        "5.0 MiB",
+        "3.0 GiB",
+    ]
 
 
 class FakeTTY(io.StringIO):

@@ -38,27 +38,42 @@ def load(fmt: str, text: str) -> tuple[dict, list[dict]]:
         counts[{"error": "errors", "warning": "warnings"}.get(level, "notes")] += 1
         location = result["locations"][0]["physicalLocation"]
         props = result.get("properties", {})
-        findings.append({
-            "code": result["ruleId"],
-            "level": level,
-            "message": result["message"]["text"],
-            "file": location["artifactLocation"]["uri"],
-            "line": location["region"]["startLine"],
-            "column": location["region"]["startColumn"],
-            "reference": props.get("reference"),
-            "fix": props.get("fix"),
-        })
+        findings.append(
+            {
+                "code": result["ruleId"],
+                "level": level,
+                "message": result["message"]["text"],
+                "file": location["artifactLocation"]["uri"],
+                "line": location["region"]["startLine"],
+                "column": location["region"]["startColumn"],
+                "reference": props.get("reference"),
+                "fix": props.get("fix"),
+            }
+        )
     return counts, findings
 
 
 def annotations(findings: list[dict]) -> str:
     from imagemirror.report import Finding, Report, format_github
 
-    return format_github(Report([
-        Finding(f["code"], f["level"], f["message"], f["file"], f["line"], f["column"],
-                reference=f.get("reference"), fix=f.get("fix"), path=f.get("path"))
-        for f in findings
-    ]))
+    return format_github(
+        Report(
+            [
+                Finding(
+                    f["code"],
+                    f["level"],
+                    f["message"],
+                    f["file"],
+                    f["line"],
+                    f["column"],
+                    reference=f.get("reference"),
+                    fix=f.get("fix"),
+                    path=f.get("path"),
+                )
+                for f in findings
+            ]
+        )
+    )
 
 
 def _cell(value: object) -> str:
@@ -86,15 +101,20 @@ def table(counts: dict, findings: list[dict], code: int) -> str:
         lines += ["", "| where | code | level | reference | use instead |", "|---|---|---|---|---|"]
         for f in rows[:MAX_ROWS]:
             where = f"{f['file']}:{f['line']}:{f['column']}"
-            lines.append(f"| {_code(where)} | {_cell(f['code'])} | {f['level']} | {_code(f.get('reference'))} "
-                         f"| {_code(f.get('fix'))} |")
+            lines.append(
+                f"| {_code(where)} | {_cell(f['code'])} | {f['level']} | {_code(f.get('reference'))} "
+                f"| {_code(f.get('fix'))} |"
+            )
         if len(rows) > MAX_ROWS:
             lines.append(f"\n{len(rows) - MAX_ROWS} more in the annotations and the report.")
     elif failing == 0 and code == 0:
         lines += ["", "Every image reference goes through the cache."]
     if code == 1:
-        lines += ["", "To apply the fixes: `imagemirror rewrite` on the files above (or the "
-                  "`imagemirror-rewrite` pre-commit hook)."]
+        lines += [
+            "",
+            "To apply the fixes: `imagemirror rewrite` on the files above (or the "
+            "`imagemirror-rewrite` pre-commit hook).",
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -136,11 +156,14 @@ def main(argv: list[str]) -> int:
         warnings=counts["warnings"],
         suppressed=counts["suppressed"],
     )
+
     def n(count: int, word: str) -> str:
         return f"{count} {word}{'s' * (count != 1)}"
 
-    print(f"imagemirror check: {n(counts['errors'], 'error')}, {n(counts['warnings'], 'warning')}, "
-          f"{counts['suppressed']} suppressed (exit {code})")
+    print(
+        f"imagemirror check: {n(counts['errors'], 'error')}, {n(counts['warnings'], 'warning')}, "
+        f"{counts['suppressed']} suppressed (exit {code})"
+    )
     _append("GITHUB_OUTPUT", "".join(_output(k, v) for k, v in outputs.items()))
     _append("GITHUB_STEP_SUMMARY", table(counts, findings, code))
     return 0

@@ -127,8 +127,15 @@ def same_data(a: Any, b: Any) -> bool:
             if len(x) != len(y):
                 return False
             stack.extend(zip(x, y))
-        elif isinstance(x, (dict, list)) or isinstance(y, (dict, list)) or type(x) is bool and type(y) is not bool \
-                or type(y) is bool and type(x) is not bool or x != y:
+        elif (
+            isinstance(x, (dict, list))
+            or isinstance(y, (dict, list))
+            or type(x) is bool
+            and type(y) is not bool
+            or type(y) is bool
+            and type(x) is not bool
+            or x != y
+        ):
             return False
     return True
 
@@ -281,8 +288,15 @@ def _files_from_tgz(data: bytes, where: str) -> dict[str, bytes]:
     return out
 
 
-def load_chart(source: Path | bytes, where: str = "", resolve: Resolver | None = None,
-               base: Path | None = None, chain: tuple = (), *, local: bool = True) -> Chart:
+def load_chart(
+    source: Path | bytes,
+    where: str = "",
+    resolve: Resolver | None = None,
+    base: Path | None = None,
+    chain: tuple = (),
+    *,
+    local: bool = True,
+) -> Chart:
     """Load a chart from a folder, a ``.tgz`` path or ``.tgz`` bytes.
 
     ``chain``: the charts whose dependencies led here (``(name, version, where)``); a chart
@@ -308,8 +322,14 @@ def _decode(data: bytes, where: str) -> str:
         raise ChartError(where, f"not UTF-8: {exc}") from None
 
 
-def _from_files(files: dict[str, bytes], where: str, resolve: Resolver | None, base: Path | None,
-                chain: tuple = (), local: bool = True) -> Chart:
+def _from_files(
+    files: dict[str, bytes],
+    where: str,
+    resolve: Resolver | None,
+    base: Path | None,
+    chain: tuple = (),
+    local: bool = True,
+) -> Chart:
     if "Chart.yaml" not in files:
         raise ChartError(where, "no Chart.yaml: not a Helm chart")
     meta = load_yaml(_decode(files["Chart.yaml"], where), f"{where}/Chart.yaml") or {}
@@ -320,7 +340,9 @@ def _from_files(files: dict[str, bytes], where: str, resolve: Resolver | None, b
         path = " -> ".join(f"{n} {v}" for n, v, _ in chain) + f" -> {me[0]} {me[1]}"
         raise ChartError(f"{chain[0][2]}/Chart.yaml", f"chart dependency cycle: {path}")
     if len(chain) >= MAX_DEPENDENCY_DEPTH:
-        raise ChartError(f"{chain[0][2]}/Chart.yaml", f"chart dependencies nested more than {MAX_DEPENDENCY_DEPTH} deep")
+        raise ChartError(
+            f"{chain[0][2]}/Chart.yaml", f"chart dependencies nested more than {MAX_DEPENDENCY_DEPTH} deep"
+        )
     chain = chain + (me + (where,),)
     defaults = {}
     if "values.yaml" in files:
@@ -338,11 +360,12 @@ def _from_files(files: dict[str, bytes], where: str, resolve: Resolver | None, b
     for rel, data in files.items():
         if not rel.startswith("charts/"):
             continue
-        rest = rel[len("charts/"):]
+        rest = rel[len("charts/") :]
         if "/" not in rest:
             if rest.endswith(".tgz"):
-                vendored.append(_from_files(_files_from_tgz(data, f"{where}/{rel}"), f"{where}/{rel}", resolve, None,
-                                            chain, local))
+                vendored.append(
+                    _from_files(_files_from_tgz(data, f"{where}/{rel}"), f"{where}/{rel}", resolve, None, chain, local)
+                )
             continue
         head, tail = rest.split("/", 1)
         subdirs.setdefault(head, {})[tail] = data
@@ -350,8 +373,9 @@ def _from_files(files: dict[str, bytes], where: str, resolve: Resolver | None, b
         if "Chart.yaml" in subfiles:
             sub_base = base / "charts" / head if base is not None and (base / "charts" / head).is_dir() else None
             vendored.append(_from_files(subfiles, f"{where}/charts/{head}", resolve, sub_base, chain, local))
-    chart = Chart(str(meta["name"]), str(meta.get("version", "")), defaults, [], where,
-                  str(meta.get("apiVersion", "v2")))
+    chart = Chart(
+        str(meta["name"]), str(meta.get("version", "")), defaults, [], where, str(meta.get("apiVersion", "v2"))
+    )
     by_name = {c.name: c for c in vendored}
     listed = set()
     for dep in deps:
@@ -382,8 +406,9 @@ def _dependency(raw: Any, where: str) -> Dependency:
     )
 
 
-def _fetch_dependency(dep: Dependency, where: str, resolve: Resolver | None, base: Path | None,
-                      chain: tuple = (), local: bool = True) -> Chart:
+def _fetch_dependency(
+    dep: Dependency, where: str, resolve: Resolver | None, base: Path | None, chain: tuple = (), local: bool = True
+) -> Chart:
     repo = dep.repository
     if repo.startswith("file://") and not local:
         raise ChartError(
@@ -392,7 +417,7 @@ def _fetch_dependency(dep: Dependency, where: str, resolve: Resolver | None, bas
             "this machine (vendor the dependency under the chart's charts/, or the chart in the repository)",
         )
     if repo.startswith("file://"):
-        folder = Path(repo[len("file://"):])
+        folder = Path(repo[len("file://") :])
         if not folder.is_absolute() and base is not None:
             folder = base / folder
         if not folder.exists():
@@ -406,5 +431,10 @@ def _fetch_dependency(dep: Dependency, where: str, resolve: Resolver | None, bas
         )
     got = resolve(repo, dep.name, dep.version, base)
     # a dependency that came over the network is as untrusted as any fetched chart
-    return load_chart(got, where=f"{repo}/{dep.name}-{dep.version}", resolve=resolve, chain=chain,
-                      local=local and isinstance(got, Path))
+    return load_chart(
+        got,
+        where=f"{repo}/{dep.name}-{dep.version}",
+        resolve=resolve,
+        chain=chain,
+        local=local and isinstance(got, Path),
+    )

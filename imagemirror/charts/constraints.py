@@ -99,9 +99,7 @@ def parse_version(text: str) -> Version:
     m = _VERSION.match(str(text).strip())
     if not m:
         raise InvalidVersion(f"{text!r} is not a semantic version")
-    return Version(
-        int(m["major"]), int(m["minor"] or 0), int(m["patch"] or 0), m["pre"] or "", str(text)
-    )
+    return Version(int(m["major"]), int(m["minor"] or 0), int(m["patch"] or 0), m["pre"] or "", str(text))
 
 
 def _is_x(part: str) -> bool:

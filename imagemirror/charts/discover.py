@@ -37,8 +37,11 @@ from ..files import glob_regex
 
 YAML_SUFFIXES = (".yaml", ".yml")
 SKIP_DIRS = frozenset({".git", ".hg", ".svn", "node_modules", "templates", ".venv", "__pycache__"})
-_KINDS = re.compile(rb"^kind:\s*[\"']?(Application|ApplicationSet|HelmRelease|HelmRepository|OCIRepository|"
-                    rb"GitRepository|Kustomization)\b", re.M)
+_KINDS = re.compile(
+    rb"^kind:\s*[\"']?(Application|ApplicationSet|HelmRelease|HelmRepository|OCIRepository|"
+    rb"GitRepository|Kustomization)\b",
+    re.M,
+)
 
 
 @dataclass(frozen=True)
@@ -253,14 +256,14 @@ def set_path(name: str) -> tuple | None:
             continue
         if ch == "[":
             close = name.find("]", i)
-            if close < 0 or not name[i + 1:close].isdigit():
+            if close < 0 or not name[i + 1 : close].isdigit():
                 return None
             if key:
                 out.append(key)
                 key = ""
             elif not out:
                 return None
-            index = int(name[i + 1:close])
+            index = int(name[i + 1 : close])
             if index > MAX_INDEX:
                 return None
             out.append(index)
@@ -375,10 +378,18 @@ def _argocd(idx: Index, path: Path, doc: dict) -> None:
         release = str(helm.get("releaseName") or name)
         dest = spec.get("destination") if isinstance(spec.get("destination"), dict) else {}
         apis = helm.get("apiVersions") if isinstance(helm.get("apiVersions"), list) else []
-        idx.releases.append(Release(release, ref, layers, _rel(idx, path), "argocd",
-                                    namespace=_plain_str(dest.get("namespace")),
-                                    kube_version=_plain_str(helm.get("kubeVersion")),
-                                    api_versions=tuple(str(a) for a in apis if not _templated(a))))
+        idx.releases.append(
+            Release(
+                release,
+                ref,
+                layers,
+                _rel(idx, path),
+                "argocd",
+                namespace=_plain_str(dest.get("namespace")),
+                kube_version=_plain_str(helm.get("kubeVersion")),
+                api_versions=tuple(str(a) for a in apis if not _templated(a)),
+            )
+        )
 
 
 # --------------------------------------------------------------------------- Flux
@@ -427,7 +438,8 @@ def _helmrelease(idx: Index, path: Path, doc: dict) -> None:
         version = str(chart_spec.get("version") or "")
         if kind == "HelmRepository":
             repo = idx.helm_repos.get((str(source.get("namespace") or ns), sname)) or next(
-                (v for (n, s), v in idx.helm_repos.items() if s == sname), None)
+                (v for (n, s), v in idx.helm_repos.items() if s == sname), None
+            )
             if repo is None or not repo.get("url"):
                 idx.problems.append(f"{_rel(idx, path)}: HelmRepository {sname!r} not found in the repository")
                 return
@@ -462,8 +474,9 @@ def _helmrelease(idx: Index, path: Path, doc: dict) -> None:
     if isinstance(spec.get("values"), dict):
         layers.append(Layer(f"{_rel(idx, path)} ({_meta(doc, 'name')}: spec.values)", data=spec["values"]))
     name = str(spec.get("releaseName") or _meta(doc, "name"))
-    idx.releases.append(Release(name, ref, layers, _rel(idx, path), "flux",
-                                namespace=_plain_str(spec.get("targetNamespace")) or ns))
+    idx.releases.append(
+        Release(name, ref, layers, _rel(idx, path), "flux", namespace=_plain_str(spec.get("targetNamespace")) or ns)
+    )
 
 
 # --------------------------------------------------------------------------- helmfile
@@ -507,10 +520,18 @@ def _helmfile(idx: Index, path: Path, doc: Any) -> None:
         if params:
             layers.append(Layer(f"{_rel(idx, path)} ({rel.get('name')}: set)", data=params))
         apis = doc.get("apiVersions") if isinstance(doc.get("apiVersions"), list) else []
-        idx.releases.append(Release(str(rel.get("name") or ref.name), ref, layers, _rel(idx, path), "helmfile",
-                                    namespace=_plain_str(rel.get("namespace")),
-                                    kube_version=_plain_str(doc.get("kubeVersion")),
-                                    api_versions=tuple(str(a) for a in apis if not _templated(a))))
+        idx.releases.append(
+            Release(
+                str(rel.get("name") or ref.name),
+                ref,
+                layers,
+                _rel(idx, path),
+                "helmfile",
+                namespace=_plain_str(rel.get("namespace")),
+                kube_version=_plain_str(doc.get("kubeVersion")),
+                api_versions=tuple(str(a) for a in apis if not _templated(a)),
+            )
+        )
 
 
 # --------------------------------------------------------------------------- per file
@@ -534,7 +555,9 @@ def _settings_refs(settings: Settings) -> list[tuple[str, ChartRef]]:
             elif "://" in value:
                 raise settings.error(
                     f"chart {value!r}: use {{repo: URL, chart: NAME, version: RANGE}} for a chart repository",
-                    "charts", glob)
+                    "charts",
+                    glob,
+                )
             else:
                 ref = ChartRef(name=Path(value).name, path=(base / value).resolve())
         elif isinstance(value, dict):
@@ -575,12 +598,25 @@ def releases_for(values: Path, settings: Settings, root: Path | None = None) -> 
         if values.name in ("values.yaml", "values.yml"):
             # The chart's own defaults; listed as its one values layer so that overrides for
             # its subcharts' images are written into it.
-            found.append(Release(values.parent.name, ChartRef(name=values.parent.name, path=values.parent),
-                                 [Layer(_rel(index(root), values), values)], f"{_rel(index(root), chart_yaml)}",
-                                 "defaults"))
+            found.append(
+                Release(
+                    values.parent.name,
+                    ChartRef(name=values.parent.name, path=values.parent),
+                    [Layer(_rel(index(root), values), values)],
+                    f"{_rel(index(root), chart_yaml)}",
+                    "defaults",
+                )
+            )
         else:
-            found.append(Release(values.parent.name, ChartRef(name=values.parent.name, path=values.parent),
-                                 [Layer(_rel(index(root), values), values)], _rel(index(root), chart_yaml), "umbrella"))
+            found.append(
+                Release(
+                    values.parent.name,
+                    ChartRef(name=values.parent.name, path=values.parent),
+                    [Layer(_rel(index(root), values), values)],
+                    _rel(index(root), chart_yaml),
+                    "umbrella",
+                )
+            )
     if not found:
         base = settings.path.resolve().parent if settings.path else root
         try:

@@ -159,7 +159,7 @@ def nodes_of(data: Any):
             if value.endswith("\n"):  # a one-word block scalar (``|``): the word, as in a file
                 core = value.rstrip("\n")
                 if core and not any(ch.isspace() for ch in core):
-                    node.value, node.tail = core, value[len(core):]
+                    node.value, node.tail = core, value[len(core) :]
         elif isinstance(value, bool):
             node = Scalar("true" if value else "false", "", counter[0], counter[0], False, 0, 0)
         elif value is None:
@@ -264,8 +264,7 @@ def _scope_values(scope: Scope, ignored: list | None = None) -> dict:
     return _drop_unused_registries(values, scope.chart.defaults, (), ignored)
 
 
-def _drop_unused_registries(values: Any, defaults: Any, path: KeyPath, ignored: list,
-                            memo: dict | None = None) -> Any:
+def _drop_unused_registries(values: Any, defaults: Any, path: KeyPath, ignored: list, memo: dict | None = None) -> Any:
     """A ``registry`` the chart never reads is dropped: where the chart's defaults give an image
     map ``repository`` but no ``registry`` (frappe's ERPNext, Rocket.Chat's services), the chart
     composes ``repository:tag`` -- a ``registry: <ECR>`` an overlay adds there changes nothing.
@@ -280,8 +279,13 @@ def _drop_unused_registries(values: Any, defaults: Any, path: KeyPath, ignored: 
         for key, value in values.items():
             sub = defaults.get(key) if isinstance(defaults, dict) else None
             out[key] = _drop_unused_registries(value, sub, path + (key,), ignored, memo)
-        if ("registry" in out and "repository" in out and isinstance(defaults, dict)
-                and "repository" in defaults and "registry" not in defaults):
+        if (
+            "registry" in out
+            and "repository" in out
+            and isinstance(defaults, dict)
+            and "repository" in defaults
+            and "registry" not in defaults
+        ):
             ignored.append((path, out.pop("registry")))
         return out
     if isinstance(values, list):
@@ -291,8 +295,7 @@ def _drop_unused_registries(values: Any, defaults: Any, path: KeyPath, ignored: 
     return values
 
 
-def evaluate(release: Release, chart: Chart, settings: Settings,
-             texts: dict[Path, str] | None = None) -> ReleaseView:
+def evaluate(release: Release, chart: Chart, settings: Settings, texts: dict[Path, str] | None = None) -> ReleaseView:
     """Merge the release's values over ``chart`` and classify every image it pulls."""
     layers = [(layer, layer_data(layer, texts)) for layer in release.layers]
     top = effective_values(chart, [data for _, data in layers])
@@ -315,13 +318,20 @@ def evaluate(release: Release, chart: Chart, settings: Settings,
             image_path = main_path[:-1] if site.kind == "map" else main_path
             dropped = dict(ignored).get(tuple(image_path), None)
             if dropped is not None:
-                hint_extra = ("the chart has no registry key for this image and ignores the one given: "
-                              "it composes repository:tag")
+                hint_extra = (
+                    "the chart has no registry key for this image and ignores the one given: it composes repository:tag"
+                )
             full = _absolute(scope.path, image_path)
             assignments = [(_absolute(scope.path, paths.get(id(node), ())), value) for node, value in edits]
             name_keys = [_absolute(scope.path, paths.get(id(p.node), ())) for p in site.names]
-            prefix = upstream.path.split("/", 1)[0] if status == UNMIRRORED and upstream is not None \
-                and upstream.host == DOCKER_HUB and "/" in upstream.path else None
+            prefix = (
+                upstream.path.split("/", 1)[0]
+                if status == UNMIRRORED
+                and upstream is not None
+                and upstream.host == DOCKER_HUB
+                and "/" in upstream.path
+                else None
+            )
             if prefix is not None and prefix in settings.rules.values() and site.kind == "map":
                 # ``docker-hub/frappe/erpnext`` read as a Docker Hub image: a migration half done.
                 rest = upstream.path.split("/", 1)[1]
@@ -330,33 +340,39 @@ def evaluate(release: Release, chart: Chart, settings: Settings,
                     target_ref = f"{settings.registry}/{prefix}/{rest}"
                     assignments = [(name_keys[0], target_ref)]
                     target = target_ref + upstream.suffix
-                    hint = (f"the chart ignores `registry: {dropped}`: the cache host belongs in "
-                            "repository (repository:tag is all it composes)")
+                    hint = (
+                        f"the chart ignores `registry: {dropped}`: the cache host belongs in "
+                        "repository (repository:tag is all it composes)"
+                    )
                 else:
                     status, target, assignments = AMBIGUOUS, None, []
-                    hint = (f"repository starts with the cache prefix '{prefix}/' but the chart pulls it from "
-                            f"{upstream.host}: an unfinished migration? (set the registry to the cache)")
+                    hint = (
+                        f"repository starts with the cache prefix '{prefix}/' but the chart pulls it from "
+                        f"{upstream.host}: an unfinished migration? (set the registry to the cache)"
+                    )
             origin, origin_file, pos, default_only = _origin(layers, name_keys, positions_cache, texts)
-            view.images.append(EffectiveImage(
-                release=release.name,
-                chart=scope.chart.describe(),
-                scope=scope.path,
-                path=_dotted(full),
-                keypath=full,
-                written=site.written(),
-                upstream=upstream.qualified() if upstream is not None else None,
-                status=status,
-                target=str(target) if target is not None else None,
-                hint=hint or hint_extra,
-                origin=origin if not default_only else f"chart default ({scope.chart.describe()})",
-                origin_file=origin_file,
-                line=pos[0] if pos else None,
-                column=pos[1] if pos else None,
-                default_only=default_only,
-                assignments=assignments,
-                name_keys=name_keys,
-                disabled=_disabled(scope.values, image_path),
-            ))
+            view.images.append(
+                EffectiveImage(
+                    release=release.name,
+                    chart=scope.chart.describe(),
+                    scope=scope.path,
+                    path=_dotted(full),
+                    keypath=full,
+                    written=site.written(),
+                    upstream=upstream.qualified() if upstream is not None else None,
+                    status=status,
+                    target=str(target) if target is not None else None,
+                    hint=hint or hint_extra,
+                    origin=origin if not default_only else f"chart default ({scope.chart.describe()})",
+                    origin_file=origin_file,
+                    line=pos[0] if pos else None,
+                    column=pos[1] if pos else None,
+                    default_only=default_only,
+                    assignments=assignments,
+                    name_keys=name_keys,
+                    disabled=_disabled(scope.values, image_path),
+                )
+            )
     return view
 
 

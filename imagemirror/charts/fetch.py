@@ -103,8 +103,7 @@ class Fetcher:
             else:
                 data, where = self.archive(ref.repo, ref.name, ref.version)
                 # only a chart from this repository may name file:// dependencies
-                self._loaded[key] = load_chart(data, where=where, resolve=self._resolve,
-                                               local=isinstance(data, Path))
+                self._loaded[key] = load_chart(data, where=where, resolve=self._resolve, local=isinstance(data, Path))
         return self._loaded[key]
 
     def archive(self, repo: str, name: str, version: str) -> tuple[bytes | Path, str]:
@@ -141,9 +140,11 @@ class Fetcher:
         if len(copies) > 1 and len({_fingerprint(p) for p in copies}) > 1:
             # two different charts claim this name and version: never pick one silently
             raise ChartError(
-                str(copies[0]), f"chart {name} {pick}: {len(copies)} different copies in the repository "
+                str(copies[0]),
+                f"chart {name} {pick}: {len(copies)} different copies in the repository "
                 f"({', '.join(str(p) for p in copies)}); say which one with `charts:` in .imagemirror.yaml "
-                "or remove the others")
+                "or remove the others",
+            )
         return copies[0]
 
     # ----------------------------------------------------------------- cache
@@ -155,7 +156,7 @@ class Fetcher:
             return path.read_bytes(), f"{repo}/{name}-{version} (cached)"
         if not self.offline or not folder.is_dir():
             return None
-        versions = [p.name[len(name) + 1:-4] for p in folder.glob(f"{name}-*.tgz")]
+        versions = [p.name[len(name) + 1 : -4] for p in folder.glob(f"{name}-*.tgz")]
         pick = _pick(versions, version)
         if pick is None:
             return None
@@ -180,8 +181,9 @@ class Fetcher:
     def _client(self) -> ChartClient:
         if self.client is None:
             if self.connect is None:
-                raise FetchError("charts cannot be fetched here: no registry client was given (use --offline "
-                                 "or vendor the chart)")
+                raise FetchError(
+                    "charts cannot be fetched here: no registry client was given (use --offline or vendor the chart)"
+                )
             self.client = self.connect()
         return self.client
 
@@ -258,7 +260,7 @@ class Fetcher:
             return cached
         if self.offline:
             raise self._offline_miss(repo, name, version)
-        host, _, path = repo[len("oci://"):].partition("/")
+        host, _, path = repo[len("oci://") :].partition("/")
         repository = f"{path}/{name}".strip("/")
         try:
             return self._oci_pull(repo, host, repository, name, version)
@@ -287,16 +289,20 @@ class Fetcher:
         if getattr(manifest, "is_index", False):
             raise FetchError(f"{repo}/{name}:{tag}: not a Helm chart (an image index)")
         doc = manifest.doc
-        layers = [l for l in doc.get("layers") or [] if isinstance(l, dict)
-                  and l.get("mediaType") in (CHART_MEDIA, LEGACY_CHART_MEDIA)]
+        layers = [
+            l
+            for l in doc.get("layers") or []
+            if isinstance(l, dict) and l.get("mediaType") in (CHART_MEDIA, LEGACY_CHART_MEDIA)
+        ]
         config = (doc.get("config") or {}).get("mediaType")
         if not layers or config not in (CONFIG_MEDIA, None):
             raise FetchError(f"{repo}/{name}:{tag}: not a Helm chart (config {config!r})")
         digest = str(layers[0].get("digest"))
         size = layers[0].get("size")
         if isinstance(size, int) and size > MAX_ARCHIVE_BYTES:
-            raise FetchError(f"{repo}/{name}:{tag}: chart layer of {size} bytes is over the "
-                             f"{MAX_ARCHIVE_BYTES >> 20} MiB limit")
+            raise FetchError(
+                f"{repo}/{name}:{tag}: chart layer of {size} bytes is over the {MAX_ARCHIVE_BYTES >> 20} MiB limit"
+            )
         data = client.get_blob_bytes(host, repository, digest, MAX_ARCHIVE_BYTES)
         self._store(repo, name, pick, data)
         return data, f"{repo}/{name}:{tag}"
@@ -317,7 +323,7 @@ def _entry_block(text: str, name: str) -> str | None:
     if found is None or _TOP_LEVEL.search(text, entries.end(), found.start()):
         return None  # not listed, or not inside entries: -- the full parse decides
     end = _BLOCK_END.search(text, found.end())
-    return text[found.start():end.start() if end else len(text)]
+    return text[found.start() : end.start() if end else len(text)]
 
 
 def _index_entries(text: str, name: str, where: str) -> dict | None:

@@ -36,7 +36,7 @@ def chart_image(view, image):
     scope = _scope_of(view, image)
     keypath = tuple(image.keypath)
     if image.keypath and image.keypath[0] != "global" and scope is not None:
-        keypath = keypath[len(scope.path):]
+        keypath = keypath[len(scope.path) :]
     defaults = scope.chart.defaults if scope is not None else {}
 
     def has(key: str) -> bool:
@@ -86,8 +86,9 @@ def digest_reads(release, model, fetcher, renderer, texts=None) -> dict[str, str
     if not paths:
         return out
     _set(probe, ALLOW_INSECURE, True)
-    options = RenderOptions(release.name, release.namespace or "default", release.kube_version or None,
-                            release.api_versions)
+    options = RenderOptions(
+        release.name, release.namespace or "default", release.kube_version or None, release.api_versions
+    )
     source = materialize(release.chart, model, fetcher)
     try:
         images = images_of(renderer.render(source.path, data + [probe], options), getattr(renderer, "parse", None))
@@ -155,8 +156,11 @@ def verify_with_charts(path: Path, display: str, text: str, pinned, settings, fe
             except InvalidReference:
                 got = None
             if got != digest:
-                raise FileError(display, f"chart-aware pin did not verify: release {view.release.name} would pull "
-                                f"{image.written} for {image.path}, not @{digest}; file left untouched")
+                raise FileError(
+                    display,
+                    f"chart-aware pin did not verify: release {view.release.name} would pull "
+                    f"{image.written} for {image.path}, not @{digest}; file left untouched",
+                )
 
 
 def _verify_rendered(path: Path, display: str, text: str, wanted: dict, settings, fetcher, renderer) -> None:
@@ -177,6 +181,9 @@ def _verify_rendered(path: Path, display: str, text: str, wanted: dict, settings
                 except InvalidReference:
                     got = None
                 if got != wanted[where]:
-                    raise FileError(display, f"chart-aware pin did not verify: release {release.name} renders "
-                                    f"{image.image} in {image.where} for {where}, not @{wanted[where]}; "
-                                    "file left untouched")
+                    raise FileError(
+                        display,
+                        f"chart-aware pin did not verify: release {release.name} renders "
+                        f"{image.image} in {image.where} for {where}, not @{wanted[where]}; "
+                        "file left untouched",
+                    )

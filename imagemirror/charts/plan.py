@@ -32,17 +32,20 @@ from .values import effective_values
 ALLOW_INSECURE = ("global", "security", "allowInsecureImages")
 
 
-def make_fetcher(settings: Settings, start: Path, offline: bool = False, progress=None, client=None,
-                 connect=None) -> Fetcher:
+def make_fetcher(
+    settings: Settings, start: Path, offline: bool = False, progress=None, client=None, connect=None
+) -> Fetcher:
     """A fetcher that also finds charts vendored anywhere under the repository root; its
     network is the registry client the command layer injects (``client``, or ``connect()``
     called at the first network fetch: ``commands.clients.chart_client``)."""
-    return Fetcher(offline=offline, vendored=[repo_root(start, settings)], progress=progress, client=client,
-                   connect=connect)
+    return Fetcher(
+        offline=offline, vendored=[repo_root(start, settings)], progress=progress, client=client, connect=connect
+    )
 
 
-def views_for(path: Path, settings: Settings, fetcher: Fetcher,
-              texts: dict[Path, str] | None = None) -> list[ReleaseView]:
+def views_for(
+    path: Path, settings: Settings, fetcher: Fetcher, texts: dict[Path, str] | None = None
+) -> list[ReleaseView]:
     out = []
     for release in releases_for(path, settings):
         chart = fetcher.chart(release.chart)
@@ -113,8 +116,9 @@ def assignments_for_file(path: Path, text: str, settings: Settings, fetcher: Fet
                 continue
             writer, why = _writer(view, [keypath for keypath, _ in image.assignments])
             if writer is None:
-                plan.notes.append(f"{view.release.name}: {image.path} {image.written}: "
-                                  f"cannot be fixed in a values file ({why})")
+                plan.notes.append(
+                    f"{view.release.name}: {image.path} {image.written}: cannot be fixed in a values file ({why})"
+                )
                 continue
             if writer != path:
                 continue  # another values file of the release decides it (its own rewrite does)
@@ -133,7 +137,9 @@ def assignments_for_file(path: Path, text: str, settings: Settings, fetcher: Fet
             if current is not True and writer == path:
                 wanted.setdefault(ALLOW_INSECURE, (True, ALLOW_INSECURE_COMMENT, ALLOW_INSECURE))
     for keypath in clashes:
-        plan.notes.append(f"{'.'.join(map(str, keypath))}: the releases reading this file need different values; left as is")
+        plan.notes.append(
+            f"{'.'.join(map(str, keypath))}: the releases reading this file need different values; left as is"
+        )
         wanted.pop(keypath)
     if clashes:  # an image that loses one key keeps all of them: rebuild from the others
         plan.covered = [i for i in plan.covered if not any(k in clashes for k, _ in i.assignments)]
@@ -163,8 +169,11 @@ def verify_plan(plan: FilePlan, new_text: str, settings: Settings, fetcher: Fetc
     for image in plan.covered:
         now = after.get((image.release, image.path))
         if now is None or now.status != MIRRORED:
-            raise FileError(str(path), f"chart overrides did not verify: {image.path} of release "
-                            f"{image.release} would pull {now.written if now else 'nothing'}; file left untouched")
+            raise FileError(
+                str(path),
+                f"chart overrides did not verify: {image.path} of release "
+                f"{image.release} would pull {now.written if now else 'nothing'}; file left untouched",
+            )
     _remaining_notes(plan)
 
 
@@ -197,8 +206,11 @@ def _comment(view: ReleaseView, image: EffectiveImage, keypath: tuple) -> str:
         return COMMENT.format(upstream=image.upstream)
     found, default = _get(_defaults_tree(view), keypath)
     key = keypath[-1]
-    return f"# imagemirror: overrides chart default {key}: {default}" if found else \
-        f"# imagemirror: composes {image.upstream} through the cache"
+    return (
+        f"# imagemirror: overrides chart default {key}: {default}"
+        if found
+        else f"# imagemirror: composes {image.upstream} through the cache"
+    )
 
 
 def _defaults_tree(view: ReleaseView) -> dict:

@@ -110,8 +110,11 @@ def candidates(values: Any) -> list[Candidate]:
                     low = k.lower()
                     if image_map and k in IMAGE_MAP_KEYS:
                         role = {"version": "tag"}.get(k, k)
-                        if role == "name" and not ({"repository", "registry", "image"} & set(node)) \
-                                and not (isinstance(key, str) and "image" in key.lower()):
+                        if (
+                            role == "name"
+                            and not ({"repository", "registry", "image"} & set(node))
+                            and not (isinstance(key, str) and "image" in key.lower())
+                        ):
                             continue
                         out.append(Candidate(here, role, v))
                     elif low.endswith("imageregistry"):

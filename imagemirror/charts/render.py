@@ -44,8 +44,10 @@ MAX_OUTPUT = 256 << 20
 _SEP = re.compile(r"^---", re.M)
 _SOURCE = re.compile(r"^# Source: (.+)$", re.M)
 _CRD = re.compile(r"^kind:[ \t]*[\"']?CustomResourceDefinition[\"']?[ \t]*(?:#.*)?$", re.M)
-MODEL_NOTE = ("imagemirror: no `helm` on PATH and helm-python-sdk not installed (pip install 'imagemirror[helm]'): "
-              "chart templates were not evaluated; images come from the values alone")
+MODEL_NOTE = (
+    "imagemirror: no `helm` on PATH and helm-python-sdk not installed (pip install 'imagemirror[helm]'): "
+    "chart templates were not evaluated; images come from the values alone"
+)
 
 
 class RenderError(FileError):
@@ -162,8 +164,10 @@ def object_images(obj: Any, template: str, doc: int) -> list[RenderedImage]:
     hook = str(annotations.get("helm.sh/hook") or "").replace(" ", "")
     found: list = []
     _walk(obj, "", False, found)
-    return [RenderedImage(template, doc, str(obj.get("kind", "-")), str(meta.get("name", "-")), c, f, img, hook)
-            for c, f, img in found]
+    return [
+        RenderedImage(template, doc, str(obj.get("kind", "-")), str(meta.get("name", "-")), c, f, img, hook)
+        for c, f, img in found
+    ]
 
 
 def images_of(manifests: dict[str, str], parse=None) -> list[RenderedImage]:
@@ -305,8 +309,7 @@ class HelmCli(Renderer):
         self.binary = binary
 
     def command(self, chart: Path, files: list[str], options: RenderOptions) -> list[str]:
-        cmd = [self.binary, "template", options.name, str(chart), "--namespace", options.namespace,
-               "--include-crds"]
+        cmd = [self.binary, "template", options.name, str(chart), "--namespace", options.namespace, "--include-crds"]
         for file in files:
             cmd += ["-f", file]
         if options.kube_version:
@@ -324,15 +327,21 @@ class HelmCli(Renderer):
                     json.dump(layer, fh, default=str)
                 files.append(file)
             try:
-                done = subprocess.run(self.command(chart, files, options), capture_output=True, timeout=HELM_TIMEOUT,
-                                      stdin=subprocess.DEVNULL)
+                done = subprocess.run(
+                    self.command(chart, files, options),
+                    capture_output=True,
+                    timeout=HELM_TIMEOUT,
+                    stdin=subprocess.DEVNULL,
+                )
             except subprocess.TimeoutExpired:
                 raise RenderError(str(chart), f"helm template took longer than {HELM_TIMEOUT:.0f} s") from None
             except OSError as exc:
                 raise RenderError(str(chart), f"cannot run {self.binary}: {exc.strerror or exc}") from None
         if done.returncode != 0:
             message = done.stderr.decode("utf-8", "replace").strip().splitlines()
-            raise RenderError(str(chart), "helm template failed: " + (message[0] if message else f"exit {done.returncode}"))
+            raise RenderError(
+                str(chart), "helm template failed: " + (message[0] if message else f"exit {done.returncode}")
+            )
         if len(done.stdout) > MAX_OUTPUT:
             raise RenderError(str(chart), "helm template printed more than 256 MiB")
         return parse_template_output(done.stdout.decode("utf-8", "replace"))
@@ -383,9 +392,14 @@ def materialize(ref, model, fetcher, workdir: str | None = None) -> Materialized
         source: Path | bytes = ref.path
     else:
         source, _ = fetcher.archive(ref.repo, ref.name, ref.version)
-    missing = [d for d in model.dependencies
-               if d.chart is not None and d.repository and not d.repository.startswith("file://")
-               and not d.chart.source.startswith(model.source)]
+    missing = [
+        d
+        for d in model.dependencies
+        if d.chart is not None
+        and d.repository
+        and not d.repository.startswith("file://")
+        and not d.chart.source.startswith(model.source)
+    ]
     if isinstance(source, Path) and not missing:
         return Materialized(source)
     tmp = tempfile.mkdtemp(prefix="imagemirror-chart-", dir=workdir)
@@ -404,8 +418,11 @@ def materialize(ref, model, fetcher, workdir: str | None = None) -> Materialized
 
             data = source.read_bytes() if isinstance(source, Path) else source
             with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
-                members = [m for m in tar.getmembers() if (m.isfile() or m.isdir())
-                           and not m.name.startswith("/") and ".." not in m.name.split("/")]
+                members = [
+                    m
+                    for m in tar.getmembers()
+                    if (m.isfile() or m.isdir()) and not m.name.startswith("/") and ".." not in m.name.split("/")
+                ]
                 tar.extractall(tmp, members=members)  # files and folders only, never outside tmp
             top = [p for p in Path(tmp).iterdir() if p.is_dir()]
             if len(top) != 1:

@@ -52,27 +52,31 @@ class RenderedRelease:
     layers: list = field(default_factory=list)  # [(Layer, data)]
 
 
-def render_release(release: Release, model, fetcher, renderer: Renderer,
-                   texts: dict[Path, str] | None = None, provenance: bool = True) -> RenderedRelease:
+def render_release(
+    release: Release, model, fetcher, renderer: Renderer, texts: dict[Path, str] | None = None, provenance: bool = True
+) -> RenderedRelease:
     """Render ``release`` (chart ``model`` as imagemirror loaded it) with ``renderer``."""
     from .effective import layer_data
     from .values import effective_values
 
     layers = [(layer, layer_data(layer, texts)) for layer in release.layers]
     out = RenderedRelease(release, model, renderer.label, layers=layers)
-    options = RenderOptions(release.name, release.namespace or "default", release.kube_version or None,
-                            release.api_versions)
+    options = RenderOptions(
+        release.name, release.namespace or "default", release.kube_version or None, release.api_versions
+    )
     source = materialize(release.chart, model, fetcher)
     try:
         out.notes.extend(source.notes)
         data = [d for _, d in layers]
         from .values import MAX_EXPANDED, expanded_size
 
-        for (layer, d) in layers:
+        for layer, d in layers:
             if expanded_size(d) > MAX_EXPANDED:
                 # an alias bomb: Helm refuses it too ("excessive aliasing"); never expanded here
-                raise RenderError(layer.label, f"values expand to more than {MAX_EXPANDED:,} nodes through "
-                                  "aliases (an alias bomb): not rendered")
+                raise RenderError(
+                    layer.label,
+                    f"values expand to more than {MAX_EXPANDED:,} nodes through aliases (an alias bomb): not rendered",
+                )
         manifests = renderer.render(source.path, data, options)
         if hasattr(renderer, "crds"):  # the SDK: --include-crds by hand
             for name, text in renderer.crds(source.path).items():
@@ -86,8 +90,10 @@ def render_release(release: Release, model, fetcher, renderer: Renderer,
             try:
                 traced = images_of(renderer.render(source.path, data + [layer], options), parse)
             except RenderError as exc:
-                out.notes.append(f"release {release.name}: provenance render failed ({exc.message}); "
-                                 "which keys compose each image is unknown")
+                out.notes.append(
+                    f"release {release.name}: provenance render failed ({exc.message}); "
+                    "which keys compose each image is unknown"
+                )
                 traced = []
             out.provenance = attribute(out.images, traced, tokens)
     finally:
@@ -139,28 +145,61 @@ def to_refs(rr: RenderedRelease, settings: Settings, texts=None) -> list[Rendere
         prov = rr.provenance.get(image.slot, Provenance(known=False))
         file, line, column, origin = _where(rr, prov, cache, texts)
         names = prov.keypaths(*NAME_ROLES)
-        path = dotted(names[0]) if names else f"{image.template} {image.kind}/{image.name}" + (
-            f" {image.container}" if image.container is not None else f" {image.field}")
+        path = (
+            dotted(names[0])
+            if names
+            else f"{image.template} {image.kind}/{image.name}"
+            + (f" {image.container}" if image.container is not None else f" {image.field}")
+        )
         chart = _chart_of(rr, image.template)
         item = RenderedImageRef(image, prov, None, chart, rr.release.name, origin)  # type: ignore[arg-type]
-        context = Context(label=context_label(item), release=rr.release.name, chart=chart, origin=origin or None,
-                          default_only=not origin, rendered=_rendered_json(item),
-                          literal=f"{literal_message(item)}; {LITERAL_FIX}" if prov.literal else None,
-                          test_hook=image.is_test_hook)
+        context = Context(
+            label=context_label(item),
+            release=rr.release.name,
+            chart=chart,
+            origin=origin or None,
+            default_only=not origin,
+            rendered=_rendered_json(item),
+            literal=f"{literal_message(item)}; {LITERAL_FIX}" if prov.literal else None,
+            test_hook=image.is_test_hook,
+        )
         try:
             parsed = parse(image.image)
         except InvalidReference as exc:
-            ref = ImageRef(file, line, column, path, image.image, None, INVALID, None, hint=str(exc), lines=(0,),
-                           source="effective", context=context)
+            ref = ImageRef(
+                file,
+                line,
+                column,
+                path,
+                image.image,
+                None,
+                INVALID,
+                None,
+                hint=str(exc),
+                lines=(0,),
+                source="effective",
+                context=context,
+            )
         else:
             status, upstream, target = rules.classify(parsed)
             if prov.literal:
                 target_text = None  # no values key can move it
             else:
                 target_text = str(target) if target is not None else None
-            ref = ImageRef(file, line, column, path, image.image, upstream.qualified(), status, target_text,
-                           hint=prov.describe(), lines=(line,) if origin else (0,), source="effective",
-                           context=context)
+            ref = ImageRef(
+                file,
+                line,
+                column,
+                path,
+                image.image,
+                upstream.qualified(),
+                status,
+                target_text,
+                hint=prov.describe(),
+                lines=(line,) if origin else (0,),
+                source="effective",
+                context=context,
+            )
         item.ref = ref
         out.append(item)
     return out
@@ -178,21 +217,34 @@ def context_label(item: RenderedImageRef) -> str:
 
 def _rendered_json(item: RenderedImageRef) -> dict:
     image = item.image
-    return {"rendered": image.image, "template": image.template, "kind": image.kind, "name": image.name,
-            "container": image.container, "field": image.field, "hook": image.hook or None,
-            "keys": [{"role": role, "key": dotted(k)} for role, k in item.provenance.keys]
-            if item.provenance.known else None}
+    return {
+        "rendered": image.image,
+        "template": image.template,
+        "kind": image.kind,
+        "name": image.name,
+        "container": image.container,
+        "field": image.field,
+        "hook": image.hook or None,
+        "keys": [{"role": role, "key": dotted(k)} for role, k in item.provenance.keys]
+        if item.provenance.known
+        else None,
+    }
 
 
 def literal_message(item: RenderedImageRef) -> str:
     image = item.image
-    return (f"{image.image} is written literally in chart {item.chart}, template {image.template} "
-            f"({image.kind}/{image.name}" + (f", container {image.container}" if image.container is not None
-                                               else f", {image.field}") + "): no values key sets it")
+    return (
+        f"{image.image} is written literally in chart {item.chart}, template {image.template} "
+        f"({image.kind}/{image.name}"
+        + (f", container {image.container}" if image.container is not None else f", {image.field}")
+        + "): no values key sets it"
+    )
 
 
-LITERAL_FIX = ("values cannot move it: patch the rendered object (kustomize patch or Helm post-renderer), "
-               "take a chart version that exposes an image key, or fork the chart")
+LITERAL_FIX = (
+    "values cannot move it: patch the rendered object (kustomize patch or Helm post-renderer), "
+    "take a chart version that exposes an image key, or fork the chart"
+)
 
 
 def newer_chart_hints(rr: RenderedRelease, items: list[RenderedImageRef], fetcher, renderer) -> None:
@@ -203,8 +255,15 @@ def newer_chart_hints(rr: RenderedRelease, items: list[RenderedImageRef], fetche
     from .discover import ChartRef
 
     top = getattr(rr.chart, "name", "")
-    literal = [i for i in items if i.literal and i.image.template.startswith(f"{top}/templates/")
-               and i.ref is not None and i.ref.context is not None and i.ref.context.literal]
+    literal = [
+        i
+        for i in items
+        if i.literal
+        and i.image.template.startswith(f"{top}/templates/")
+        and i.ref is not None
+        and i.ref.context is not None
+        and i.ref.context.literal
+    ]
     if not literal:
         return
     newer = _newer_local(fetcher, rr.release.chart, top, str(getattr(rr.chart, "version", "")))
@@ -225,8 +284,10 @@ def newer_chart_hints(rr: RenderedRelease, items: list[RenderedImageRef], fetche
         if prov is None or not prov.controlled:
             continue
         keys = ", ".join(dotted(k) for k in prov.keypaths(*NAME_ROLES)) or "?"
-        item.ref.context.literal = (f"{literal_message(item)}; chart {top} {version} ({where}) sets it from values "
-                                    f"key {keys}: take that version, or patch the rendered object")
+        item.ref.context.literal = (
+            f"{literal_message(item)}; chart {top} {version} ({where}) sets it from values "
+            f"key {keys}: take that version, or patch the rendered object"
+        )
 
 
 def _newer_local(fetcher, ref, name: str, current: str):
@@ -243,7 +304,7 @@ def _newer_local(fetcher, ref, name: str, current: str):
     if ref.repo:
         folder = fetcher.cache / "archives" / _key(ref.repo)
         for archive in folder.glob(f"{name}-*.tgz") if folder.is_dir() else []:
-            found.append((archive.name[len(name) + 1:-4], archive, "cached"))
+            found.append((archive.name[len(name) + 1 : -4], archive, "cached"))
     try:
         pick = _pick([v for v, _, _ in found if _EXACT.match(v)], f">{current}")
     except ImagemirrorError:
@@ -288,8 +349,15 @@ def _set_field(obj, field: str, value: str) -> None:
         node[last] = value
 
 
-def verify_rewrite(release: Release, model, fetcher, renderer: Renderer, settings: Settings,
-                   before: dict[Path, str], after: dict[Path, str]) -> list[str]:
+def verify_rewrite(
+    release: Release,
+    model,
+    fetcher,
+    renderer: Renderer,
+    settings: Settings,
+    before: dict[Path, str],
+    after: dict[Path, str],
+) -> list[str]:
     """Render ``release`` with the values texts ``before`` and ``after`` a rewrite; every image
     must be at its cache path with the same tag/digest (a literal one unchanged) and the
     manifests otherwise the same (objects that differ between two renders of the same values --
@@ -301,8 +369,9 @@ def verify_rewrite(release: Release, model, fetcher, renderer: Renderer, setting
     from .effective import layer_data
 
     rules = settings.ruleset
-    options = RenderOptions(release.name, release.namespace or "default", release.kube_version or None,
-                            release.api_versions)
+    options = RenderOptions(
+        release.name, release.namespace or "default", release.kube_version or None, release.api_versions
+    )
     parse_doc = getattr(renderer, "parse", None)
     source = materialize(release.chart, model, fetcher)
     try:
@@ -322,8 +391,11 @@ def verify_rewrite(release: Release, model, fetcher, renderer: Renderer, setting
     again_objects = _objects(again, parse_doc)
     # random passwords (``randAlphaNum`` where ``lookup`` finds nothing offline) and what hashes
     # them (``checksum/secret`` annotations) differ on every render: only their images compare
-    volatile = {key for key in old_objects if old_objects[key] != again_objects.get(key)
-                and not _same_but_name(old_objects[key], again_objects.get(key))}
+    volatile = {
+        key
+        for key in old_objects
+        if old_objects[key] != again_objects.get(key) and not _same_but_name(old_objects[key], again_objects.get(key))
+    }
     expected = copy.deepcopy(old_objects)
     for slot, image in old_images.items():
         now = new_images.get(slot)
@@ -377,12 +449,16 @@ def prove_rewrite(path: Path, display: str, new_text: str, settings: Settings, f
     if old_text == new_text:
         return
     for release in releases_for(path, settings):
-        problems = verify_rewrite(release, fetcher.chart(release.chart), fetcher, renderer, settings,
-                                  {path: old_text}, {path: new_text})
+        problems = verify_rewrite(
+            release, fetcher.chart(release.chart), fetcher, renderer, settings, {path: old_text}, {path: new_text}
+        )
         if problems:
             shown = "; ".join(problems[:3]) + (f"; ... {len(problems) - 3} more" if len(problems) > 3 else "")
-            raise FileError(display, f"release {release.name}: rendered with real Helm, the rewrite does not "
-                            f"only move images onto the cache ({shown}); file left untouched")
+            raise FileError(
+                display,
+                f"release {release.name}: rendered with real Helm, the rewrite does not "
+                f"only move images onto the cache ({shown}); file left untouched",
+            )
 
 
 NOT_RENDERED = "not-rendered"  # list --all only: named by the values, not rendered (never a finding)
@@ -399,7 +475,7 @@ def unrendered_refs(rr: RenderedRelease, view, model_refs) -> list[ImageRef]:
     out = []
     for ref, image in zip(model_refs(view), view.images):
         keypath = tuple(image.keypath)
-        if any(tuple(k[:len(keypath)]) == keypath or tuple(keypath[:len(k)]) == tuple(k) for k in used):
+        if any(tuple(k[: len(keypath)]) == keypath or tuple(keypath[: len(k)]) == tuple(k) for k in used):
             continue
         if image.disabled:
             why = "under enabled: false"
@@ -407,7 +483,8 @@ def unrendered_refs(rr: RenderedRelease, view, model_refs) -> list[ImageRef]:
             why = "no template of the chart renders it with these values"
         label = f"release {rr.release.name}, {image.chart}: not rendered ({why})"
         old = ref.context
-        context = None if old is None else Context(label, old.release, old.chart, old.origin, old.default_only,
-                                                   old.disabled)
+        context = (
+            None if old is None else Context(label, old.release, old.chart, old.origin, old.default_only, old.disabled)
+        )
         out.append(replace(ref, status=NOT_RENDERED, target=None, hint=why, context=context))
     return out

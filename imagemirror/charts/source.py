@@ -72,12 +72,30 @@ def to_refs(view: ReleaseView) -> list[ImageRef]:
     out = []
     for image in view.images:
         file, line, column = _where(view, image)
-        context = Context(label=context_label(view, image), release=image.release, chart=image.chart,
-                          origin=image.origin, default_only=image.default_only, disabled=image.disabled)
-        out.append(ImageRef(file=file, line=line, column=column, path=image.path, written=image.written,
-                            upstream=image.upstream, status=image.status, target=image.target, hint=image.hint,
-                            lines=(line,) if image.origin_file is not None else (0,), source="effective",
-                            context=context))
+        context = Context(
+            label=context_label(view, image),
+            release=image.release,
+            chart=image.chart,
+            origin=image.origin,
+            default_only=image.default_only,
+            disabled=image.disabled,
+        )
+        out.append(
+            ImageRef(
+                file=file,
+                line=line,
+                column=column,
+                path=image.path,
+                written=image.written,
+                upstream=image.upstream,
+                status=image.status,
+                target=image.target,
+                hint=image.hint,
+                lines=(line,) if image.origin_file is not None else (0,),
+                source="effective",
+                context=context,
+            )
+        )
     return out
 
 
@@ -100,9 +118,16 @@ class EffectiveSource:
     kind = "effective"
     parallel = False  # a file's plan reads the release's other values layers
 
-    def __init__(self, offline: bool = False, progress: Callable[[str], None] | None = None,
-                 renderer: str = "model", unrendered: bool = False, fallback: bool = False,
-                 announce: str | None = None, connect: Callable[[], object] | None = None):
+    def __init__(
+        self,
+        offline: bool = False,
+        progress: Callable[[str], None] | None = None,
+        renderer: str = "model",
+        unrendered: bool = False,
+        fallback: bool = False,
+        announce: str | None = None,
+        connect: Callable[[], object] | None = None,
+    ):
         # fallback (``warm`` without --effective/--no-effective): "a chart is found" means the
         # release's chart is a folder here, vendored, or in the cache -- never fetched -- and it
         # renders; any other release leaves the files it reads to their values text.
@@ -133,8 +158,9 @@ class EffectiveSource:
 
     def fetcher(self, settings: Settings, start: Path) -> Fetcher:
         if self._fetcher is None:
-            self._fetcher = make_fetcher(settings, start, offline=self.offline, progress=self.progress,
-                                         connect=self.connect)
+            self._fetcher = make_fetcher(
+                settings, start, offline=self.offline, progress=self.progress, connect=self.connect
+            )
         return self._fetcher
 
     # ----------------------------------------------------------------- files
@@ -232,8 +258,9 @@ class EffectiveSource:
                 if isinstance(exc, FileError):
                     problems.append(_failure(exc, release, release.origin))
                 else:
-                    problems.append(FileResult(release.origin, error=FileError(
-                        release.origin, f"release {release.name}: {exc}")))
+                    problems.append(
+                        FileResult(release.origin, error=FileError(release.origin, f"release {release.name}: {exc}"))
+                    )
         if pending:
             service_failed |= self._render_all(pending, views, problems, fetcher, renderer, texts, fell_back)
         views = [v for v in views if v is not None]
@@ -285,8 +312,10 @@ class EffectiveSource:
             results.append(FileResult(f"release {view.release.name}", refs=refs))
         results.extend(text_results)
         n = sum(len(v.images) for v in views)
-        summary = (f"imagemirror check --effective: {len(views)} release{'s' if len(views) != 1 else ''}, "
-                   f"{n} image{'s' if n != 1 else ''} they pull")
+        summary = (
+            f"imagemirror check --effective: {len(views)} release{'s' if len(views) != 1 else ''}, "
+            f"{n} image{'s' if n != 1 else ''} they pull"
+        )
         return Scan(results, notes, summary=summary, service_failed=service_failed, rewrite_flags=("--effective",))
 
     def _announce(self, views, fell_back: dict, as_text: list[str], renderer) -> None:
@@ -298,13 +327,17 @@ class EffectiveSource:
             chart = display_name(release.chart.path) if release.chart.path else release.chart.describe()
             output.err(f"imagemirror {self.announce}: release {release.name} ({release.origin}): {how}, chart {chart}")
         for release, why in fell_back.values():
-            output.err(f"imagemirror {self.announce}: release {release.name} ({release.origin}): its values "
-                       f"as written ({why}; --effective fetches the chart)")
+            output.err(
+                f"imagemirror {self.announce}: release {release.name} ({release.origin}): its values "
+                f"as written ({why}; --effective fetches the chart)"
+            )
         read = {display_name(path) for release, _ in fell_back.values() for path in release.files()}
         lone = sum(1 for shown in as_text if shown not in read)
         if lone:
-            output.err(f"imagemirror {self.announce}: {lone} other file{'s' if lone != 1 else ''} read as "
-                       "written (no release with a chart reads it)")
+            output.err(
+                f"imagemirror {self.announce}: {lone} other file{'s' if lone != 1 else ''} read as "
+                "written (no release with a chart reads it)"
+            )
 
     def _render_all(self, pending, views, problems, fetcher, renderer, texts, fell_back=None) -> bool:
         """Render the releases, in parallel across cores (Helm runs outside the GIL: the SDK's
@@ -353,8 +386,9 @@ class EffectiveSource:
         edits = ChartEdits(list(plan.assignments), list(plan.notes), relocated_bitnami=plan.relocated_bitnami)
         defaults = sum(1 for image in plan.covered if image.default_only)
         if plan.assignments and defaults:
-            edits.closing.append(f"{display}: overrode {defaults} image{'s' if defaults != 1 else ''} "
-                               "named only by chart defaults")
+            edits.closing.append(
+                f"{display}: overrode {defaults} image{'s' if defaults != 1 else ''} named only by chart defaults"
+            )
         if plan.assignments:
             # the core left these ``ambiguous``; the chart settles them and the plan moves them
             for image in plan.covered:
@@ -384,8 +418,17 @@ class EffectiveSource:
 
 
 def _settled(image: EffectiveImage) -> ImageRef:
-    return ImageRef(file="", line=0, column=0, path=image.path, written=image.written, upstream=image.upstream,
-                    status=UNMIRRORED, target=image.target, hint=f"resolved from chart {image.chart}")
+    return ImageRef(
+        file="",
+        line=0,
+        column=0,
+        path=image.path,
+        written=image.written,
+        upstream=image.upstream,
+        status=UNMIRRORED,
+        target=image.target,
+        hint=f"resolved from chart {image.chart}",
+    )
 
 
 def _key(release) -> tuple:
@@ -395,8 +438,12 @@ def _key(release) -> tuple:
 def _failure(exc: ImagemirrorError, release, shown: str) -> FileResult:
     """A release that failed, as the file's error naming the release."""
     if isinstance(exc, FileError):
-        return FileResult(shown, error=FileError(
-            exc.path, f"release {release.name} ({release.origin}): {exc.message}", exc.line, exc.column))
+        return FileResult(
+            shown,
+            error=FileError(
+                exc.path, f"release {release.name} ({release.origin}): {exc.message}", exc.line, exc.column
+            ),
+        )
     return FileResult(shown, error=FileError(shown, f"release {release.name} ({release.origin}): {exc}"))
 
 

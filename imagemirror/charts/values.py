@@ -45,7 +45,7 @@ def expanded_size(data: Any, limit: int = MAX_EXPANDED) -> int:
             stack.extend(node.values() if isinstance(node, dict) else node)
     for node in reversed(order):  # children first
         total = 1
-        for child in (node.values() if isinstance(node, dict) else node):
+        for child in node.values() if isinstance(node, dict) else node:
             total += sizes.get(id(child), 1) if isinstance(child, (dict, list)) else 1
             if total > limit:
                 total = limit + 1
@@ -148,8 +148,9 @@ def _merge_maps(a: dict, b: dict, memo: dict | None = None) -> dict:
     return out
 
 
-def _coalesce_tables(dst: dict, src: dict, merge: bool = False, memo: dict | None = None,
-                     done: set | None = None) -> dict:
+def _coalesce_tables(
+    dst: dict, src: dict, merge: bool = False, memo: dict | None = None, done: set | None = None
+) -> dict:
     """Fill ``dst`` (higher priority) from ``src``; a ``None`` in ``dst`` deletes (unless merge).
 
     ``done`` holds the ``(dst, src)`` pairs already filled: aliased tables are filled once
@@ -210,8 +211,9 @@ def _coalesce_values(chart: Chart, dest: dict) -> None:
             dest[key] = _copy(value, memo)
 
 
-def coalesce(chart: Chart, dest: dict, deps: dict[tuple, list[Dependency]] | None = None,
-             path: tuple[str, ...] = ()) -> dict:
+def coalesce(
+    chart: Chart, dest: dict, deps: dict[tuple, list[Dependency]] | None = None, path: tuple[str, ...] = ()
+) -> dict:
     """Helm's ``coalesce`` of ``dest`` (user values, modified in place) with the chart tree.
 
     ``deps`` maps a scope path to its enabled dependencies (all when absent).

@@ -253,8 +253,11 @@ def check_paths(
     for note in found.notes:
         output.note(note)
     report = build_report(found.results, all_deny, strict)
-    service_errors = add_online_findings(report, [r for res in found.results for r in res.refs], resolver) \
-        if resolver is not None else []
+    service_errors = (
+        add_online_findings(report, [r for res in found.results for r in res.refs], resolver)
+        if resolver is not None
+        else []
+    )
 
     fmt, color = fmt_mod.output_style(fmt, color, env, output.use_color(env))
     findings, summary = fmt_mod.present(report, fmt, color, __version__)

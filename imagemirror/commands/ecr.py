@@ -88,7 +88,9 @@ def connect(region: str | None, endpoint_url: str | None, settings_region: str |
     The Region (``--region``, else ``ecr.region``, else the AWS config) is checked before any
     call is made; then STS gives the account and the ARN partition, which must agree.
     """
-    client = AwsClient(region=region or settings_region or os.environ.get("AWS_REGION") or None, endpoint_url=endpoint_url)
+    client = AwsClient(
+        region=region or settings_region or os.environ.get("AWS_REGION") or None, endpoint_url=endpoint_url
+    )
     if not client.region:
         raise ConfigError("no AWS Region: set ecr.region in .imagemirror.yaml, pass --region, or set AWS_REGION")
     reason = refusal(client.region)
@@ -96,7 +98,9 @@ def connect(region: str | None, endpoint_url: str | None, settings_region: str |
         raise ConfigError(f"Region {reason}")
     account, partition = client.identity()
     if partition != partition_of(client.region):
-        raise ServiceError(f"the AWS credentials are for partition {partition}, but Region {client.region} is in {partition_of(client.region)}")
+        raise ServiceError(
+            f"the AWS credentials are for partition {partition}, but Region {client.region} is in {partition_of(client.region)}"
+        )
     return client, account, partition
 
 
@@ -169,8 +173,14 @@ def apply(
     was not done (re-running does what is left).
     """
     if dry_run:
-        return plan(config=config, endpoint_url=endpoint_url, region=region, fmt=fmt,
-                    rotate_credentials=rotate_credentials, debug=debug)
+        return plan(
+            config=config,
+            endpoint_url=endpoint_url,
+            region=region,
+            fmt=fmt,
+            rotate_credentials=rotate_credentials,
+            debug=debug,
+        )
     ctx = _context(config, endpoint_url, region, debug)
     desired, observed = _state(ctx)
     changes = make_plan(desired, observed, rotate_credentials=rotate_credentials)
@@ -180,7 +190,9 @@ def apply(
     stdin_text = (stdin or sys.stdin).read() if credentials_stdin else None
     credentials = gather_credentials(changes, ctx.ecr, stdin_text=stdin_text, ask=None if credentials_stdin else ask)
     try:
-        done = execute(ctx.client, changes, observed, credentials, progress=lambda line: output.err(f"imagemirror: {line}"))
+        done = execute(
+            ctx.client, changes, observed, credentials, progress=lambda line: output.err(f"imagemirror: {line}")
+        )
     except ApplyStopped as stopped:
         _out(_plan_text(stopped.done, ctx, fmt, verb="Applied"))
         for line in stopped.report():
@@ -244,7 +256,12 @@ def doctor(
     desired, observed = _state(ctx)
     found = doctor_findings(ctx.client, ctx.settings, ctx.ecr, desired, observed)
     if fmt == "json":
-        _out(json.dumps({"account": ctx.account, "region": ctx.region, "findings": [f.to_json() for f in found]}, indent=2) + "\n")
+        _out(
+            json.dumps(
+                {"account": ctx.account, "region": ctx.region, "findings": [f.to_json() for f in found]}, indent=2
+            )
+            + "\n"
+        )
     else:
         _out(doctor_text(found))
     return Exit.FINDINGS if any(not f.ok for f in found) else Exit.OK
@@ -267,8 +284,10 @@ def rules_block(found: dict[str, dict], account: str, region: str) -> str:
         if prefix == "ROOT":
             lines.append(f"  # {host}: ROOT  (no prefix: rewrite needs a prefix to tell cached paths apart)")
         elif upstream_prefix != "ROOT" and not ECR_HOST.match(host):
-            lines.append(f"  # {key}: {prefix}  (upstreamRepositoryPrefix {upstream_prefix}: imagemirror maps upstream "
-                         f"prefixes of ECR upstreams only, as AWS documents them)")
+            lines.append(
+                f"  # {key}: {prefix}  (upstreamRepositoryPrefix {upstream_prefix}: imagemirror maps upstream "
+                f"prefixes of ECR upstreams only, as AWS documents them)"
+            )
         elif key in seen:  # rules: holds one prefix per upstream (host, or host/upstream prefix)
             lines.append(f"  # {key}: {prefix}  (another rule for the same upstream)")
         else:

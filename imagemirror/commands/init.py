@@ -48,7 +48,7 @@ def render(
 
     out = [
         f"# imagemirror settings, written by `imagemirror init` from AWS account {account} in {region}.",
-        "# Reference: README.md (sections \"Settings\" and \"ECR provisioning\").",
+        '# Reference: README.md (sections "Settings" and "ECR provisioning").',
         "",
         "# The ECR registry that holds the pull-through cache (account + Region).",
         f"registry: {host}",
@@ -74,15 +74,23 @@ def render(
     cred_lines = []
     for h in secret_hosts:
         slug = env_slug(h)
-        cred_lines.append(f"  #   {h}: {{username_env: IMAGEMIRROR_{slug}_USERNAME, token_env: IMAGEMIRROR_{slug}_TOKEN}}")
+        cred_lines.append(
+            f"  #   {h}: {{username_env: IMAGEMIRROR_{slug}_USERNAME, token_env: IMAGEMIRROR_{slug}_TOKEN}}"
+        )
     for h, role in ecr_hosts.items():
         if role:
             cred_lines.append(f"    {h}: {{role: {role}}}")
         else:
-            cred_lines.append(f"  #   {h}: {{role: arn:aws:iam::{account}:role/<pull-through-cache-role>}}   # needed across accounts")
+            cred_lines.append(
+                f"  #   {h}: {{role: arn:aws:iam::{account}:role/<pull-through-cache-role>}}   # needed across accounts"
+            )
     if cred_lines:
         uncommented = any(not line.lstrip().startswith("#") for line in cred_lines)
-        out.append("  credentials:" if uncommented else "  # credentials:   # defaults shown: the variables are read by `ecr apply`")
+        out.append(
+            "  credentials:"
+            if uncommented
+            else "  # credentials:   # defaults shown: the variables are read by `ecr apply`"
+        )
         out += cred_lines
     out.append("")
     if releases:
@@ -121,7 +129,9 @@ def init(
         scope = (rule.get("upstreamRepositoryPrefix") or "ROOT").rstrip("/")
         key = upstream if scope == "ROOT" else f"{upstream}/{scope}"  # an ECR upstream's prefix: the key's path
         if prefix == "ROOT" or (scope != "ROOT" and not ECR_HOST.match(upstream)) or key in rules:
-            comments.append(f"# {key}: {prefix}   (an existing rule that rules: cannot express; see `imagemirror ecr rules`)")
+            comments.append(
+                f"# {key}: {prefix}   (an existing rule that rules: cannot express; see `imagemirror ecr rules`)"
+            )
             continue
         rules[key] = prefix
         if ECR_HOST.match(upstream):
@@ -138,8 +148,18 @@ def init(
         comments.append(f"# {h}: ({used[h]} reference(s)) cannot be an ECR pull-through cache upstream")
     secret_hosts = [h for h in rules if (upstream_for(h) or ("", "", False))[2]]
     releases = _releases(root)
-    text = render(account=account, region=client.region, host=host, rules=rules, rule_comments=comments, source=source,
-                  used=used, secret_hosts=secret_hosts, ecr_hosts=ecr_hosts, releases=releases)
+    text = render(
+        account=account,
+        region=client.region,
+        host=host,
+        rules=rules,
+        rule_comments=comments,
+        source=source,
+        used=used,
+        secret_hosts=secret_hosts,
+        ecr_hosts=ecr_hosts,
+        releases=releases,
+    )
     _check(text, target)
     tmp = target.with_name(f".{FILENAME}.tmp{os.getpid()}")
     tmp.write_text(text, encoding="utf-8")
@@ -150,7 +170,11 @@ def init(
         "Next:",
         "  imagemirror ecr plan                   # what apply would create in the account",
         "  imagemirror ecr apply                  # create it"
-        + (f" (set {', '.join(f'IMAGEMIRROR_{env_slug(h)}_USERNAME/_TOKEN' for h in secret_hosts)} first)" if secret_hosts and not found else ""),
+        + (
+            f" (set {', '.join(f'IMAGEMIRROR_{env_slug(h)}_USERNAME/_TOKEN' for h in secret_hosts)} first)"
+            if secret_hosts and not found
+            else ""
+        ),
         f"  imagemirror rewrite --dry-run {shown}   # the references that would move onto the cache",
         f"  imagemirror warm {shown}                # fill the cache before nodes pull",
         f"  imagemirror check {shown}               # the CI gate",

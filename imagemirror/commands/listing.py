@@ -25,8 +25,9 @@ def format_line(ref: ImageRef) -> str:
     return printable(line)  # a value never prints a control character (ESC, a newline) raw
 
 
-def list_images(paths, config=None, registry=None, fmt: str = "text", jobs: int = 0,
-                source: Source | None = None) -> int:
+def list_images(
+    paths, config=None, registry=None, fmt: str = "text", jobs: int = 0, source: Source | None = None
+) -> int:
     settings = settings_for(paths, config, registry)
     found = scan(paths, settings, jobs, source=source)
     for note in found.notes:

@@ -44,11 +44,18 @@ class Resolution:
         return self.digest is not None and self.error is None and (self.upstream in (None, self.digest))
 
 
-def make_client(*, insecure: bool = False, ca_bundle=None, deadline: float | None = 600.0, jobs: int = 8,
-                retries: int = 3):
+def make_client(
+    *, insecure: bool = False, ca_bundle=None, deadline: float | None = 600.0, jobs: int = 8, retries: int = 3
+):
 
-    return RegistryClient(credential_store(), insecure=insecure, ca_bundle=str(ca_bundle) if ca_bundle else None,
-                          jobs=jobs, deadline=deadline, retries=retries)
+    return RegistryClient(
+        credential_store(),
+        insecure=insecure,
+        ca_bundle=str(ca_bundle) if ca_bundle else None,
+        jobs=jobs,
+        deadline=deadline,
+        retries=retries,
+    )
 
 
 def online_resolver(*, insecure: bool = False, ca_bundle=None, deadline: float | None = 600.0) -> Resolver:
@@ -85,7 +92,7 @@ class Resolver:
     def upstream_of(self, ref):
         for prefix, key in sorted(self.prefixes.items(), key=lambda kv: -len(kv[0])):
             if ref.path.startswith(prefix + "/"):
-                host, path = upstream_path(key, ref.path[len(prefix) + 1:])  # key: host[/upstream prefix]
+                host, path = upstream_path(key, ref.path[len(prefix) + 1 :])  # key: host[/upstream prefix]
                 return upstream_api_host(host), path
         return None
 
@@ -147,8 +154,12 @@ def _diff(text: str, new: str, display: str) -> str:
 
     return "".join(
         line if line.endswith("\n") else line + "\n\\ No newline at end of file\n"
-        for line in difflib.unified_diff(text.splitlines(keepends=True), new.splitlines(keepends=True),
-                                         fromfile=f"a/{display.lstrip('/')}", tofile=f"b/{display.lstrip('/')}")
+        for line in difflib.unified_diff(
+            text.splitlines(keepends=True),
+            new.splitlines(keepends=True),
+            fromfile=f"a/{display.lstrip('/')}",
+            tofile=f"b/{display.lstrip('/')}",
+        )
     )
 
 
@@ -186,8 +197,9 @@ def _note_uncovered(hints: dict, covered: set, warn) -> None:
             except (InvalidReference, TypeError):
                 continue
             pinned = f" (the chart pins {digest}; `check --effective --online` checks it)" if digest else ""
-            warn(f"imagemirror: note: not pinned: {path} {hint.written}: no values file here names its image "
-                 f"map{pinned}")
+            warn(
+                f"imagemirror: note: not pinned: {path} {hint.written}: no values file here names its image map{pinned}"
+            )
 
 
 def pin_paths(
@@ -251,8 +263,13 @@ def pin_paths(
             own = resolver is None
             if own:
                 client = make_client(insecure=insecure, ca_bundle=ca_bundle, deadline=deadline, jobs=jobs)
-                upstream = make_client(insecure=insecure, ca_bundle=ca_bundle, deadline=min(deadline or 60, 60),
-                                       jobs=jobs, retries=1) if confirm else None
+                upstream = (
+                    make_client(
+                        insecure=insecure, ca_bundle=ca_bundle, deadline=min(deadline or 60, 60), jobs=jobs, retries=1
+                    )
+                    if confirm
+                    else None
+                )
                 if upstream is not None:
                     upstream.connect_timeout, upstream.read_timeout = 5.0, 20.0
                 resolver = Resolver(client, {p: h for h, p in settings.rules.items()}, upstream)
@@ -269,8 +286,10 @@ def pin_paths(
                 warn(f"imagemirror: error: {lookup}: cannot resolve the tag: {res.error}")
             else:
                 failed_images += 1
-                warn(f"imagemirror: error: {lookup}: the cache serves {res.digest}, but the upstream tag now "
-                     f"resolves to {res.upstream}: not pinned (warm again, or wait for the cache to refresh the tag)")
+                warn(
+                    f"imagemirror: error: {lookup}: the cache serves {res.digest}, but the upstream tag now "
+                    f"resolves to {res.upstream}: not pinned (warm again, or wait for the cache to refresh the tag)"
+                )
     changed = pinned = 0
     for display, (path, original, text) in texts.items():
         try:
@@ -305,9 +324,12 @@ def pin_paths(
     failed = report_errors(errors)
     verb = "would change" if dry_run else "changed"
     what = "pin" if not revert else "reverted pin"
-    warn(f"imagemirror: {verb} {changed} of {len(texts)} file{'s' if len(texts) != 1 else ''} "
-         f"({pinned} {what}{'s' if pinned != 1 else ''})" + (f"; {failed_images} image(s) not pinned" if failed_images else "")
-         + (f"; {failed} failed" if failed else ""))
+    warn(
+        f"imagemirror: {verb} {changed} of {len(texts)} file{'s' if len(texts) != 1 else ''} "
+        f"({pinned} {what}{'s' if pinned != 1 else ''})"
+        + (f"; {failed_images} image(s) not pinned" if failed_images else "")
+        + (f"; {failed} failed" if failed else "")
+    )
     stdout.flush()
     if failed:
         return Exit.FILE_ERROR

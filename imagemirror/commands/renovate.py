@@ -40,12 +40,14 @@ def renovate_doc(registry: str, rules: dict[str, str], pin_digests: bool = False
     ``digest:`` key it leaves alone, which ``check --online`` then reports (IM008)."""
     doc: dict = {"registryAliases": registry_aliases(registry, rules)}
     if pin_digests:
-        doc["packageRules"] = [{
-            "description": "imagemirror: keep image digests pinned; the cache serves upstream digests unchanged",
-            "matchManagers": list(PIN_MANAGERS),
-            "matchDatasources": ["docker"],
-            "pinDigests": True,
-        }]
+        doc["packageRules"] = [
+            {
+                "description": "imagemirror: keep image digests pinned; the cache serves upstream digests unchanged",
+                "matchManagers": list(PIN_MANAGERS),
+                "matchDatasources": ["docker"],
+                "pinDigests": True,
+            }
+        ]
     return doc
 
 
@@ -53,8 +55,9 @@ def renovate_json(registry: str, rules: dict[str, str], pin_digests: bool = Fals
     return json.dumps(renovate_doc(registry, rules, pin_digests), indent=2) + "\n"
 
 
-def renovate_config(path: Path, *, config: Path | None = None, registry: str | None = None,
-                    pin_digests: bool = False) -> int:
+def renovate_config(
+    path: Path, *, config: Path | None = None, registry: str | None = None, pin_digests: bool = False
+) -> int:
     settings = resolve_settings(Path(path), config, registry)
     if settings.registry is None:
         where = f" (settings: {settings.path})" if settings.path else ""

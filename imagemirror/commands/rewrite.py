@@ -67,8 +67,9 @@ def rewrite_files(
 ) -> int:
     """Plan (which files, from which source), write (each file rewritten, written or diffed,
     on every core), summarise (one line per changed file and the totals, on stderr)."""
-    job, targets, problems = plan_files(paths, config, registry, source, revert=revert, dry_run=dry_run,
-                                        write=not (dry_run or check_only))
+    job, targets, problems = plan_files(
+        paths, config, registry, source, revert=revert, dry_run=dry_run, write=not (dry_run or check_only)
+    )
     if not job.source.parallel:  # e.g. a plan that reads a release's other layers: one process
         jobs = 1
     outcomes = write_files(job, targets, jobs)

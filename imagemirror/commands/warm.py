@@ -55,8 +55,10 @@ class LineProgress:
         with self.lock:
             self.done += 1
             width = len(str(self.total))
-            output.err(f"warm [{self.done:>{width}}/{self.total}] {result.status:<6} {result.image} "
-                       f"({human_bytes(result.bytes)}, {result.seconds:.1f}s)")
+            output.err(
+                f"warm [{self.done:>{width}}/{self.total}] {result.status:<6} {result.image} "
+                f"({human_bytes(result.bytes)}, {result.seconds:.1f}s)"
+            )
 
 
 _CLEAR = "\r\x1b[2K"  # back to the start of the line, and erase it
@@ -130,8 +132,10 @@ def format_text(results: list[ImageResult], seconds: float) -> str:
         if r.hint:
             lines.append(f"    hint: {r.hint}")
         if r.unconfirmed_blobs:
-            lines.append(f"    note: the cache had not yet confirmed storing {r.unconfirmed_blobs} "
-                         "blob(s) it streamed from upstream")
+            lines.append(
+                f"    note: the cache had not yet confirmed storing {r.unconfirmed_blobs} "
+                "blob(s) it streamed from upstream"
+            )
         for source in r.sources[:3]:
             lines.append(f"    from: {source}")
         if len(r.sources) > 3:
@@ -188,15 +192,22 @@ def run_warm(
     if engine == "docker":
         timeout = 600.0 if deadline is None else min(600.0, deadline)
         docker_engine = docker_engine or DockerEngine(credential_store(), timeout=timeout)
-        results = warm_with_engine(targets, docker_engine, jobs=jobs, platform=platform, progress=progress,
-                                   prefixes=prefixes, deadline=deadline)
+        results = warm_with_engine(
+            targets,
+            docker_engine,
+            jobs=jobs,
+            platform=platform,
+            progress=progress,
+            prefixes=prefixes,
+            deadline=deadline,
+        )
     else:
         own = client is None
-        client = client or RegistryClient(credential_store(), insecure=insecure, ca_bundle=ca_bundle, jobs=jobs,
-                                          deadline=deadline)
+        client = client or RegistryClient(
+            credential_store(), insecure=insecure, ca_bundle=ca_bundle, jobs=jobs, deadline=deadline
+        )
         try:
-            results = warm_images(targets, client, jobs=jobs, platform=platform, progress=progress,
-                                  prefixes=prefixes)
+            results = warm_images(targets, client, jobs=jobs, platform=platform, progress=progress, prefixes=prefixes)
         finally:
             if own:
                 client.close()
@@ -237,7 +248,11 @@ def warm(
         counts = ", ".join(f"{n} {status}" for status, n in sorted(skipped.items()))
         output.note(f"not warmed ({counts}): see `imagemirror list` for why")
     if not targets:
-        note = "" if settings.registry else " (no cache registry configured: registry: in .imagemirror.yaml, or --registry)"
+        note = (
+            ""
+            if settings.registry
+            else " (no cache registry configured: registry: in .imagemirror.yaml, or --registry)"
+        )
         output.err(f"imagemirror: no images to warm{note}")
         if fmt == "json":
             output.out(format_json([], 0.0), end="")
@@ -246,18 +261,31 @@ def warm(
         return Exit.FILE_ERROR if file_errors else Exit.OK
     prefixes = {prefix: host for host, prefix in settings.rules.items()}
     outcome = run_warm(
-        targets, jobs=jobs, platform=platform, engine=engine, fmt=fmt, insecure=insecure,
-        ca_bundle=str(ca_bundle) if ca_bundle else None, deadline=deadline, prefixes=prefixes,
+        targets,
+        jobs=jobs,
+        platform=platform,
+        engine=engine,
+        fmt=fmt,
+        insecure=insecure,
+        ca_bundle=str(ca_bundle) if ca_bundle else None,
+        deadline=deadline,
+        prefixes=prefixes,
     )
     pin_code: int = Exit.OK
     if pin:
         digests = pinnable_digests(outcome)
         # warm's default (a chart where one is found) pins as written; --effective through the charts
         effective = getattr(source, "kind", "") == "effective" and not getattr(source, "fallback", False)
-        pin_code = pin_paths(paths, config, registry, digests=digests, effective=effective,
-                             renderer=getattr(source, "renderer_name", "model"),
-                             offline=getattr(source, "offline", False),
-                             stdout=None if fmt != "json" else StderrResults())
+        pin_code = pin_paths(
+            paths,
+            config,
+            registry,
+            digests=digests,
+            effective=effective,
+            renderer=getattr(source, "renderer_name", "model"),
+            offline=getattr(source, "offline", False),
+            stdout=None if fmt != "json" else StderrResults(),
+        )
     if found.service_failed:
         return Exit.SERVICE_ERROR
     if file_errors or pin_code == Exit.FILE_ERROR:

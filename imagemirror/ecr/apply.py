@@ -70,9 +70,13 @@ def gather_credentials(
         try:
             piped = json.loads(stdin_text or "{}")
         except ValueError:
-            raise ConfigError('--credentials-stdin: expected a JSON object {"<host>": {"username": ..., "accessToken": ...}}') from None
+            raise ConfigError(
+                '--credentials-stdin: expected a JSON object {"<host>": {"username": ..., "accessToken": ...}}'
+            ) from None
         if not isinstance(piped, dict):
-            raise ConfigError('--credentials-stdin: expected a JSON object {"<host>": {"username": ..., "accessToken": ...}}')
+            raise ConfigError(
+                '--credentials-stdin: expected a JSON object {"<host>": {"username": ..., "accessToken": ...}}'
+            )
     out: dict[str, Credential] = {}
     for host in hosts:
         up = upstreams[host]
@@ -82,8 +86,14 @@ def gather_credentials(
             continue
         entry = piped.get(host)
         if entry is not None:
-            if not isinstance(entry, dict) or not isinstance(entry.get("username"), str) or not isinstance(entry.get("accessToken"), str) or not entry["username"] or not entry["accessToken"]:
-                raise ConfigError(f"--credentials-stdin: {host!r} needs non-empty \"username\" and \"accessToken\" strings")
+            if (
+                not isinstance(entry, dict)
+                or not isinstance(entry.get("username"), str)
+                or not isinstance(entry.get("accessToken"), str)
+                or not entry["username"]
+                or not entry["accessToken"]
+            ):
+                raise ConfigError(f'--credentials-stdin: {host!r} needs non-empty "username" and "accessToken" strings')
             out[host] = Credential(entry["username"], entry["accessToken"])
             continue
         if ask is not None:
@@ -114,8 +124,13 @@ class ApplyStopped(ServiceError):
     def report(self) -> list[str]:
         lines = [f"imagemirror: apply stopped: {self}"]
         lines.append(f"imagemirror: done ({len(self.done)}): " + (", ".join(_label(c) for c in self.done) or "nothing"))
-        lines.append(f"imagemirror: not done ({len(self.remaining) + 1}): " + ", ".join(_label(c) for c in [self.failed, *self.remaining]))
-        lines.append("imagemirror: fix the cause and run `imagemirror ecr apply` again: it plans from the account's state and does what is left")
+        lines.append(
+            f"imagemirror: not done ({len(self.remaining) + 1}): "
+            + ", ".join(_label(c) for c in [self.failed, *self.remaining])
+        )
+        lines.append(
+            "imagemirror: fix the cause and run `imagemirror ecr apply` again: it plans from the account's state and does what is left"
+        )
         return lines
 
 
@@ -155,7 +170,10 @@ def _one(client: AwsClient, change: Change, arns: dict[str, str], credentials: d
     if kind == "secret":
         if action == "create":
             arns[spec["name"]] = client.create_secret(
-                spec["name"], credentials[spec["host"]], _TAGS, f"imagemirror: ECR pull-through cache credentials for {spec['host']}"
+                spec["name"],
+                credentials[spec["host"]],
+                _TAGS,
+                f"imagemirror: ECR pull-through cache credentials for {spec['host']}",
             )
         elif action == "update":
             client.put_secret_value(spec["name"], credentials[spec["host"]])
@@ -174,8 +192,14 @@ def _one(client: AwsClient, change: Change, arns: dict[str, str], credentials: d
             return
         if action == "replace":
             client.delete_rule(spec["old_prefix"])
-        client.create_rule(spec["ecrRepositoryPrefix"], spec["upstreamRegistry"], spec["upstreamRegistryUrl"], arn, role,
-                           upstream_prefix=spec.get("upstreamRepositoryPrefix"))
+        client.create_rule(
+            spec["ecrRepositoryPrefix"],
+            spec["upstreamRegistry"],
+            spec["upstreamRegistryUrl"],
+            arn,
+            role,
+            upstream_prefix=spec.get("upstreamRepositoryPrefix"),
+        )
     elif kind == "template":
         if action == "delete":
             client.delete_template(spec["prefix"])

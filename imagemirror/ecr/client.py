@@ -103,16 +103,20 @@ class AwsClient:
         if isinstance(exc, ResponseParserError):
             # botocore's message quotes the whole body, and a proxy's page may echo the request
             # (its signature, X-Amz-Security-Token): say what happened, quote nothing.
-            return ServiceError(f"{where}: the endpoint did not answer like AWS (not an AWS response); "
-                                "check --endpoint-url / AWS_ENDPOINT_URL and any proxy")
+            return ServiceError(
+                f"{where}: the endpoint did not answer like AWS (not an AWS response); "
+                "check --endpoint-url / AWS_ENDPOINT_URL and any proxy"
+            )
         if isinstance(exc, ClientError):
             error = exc.response.get("Error", {}) or {}
             code = str(error.get("Code") or "Error")
             status = (exc.response.get("ResponseMetadata") or {}).get("HTTPStatusCode")
             if code.isdigit() or not _CODE.match(code):
                 # No AWS error code: a page from something else (a proxy, a captive portal).
-                return ServiceError(f"{where}: the endpoint answered HTTP {status or code} without an AWS error; "
-                                    "check --endpoint-url / AWS_ENDPOINT_URL and any proxy")
+                return ServiceError(
+                    f"{where}: the endpoint answered HTTP {status or code} without an AWS error; "
+                    "check --endpoint-url / AWS_ENDPOINT_URL and any proxy"
+                )
             message = self._scrub(str(error.get("Message") or ""))
             return ServiceError(f"{where}: {code}: {_clip(message)}" if message else f"{where}: {code}")
         return ServiceError(f"{where}: {_clip(self._scrub(str(exc)))}")
@@ -141,7 +145,9 @@ class AwsClient:
         client = self._client(service)
         config = params.pop("PaginationConfig", None)
         try:
-            pages = client.get_paginator(operation).paginate(**params, **({"PaginationConfig": config} if config else {}))
+            pages = client.get_paginator(operation).paginate(
+                **params, **({"PaginationConfig": config} if config else {})
+            )
             for page in pages:
                 yield from page.get(key, [])
         except (ClientError, BotoCoreError, ResponseParserError) as exc:
@@ -176,11 +182,25 @@ class AwsClient:
     # ------------------------------------------------------------ pull-through cache rules
 
     def rules(self) -> dict[str, dict]:
-        return {r["ecrRepositoryPrefix"]: r for r in self._pages("ecr", "describe_pull_through_cache_rules", "pullThroughCacheRules")}
+        return {
+            r["ecrRepositoryPrefix"]: r
+            for r in self._pages("ecr", "describe_pull_through_cache_rules", "pullThroughCacheRules")
+        }
 
-    def create_rule(self, prefix: str, registry: str, url: str, credential_arn: str | None, role: str | None = None,
-                    upstream_prefix: str | None = None) -> dict:
-        params: dict[str, Any] = {"ecrRepositoryPrefix": prefix, "upstreamRegistry": registry, "upstreamRegistryUrl": url}
+    def create_rule(
+        self,
+        prefix: str,
+        registry: str,
+        url: str,
+        credential_arn: str | None,
+        role: str | None = None,
+        upstream_prefix: str | None = None,
+    ) -> dict:
+        params: dict[str, Any] = {
+            "ecrRepositoryPrefix": prefix,
+            "upstreamRegistry": registry,
+            "upstreamRegistryUrl": url,
+        }
         if credential_arn:
             params["credentialArn"] = credential_arn
         if role:
@@ -245,8 +265,9 @@ class AwsClient:
 
     def images(self, name: str) -> Iterator[dict]:
         """``DescribeImages`` of one repository, every page (1000 images a page)."""
-        return self._pages("ecr", "describe_images", "imageDetails", repositoryName=name,
-                           PaginationConfig={"PageSize": 1000})
+        return self._pages(
+            "ecr", "describe_images", "imageDetails", repositoryName=name, PaginationConfig={"PageSize": 1000}
+        )
 
     def tagged_repository_names(self, names: list[str]) -> list[str]:
         """Which of ``names`` exist and carry the managed-by=imagemirror tag."""
@@ -271,7 +292,12 @@ class AwsClient:
         )
 
     def put_scan_on_push(self, name: str, scan_on_push: bool) -> None:
-        self._call("ecr", "put_image_scanning_configuration", repositoryName=name, imageScanningConfiguration={"scanOnPush": scan_on_push})
+        self._call(
+            "ecr",
+            "put_image_scanning_configuration",
+            repositoryName=name,
+            imageScanningConfiguration={"scanOnPush": scan_on_push},
+        )
 
     def put_lifecycle_policy(self, name: str, text: str) -> None:
         self._call("ecr", "put_lifecycle_policy", repositoryName=name, lifecyclePolicyText=text)
@@ -372,7 +398,9 @@ class AwsClient:
         old = sorted((v for v in versions if not v["IsDefaultVersion"]), key=lambda v: v["CreateDate"])
         if len(versions) >= 5 and old:  # IAM keeps at most five versions
             self._call("iam", "delete_policy_version", PolicyArn=arn, VersionId=old[0]["VersionId"])
-        self._call("iam", "create_policy_version", PolicyArn=arn, PolicyDocument=json.dumps(document), SetAsDefault=True)
+        self._call(
+            "iam", "create_policy_version", PolicyArn=arn, PolicyDocument=json.dumps(document), SetAsDefault=True
+        )
 
     def tag_policy(self, arn: str, tags: dict[str, str]) -> None:
         self._call("iam", "tag_policy", PolicyArn=arn, Tags=[{"Key": k, "Value": v} for k, v in tags.items()])

@@ -33,7 +33,12 @@ ROLE_ACTIONS = (
     "ecr:CompleteLayerUpload",
     "ecr:PutImage",
 )
-UPSTREAM_ACTIONS = ("ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchImportUpstreamImage", "ecr:GetImageCopyStatus")
+UPSTREAM_ACTIONS = (
+    "ecr:BatchGetImage",
+    "ecr:GetDownloadUrlForLayer",
+    "ecr:BatchImportUpstreamImage",
+    "ecr:GetImageCopyStatus",
+)
 
 
 @dataclass(frozen=True)
@@ -81,7 +86,9 @@ def allowed(documents: list[dict], action: str, resource: str, principal: str | 
             if not isinstance(stmt, dict):
                 continue
             effect = stmt.get("Effect")
-            if effect == "Deny" and _matches({k: v for k, v in stmt.items() if k != "Condition"}, action, resource, principal):
+            if effect == "Deny" and _matches(
+                {k: v for k, v in stmt.items() if k != "Condition"}, action, resource, principal
+            ):
                 return False
             if effect == "Allow" and "Condition" not in stmt and _matches(stmt, action, resource, principal):
                 granted = True
@@ -114,7 +121,8 @@ def node_role_findings(
                 Finding(
                     False,
                     "node-role",
-                    f"{role}: cannot fill the cache on first pull, lacks " + ", ".join(missing)
+                    f"{role}: cannot fill the cache on first pull, lacks "
+                    + ", ".join(missing)
                     + " (imagemirror ecr apply adds a registry policy statement)",
                 )
             )
@@ -136,18 +144,22 @@ def upstream_policy(desired: Desired, up_account: str, up_region: str, upstream_
     repository, or with an upstream repository prefix only on the repositories under it."""
     return {
         "Version": "2012-10-17",
-        "Statement": [{
-            "Sid": f"PullThroughCacheFrom{desired.account}",
-            "Effect": "Allow",
-            "Principal": {"AWS": f"arn:{desired.partition}:iam::{desired.account}:root"},
-            "Action": list(UPSTREAM_ACTIONS),
-            "Resource": f"arn:{desired.partition}:ecr:{up_region}:{up_account}:repository/"
-                        + (f"{upstream_prefix}/*" if upstream_prefix else "*"),
-        }],
+        "Statement": [
+            {
+                "Sid": f"PullThroughCacheFrom{desired.account}",
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:{desired.partition}:iam::{desired.account}:root"},
+                "Action": list(UPSTREAM_ACTIONS),
+                "Resource": f"arn:{desired.partition}:ecr:{up_region}:{up_account}:repository/"
+                + (f"{upstream_prefix}/*" if upstream_prefix else "*"),
+            }
+        ],
     }
 
 
-def ecr_upstream_findings(desired: Desired, trust: dict[str, dict | None], role_docs: dict[str, list[dict]]) -> list[Finding]:
+def ecr_upstream_findings(
+    desired: Desired, trust: dict[str, dict | None], role_docs: dict[str, list[dict]]
+) -> list[Finding]:
     """For each ECR-to-ECR rule: the upstream's registry policy, spelled out, and the role's checks.
 
     ``trust``/``role_docs`` map a role ARN to its trust policy (None: no such role) and identity
@@ -161,35 +173,72 @@ def ecr_upstream_findings(desired: Desired, trust: dict[str, dict | None], role_
         account, region = ecr
         if account != desired.account:
             doc = json.dumps(upstream_policy(desired, account, region, up.upstream_prefix), separators=(",", ":"))
-            out.append(Finding(True, "ecr-upstream", f"rule {up.prefix}: the owner of {up.key} (account {account}) must grant "
-                               f"this account a registry (or repository) policy in {region}: {doc} ({UG_PRIV})"))
+            out.append(
+                Finding(
+                    True,
+                    "ecr-upstream",
+                    f"rule {up.prefix}: the owner of {up.key} (account {account}) must grant "
+                    f"this account a registry (or repository) policy in {region}: {doc} ({UG_PRIV})",
+                )
+            )
         if up.role is None:
             if account == desired.account:
-                out.append(Finding(True, "ecr-upstream", f"rule {up.prefix}: same-account upstream {up.host}; no role needed"))
+                out.append(
+                    Finding(True, "ecr-upstream", f"rule {up.prefix}: same-account upstream {up.host}; no role needed")
+                )
             continue
         if up.role.split(":")[4] != desired.account:
-            out.append(Finding(False, "ecr-upstream", f"rule {up.prefix}: customRoleArn {up.role} must be in account {desired.account}"))
+            out.append(
+                Finding(
+                    False,
+                    "ecr-upstream",
+                    f"rule {up.prefix}: customRoleArn {up.role} must be in account {desired.account}",
+                )
+            )
             continue
         have = trust.get(up.role)
         if have is None:
-            out.append(Finding(False, "ecr-upstream", f"rule {up.prefix}: role {up.role} not found in account {desired.account}"))
+            out.append(
+                Finding(
+                    False, "ecr-upstream", f"rule {up.prefix}: role {up.role} not found in account {desired.account}"
+                )
+            )
             continue
         trusted = any(
             stmt.get("Effect") == "Allow"
-            and ROLE_TRUST_SERVICE in _list((stmt.get("Principal") or {}).get("Service") if isinstance(stmt.get("Principal"), dict) else None)
+            and ROLE_TRUST_SERVICE
+            in _list((stmt.get("Principal") or {}).get("Service") if isinstance(stmt.get("Principal"), dict) else None)
             and any(fnmatchcase("sts:AssumeRole", a) for a in _list(stmt.get("Action")))
             for stmt in _list(have.get("Statement"))
             if isinstance(stmt, dict)
         )
         if not trusted:
-            out.append(Finding(False, "ecr-upstream", f"rule {up.prefix}: role {up.role} does not trust {ROLE_TRUST_SERVICE} "
-                               f"(its trust policy needs Principal {{\"Service\": \"{ROLE_TRUST_SERVICE}\"}}, Action sts:AssumeRole; {UG_PRIV})"))
+            out.append(
+                Finding(
+                    False,
+                    "ecr-upstream",
+                    f"rule {up.prefix}: role {up.role} does not trust {ROLE_TRUST_SERVICE} "
+                    f'(its trust policy needs Principal {{"Service": "{ROLE_TRUST_SERVICE}"}}, Action sts:AssumeRole; {UG_PRIV})',
+                )
+            )
         resource = f"arn:{desired.partition}:ecr:{region}:{account}:repository/example"
         missing = [a for a in ROLE_ACTIONS if not allowed(role_docs.get(up.role) or [], a, resource)]
         if missing:
-            out.append(Finding(False, "ecr-upstream", f"rule {up.prefix}: role {up.role} lacks " + ", ".join(missing) + f" ({UG_PRIV})"))
+            out.append(
+                Finding(
+                    False,
+                    "ecr-upstream",
+                    f"rule {up.prefix}: role {up.role} lacks " + ", ".join(missing) + f" ({UG_PRIV})",
+                )
+            )
         elif trusted:
-            out.append(Finding(True, "ecr-upstream", f"rule {up.prefix}: role {up.role} is trusted by {ROLE_TRUST_SERVICE} and may pull from {up.host}"))
+            out.append(
+                Finding(
+                    True,
+                    "ecr-upstream",
+                    f"rule {up.prefix}: role {up.role} is trusted by {ROLE_TRUST_SERVICE} and may pull from {up.host}",
+                )
+            )
     return out
 
 
@@ -203,9 +252,21 @@ def findings(client, settings, ecr_settings, desired: Desired, observed: Observe
         if rule.get("credentialArn"):
             out.append(validation_finding(up.prefix, client.validate_rule(up.prefix)))
         elif up.registry == "ecr":
-            out.append(Finding(True, "validate", f"rule {up.prefix}: ECR upstream {up.host}; ValidatePullThroughCacheRule checks secrets, see ecr-upstream below"))
+            out.append(
+                Finding(
+                    True,
+                    "validate",
+                    f"rule {up.prefix}: ECR upstream {up.host}; ValidatePullThroughCacheRule checks secrets, see ecr-upstream below",
+                )
+            )
         else:  # ValidatePullThroughCacheRule is documented for authenticated upstreams only
-            out.append(Finding(True, "validate", f"rule {up.prefix}: {rule.get('upstreamRegistryUrl')} is pulled anonymously; no credentials to validate"))
+            out.append(
+                Finding(
+                    True,
+                    "validate",
+                    f"rule {up.prefix}: {rule.get('upstreamRegistryUrl')} is pulled anonymously; no credentials to validate",
+                )
+            )
     changes = make_plan(desired, observed)
     for c in changes:
         out.append(Finding(False, "drift", f"{SYMBOLS[c.action]} {c.action} {c.kind} {c.name} ({c.reason})"))
@@ -217,23 +278,47 @@ def findings(client, settings, ecr_settings, desired: Desired, observed: Observe
     if settings.registry is None:
         out.append(Finding(False, "registry", f"no registry: in .imagemirror.yaml; the cache is {cache_host}"))
     elif settings.registry != cache_host:
-        out.append(Finding(False, "registry", f"{settings.registry} in .imagemirror.yaml, but the cache these rules fill is {cache_host}"))
+        out.append(
+            Finding(
+                False,
+                "registry",
+                f"{settings.registry} in .imagemirror.yaml, but the cache these rules fill is {cache_host}",
+            )
+        )
     else:
         out.append(Finding(True, "registry", f"{cache_host} is this account's cache"))
     if desired.ci_policy and observed.ci_policy and not is_tagged(observed.ci_policy.get("Tags")):
-        out.append(Finding(False, "iam-policy", f"{observed.ci_policy['Arn']} exists but is not tagged managed-by=imagemirror, so apply leaves it alone; rename ecr.ci_policy or tag it"))
+        out.append(
+            Finding(
+                False,
+                "iam-policy",
+                f"{observed.ci_policy['Arn']} exists but is not tagged managed-by=imagemirror, so apply leaves it alone; rename ecr.ci_policy or tag it",
+            )
+        )
     if not any(f.check == "preflight" and "quota" in f.message for f in out):
         out.append(Finding(True, "quota", f"{len(observed.rules)} of {RULE_QUOTA} pull-through cache rules in use"))
     roles: dict[str, list[dict] | None] = {}
     for arn in ecr_settings.node_roles:
         if arn.split(":")[4] != desired.account:
-            out.append(Finding(False, "node-role", f"{arn}: in another account; first pulls through the cache need a role in the registry's account"))
+            out.append(
+                Finding(
+                    False,
+                    "node-role",
+                    f"{arn}: in another account; first pulls through the cache need a role in the registry's account",
+                )
+            )
             continue
         name = arn.rsplit("/", 1)[-1]
         roles[arn] = client.role_policies(name) if client.role_exists(name) else None
     out.extend(node_role_findings(desired, observed, roles))
     if not ecr_settings.node_roles:
-        out.append(Finding(True, "node-role", "no ecr.node_roles configured; nodes need ecr:BatchImportUpstreamImage and ecr:CreateRepository from elsewhere"))
+        out.append(
+            Finding(
+                True,
+                "node-role",
+                "no ecr.node_roles configured; nodes need ecr:BatchImportUpstreamImage and ecr:CreateRepository from elsewhere",
+            )
+        )
     trust: dict[str, dict | None] = {}
     docs: dict[str, list[dict]] = {}
     for up in desired.rules:

@@ -169,7 +169,12 @@ def desired_state(ecr: EcrSettings, account: str, region: str, partition: str = 
                         # Every Region: one global policy serves each Region it is applied from.
                         "Resource": sorted(repository_arn("*", account, r.name, partition) for r in ecr.repositories),
                     },
-                    {"Sid": "GetAuthorizationToken", "Effect": "Allow", "Action": "ecr:GetAuthorizationToken", "Resource": "*"},
+                    {
+                        "Sid": "GetAuthorizationToken",
+                        "Effect": "Allow",
+                        "Action": "ecr:GetAuthorizationToken",
+                        "Resource": "*",
+                    },
                 ],
             },
         )
@@ -211,7 +216,9 @@ def template_differences(want: dict, have: dict) -> list[str]:
             diffs.append(key)
     if sorted(want.get("appliedFor", [])) != sorted(have.get("appliedFor", [])):
         diffs.append("appliedFor")
-    if (have.get("encryptionConfiguration") or {}).get("encryptionType", "AES256") != want["encryptionConfiguration"]["encryptionType"]:
+    if (have.get("encryptionConfiguration") or {}).get("encryptionType", "AES256") != want["encryptionConfiguration"][
+        "encryptionType"
+    ]:
         diffs.append("encryptionConfiguration")
     if not _json_equal(want.get("lifecyclePolicy"), have.get("lifecyclePolicy")):
         diffs.append("lifecyclePolicy")
@@ -263,9 +270,25 @@ def plan(desired: Desired, observed: Observed, *, rotate_credentials: bool = Fal
         have = observed.secrets.get(up.secret)
         source = f"credentials from ${up.username_env}/${up.token_env}, a prompt or --credentials-stdin"
         if have is None:
-            changes.append(Change("create", "secret", up.secret, f"{up.host} needs credentials; {source}", {"host": up.host, "name": up.secret}))
+            changes.append(
+                Change(
+                    "create",
+                    "secret",
+                    up.secret,
+                    f"{up.host} needs credentials; {source}",
+                    {"host": up.host, "name": up.secret},
+                )
+            )
         elif rotate_credentials:
-            changes.append(Change("update", "secret", up.secret, f"--rotate-credentials; {source}", {"host": up.host, "name": up.secret, "arn": have["ARN"]}))
+            changes.append(
+                Change(
+                    "update",
+                    "secret",
+                    up.secret,
+                    f"--rotate-credentials; {source}",
+                    {"host": up.host, "name": up.secret, "arn": have["ARN"]},
+                )
+            )
 
     # Pull-through cache rules.
     consumed: set[str] = set()
@@ -274,13 +297,27 @@ def plan(desired: Desired, observed: Observed, *, rotate_credentials: bool = Fal
         spec = _rule_spec(up)
         if have is None:
             old = next(
-                (p for p in sorted(managed) if p not in wanted and p not in consumed and observed.rules[p].get("upstreamRegistryUrl") == up.url
-                 and (observed.rules[p].get("upstreamRepositoryPrefix") or "ROOT") == (up.upstream_prefix or "ROOT")),
+                (
+                    p
+                    for p in sorted(managed)
+                    if p not in wanted
+                    and p not in consumed
+                    and observed.rules[p].get("upstreamRegistryUrl") == up.url
+                    and (observed.rules[p].get("upstreamRepositoryPrefix") or "ROOT") == (up.upstream_prefix or "ROOT")
+                ),
                 None,
             )
             if old is not None:
                 consumed.add(old)
-                changes.append(Change("replace", "rule", up.prefix, f"prefix changed: {old} -> {up.prefix} (rules can only be recreated)", {**spec, "old_prefix": old}))
+                changes.append(
+                    Change(
+                        "replace",
+                        "rule",
+                        up.prefix,
+                        f"prefix changed: {old} -> {up.prefix} (rules can only be recreated)",
+                        {**spec, "old_prefix": old},
+                    )
+                )
             else:
                 via = f"ECR to ECR{', role ' + up.role if up.role else ''}" if up.registry == "ecr" else f"via {up.url}"
                 changes.append(Change("create", "rule", up.prefix, f"{up.key} -> {up.prefix}/ {via}", spec))
@@ -290,31 +327,71 @@ def plan(desired: Desired, observed: Observed, *, rotate_credentials: bool = Fal
             reasons.append(f"upstreamRegistryUrl {have.get('upstreamRegistryUrl')} -> {up.url}")
         if have.get("upstreamRegistry") not in (None, up.registry):
             reasons.append(f"upstreamRegistry {have.get('upstreamRegistry')} -> {up.registry}")
-        if (have.get("upstreamRepositoryPrefix") or "ROOT") != (up.upstream_prefix or "ROOT"):  # Update cannot change it
-            reasons.append(f"upstreamRepositoryPrefix {have.get('upstreamRepositoryPrefix') or 'ROOT'} -> {up.upstream_prefix or 'ROOT'}")
+        if (have.get("upstreamRepositoryPrefix") or "ROOT") != (
+            up.upstream_prefix or "ROOT"
+        ):  # Update cannot change it
+            reasons.append(
+                f"upstreamRepositoryPrefix {have.get('upstreamRepositoryPrefix') or 'ROOT'} -> {up.upstream_prefix or 'ROOT'}"
+            )
         if reasons:
-            changes.append(Change("replace", "rule", up.prefix, "; ".join(reasons) + " (rules can only be recreated)", {**spec, "old_prefix": up.prefix}))
+            changes.append(
+                Change(
+                    "replace",
+                    "rule",
+                    up.prefix,
+                    "; ".join(reasons) + " (rules can only be recreated)",
+                    {**spec, "old_prefix": up.prefix},
+                )
+            )
             continue
         secret = observed.secrets.get(up.secret) if up.secret else None
         have_cred = have.get("credentialArn")
         if up.secret is None and have_cred:
-            changes.append(Change("replace", "rule", up.prefix, f"{up.url} needs no credentials but the rule has some", {**spec, "old_prefix": up.prefix}))
+            changes.append(
+                Change(
+                    "replace",
+                    "rule",
+                    up.prefix,
+                    f"{up.url} needs no credentials but the rule has some",
+                    {**spec, "old_prefix": up.prefix},
+                )
+            )
         elif up.secret is not None and (secret is None or secret["ARN"] != have_cred):
             changes.append(Change("update", "rule", up.prefix, f"credentialArn -> secret {up.secret}", spec))
         elif up.registry == "ecr" and (have.get("customRoleArn") or None) != up.role:
             if up.role is None:  # UpdatePullThroughCacheRule cannot clear a role: recreate
-                changes.append(Change("replace", "rule", up.prefix, "customRoleArn removed (rules can only be recreated)", {**spec, "old_prefix": up.prefix}))
+                changes.append(
+                    Change(
+                        "replace",
+                        "rule",
+                        up.prefix,
+                        "customRoleArn removed (rules can only be recreated)",
+                        {**spec, "old_prefix": up.prefix},
+                    )
+                )
             else:
                 changes.append(Change("update", "rule", up.prefix, f"customRoleArn -> {up.role}", spec))
     for prefix in sorted(managed - set(wanted) - consumed):
         rule = observed.rules[prefix]
-        changes.append(Change("delete", "rule", prefix, f"{rule.get('upstreamRegistryUrl')} is no longer in rules:", {"ecrRepositoryPrefix": prefix}))
+        changes.append(
+            Change(
+                "delete",
+                "rule",
+                prefix,
+                f"{rule.get('upstreamRegistryUrl')} is no longer in rules:",
+                {"ecrRepositoryPrefix": prefix},
+            )
+        )
 
     # Repository creation templates.
     for prefix, want in desired.templates.items():
         have = observed.templates.get(prefix)
         if have is None:
-            changes.append(Change("create", "template", prefix, "MUTABLE tags, AES256, lifecycle policy, for PULL_THROUGH_CACHE", want))
+            changes.append(
+                Change(
+                    "create", "template", prefix, "MUTABLE tags, AES256, lifecycle policy, for PULL_THROUGH_CACHE", want
+                )
+            )
         else:
             diffs = template_differences(want, have)
             if diffs:
@@ -327,7 +404,15 @@ def plan(desired: Desired, observed: Observed, *, rotate_credentials: bool = Fal
     for name, want in desired.repositories.items():
         have = observed.repositories.get(name)
         if have is None:
-            changes.append(Change("create", "repository", name, "scan on push, lifecycle policy, tag managed-by=imagemirror", {"name": name, **want}))
+            changes.append(
+                Change(
+                    "create",
+                    "repository",
+                    name,
+                    "scan on push, lifecycle policy, tag managed-by=imagemirror",
+                    {"name": name, **want},
+                )
+            )
             continue
         diffs = []
         if bool(have.get("scanOnPush")) != want["scanOnPush"]:
@@ -335,7 +420,11 @@ def plan(desired: Desired, observed: Observed, *, rotate_credentials: bool = Fal
         if not _json_equal(want["lifecyclePolicy"], have.get("lifecyclePolicy")):
             diffs.append("lifecyclePolicy")
         if diffs:
-            changes.append(Change("update", "repository", name, ", ".join(diffs) + " differ", {"name": name, **want, "fields": diffs}))
+            changes.append(
+                Change(
+                    "update", "repository", name, ", ".join(diffs) + " differ", {"name": name, **want, "fields": diffs}
+                )
+            )
 
     changes.extend(_registry_policy_changes(desired.statement, observed.registry_policy))
 
@@ -344,22 +433,43 @@ def plan(desired: Desired, observed: Observed, *, rotate_credentials: bool = Fal
         name, document = desired.ci_policy
         have = observed.ci_policy
         if have is None:
-            changes.append(Change("create", "iam-policy", name, "least-privilege push to " + ", ".join(desired.repositories) + " (one IAM policy for every Region)",
-                                  {"name": name, "document": document, "regions": [desired.region]}))
+            changes.append(
+                Change(
+                    "create",
+                    "iam-policy",
+                    name,
+                    "least-privilege push to " + ", ".join(desired.repositories) + " (one IAM policy for every Region)",
+                    {"name": name, "document": document, "regions": [desired.region]},
+                )
+            )
         elif not is_tagged(have.get("Tags")):
             pass  # someone else's policy of that name: left alone (doctor reports it)
         else:
-            differs = [normal_statement(s) for s in _statements(have.get("Document"))] != [normal_statement(s) for s in document["Statement"]]
+            differs = [normal_statement(s) for s in _statements(have.get("Document"))] != [
+                normal_statement(s) for s in document["Statement"]
+            ]
             regions = policy_regions(have)
             missing = desired.region not in regions
             if differs or missing:
                 why = ["policy document differs"] if differs else []
                 if missing:
-                    why.append(f"Region {desired.region} joins its {REGIONS_TAG} tag ({' '.join(regions) or 'none yet'})")
-                changes.append(Change("update", "iam-policy", name, "; ".join(why), {
-                    "name": name, "arn": have["Arn"], "document": document if differs else None,
-                    "regions": sorted({*regions, desired.region}),
-                }))
+                    why.append(
+                        f"Region {desired.region} joins its {REGIONS_TAG} tag ({' '.join(regions) or 'none yet'})"
+                    )
+                changes.append(
+                    Change(
+                        "update",
+                        "iam-policy",
+                        name,
+                        "; ".join(why),
+                        {
+                            "name": name,
+                            "arn": have["Arn"],
+                            "document": document if differs else None,
+                            "regions": sorted({*regions, desired.region}),
+                        },
+                    )
+                )
     elif observed.ci_policy is not None and is_tagged(observed.ci_policy.get("Tags")):
         changes.append(_delete_ci_policy(observed.ci_policy, "ci_policy is off"))
 
@@ -367,7 +477,11 @@ def plan(desired: Desired, observed: Observed, *, rotate_credentials: bool = Fal
     wanted_secrets = {u.secret for u in desired.rules if u.secret}
     for name in sorted(observed.secrets):
         if name not in wanted_secrets and is_tagged(observed.secrets[name].get("Tags")):
-            in_use = [p for p, r in observed.rules.items() if r.get("credentialArn") == observed.secrets[name]["ARN"] and p not in managed]
+            in_use = [
+                p
+                for p, r in observed.rules.items()
+                if r.get("credentialArn") == observed.secrets[name]["ARN"] and p not in managed
+            ]
             if not in_use:
                 changes.append(Change("delete", "secret", name, "no configured rule uses it", {"name": name}))
     return changes
@@ -380,7 +494,9 @@ def _statements(document: Any) -> list[dict]:
     return [stmts] if isinstance(stmts, dict) else list(stmts)
 
 
-def _registry_policy_changes(statement: dict | None, policy: dict | None, why: str = "no node_roles configured") -> list[Change]:
+def _registry_policy_changes(
+    statement: dict | None, policy: dict | None, why: str = "no node_roles configured"
+) -> list[Change]:
     stmts = _statements(policy)
     ours = [s for s in stmts if s.get("Sid") == SID]
     others = [s for s in stmts if s.get("Sid") != SID]
@@ -390,11 +506,21 @@ def _registry_policy_changes(statement: dict | None, policy: dict | None, why: s
         if not others:
             return [Change("delete", "registry-policy", SID, f"{why}; no other statements remain", {"document": None})]
         doc = {**policy, "Statement": others}
-        return [Change("delete", "registry-policy", SID, f"{why}; {len(others)} other statement(s) kept", {"document": doc})]
+        return [
+            Change("delete", "registry-policy", SID, f"{why}; {len(others)} other statement(s) kept", {"document": doc})
+        ]
     doc = {"Version": (policy or {}).get("Version", "2012-10-17"), "Statement": [*others, statement]}
     kept = f"; {len(others)} other statement(s) kept" if others else ""
     if not ours:
-        return [Change("create", "registry-policy", SID, "node roles may run ecr:CreateRepository and ecr:BatchImportUpstreamImage on the cache prefixes" + kept, {"document": doc})]
+        return [
+            Change(
+                "create",
+                "registry-policy",
+                SID,
+                "node roles may run ecr:CreateRepository and ecr:BatchImportUpstreamImage on the cache prefixes" + kept,
+                {"document": doc},
+            )
+        ]
     if [normal_statement(s) for s in ours] != [normal_statement(statement)]:
         return [Change("update", "registry-policy", SID, "node roles or prefixes changed" + kept, {"document": doc})]
     return []
@@ -416,14 +542,31 @@ def destroy_plan(desired: Desired, observed: Observed, *, purge_cache: bool = Fa
     for prefix in sorted(observed.rules):
         rule = observed.rules[prefix]
         up = wanted.get(prefix)
-        if up is not None and rule.get("upstreamRegistryUrl") == up.url or up is None and is_managed_template(observed.templates.get(prefix)):
+        if (
+            up is not None
+            and rule.get("upstreamRegistryUrl") == up.url
+            or up is None
+            and is_managed_template(observed.templates.get(prefix))
+        ):
             rule_prefixes.append(prefix)
-            changes.append(Change("delete", "rule", prefix, f"pull-through cache rule for {rule.get('upstreamRegistryUrl')}", {"ecrRepositoryPrefix": prefix}))
+            changes.append(
+                Change(
+                    "delete",
+                    "rule",
+                    prefix,
+                    f"pull-through cache rule for {rule.get('upstreamRegistryUrl')}",
+                    {"ecrRepositoryPrefix": prefix},
+                )
+            )
         elif up is not None:
             notes.append(f"rule {prefix}: kept, it pulls from {rule.get('upstreamRegistryUrl')}, not {up.url}")
     for prefix in sorted(observed.templates):
         if is_managed_template(observed.templates[prefix]):
-            changes.append(Change("delete", "template", prefix, "repository creation template made by imagemirror", {"prefix": prefix}))
+            changes.append(
+                Change(
+                    "delete", "template", prefix, "repository creation template made by imagemirror", {"prefix": prefix}
+                )
+            )
         elif prefix in wanted:
             notes.append(f"template {prefix}: kept, imagemirror did not create it")
     for name, repo in sorted(observed.repositories.items()):
@@ -434,7 +577,11 @@ def destroy_plan(desired: Desired, observed: Observed, *, purge_cache: bool = Fa
         elif repo.get("images", 0):
             notes.append(f"repository {name}: kept, it holds {repo['images']} image(s); delete it by hand")
         else:
-            changes.append(Change("delete", "repository", name, "empty repository made by imagemirror", {"name": name, "force": False}))
+            changes.append(
+                Change(
+                    "delete", "repository", name, "empty repository made by imagemirror", {"name": name, "force": False}
+                )
+            )
     changes.extend(_registry_policy_changes(None, observed.registry_policy, "statement made by imagemirror"))
     if observed.ci_policy is not None:
         if not is_tagged(observed.ci_policy.get("Tags")):
@@ -446,13 +593,24 @@ def destroy_plan(desired: Desired, observed: Observed, *, purge_cache: bool = Fa
             if others:
                 remaining = sorted(set(policy_regions(have)) - {desired.region})
                 uses = "; ".join(f"{r}: {', '.join(what)}" for r, what in sorted(others.items()))
-                notes.append(f"iam-policy {name}: kept, other Regions' registries still use it ({uses}; found by "
-                             f"reading each Region that its {REGIONS_TAG} tag lists)")
+                notes.append(
+                    f"iam-policy {name}: kept, other Regions' registries still use it ({uses}; found by "
+                    f"reading each Region that its {REGIONS_TAG} tag lists)"
+                )
                 if desired.region in policy_regions(have):
-                    changes.append(Change("update", "iam-policy", name, f"Region {desired.region} leaves its {REGIONS_TAG} tag",
-                                          {"name": name, "arn": have["Arn"], "document": None, "regions": remaining}))
+                    changes.append(
+                        Change(
+                            "update",
+                            "iam-policy",
+                            name,
+                            f"Region {desired.region} leaves its {REGIONS_TAG} tag",
+                            {"name": name, "arn": have["Arn"], "document": None, "regions": remaining},
+                        )
+                    )
             elif have.get("AttachmentCount"):
-                notes.append(f"iam-policy {have['Arn']}: kept, attached to {have['AttachmentCount']} identities; detach it first")
+                notes.append(
+                    f"iam-policy {have['Arn']}: kept, attached to {have['AttachmentCount']} identities; detach it first"
+                )
             else:
                 listed = sorted(set(policy_regions(have)) - {desired.region})
                 why = "CI push policy made by imagemirror"
@@ -462,11 +620,17 @@ def destroy_plan(desired: Desired, observed: Observed, *, purge_cache: bool = Fa
     deleted_rules = set(rule_prefixes)
     for name in sorted(observed.secrets):
         if is_tagged(observed.secrets[name].get("Tags")):
-            users = sorted(p for p, r in observed.rules.items() if r.get("credentialArn") == observed.secrets[name]["ARN"] and p not in deleted_rules)
+            users = sorted(
+                p
+                for p, r in observed.rules.items()
+                if r.get("credentialArn") == observed.secrets[name]["ARN"] and p not in deleted_rules
+            )
             if users:
                 notes.append(f"secret {name}: kept, rule(s) {', '.join(users)} still use it")
             else:
-                changes.append(Change("delete", "secret", name, "credential secret made by imagemirror", {"name": name}))
+                changes.append(
+                    Change("delete", "secret", name, "credential secret made by imagemirror", {"name": name})
+                )
         elif name in {u.secret for u in desired.rules}:
             notes.append(f"secret {name}: kept, not tagged managed-by=imagemirror")
     cached = sum(len(observed.cached.get(p, [])) for p in rule_prefixes)
@@ -474,7 +638,13 @@ def destroy_plan(desired: Desired, observed: Observed, *, purge_cache: bool = Fa
         for prefix in rule_prefixes:
             for repo in observed.cached.get(prefix, []):
                 changes.append(
-                    Change("delete", "cached-repository", repo["name"], f"--purge-cache: {repo.get('images', 0)} cached image(s)", {"name": repo["name"], "force": True})
+                    Change(
+                        "delete",
+                        "cached-repository",
+                        repo["name"],
+                        f"--purge-cache: {repo.get('images', 0)} cached image(s)",
+                        {"name": repo["name"], "force": True},
+                    )
                 )
     elif cached:
         notes.append(f"{cached} cached repositories under the rules' prefixes are kept (--purge-cache deletes them)")
@@ -508,10 +678,19 @@ def format_text(changes: list[Change], account: str, region: str, notes: list[st
 
 
 def format_json(changes: list[Change], account: str, region: str, notes: list[str] = ()) -> str:
-    return json.dumps(
-        {"account": account, "region": region, "changes": [c.to_json() for c in changes], "notes": list(notes), "summary": summary(changes)},
-        indent=2,
-    ) + "\n"
+    return (
+        json.dumps(
+            {
+                "account": account,
+                "region": region,
+                "changes": [c.to_json() for c in changes],
+                "notes": list(notes),
+                "summary": summary(changes),
+            },
+            indent=2,
+        )
+        + "\n"
+    )
 
 
 def rules_after(observed: Observed, changes: list[Change]) -> int:
@@ -525,8 +704,10 @@ def quota_problem(desired: Desired, observed: Observed, changes: list[Change]) -
     after = rules_after(observed, changes)
     if after > RULE_QUOTA:
         new = sum(1 for c in changes if c.kind == "rule" and c.action == "create")
-        return (f"{len(observed.rules)} pull-through cache rules exist and the plan creates {new}: {after} would exceed "
-                f"ECR's quota of {RULE_QUOTA} per registry (not adjustable); delete unused rules or drop some from rules:")
+        return (
+            f"{len(observed.rules)} pull-through cache rules exist and the plan creates {new}: {after} would exceed "
+            f"ECR's quota of {RULE_QUOTA} per registry (not adjustable); delete unused rules or drop some from rules:"
+        )
     return None
 
 
@@ -546,23 +727,34 @@ def preflight(desired: Desired, observed: Observed, changes: list[Change]) -> li
     for c in changes:
         if c.kind != "rule":
             continue
-        if c.action == "replace" and c.spec.get("old_prefix") == c.name and not is_managed_template(observed.templates.get(c.name)):
+        if (
+            c.action == "replace"
+            and c.spec.get("old_prefix") == c.name
+            and not is_managed_template(observed.templates.get(c.name))
+        ):
             have = observed.rules.get(c.name) or {}
-            problems.append(f"prefix {c.name} is taken by a rule for {have.get('upstreamRegistryUrl')} that imagemirror did not create; "
-                            "choose another prefix in rules: or delete that rule")
+            problems.append(
+                f"prefix {c.name} is taken by a rule for {have.get('upstreamRegistryUrl')} that imagemirror did not create; "
+                "choose another prefix in rules: or delete that rule"
+            )
     # Nested prefixes: a repository <a>/<b>/x would belong to two rules.
     deleting = {c.name for c in changes if c.kind == "rule" and c.action == "delete"} | {
-        c.spec.get("old_prefix") for c in changes if c.kind == "rule" and c.action == "replace"}
+        c.spec.get("old_prefix") for c in changes if c.kind == "rule" and c.action == "replace"
+    }
     existing = {p for p in observed.rules if p not in deleting}
     for up in desired.rules:
         for other in sorted(existing | {u.prefix for u in desired.rules}):
             if _nested(up.prefix, other):
                 short, long = sorted((up.prefix, other), key=len)
-                problems.append(f"prefixes {short} and {long} nest: a cached repository under {long}/ would match both rules")
+                problems.append(
+                    f"prefixes {short} and {long} nest: a cached repository under {long}/ would match both rules"
+                )
     for c in changes:
         if c.kind == "secret" and c.action == "create" and c.name in observed.deleted_secrets:
-            problems.append(f"secret {c.name} is scheduled for deletion, so it cannot be created; restore it "
-                            f"(aws secretsmanager restore-secret --secret-id {c.name}) or wait until it is deleted")
+            problems.append(
+                f"secret {c.name} is scheduled for deletion, so it cannot be created; restore it "
+                f"(aws secretsmanager restore-secret --secret-id {c.name}) or wait until it is deleted"
+            )
     for up in desired.rules:
         ecr = up.ecr_upstream
         if ecr is None:
@@ -571,19 +763,28 @@ def preflight(desired: Desired, observed: Observed, changes: list[Change]) -> li
         if (account, region) == (desired.account, desired.region):
             problems.append(f"rule {up.prefix}: upstream {up.host} is this registry itself")
         if account != desired.account and up.role is None:
-            problems.append(f"rule {up.prefix}: {up.host} is in another account ({account}); ECR needs an IAM role to pull "
-                            f"from it: set ecr.credentials.{up.host}.role (https://docs.aws.amazon.com/AmazonECR/latest/userguide/pull-through-cache-private.html)")
+            problems.append(
+                f"rule {up.prefix}: {up.host} is in another account ({account}); ECR needs an IAM role to pull "
+                f"from it: set ecr.credentials.{up.host}.role (https://docs.aws.amazon.com/AmazonECR/latest/userguide/pull-through-cache-private.html)"
+            )
         if up.role is not None:
             if up.role.split(":")[4] != desired.account:
-                problems.append(f"rule {up.prefix}: customRoleArn {up.role} must be in this registry's account {desired.account}")
+                problems.append(
+                    f"rule {up.prefix}: customRoleArn {up.role} must be in this registry's account {desired.account}"
+                )
             elif up.role.split(":")[1] != desired.partition:
                 problems.append(f"rule {up.prefix}: customRoleArn {up.role} is not in partition {desired.partition}")
             elif observed.roles.get(up.role) is False:
                 problems.append(f"rule {up.prefix}: role {up.role} does not exist in account {desired.account}")
-    arns = [*((desired.statement or {}).get("Principal", {}).get("AWS", [])), *([desired.creation_role] if desired.creation_role else [])]
+    arns = [
+        *((desired.statement or {}).get("Principal", {}).get("AWS", [])),
+        *([desired.creation_role] if desired.creation_role else []),
+    ]
     for arn in arns:
         if arn.split(":")[1] != desired.partition:
-            problems.append(f"{arn} is not in partition {desired.partition} (the one STS reports for these credentials)")
+            problems.append(
+                f"{arn} is not in partition {desired.partition} (the one STS reports for these credentials)"
+            )
     role = desired.creation_role
     if role and desired.templates and observed.roles.get(role) is False:
         problems.append(f"ecr.creation_role {role} does not exist in account {desired.account}")

@@ -25,7 +25,9 @@ import re
 
 UG_PTC = "https://docs.aws.amazon.com/AmazonECR/latest/userguide/pull-through-cache.html"
 GOV_ECR = "https://docs.aws.amazon.com/govcloud-us/latest/UserGuide/govcloud-ecr.html"
-NEWS_2023 = "https://aws.amazon.com/about-aws/whats-new/2023/11/amazon-ecr-pull-through-cache-additional-upstream-registries/"
+NEWS_2023 = (
+    "https://aws.amazon.com/about-aws/whats-new/2023/11/amazon-ecr-pull-through-cache-additional-upstream-registries/"
+)
 PRICING = "https://aws.amazon.com/ecr/pricing/"
 
 REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-[0-9]\Z")

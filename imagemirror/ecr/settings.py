@@ -190,7 +190,9 @@ def parse(settings) -> EcrSettings:
     account = raw.get("account")
     if account is not None:
         if isinstance(account, int) and not isinstance(account, bool):
-            raise settings.error('ecr.account: quote the account id ("012345678901") so leading zeros survive', "ecr", "account")
+            raise settings.error(
+                'ecr.account: quote the account id ("012345678901") so leading zeros survive', "ecr", "account"
+            )
         if not isinstance(account, str) or not _ACCOUNT.match(account):
             raise settings.error(f"ecr.account: {account!r} is not a 12-digit AWS account id", "ecr", "account")
 
@@ -210,7 +212,9 @@ def parse(settings) -> EcrSettings:
         raise settings.error("ecr.lifecycle must be a mapping {untagged_days, keep_last}", "ecr", "lifecycle")
     for key in lifecycle:
         if key not in ("untagged_days", "keep_last"):
-            raise settings.error(f"ecr.lifecycle: unknown key {key!r} (expected untagged_days, keep_last)", "ecr", "lifecycle", key)
+            raise settings.error(
+                f"ecr.lifecycle: unknown key {key!r} (expected untagged_days, keep_last)", "ecr", "lifecycle", key
+            )
     untagged_days = _count(settings, lifecycle.get("untagged_days", 14), "ecr", "lifecycle", "untagged_days")
     keep_last = _count(settings, lifecycle.get("keep_last", 50), "ecr", "lifecycle", "keep_last")
 
@@ -228,7 +232,9 @@ def parse(settings) -> EcrSettings:
 
     price = raw.get("storage_price")
     if price is not None and (isinstance(price, bool) or not isinstance(price, (int, float)) or not 0 <= price <= 100):
-        raise settings.error(f"ecr.storage_price: {price!r} must be USD per GB-month (a number from 0 to 100)", "ecr", "storage_price")
+        raise settings.error(
+            f"ecr.storage_price: {price!r} must be USD per GB-month (a number from 0 to 100)", "ecr", "storage_price"
+        )
 
     upstreams = _upstreams(settings, raw.get("credentials"), region, account)
     return EcrSettings(
@@ -263,7 +269,13 @@ def _repositories(settings, raw: dict) -> tuple[Repository, ...]:
         if isinstance(item, dict):
             for key in item:
                 if key not in ("name", "keep_last"):
-                    raise settings.error(f"ecr.repositories: unknown key {key!r} (expected name, keep_last)", "ecr", "repositories", i, key)
+                    raise settings.error(
+                        f"ecr.repositories: unknown key {key!r} (expected name, keep_last)",
+                        "ecr",
+                        "repositories",
+                        i,
+                        key,
+                    )
             if "keep_last" in item:
                 keep = _count(settings, item["keep_last"], "ecr", "repositories", i, "keep_last")
             name = item.get("name")
@@ -277,38 +289,66 @@ def _repositories(settings, raw: dict) -> tuple[Repository, ...]:
     return tuple(out)
 
 
-def _upstreams(settings, credentials: Any, region: str | None = None, account: str | None = None) -> tuple[Upstream, ...]:
+def _upstreams(
+    settings, credentials: Any, region: str | None = None, account: str | None = None
+) -> tuple[Upstream, ...]:
     credentials = credentials or {}
     if not isinstance(credentials, dict):
-        raise settings.error("ecr.credentials must map upstream hosts to {username_env, token_env}", "ecr", "credentials")
+        raise settings.error(
+            "ecr.credentials must map upstream hosts to {username_env, token_env}", "ecr", "credentials"
+        )
     creds: dict[str, tuple[str, dict]] = {}
     for host, entry in credentials.items():
         chost = canonical_host(str(host))
         if chost not in {split_rule(key)[0] for key in settings.rules}:
             raise settings.error(f"ecr.credentials: {host!r} has no rule in 'rules'", "ecr", "credentials", host)
         if not isinstance(entry, dict):
-            raise settings.error(f"ecr.credentials.{host}: must be a mapping {{username_env, token_env}}", "ecr", "credentials", host)
+            raise settings.error(
+                f"ecr.credentials.{host}: must be a mapping {{username_env, token_env}}", "ecr", "credentials", host
+            )
         allowed = ECR_CREDENTIAL_KEYS if ECR_HOST.match(chost) else CREDENTIAL_KEYS
         for key, value in entry.items():
             if key not in allowed:
                 raise settings.error(
                     f"ecr.credentials.{host}: unknown key {key!r} (expected {', '.join(allowed)})"
-                    + (": an ECR upstream authenticates with an IAM role, not a secret" if allowed is ECR_CREDENTIAL_KEYS else ""),
-                    "ecr", "credentials", host, key,
+                    + (
+                        ": an ECR upstream authenticates with an IAM role, not a secret"
+                        if allowed is ECR_CREDENTIAL_KEYS
+                        else ""
+                    ),
+                    "ecr",
+                    "credentials",
+                    host,
+                    key,
                 )
             if key == "role":
                 if not isinstance(value, str) or not _ROLE_ARN.match(value):
-                    raise settings.error(f"ecr.credentials.{host}.role: {value!r} is not an IAM role ARN", "ecr", "credentials", host, key)
+                    raise settings.error(
+                        f"ecr.credentials.{host}.role: {value!r} is not an IAM role ARN",
+                        "ecr",
+                        "credentials",
+                        host,
+                        key,
+                    )
                 if account is not None and value.split(":")[4] != account:
                     raise settings.error(
                         f"ecr.credentials.{host}.role: {value} must be in the cache's account {account} (customRoleArn, {UG_PRIV})",
-                        "ecr", "credentials", host, key,
+                        "ecr",
+                        "credentials",
+                        host,
+                        key,
                     )
                 continue
             pattern = _SECRET_NAME if key == "secret" else _ENV
             if not isinstance(value, str) or not pattern.match(value):
-                what = "a secret name starting with 'ecr-pullthroughcache/'" if key == "secret" else "an environment variable name"
-                raise settings.error(f"ecr.credentials.{host}.{key}: {value!r} is not {what}", "ecr", "credentials", host, key)
+                what = (
+                    "a secret name starting with 'ecr-pullthroughcache/'"
+                    if key == "secret"
+                    else "an environment variable name"
+                )
+                raise settings.error(
+                    f"ecr.credentials.{host}.{key}: {value!r} is not {what}", "ecr", "credentials", host, key
+                )
         creds[chost] = (str(host), entry)
 
     out: list[Upstream] = []
@@ -320,7 +360,8 @@ def _upstreams(settings, credentials: Any, region: str | None = None, account: s
                 f"rule {host!r}: ECR pull-through cache cannot mirror {host}: {refusal_for(host)}; supported: "
                 + ", ".join([*UPSTREAMS, "<name>.azurecr.io", "<account>.dkr.ecr.<region>.amazonaws.com"])
                 + "; remove the rule or mirror it another way",
-                "rules", key,
+                "rules",
+                key,
             )
         if not 2 <= len(prefix) <= 30 or not _RULE_PREFIX.match(prefix):
             raise settings.error(
@@ -330,11 +371,17 @@ def _upstreams(settings, credentials: Any, region: str | None = None, account: s
         if upstream_prefix is not None and registry != "ecr":
             raise settings.error(
                 f"rule {key!r}: an upstream repository prefix (upstreamRepositoryPrefix) is documented for ECR-to-ECR "
-                f"rules only ({UG_WILD}); map the whole host {host}", "rules", key,
+                f"rules only ({UG_WILD}); map the whole host {host}",
+                "rules",
+                key,
             )
-        if upstream_prefix is not None and (not 2 <= len(upstream_prefix) <= 30 or not _RULE_PREFIX.match(upstream_prefix)):
+        if upstream_prefix is not None and (
+            not 2 <= len(upstream_prefix) <= 30 or not _RULE_PREFIX.match(upstream_prefix)
+        ):
             raise settings.error(
-                f"rule {key!r}: {upstream_prefix!r} is not a valid upstreamRepositoryPrefix (2-30 characters)", "rules", key
+                f"rule {key!r}: {upstream_prefix!r} is not a valid upstreamRepositoryPrefix (2-30 characters)",
+                "rules",
+                key,
             )
         written, entry = creds.get(host, (host, {}))
         if registry == "ecr":
@@ -342,7 +389,10 @@ def _upstreams(settings, credentials: Any, region: str | None = None, account: s
             continue
         if entry and not needs_secret:
             raise settings.error(
-                f"ecr.credentials: {written!r} needs no credentials (ECR pulls {url} anonymously)", "ecr", "credentials", written
+                f"ecr.credentials: {written!r} needs no credentials (ECR pulls {url} anonymously)",
+                "ecr",
+                "credentials",
+                written,
             )
         if needs_secret:
             slug = env_slug(host)
@@ -364,8 +414,9 @@ def _upstreams(settings, credentials: Any, region: str | None = None, account: s
     return tuple(sorted(out, key=lambda u: u.prefix))
 
 
-def _ecr_upstream(settings, host: str, prefix: str, role: str | None, region: str | None,
-                  upstream_prefix: str | None = None) -> Upstream:
+def _ecr_upstream(
+    settings, host: str, prefix: str, role: str | None, region: str | None, upstream_prefix: str | None = None
+) -> Upstream:
     """An ECR-to-ECR rule: same partition, never the cache itself (checked again against STS)."""
     m = ECR_HOST.match(host)
     assert m is not None
@@ -377,7 +428,8 @@ def _ecr_upstream(settings, host: str, prefix: str, role: str | None, region: st
         raise settings.error(
             f"rule {host!r}: ECR to ECR pull-through cache works only within one partition "
             f"({partition_of(up_region)} is not {partition_of(region)}; {UG_PTC})",
-            "rules", host,
+            "rules",
+            host,
         )
     if settings.registry is not None and settings.registry == host:
         raise settings.error(f"rule {host!r}: the upstream is the cache registry itself", "rules", host)

@@ -11,7 +11,9 @@ def ci_policy_arn(account: str, name: str, partition: str = "aws") -> str:
     return f"arn:{partition}:iam::{account}:policy/{name}"
 
 
-def observe(client: AwsClient, ecr: EcrSettings, desired: Desired, *, cached: bool = False, global_users: bool = False) -> Observed:
+def observe(
+    client: AwsClient, ecr: EcrSettings, desired: Desired, *, cached: bool = False, global_users: bool = False
+) -> Observed:
     """Everything plan/destroy/doctor compare against.  Never writes.
 
     ``global_users`` (destroy): for the CI policy, read every other Region its

@@ -54,14 +54,16 @@ def collect(client, prefixes: list[str], workers: int = 8) -> list[Repo]:
 
     def fill(repo: Repo) -> Repo:
         for d in client.images(repo.name):
-            repo.images.append({
-                "digest": d.get("imageDigest"),
-                "tags": list(d.get("imageTags") or []),
-                "bytes": int(d.get("imageSizeInBytes") or 0),
-                "pushed": d.get("imagePushedAt"),
-                "pulled": d.get("lastRecordedPullTime"),
-                "media": d.get("imageManifestMediaType"),
-            })
+            repo.images.append(
+                {
+                    "digest": d.get("imageDigest"),
+                    "tags": list(d.get("imageTags") or []),
+                    "bytes": int(d.get("imageSizeInBytes") or 0),
+                    "pushed": d.get("imagePushedAt"),
+                    "pulled": d.get("lastRecordedPullTime"),
+                    "media": d.get("imageManifestMediaType"),
+                }
+            )
         return repo
 
     if len(repos) < 2:
@@ -149,14 +151,16 @@ def build(repos: list[Repo], prefixes: list[str], price: float | None, refs: dic
             cached_referenced += len(ok)
             for i in repo.images:
                 if id(i) not in ok:
-                    stale.append({
-                        "repository": repo.name,
-                        "tags": sorted(i["tags"]),
-                        "digest": i["digest"],
-                        "bytes": i["counted"],
-                        "last_pull": _iso(i["pulled"]),
-                        "monthly_cost": cost(i["counted"]),
-                    })
+                    stale.append(
+                        {
+                            "repository": repo.name,
+                            "tags": sorted(i["tags"]),
+                            "digest": i["digest"],
+                            "bytes": i["counted"],
+                            "last_pull": _iso(i["pulled"]),
+                            "monthly_cost": cost(i["counted"]),
+                        }
+                    )
         rows.append(row)
     if refs is not None:
         for name in sorted(refs):
@@ -165,20 +169,28 @@ def build(repos: list[Repo], prefixes: list[str], price: float | None, refs: dic
                 present = repo is not None and any(i["digest"] == key or key in i["tags"] for i in repo.images)
                 if not present:
                     sep = "@" if key.startswith("sha256:") else ":"
-                    cold.append({"repository": name, "reference": f"{name}{sep}{key}", "where": sorted(set(where)),
-                                 "prefix": owner(name, prefixes)})
+                    cold.append(
+                        {
+                            "repository": name,
+                            "reference": f"{name}{sep}{key}",
+                            "where": sorted(set(where)),
+                            "prefix": owner(name, prefixes),
+                        }
+                    )
     groups = []
     for prefix in prefixes:
         mine = [r for r in rows if r["prefix"] == prefix]
         nbytes = sum(r["bytes"] for r in mine)
-        groups.append({
-            "prefix": prefix,
-            "repositories": len(mine),
-            "images": sum(r["images"] for r in mine),
-            "bytes": nbytes,
-            "last_pull": max((r["last_pull"] for r in mine if r["last_pull"]), default=None),
-            "monthly_cost": cost(nbytes),
-        })
+        groups.append(
+            {
+                "prefix": prefix,
+                "repositories": len(mine),
+                "images": sum(r["images"] for r in mine),
+                "bytes": nbytes,
+                "last_pull": max((r["last_pull"] for r in mine if r["last_pull"]), default=None),
+                "monthly_cost": cost(nbytes),
+            }
+        )
     total = sum(r["bytes"] for r in rows)
     report: dict[str, Any] = {
         "price_per_gb_month": price,
@@ -210,29 +222,42 @@ def money(value: float | None) -> str:
 
 def format_text(report: dict, *, account: str, region: str, host: str) -> str:
     price = report["price_per_gb_month"]
-    lines = [f"Cache usage of {host} (account {account}, {region}); storage at "
-             + (f"${price:.3f} per GB-month" if price is not None else "an unknown price (set ecr.storage_price)") + ":"]
+    lines = [
+        f"Cache usage of {host} (account {account}, {region}); storage at "
+        + (f"${price:.3f} per GB-month" if price is not None else "an unknown price (set ecr.storage_price)")
+        + ":"
+    ]
     rows = report["repositories"]
     width = max([len(r["repository"]) + 2 for r in rows] + [len(g["prefix"]) + 1 for g in report["prefixes"]] + [10])
     lines.append(f"  {'REPOSITORY':<{width}}  {'IMAGES':>6}  {'SIZE':>10}  {'LAST PULL':<25}  {'PER MONTH':>10}")
     for g in report["prefixes"]:
-        lines.append(f"  {g['prefix'] + '/':<{width}}  {g['images']:>6}  {size(g['bytes']):>10}  {(g['last_pull'] or 'never'):<25}  {money(g['monthly_cost']):>10}")
+        lines.append(
+            f"  {g['prefix'] + '/':<{width}}  {g['images']:>6}  {size(g['bytes']):>10}  {(g['last_pull'] or 'never'):<25}  {money(g['monthly_cost']):>10}"
+        )
         for r in rows:
             if r["prefix"] == g["prefix"]:
-                lines.append(f"    {r['repository']:<{width - 2}}  {r['images']:>6}  {size(r['bytes']):>10}  {(r['last_pull'] or 'never'):<25}  {money(r['monthly_cost']):>10}")
+                lines.append(
+                    f"    {r['repository']:<{width - 2}}  {r['images']:>6}  {size(r['bytes']):>10}  {(r['last_pull'] or 'never'):<25}  {money(r['monthly_cost']):>10}"
+                )
     t = report["total"]
-    lines.append(f"  {'total':<{width}}  {t['images']:>6}  {size(t['bytes']):>10}  {'':<25}  {money(t['monthly_cost']):>10}")
+    lines.append(
+        f"  {'total':<{width}}  {t['images']:>6}  {size(t['bytes']):>10}  {'':<25}  {money(t['monthly_cost']):>10}"
+    )
     if "stale" in report:
         lines.append(f"Cached and referenced: {report['cached_referenced']} image(s).")
-        lines.append(f"Cached but no longer referenced (lifecycle expiry candidates): {len(report['stale'])} image(s), "
-                     f"{size(report['stale_bytes'])}, {money(report['stale_monthly_cost'])} per month:")
+        lines.append(
+            f"Cached but no longer referenced (lifecycle expiry candidates): {len(report['stale'])} image(s), "
+            f"{size(report['stale_bytes'])}, {money(report['stale_monthly_cost'])} per month:"
+        )
         for s in report["stale"]:
             name = s["repository"] + (":" + ",".join(s["tags"]) if s["tags"] else "@" + str(s["digest"]))
             lines.append(f"  {name}  {size(s['bytes'])}  last pull {s['last_pull'] or 'never'}")
         lines.append(f"Referenced but not cached yet (run `imagemirror warm PATH`): {len(report['cold'])}:")
         for c in report["cold"]:
             lines.append(f"  {c['reference']}  ({', '.join(c['where'][:3])}{', ...' if len(c['where']) > 3 else ''})")
-    lines.append(f"Sizes are DescribeImages imageSizeInBytes (shared layers counted per image); price source: {PRICE_SOURCE}.")
+    lines.append(
+        f"Sizes are DescribeImages imageSizeInBytes (shared layers counted per image); price source: {PRICE_SOURCE}."
+    )
     return "\n".join(lines) + "\n"
 
 
@@ -246,7 +271,18 @@ def format_csv(report: dict, *, account: str, region: str, host: str) -> str:
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(["kind", "prefix", "repository", "reference", "images", "bytes", "last_pull", "monthly_cost_usd"])
     for r in report["repositories"]:
-        w.writerow(["repository", r["prefix"], r["repository"], "", r["images"], r["bytes"], r["last_pull"] or "", _num(r["monthly_cost"])])
+        w.writerow(
+            [
+                "repository",
+                r["prefix"],
+                r["repository"],
+                "",
+                r["images"],
+                r["bytes"],
+                r["last_pull"] or "",
+                _num(r["monthly_cost"]),
+            ]
+        )
     for s in report.get("stale", []):
         ref = s["repository"] + (":" + ",".join(s["tags"]) if s["tags"] else "@" + str(s["digest"]))
         w.writerow(["stale", "", s["repository"], ref, 1, s["bytes"], s["last_pull"] or "", _num(s["monthly_cost"])])

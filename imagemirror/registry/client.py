@@ -353,8 +353,9 @@ class RegistryClient:
         host = parts.netloc
 
         def attempt() -> bytes:
-            resp = self._call("GET", host, parts.path or "/", None, {"Accept": accept} if accept else None,
-                              url=url, label=label)
+            resp = self._call(
+                "GET", host, parts.path or "/", None, {"Accept": accept} if accept else None, url=url, label=label
+            )
             try:
                 return self._read_limited(resp, limit, label, "response")
             finally:
@@ -368,6 +369,7 @@ class RegistryClient:
         path = f"/v2/{repo}/tags/list"
         tags: list[str] = []
         for _page in range(100):
+
             def attempt(path=path):
                 resp = self._call("GET", host, path, repo, {"Accept": "application/json"})
                 try:
@@ -413,9 +415,7 @@ class RegistryClient:
         what = f"{host}/{repo}{'@' if ':' in reference else ':'}{reference}"
 
         def attempt() -> Manifest:
-            resp = self._call(
-                "GET", host, f"/v2/{repo}/manifests/{reference}", repo, {"Accept": accept}
-            )
+            resp = self._call("GET", host, f"/v2/{repo}/manifests/{reference}", repo, {"Accept": accept})
             try:
                 body = self._read_limited(resp, MAX_MANIFEST_BYTES, what, "manifest")
             finally:
@@ -471,14 +471,17 @@ class RegistryClient:
             try:
                 length = resp.headers.get("Content-Length") or ""
                 if size is not None and length.isdigit() and int(length) > size:
-                    raise RegistryError(f"{what}: the registry sends {length} bytes, more than the {size} "
-                                        "its descriptor gives (not retried)")
+                    raise RegistryError(
+                        f"{what}: the registry sends {length} bytes, more than the {size} "
+                        "its descriptor gives (not retried)"
+                    )
                 for chunk in resp.stream(BLOB_CHUNK):
                     hasher.update(chunk)
                     got += len(chunk)
                     if size is not None and got > size:
-                        raise RegistryError(f"{what}: blob larger than the {size} bytes its descriptor gives "
-                                            "(not retried)")
+                        raise RegistryError(
+                            f"{what}: blob larger than the {size} bytes its descriptor gives (not retried)"
+                        )
                     if progress is not None:
                         progress(len(chunk))
                     self._check_deadline(what)
@@ -493,7 +496,9 @@ class RegistryClient:
             actual = "sha256:" + hasher.hexdigest()
             if (size is not None and got != size) or actual != digest:
                 detail = f"got {got} bytes" + (f" of {size}" if size is not None else "")
-                raise RegistryError(f"{what}: blob digest mismatch ({detail}, sha256 {actual[7:19]}...)", retryable=True)
+                raise RegistryError(
+                    f"{what}: blob digest mismatch ({detail}, sha256 {actual[7:19]}...)", retryable=True
+                )
             cached = cache_evidence(resp.headers, redirected[-1] if redirected else None)
             return BlobResult(digest, got, attempts, cached, bool(redirected))
 
@@ -563,7 +568,9 @@ class RegistryClient:
                 if not exc.retryable or attempt >= self.retries:
                     if exc.retryable and attempt:
                         raise RegistryError(
-                            f"{exc} (after {attempt + 1} attempts)", status=exc.status, code=exc.code,
+                            f"{exc} (after {attempt + 1} attempts)",
+                            status=exc.status,
+                            code=exc.code,
                             auth=exc.auth,
                         ) from None
                     raise
@@ -612,8 +619,14 @@ class RegistryClient:
             log.debug("%s %s %s", method, url, redact(headers))
         try:
             resp = self.pool.urlopen(
-                method, url, body=body, headers=headers, redirect=False, retries=False,
-                preload_content=False, timeout=self._timeout(),
+                method,
+                url,
+                body=body,
+                headers=headers,
+                redirect=False,
+                retries=False,
+                preload_content=False,
+                timeout=self._timeout(),
             )
         except self._urllib3.exceptions.HTTPError as exc:
             raise self._transport_error(what or safe_url(url), exc) from None
@@ -621,9 +634,19 @@ class RegistryClient:
             log.debug("-> %s %s", resp.status, redact(dict(resp.headers)))
         return resp
 
-    def _call(self, method: str, host: str, path: str, repo: str | None, headers: dict | None = None,
-              *, stream: bool = False, redirects: list | None = None, url: str | None = None,
-              label: str | None = None):
+    def _call(
+        self,
+        method: str,
+        host: str,
+        path: str,
+        repo: str | None,
+        headers: dict | None = None,
+        *,
+        stream: bool = False,
+        redirects: list | None = None,
+        url: str | None = None,
+        label: str | None = None,
+    ):
         """One exchange: the auth challenge and redirects.  ``url``: an absolute URL instead of
         ``host`` + ``path`` (``host`` is then its ``host:port``).  Credentials go only to the
         origin of the first URL (scheme, host and port); a redirect anywhere else -- another
@@ -671,8 +694,9 @@ class RegistryClient:
             raise self._status_error(host, path, status, resp.headers, body, what)
         raise RegistryError(f"{what}: too many redirects")
 
-    def _status_error(self, host: str, path: str, status: int, headers, body: bytes,
-                      what: str | None = None) -> RegistryError:
+    def _status_error(
+        self, host: str, path: str, status: int, headers, body: bytes, what: str | None = None
+    ) -> RegistryError:
         code, message = _error_message(body)
         message = self._scrub(host, message)
         what = what or f"{host}{_describe(path)}"
@@ -685,7 +709,10 @@ class RegistryClient:
             return RegistryError(text, status=status, code=code, auth=auth)
         if status in RETRY_STATUSES:
             return RegistryError(
-                text, status=status, code=code, retryable=True,
+                text,
+                status=status,
+                code=code,
+                retryable=True,
                 retry_after=parse_retry_after(headers.get("Retry-After")),
             )
         return RegistryError(text, status=status, code=code)
@@ -746,7 +773,8 @@ class RegistryClient:
                 raise RegistryError(f"{host}: authentication required; {exc}", status=401, auth="missing") from None
             raise RegistryError(
                 f"{host}: authentication required (HTTP 401) and no credentials for {host}",
-                status=401, auth="missing",
+                status=401,
+                auth="missing",
             )
 
     def _fetch_token(self, host: str, scope: str, params: dict) -> str:
@@ -760,15 +788,18 @@ class RegistryClient:
         query = {k: v for k, v in (("service", params.get("service")), ("scope", scope)) if v}
         headers: dict[str, str] = {"Accept": "application/json"}
         if creds and creds.identity_token:
-            form = urllib.parse.urlencode({**query, "grant_type": "refresh_token", "refresh_token": creds.secret,
-                                           "client_id": "imagemirror"})
+            form = urllib.parse.urlencode(
+                {**query, "grant_type": "refresh_token", "refresh_token": creds.secret, "client_id": "imagemirror"}
+            )
             headers["Content-Type"] = "application/x-www-form-urlencoded"
             resp = self._send("POST", realm, headers, stream=False, body=form.encode())
         else:
             if creds:
                 headers["Authorization"] = creds.basic()
             sep = "&" if urllib.parse.urlsplit(realm).query else "?"
-            resp = self._send("GET", realm + (sep + urllib.parse.urlencode(query) if query else ""), headers, stream=False)
+            resp = self._send(
+                "GET", realm + (sep + urllib.parse.urlencode(query) if query else ""), headers, stream=False
+            )
         if resp.status == 200:
             try:
                 body = self._read_limited(resp, MAX_TOKEN_BYTES, f"{host}: token service", "token response")
@@ -780,11 +811,13 @@ class RegistryClient:
             who = f"credentials from {creds.source} were rejected" if creds else f"no credentials for {host}"
             raise RegistryError(
                 f"{host}: authentication failed at the token service (HTTP {resp.status}); {who}",
-                status=401, auth="rejected" if creds else "missing",
+                status=401,
+                auth="rejected" if creds else "missing",
             )
         if resp.status != 200:
             raise RegistryError(
-                f"{host}: token service answered HTTP {resp.status}", status=resp.status,
+                f"{host}: token service answered HTTP {resp.status}",
+                status=resp.status,
                 retryable=resp.status in RETRY_STATUSES,
                 retry_after=parse_retry_after(resp.headers.get("Retry-After")),
             )

@@ -45,8 +45,14 @@ class PullResult:
 
 
 class DockerEngine:
-    def __init__(self, credentials: CredentialStore | None = None, *, timeout: float = 600.0,
-                 clock: Callable[[], float] = time.monotonic, client=None):
+    def __init__(
+        self,
+        credentials: CredentialStore | None = None,
+        *,
+        timeout: float = 600.0,
+        clock: Callable[[], float] = time.monotonic,
+        client=None,
+    ):
         self.credentials = credentials or CredentialStore()
         self.clock = clock
         if client is None:
@@ -60,8 +66,15 @@ class DockerEngine:
                 raise EngineError(f"cannot reach the Docker engine (DOCKER_HOST): {_short(exc)}") from None
         self.client = client
 
-    def pull(self, host: str, repository: str, tag: str | None, digest: str | None,
-             platform: str | None = None, progress: Callable[[int], None] | None = None) -> PullResult:
+    def pull(
+        self,
+        host: str,
+        repository: str,
+        tag: str | None,
+        digest: str | None,
+        platform: str | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> PullResult:
         """Pull ``host/repository`` by tag (then by digest when pinned) with the host's credentials."""
         from docker.errors import APIError, DockerException
 
@@ -75,13 +88,13 @@ class DockerEngine:
         image_id = ""
         for ref in refs:
             try:
-                stream = self.client.api.pull(name, tag=ref, stream=True, decode=True, auth_config=auth,
-                                              platform=platform)
+                stream = self.client.api.pull(
+                    name, tag=ref, stream=True, decode=True, auth_config=auth, platform=platform
+                )
                 for event in stream:
                     if "error" in event or "errorDetail" in event:
                         detail = event.get("errorDetail") or {}
-                        raise EngineError(f"{name}: {event.get('error') or detail.get('message')}",
-                                          detail.get("code"))
+                        raise EngineError(f"{name}: {event.get('error') or detail.get('message')}", detail.get("code"))
                     current = (event.get("progressDetail") or {}).get("current")
                     layer = event.get("id")
                     if progress and layer and isinstance(current, int) and "Download" in (event.get("status") or ""):
@@ -95,8 +108,9 @@ class DockerEngine:
                 raise self._error(str(exc), exc.status, ref == digest, creds) from None
             except APIError as exc:
                 sep = "@" if ref.startswith("sha256:") else ":"
-                raise self._error(f"{name}{sep}{ref}: {_short(exc.explanation or exc)}", exc.status_code,
-                                  ref == digest, creds) from None
+                raise self._error(
+                    f"{name}{sep}{ref}: {_short(exc.explanation or exc)}", exc.status_code, ref == digest, creds
+                ) from None
             except DockerException as exc:
                 raise EngineError(scrub(f"{name}: {_short(exc)}", secrets_of(creds)), pinned=ref == digest) from None
         try:

@@ -171,8 +171,15 @@ def find(docs: list, ctx: Context) -> list[Found]:
         elif what == "helmfile":
             out.extend(helmfile.find(doc, ctx))
     if manifest:  # what kustomize's images: would match, for a kustomization listing this file
-        kustomize.remember(ctx.file, ctx.text, [f.site.names[0].node.value for f in out if f.source == "manifest"
-                                                and f.site.kind == "string" and "ontainers[" in f.site.path])
+        kustomize.remember(
+            ctx.file,
+            ctx.text,
+            [
+                f.site.names[0].node.value
+                for f in out
+                if f.source == "manifest" and f.site.kind == "string" and "ontainers[" in f.site.path
+            ],
+        )
     return out
 
 

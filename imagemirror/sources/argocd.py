@@ -29,7 +29,9 @@ def find(doc: Mapping, ctx: Context) -> list[Found]:
     if skeys.get("source").__class__ is Mapping:
         sources.append((skeys["source"], f"{prefix}.source"))
     if skeys.get("sources").__class__ is Sequence:
-        sources.extend((s, f"{prefix}.sources[{i}]") for i, s in enumerate(skeys["sources"].items) if s.__class__ is Mapping)
+        sources.extend(
+            (s, f"{prefix}.sources[{i}]") for i, s in enumerate(skeys["sources"].items) if s.__class__ is Mapping
+        )
     out: list[Found] = []
     for source, path in sources:
         src = by_key(source)
@@ -118,15 +120,21 @@ def kustomize_image(item, path: str, folder: str | None, ctx: Context) -> Found 
         if not follows and moved != name and any(b == moved for b, _ in incoming):
             follows = {moved}
         if len(follows) > 1:
-            return ("ambiguous", upstream, None,
-                    f"{name!r} matches images that move to different names: {', '.join(sorted(follows))}", [], [])
+            return (
+                "ambiguous",
+                upstream,
+                None,
+                f"{name!r} matches images that move to different names: {', '.join(sorted(follows))}",
+                [],
+                [],
+            )
         follow = follows.pop() if follows else None
         if eq:
             if new_ref is None and follow is None:
                 return status, upstream, target, hint, [], []
             new = f"{follow or name}={new_ref or rest}"
         elif follow is not None:
-            new = new_ref or f"{follow}{value[len(name):]}"  # the tag (or digest) that follows the name
+            new = new_ref or f"{follow}{value[len(name) :]}"  # the tag (or digest) that follows the name
         elif new_ref is not None and not ctx.revert:
             new = f"{name}={new_ref}"
         else:

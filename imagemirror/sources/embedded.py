@@ -22,8 +22,21 @@ from . import templates
 class Embedded:
     """One string that holds YAML: its parse, and how its offsets map to the outer text."""
 
-    __slots__ = ("block", "text", "events", "docs", "mappable", "error", "_outer_starts", "_first", "_indent",
-                 "_inner", "proxies", "frozen", "spans")
+    __slots__ = (
+        "block",
+        "text",
+        "events",
+        "docs",
+        "mappable",
+        "error",
+        "_outer_starts",
+        "_first",
+        "_indent",
+        "_inner",
+        "proxies",
+        "frozen",
+        "spans",
+    )
 
     def __init__(self, block: Scalar, outer: str, outer_lines: LineIndex):
         self.block = block

@@ -49,7 +49,9 @@ class Insert:
 
 
 def _remote(entry: str) -> bool:
-    return "://" in entry or entry.startswith(("github.com/", "gitlab.com/", "bitbucket.org/", "git@")) or "?ref=" in entry
+    return (
+        "://" in entry or entry.startswith(("github.com/", "gitlab.com/", "bitbucket.org/", "git@")) or "?ref=" in entry
+    )
 
 
 def find(doc: Mapping, ctx: Context) -> list[Found]:
@@ -111,8 +113,15 @@ def _check_paths(keys: dict, base: str, ctx: Context) -> None:
                             value = string(item)
                             if value is not None:
                                 _, eq, rest = value.partition("=")
-                                sub = Scalar(rest if eq else value, item.style, item.start, item.end, item.props,
-                                             item.line, item.column)
+                                sub = Scalar(
+                                    rest if eq else value,
+                                    item.style,
+                                    item.start,
+                                    item.end,
+                                    item.props,
+                                    item.line,
+                                    item.column,
+                                )
                                 need(sub, f"{key} file", False)
                 need(g.get("env"), f"{key} file", False)
     charts = keys.get("helmCharts")
@@ -167,8 +176,11 @@ def image_entry(entry, path: str, base: str, ctx: Context, kkeys: dict | None = 
     tag = keys.get("newTag")
     digest = keys.get("digest")
     main = new_name if new_name is not None else name
-    site = Site(path=f"{path}.{'newName' if new_name is not None else 'name'}", kind="map",
-                names=[Part(main, "name", key="newName" if new_name is not None else "name")])
+    site = Site(
+        path=f"{path}.{'newName' if new_name is not None else 'name'}",
+        kind="map",
+        names=[Part(main, "name", key="newName" if new_name is not None else "name")],
+    )
     if string(tag) is not None:
         site.tag = Part(tag, "tag", key="newTag")
     if string(digest) is not None:
@@ -184,8 +196,14 @@ def image_entry(entry, path: str, base: str, ctx: Context, kkeys: dict | None = 
         if not follows and moved != n and any(b == moved for b, _ in incoming):
             follows = {moved}  # the base was moved already: match it again
         if len(follows) > 1:
-            return ("ambiguous", upstream, None,
-                    f"{n!r} matches images that move to different names: {', '.join(sorted(follows))}", [], [])
+            return (
+                "ambiguous",
+                upstream,
+                None,
+                f"{n!r} matches images that move to different names: {', '.join(sorted(follows))}",
+                [],
+                [],
+            )
         follow = follows.pop() if follows else None
         out_edits = [(node, value) for node, value in edits if node is not name]
         inserts = []

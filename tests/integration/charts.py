@@ -47,8 +47,13 @@ class ChartSpec:
     app_version: str = "1.0"
 
     def files(self) -> dict[str, bytes]:
-        meta = [f"apiVersion: {self.api_version}", f"name: {self.name}", f"version: {self.version}",
-                f'appVersion: "{self.app_version}"', "type: application"]
+        meta = [
+            f"apiVersion: {self.api_version}",
+            f"name: {self.name}",
+            f"version: {self.version}",
+            f'appVersion: "{self.app_version}"',
+            "type: application",
+        ]
         if self.dependencies:
             meta.append("dependencies:")
             for dep in self.dependencies:
@@ -96,7 +101,10 @@ class ChartSpec:
 
 # Charts shaped like the real ones (image maps as their values.yaml carry them).
 def mariadb(version: str = "20.0.0") -> ChartSpec:
-    return ChartSpec("mariadb", version, """\
+    return ChartSpec(
+        "mariadb",
+        version,
+        """\
         global:
           imageRegistry: ""
         image:
@@ -109,11 +117,17 @@ def mariadb(version: str = "20.0.0") -> ChartSpec:
             registry: docker.io
             repository: bitnami/mysqld-exporter
             tag: 0.15.1-debian-12-r0
-        """)
+        """,
+    )
 
 
-def wordpress(version: str = "23.1.0", packed: bool = True, security: bool = False,
-              mariadb_repo: str = "oci://registry-1.docker.io/bitnamicharts", vendored: bool = True) -> ChartSpec:
+def wordpress(
+    version: str = "23.1.0",
+    packed: bool = True,
+    security: bool = False,
+    mariadb_repo: str = "oci://registry-1.docker.io/bitnamicharts",
+    vendored: bool = True,
+) -> ChartSpec:
     """bitnami/wordpress: mariadb (enabled) and memcached (disabled) subcharts.
 
     ``security`` adds ``global.security.allowInsecureImages: false`` (newer bitnami charts);
@@ -121,11 +135,14 @@ def wordpress(version: str = "23.1.0", packed: bool = True, security: bool = Fal
     """
     security_block = "          security:\n            allowInsecureImages: false\n" if security else ""
     return ChartSpec(
-        "wordpress", version, """\
+        "wordpress",
+        version,
+        """\
         global:
           imageRegistry: ""
 """
-        + security_block + """\
+        + security_block
+        + """\
         image:
           registry: docker.io
           repository: bitnami/wordpress
@@ -147,31 +164,47 @@ def wordpress(version: str = "23.1.0", packed: bool = True, security: bool = Fal
           enabled: false
         """,
         dependencies=[
-            {"name": "mariadb", "version": "20.x.x", "repository": mariadb_repo,
-             "condition": "mariadb.enabled"},
-            {"name": "memcached", "version": "7.x.x", "repository": "oci://registry-1.docker.io/bitnamicharts",
-             "condition": "memcached.enabled"},
+            {"name": "mariadb", "version": "20.x.x", "repository": mariadb_repo, "condition": "mariadb.enabled"},
+            {
+                "name": "memcached",
+                "version": "7.x.x",
+                "repository": "oci://registry-1.docker.io/bitnamicharts",
+                "condition": "memcached.enabled",
+            },
         ],
-        subcharts=([mariadb()] if vendored else []) + [ChartSpec("memcached", "7.4.0", """\
+        subcharts=([mariadb()] if vendored else [])
+        + [
+            ChartSpec(
+                "memcached",
+                "7.4.0",
+                """\
             image:
               registry: docker.io
               repository: bitnami/memcached
               tag: 1.6.31
-            """)],
+            """,
+            )
+        ],
         packed_subcharts=packed,
     )
 
 
 def erpnext(version: str = "7.0.100") -> ChartSpec:
     """frappe/erpnext: ``image`` is repository:tag with no registry key; aliased redis twice."""
-    redis = ChartSpec("redis", "17.15.2", """\
+    redis = ChartSpec(
+        "redis",
+        "17.15.2",
+        """\
         image:
           registry: docker.io
           repository: bitnami/redis
           tag: 7.0.12
-        """)
+        """,
+    )
     return ChartSpec(
-        "erpnext", version, """\
+        "erpnext",
+        version,
+        """\
         image:
           repository: frappe/erpnext
           tag: v15.38.0
@@ -189,10 +222,20 @@ def erpnext(version: str = "7.0.100") -> ChartSpec:
           enabled: false
         """,
         dependencies=[
-            {"name": "redis", "alias": "redis-cache", "version": "17.15.2",
-             "repository": "https://charts.bitnami.com/bitnami", "condition": "redis-cache.enabled"},
-            {"name": "redis", "alias": "redis-queue", "version": "17.15.2",
-             "repository": "https://charts.bitnami.com/bitnami", "condition": "redis-queue.enabled"},
+            {
+                "name": "redis",
+                "alias": "redis-cache",
+                "version": "17.15.2",
+                "repository": "https://charts.bitnami.com/bitnami",
+                "condition": "redis-cache.enabled",
+            },
+            {
+                "name": "redis",
+                "alias": "redis-queue",
+                "version": "17.15.2",
+                "repository": "https://charts.bitnami.com/bitnami",
+                "condition": "redis-queue.enabled",
+            },
         ],
         subcharts=[redis],
     )
@@ -235,10 +278,16 @@ class ChartRepo:
         (self.folder / "charts" / "archives").mkdir(exist_ok=True)
         (self.folder / "charts" / "archives" / name).write_bytes(data)
         url = f"{self.url}/archives/{name}" if absolute_url else f"archives/{name}"
-        self.entries.setdefault(spec.name, []).append({
-            "apiVersion": spec.api_version, "name": spec.name, "version": spec.version,
-            "appVersion": spec.app_version, "digest": hashlib.sha256(data).hexdigest(), "urls": [url],
-        })
+        self.entries.setdefault(spec.name, []).append(
+            {
+                "apiVersion": spec.api_version,
+                "name": spec.name,
+                "version": spec.version,
+                "appVersion": spec.app_version,
+                "digest": hashlib.sha256(data).hexdigest(),
+                "urls": [url],
+            }
+        )
         index = {"apiVersion": "v1", "entries": self.entries, "generated": "2026-01-01T00:00:00Z"}
         # The layout `helm repo index` writes (go-yaml: list items at their key's indentation).
         from ruamel.yaml import YAML
@@ -277,8 +326,12 @@ def push_oci(base_url: str, repository: str, spec: ChartSpec, headers: dict | No
         if location.startswith("/"):
             location = base_url + location
         sep = "&" if "?" in location else "?"
-        req = urllib.request.Request(f"{location}{sep}digest={digest}", data=content, method="PUT",
-                                     headers={**headers, "Content-Type": "application/octet-stream"})
+        req = urllib.request.Request(
+            f"{location}{sep}digest={digest}",
+            data=content,
+            method="PUT",
+            headers={**headers, "Content-Type": "application/octet-stream"},
+        )
         urllib.request.urlopen(req).close()
         return digest
 
@@ -287,12 +340,15 @@ def push_oci(base_url: str, repository: str, spec: ChartSpec, headers: dict | No
         "mediaType": MANIFEST_MEDIA,
         "config": {"mediaType": CONFIG_MEDIA, "digest": blob(config), "size": len(config)},
         "layers": [{"mediaType": CHART_MEDIA, "digest": blob(data), "size": len(data)}],
-        "annotations": {"org.opencontainers.image.title": spec.name,
-                        "org.opencontainers.image.version": spec.version},
+        "annotations": {"org.opencontainers.image.title": spec.name, "org.opencontainers.image.version": spec.version},
     }
     body = json.dumps(manifest).encode()
     tag = spec.version.replace("+", "_")
-    req = urllib.request.Request(f"{base_url}/v2/{repository}/manifests/{tag}", data=body, method="PUT",
-                                 headers={**headers, "Content-Type": MANIFEST_MEDIA})
+    req = urllib.request.Request(
+        f"{base_url}/v2/{repository}/manifests/{tag}",
+        data=body,
+        method="PUT",
+        headers={**headers, "Content-Type": MANIFEST_MEDIA},
+    )
     urllib.request.urlopen(req).close()
     return "sha256:" + hashlib.sha256(body).hexdigest()

@@ -108,12 +108,23 @@ class FaultRegistry:
 
     def add_image(self, repo: str, tag: str, layers: list[bytes]) -> str:
         """An image with a small config and ``layers``; returns the manifest digest."""
-        config = json.dumps({"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": []},
-                             "repo": repo, "tag": tag}).encode()
+        config = json.dumps(
+            {
+                "architecture": "amd64",
+                "os": "linux",
+                "rootfs": {"type": "layers", "diff_ids": []},
+                "repo": repo,
+                "tag": tag,
+            }
+        ).encode()
         cdesc = self.add_blob(config)
         cdesc["mediaType"] = "application/vnd.oci.image.config.v1+json"
-        doc = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json", "config": cdesc,
-               "layers": [self.add_blob(layer) for layer in layers]}
+        doc = {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": cdesc,
+            "layers": [self.add_blob(layer) for layer in layers],
+        }
         body = json.dumps(doc).encode()
         digest = _digest(body)
         self.manifests[(repo, tag)] = (doc["mediaType"], body)
@@ -122,18 +133,34 @@ class FaultRegistry:
 
     def add_index(self, repo: str, tag: str, children: list[tuple[str, dict]]) -> str:
         """An image index over manifests already added (``(digest, platform)`` pairs)."""
-        doc = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": [
-            {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": digest,
-             "size": len(self.manifests[(repo, digest)][1]), "platform": platform}
-            for digest, platform in children]}
+        doc = {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "manifests": [
+                {
+                    "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                    "digest": digest,
+                    "size": len(self.manifests[(repo, digest)][1]),
+                    "platform": platform,
+                }
+                for digest, platform in children
+            ],
+        }
         body = json.dumps(doc).encode()
         digest = _digest(body)
         self.manifests[(repo, tag)] = (doc["mediaType"], body)
         self.manifests[(repo, digest)] = (doc["mediaType"], body)
         return digest
 
-    def fault(self, match: str, kind: str, times: int | None = 1, value: float = 1.0, method: str | None = None,
-              extra: str = "") -> Fault:
+    def fault(
+        self,
+        match: str,
+        kind: str,
+        times: int | None = 1,
+        value: float = 1.0,
+        method: str | None = None,
+        extra: str = "",
+    ) -> Fault:
         fault = Fault(match, kind, times, value, method, extra=extra)
         self.faults.append(fault)
         return fault
@@ -155,14 +182,21 @@ class FaultRegistry:
             for i in range(len(data)):
                 if self.stopping.wait(every) or time.monotonic() > end:
                     break
-                h.wfile.write(data[i:i + 1])
+                h.wfile.write(data[i : i + 1])
                 h.wfile.flush()
         except OSError:
             pass
         h.close_connection = True
 
-    def _send(self, h, status: int, body: bytes = b"", headers: dict | None = None, head: bool = False,
-              fault: Fault | None = None) -> None:
+    def _send(
+        self,
+        h,
+        status: int,
+        body: bytes = b"",
+        headers: dict | None = None,
+        head: bool = False,
+        fault: Fault | None = None,
+    ) -> None:
         if fault is not None and fault.kind == "drip-headers":
             lines = [f"HTTP/1.1 {status} OK"] + [f"{k}: {v}" for k, v in (headers or {}).items()]
             lines.append(f"Content-Length: {len(body)}")
@@ -233,8 +267,9 @@ class FaultRegistry:
             expected = "Basic " + base64.b64encode(f"{self.basic[0]}:{self.basic[1]}".encode()).decode()
             if auth == expected:
                 return True
-            self._error(h, 401, "UNAUTHORIZED", "authentication required",
-                        {"WWW-Authenticate": 'Basic realm="fault-registry"'})
+            self._error(
+                h, 401, "UNAUTHORIZED", "authentication required", {"WWW-Authenticate": 'Basic realm="fault-registry"'}
+            )
             return False
         return True
 
@@ -250,7 +285,9 @@ class FaultRegistry:
         if fault is not None and fault.kind == "redirect":
             return self._send(h, 307, b"", {"Location": fault.extra}, head)
         if fault is not None and fault.kind == "challenge":
-            return self._error(h, 401, "UNAUTHORIZED", "authentication required", {"WWW-Authenticate": fault.extra}, head)
+            return self._error(
+                h, 401, "UNAUTHORIZED", "authentication required", {"WWW-Authenticate": fault.extra}, head
+            )
         if fault is not None and fault.kind in ("reset", "hang", "slow", "429", "500", "503"):
             if fault.kind == "reset":
                 h.close_connection = True
@@ -264,7 +301,11 @@ class FaultRegistry:
                 self.stopping.wait(fault.value)
             elif fault.kind == "429":
                 value = fault.value
-                header = str(int(value)) if value >= 0 else time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(time.time() - value))
+                header = (
+                    str(int(value))
+                    if value >= 0
+                    else time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(time.time() - value))
+                )
                 return self._error(h, 429, "TOOMANYREQUESTS", "slow down", {"Retry-After": header}, head)
             else:
                 return self._error(h, int(fault.kind), "UNKNOWN", "injected server error", None, head)
@@ -291,10 +332,13 @@ class FaultRegistry:
             if found is None:
                 known = any(r == repo for r, _ in self.manifests)
                 code = "MANIFEST_UNKNOWN" if known else "NAME_UNKNOWN"
-                return self._error(h, 404, code, "manifest unknown" if known else "repository name not known to registry", None, head)
+                return self._error(
+                    h, 404, code, "manifest unknown" if known else "repository name not known to registry", None, head
+                )
             media_type, body = found
-            return self._send(h, 200, body, {"Content-Type": media_type, "Docker-Content-Digest": _digest(body)}, head,
-                              fault)
+            return self._send(
+                h, 200, body, {"Content-Type": media_type, "Docker-Content-Digest": _digest(body)}, head, fault
+            )
         data = self.blobs.get(ref)
         if data is None:
             return self._error(h, 404, "BLOB_UNKNOWN", "blob unknown to registry", None, head)
@@ -303,8 +347,18 @@ class FaultRegistry:
         if fault is not None and fault.kind == "corrupt":
             data = bytes(b ^ 0xFF for b in data[:16]) + data[16:]
         # served from its own storage, as distribution does it (Cache-Control: max-age)
-        self._send(h, 200, data, {"Content-Type": "application/octet-stream", "Docker-Content-Digest": ref,
-                                  "Cache-Control": "max-age=31536000"}, head, fault)
+        self._send(
+            h,
+            200,
+            data,
+            {
+                "Content-Type": "application/octet-stream",
+                "Docker-Content-Digest": ref,
+                "Cache-Control": "max-age=31536000",
+            },
+            head,
+            fault,
+        )
 
     def _token(self, h, fault: Fault | None = None) -> None:
         from urllib.parse import parse_qs, urlsplit

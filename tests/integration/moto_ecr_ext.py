@@ -68,9 +68,7 @@ from moto.ecr.models import ECRBackend, ecr_backends
 from moto.ecr.responses import ECRResponse
 
 RULE_QUOTA = 50
-_PREFIX = re.compile(
-    r"^([a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(\/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*\/?|ROOT)$"
-)
+_PREFIX = re.compile(r"^([a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(\/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*\/?|ROOT)$")
 _CREDENTIAL_ARN = re.compile(
     r"^arn:aws(-\w+)*:secretsmanager:[a-zA-Z0-9-:]+:secret:ecr\-pullthroughcache\/[a-zA-Z0-9\/_+=.@-]+$"
 )
@@ -158,9 +156,7 @@ def _templates(backend: ECRBackend) -> dict[str, dict[str, Any]]:
 
 
 def _bad(param: str, constraint: str) -> InvalidParameterException:
-    return InvalidParameterException(
-        f"Invalid parameter at '{param}' failed to satisfy constraint: '{constraint}'"
-    )
+    return InvalidParameterException(f"Invalid parameter at '{param}' failed to satisfy constraint: '{constraint}'")
 
 
 def _check_prefix(prefix: Any, param: str, max_len: int) -> str:
@@ -242,8 +238,7 @@ def create_pull_through_cache_rule(self: ECRResponse) -> ActionResult:
         upstream = next((k for k, ok in _UPSTREAM_URL.items() if ok(url or "")), None)
     if upstream not in _model_enum("UpstreamRegistry") or not _UPSTREAM_URL[upstream](url or ""):
         raise UnsupportedUpstreamRegistryException(
-            f"The specified upstream registry {url!r} is not supported"
-            + (f" as {upstream!r}" if upstream else "")
+            f"The specified upstream registry {url!r} is not supported" + (f" as {upstream!r}" if upstream else "")
         )
     rules = _rules(backend)
     if prefix in rules:
@@ -256,9 +251,13 @@ def create_pull_through_cache_rule(self: ECRResponse) -> ActionResult:
             f"The number of pull through cache rules in the registry exceeds the limit of {RULE_QUOTA}"
         )
     upstream_prefix = self._get_param("upstreamRepositoryPrefix")
-    upstream_prefix = "ROOT" if upstream_prefix is None else _check_prefix(upstream_prefix, "upstreamRepositoryPrefix", 30)
+    upstream_prefix = (
+        "ROOT" if upstream_prefix is None else _check_prefix(upstream_prefix, "upstreamRepositoryPrefix", 30)
+    )
     if upstream_prefix != "ROOT" and prefix == "ROOT":  # [DOC UG-WILD]
-        raise _bad("upstreamRepositoryPrefix", "upstreamRepositoryPrefix can only be set when ecrRepositoryPrefix is not ROOT")
+        raise _bad(
+            "upstreamRepositoryPrefix", "upstreamRepositoryPrefix can only be set when ecrRepositoryPrefix is not ROOT"
+        )
     role = self._get_param("customRoleArn")
     if upstream == "ecr":
         _check_ecr_upstream(backend, url, role)
@@ -518,8 +517,11 @@ def _image_size(image: Any) -> int | None:
 
 def describe_images(self: ECRResponse) -> ActionResult:
     backend = self.ecr_backend
-    images = list(backend.describe_images(self._get_param("repositoryName"), self._get_param("registryId"),
-                                          self._get_param("imageIds")))
+    images = list(
+        backend.describe_images(
+            self._get_param("repositoryName"), self._get_param("registryId"), self._get_param("imageIds")
+        )
+    )
     size = self._get_param("maxResults")
     if size is not None and not 1 <= int(size) <= 1000:
         raise _bad("maxResults", "Member must have value between 1 and 1000")
@@ -551,8 +553,12 @@ def describe_images(self: ECRResponse) -> ActionResult:
 _ORIGINAL_BATCH_GET_IMAGE = ECRBackend.batch_get_image
 
 
-def _batch_get_image(self: ECRBackend, repository_name: str, registry_id: str | None = None,
-                     image_ids: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def _batch_get_image(
+    self: ECRBackend,
+    repository_name: str,
+    registry_id: str | None = None,
+    image_ids: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
     found = _ORIGINAL_BATCH_GET_IMAGE(self, repository_name, registry_id, image_ids)
     now = _now()
     for image in found.get("images", []):  # moto's Image objects
@@ -578,9 +584,17 @@ def seed_images(region: str, repository: str, images: list[dict[str, Any]], acco
     for i, item in enumerate(images):
         media = item.get("media") or "application/vnd.oci.image.manifest.v1+json"
         seed = f"{repository}:{base + i}".encode()
-        manifest = json.dumps({"schemaVersion": 2, "mediaType": media, "config": {"size": 100, "digest": "sha256:" + hashlib.sha256(b"c" + seed).hexdigest()},
-                               "layers": [{"size": int(item.get("size", 0)), "digest": "sha256:" + hashlib.sha256(seed).hexdigest()}]})
-        image = Image(account, item.get("tag"), manifest, repository, media, "sha256:" + hashlib.sha256(b"m" + seed).hexdigest())
+        manifest = json.dumps(
+            {
+                "schemaVersion": 2,
+                "mediaType": media,
+                "config": {"size": 100, "digest": "sha256:" + hashlib.sha256(b"c" + seed).hexdigest()},
+                "layers": [{"size": int(item.get("size", 0)), "digest": "sha256:" + hashlib.sha256(seed).hexdigest()}],
+            }
+        )
+        image = Image(
+            account, item.get("tag"), manifest, repository, media, "sha256:" + hashlib.sha256(b"m" + seed).hexdigest()
+        )
         if item.get("tag") is None:
             image.image_tags = []
         if item.get("size") is not None:
@@ -607,8 +621,10 @@ def _access_denied(service: str, action: str) -> ServiceException:
     query = service in ("iam", "sts")
     cls = type("AccessDenied", (ServiceException,), {"code": "AccessDenied" if query else "AccessDeniedException"})
     cls.__module__ = f"moto.{service}.exceptions"
-    return cls(f"User: arn:aws:sts::123456789012:assumed-role/ci/imagemirror is not authorized to perform: "
-               f"{service}:{action} because no identity-based policy allows the {service}:{action} action")
+    return cls(
+        f"User: arn:aws:sts::123456789012:assumed-role/ci/imagemirror is not authorized to perform: "
+        f"{service}:{action} because no identity-based policy allows the {service}:{action} action"
+    )
 
 
 _ORIGINAL_CALL_ACTION = None

@@ -227,7 +227,9 @@ class Pusher:
             raise RuntimeError(f"upload start for {repo}: {status} {body[:200]!r}")
         location = headers["location"]
         parts = urllib.parse.urlsplit(location)
-        target = parts.path + "?" + (parts.query + "&" if parts.query else "") + "digest=" + urllib.parse.quote(blob.digest)
+        target = (
+            parts.path + "?" + (parts.query + "&" if parts.query else "") + "digest=" + urllib.parse.quote(blob.digest)
+        )
         put_headers = {"Content-Type": "application/octet-stream", "Content-Length": str(blob.size)}
         if blob.data is not None:
             status, _, body = self.request("PUT", target, body=blob.data, headers=put_headers)
@@ -262,8 +264,14 @@ def pull_everything(base_url: str, repo: str, reference: str, ca_file: str | Non
     checked); return the bytes of blobs read.  Raise on any failure.  Used to prove a cache is
     warm while the upstream is down."""
     pusher = Pusher(base_url, auth=auth, ca_file=ca_file)
-    accept = ", ".join([OCI_INDEX, OCI_MANIFEST, "application/vnd.docker.distribution.manifest.v2+json",
-                        "application/vnd.docker.distribution.manifest.list.v2+json"])
+    accept = ", ".join(
+        [
+            OCI_INDEX,
+            OCI_MANIFEST,
+            "application/vnd.docker.distribution.manifest.v2+json",
+            "application/vnd.docker.distribution.manifest.list.v2+json",
+        ]
+    )
     total = 0
     try:
         status, headers, body = pusher.request("GET", f"/v2/{repo}/manifests/{reference}", headers={"Accept": accept})
@@ -273,7 +281,9 @@ def pull_everything(base_url: str, repo: str, reference: str, ca_file: str | Non
         if "manifests" in docs[0]:
             children = []
             for child in docs[0]["manifests"]:
-                status, _, cbody = pusher.request("GET", f"/v2/{repo}/manifests/{child['digest']}", headers={"Accept": accept})
+                status, _, cbody = pusher.request(
+                    "GET", f"/v2/{repo}/manifests/{child['digest']}", headers={"Accept": accept}
+                )
                 if status != 200 or sha256(cbody) != child["digest"]:
                     raise AssertionError(f"{repo}@{child['digest']}: {status}")
                 children.append(json.loads(cbody))

@@ -85,7 +85,9 @@ def wait_ready(server: Server, path: str = "/v2/", ca_file: str | None = None, t
             raise RuntimeError(f"{server.name} exited with {server.process.returncode}:\n{server.logs()}")
         try:
             if scheme == "https":
-                conn = http.client.HTTPSConnection(netloc, timeout=2, context=ssl.create_default_context(cafile=ca_file))
+                conn = http.client.HTTPSConnection(
+                    netloc, timeout=2, context=ssl.create_default_context(cafile=ca_file)
+                )
             else:
                 conn = http.client.HTTPConnection(netloc, timeout=2)
             conn.request("GET", path)
@@ -102,8 +104,13 @@ def _spawn(name: str, argv: list[str], workdir: Path, env: dict | None = None) -
     log = workdir / f"{name}.log"
     fh = open(log, "ab")
     proc = subprocess.Popen(
-        argv, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=workdir,
-        env={**os.environ, **(env or {})}, start_new_session=True,
+        argv,
+        stdout=fh,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        cwd=workdir,
+        env={**os.environ, **(env or {})},
+        start_new_session=True,
     )
     fh.close()
     return proc, log
@@ -176,24 +183,70 @@ def make_ca(workdir: Path, openssl: str = "openssl") -> CA:
     d = workdir / "tls"
     d.mkdir(parents=True, exist_ok=True)
     run = lambda *args: subprocess.run([openssl, *args], cwd=d, check=True, capture_output=True)  # noqa: E731
-    run("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-        "-keyout", "ca.key", "-out", "ca.crt", "-days", "2", "-subj", "/CN=imagemirror test CA",
-        "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign")
-    run("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-        "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1")
+    run(
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=imagemirror test CA",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+    )
+    run(
+        "req",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=127.0.0.1",
+    )
     (d / "ext.cnf").write_text(
         "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n"
         "keyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n"
     )
-    run("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
-        "-out", "server.crt", "-days", "2", "-extfile", "ext.cnf")
+    run(
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.crt",
+        "-days",
+        "2",
+        "-extfile",
+        "ext.cnf",
+    )
     return CA(d / "ca.crt", d / "server.crt", d / "server.key")
 
 
 def apr1_htpasswd(path: Path, user: str, password: str, openssl: str = "openssl") -> Path:
     """An nginx htpasswd file; the password goes to openssl on stdin, never in argv."""
-    out = subprocess.run([openssl, "passwd", "-apr1", "-stdin"], input=password.encode(),
-                         check=True, capture_output=True)
+    out = subprocess.run(
+        [openssl, "passwd", "-apr1", "-stdin"], input=password.encode(), check=True, capture_output=True
+    )
     path.write_text(f"{user}:{out.stdout.decode().strip()}\n")
     return path
 
@@ -224,9 +277,7 @@ def start_nginx(
     ssl_lines = f"ssl_certificate {tls.server_cert}; ssl_certificate_key {tls.server_key};" if tls else ""
     locations = []
     for prefix, upstream in sorted(routes.items(), key=lambda kv: -len(kv[0])):
-        locations.append(
-            f"location ~ ^/v2/{prefix}/(.*)$ {{ proxy_pass {upstream}/v2/$1$is_args$args; }}"
-        )
+        locations.append(f"location ~ ^/v2/{prefix}/(.*)$ {{ proxy_pass {upstream}/v2/$1$is_args$args; }}")
     conf = f"""
 daemon off;
 master_process off;
@@ -295,16 +346,16 @@ def start_podman(workdir: Path, insecure_registries: list[str], binary: str = "p
     runroot.mkdir()
     registries = home / "registries.conf"
     registries.write_text(
-        'unqualified-search-registries = []\n'
+        "unqualified-search-registries = []\n"
         + "".join(f'[[registry]]\nlocation = "{r}"\ninsecure = true\n' for r in insecure_registries)
     )
     storage = home / "storage.conf"
-    storage.write_text(
-        f'[storage]\ndriver = "vfs"\nrunroot = "{runroot}"\ngraphroot = "{home / "root"}"\n'
-    )
+    storage.write_text(f'[storage]\ndriver = "vfs"\nrunroot = "{runroot}"\ngraphroot = "{home / "root"}"\n')
     containers_conf = home / "containers.conf"
-    containers_conf.write_text('[engine]\ncgroup_manager = "cgroupfs"\nevents_logger = "file"\n'
-                               f'events_logfile_path = "{home / "events.log"}"\n')
+    containers_conf.write_text(
+        '[engine]\ncgroup_manager = "cgroupfs"\nevents_logger = "file"\n'
+        f'events_logfile_path = "{home / "events.log"}"\n'
+    )
     sock = short / "podman.sock"
     env = {
         "CONTAINERS_REGISTRIES_CONF": str(registries),
@@ -315,9 +366,23 @@ def start_podman(workdir: Path, insecure_registries: list[str], binary: str = "p
     }
     proc, log = _spawn(
         "podman",
-        [binary, "--root", str(home / "root"), "--runroot", str(runroot), "--storage-driver", "vfs",
-         "--cgroup-manager", "cgroupfs", "--events-backend", "file",
-         "system", "service", "--time=0", f"unix://{sock}"],
+        [
+            binary,
+            "--root",
+            str(home / "root"),
+            "--runroot",
+            str(runroot),
+            "--storage-driver",
+            "vfs",
+            "--cgroup-manager",
+            "cgroupfs",
+            "--events-backend",
+            "file",
+            "system",
+            "service",
+            "--time=0",
+            f"unix://{sock}",
+        ],
         home,
         env,
     )
@@ -331,7 +396,7 @@ def start_podman(workdir: Path, insecure_registries: list[str], binary: str = "p
                 with socket.socket(socket.AF_UNIX) as s:
                     s.connect(str(sock))
                     s.sendall(b"GET /_ping HTTP/1.0\r\n\r\n")
-                    if s.recv(64).startswith(b"HTTP/1.") :
+                    if s.recv(64).startswith(b"HTTP/1."):
                         return server
             except OSError:
                 pass
@@ -368,8 +433,9 @@ class Stack:
 
     def add_front(self, **kwargs) -> Server:
         """Another nginx on the same proxies (TLS, auth)."""
-        server = start_nginx(self.workdir, {p: s.url for p, s in self.proxies.items()},
-                             binary=self.front.extra["binary"], **kwargs)
+        server = start_nginx(
+            self.workdir, {p: s.url for p, s in self.proxies.items()}, binary=self.front.extra["binary"], **kwargs
+        )
         server.extra["binary"] = self.front.extra["binary"]
         self.servers.append(server)
         return server
@@ -386,8 +452,9 @@ def start_stack(workdir: Path, registry_binary: str, nginx_binary: str, prefixes
         for prefix in prefixes:
             upstreams[prefix] = start_registry(workdir, f"upstream-{prefix}", binary=registry_binary)
             servers.append(upstreams[prefix])
-            proxies[prefix] = start_registry(workdir, f"proxy-{prefix}", binary=registry_binary,
-                                             proxy_remote=upstreams[prefix].url)
+            proxies[prefix] = start_registry(
+                workdir, f"proxy-{prefix}", binary=registry_binary, proxy_remote=upstreams[prefix].url
+            )
             servers.append(proxies[prefix])
         front = start_nginx(workdir, {p: s.url for p, s in proxies.items()}, binary=nginx_binary)
         front.extra["binary"] = nginx_binary

@@ -37,9 +37,7 @@ pytestmark = pytest.mark.integration
 REG = "123456789012.dkr.ecr.af-south-1.amazonaws.com"
 VALUES = "environments/prod/app/values.yaml"
 FAILING = (
-    "web:\n  image: nginx:1.25\n"
-    "metrics:\n  image: gcr.io/x/exporter:1\n"
-    "old:\n  image: redis:7  # imagemirror: ignore\n"
+    "web:\n  image: nginx:1.25\nmetrics:\n  image: gcr.io/x/exporter:1\nold:\n  image: redis:7  # imagemirror: ignore\n"
 )
 FIXED = FAILING.replace("image: nginx:1.25", f"image: {REG}/docker-hub/library/nginx:1.25")
 
@@ -53,14 +51,18 @@ def tool(name: str) -> str:
 
 
 def _run(args, cwd, env=None, timeout=900) -> subprocess.CompletedProcess:
-    return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout,
-                          stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL
+    )
 
 
 def _clean_env(**extra) -> dict:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("GITHUB_", "RUNNER_", "CI_", "IMAGEMIRROR_", "PIP_REQUIRE"))
-           and k not in ("NO_COLOR", "PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("GITHUB_", "RUNNER_", "CI_", "IMAGEMIRROR_", "PIP_REQUIRE"))
+        and k not in ("NO_COLOR", "PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")
+    }
     env.update(extra)
     return env
 
@@ -73,8 +75,15 @@ def checkout(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("checkout") / "imagemirror"
     for name in listed:
         top = name.split("/", 1)[0]
-        if top not in ("imagemirror", "ci", "action.yml", "pyproject.toml", "README.md", "LICENSE",
-                       ".pre-commit-hooks.yaml"):
+        if top not in (
+            "imagemirror",
+            "ci",
+            "action.yml",
+            "pyproject.toml",
+            "README.md",
+            "LICENSE",
+            ".pre-commit-hooks.yaml",
+        ):
             continue
         if "__pycache__" in name or not (REPO / name).is_file():
             continue
@@ -107,7 +116,7 @@ def _read_outputs(path: Path) -> dict:
         if "<<" in line and ("=" not in line or line.index("<<") < line.index("=")):
             name, delimiter = line.split("<<", 1)
             end = lines.index(delimiter, i + 1)
-            out[name] = "\n".join(lines[i + 1:end])
+            out[name] = "\n".join(lines[i + 1 : end])
             i = end + 1
             continue
         name, value = line.split("=", 1)
@@ -130,8 +139,9 @@ class ActionRun:
         return "".join(p.stdout + p.stderr for p in self.steps.values())
 
 
-def run_action(action_dir: Path, workspace: Path, runner_temp: Path, inputs: dict, *, only=None,
-               step_outputs=None, extra_env=None) -> ActionRun:
+def run_action(
+    action_dir: Path, workspace: Path, runner_temp: Path, inputs: dict, *, only=None, step_outputs=None, extra_env=None
+) -> ActionRun:
     """Run action.yml's steps in order, stopping at the first that fails (no `if:` in the action)."""
     action = YAML(typ="safe").load((action_dir / "action.yml").read_text(encoding="utf-8"))
     unknown = set(inputs) - set(action["inputs"])
@@ -149,7 +159,7 @@ def run_action(action_dir: Path, workspace: Path, runner_temp: Path, inputs: dic
             if expr == "github.action_path":
                 return str(action_dir)
             if expr.startswith("inputs."):
-                return values[expr[len("inputs."):]]
+                return values[expr[len("inputs.") :]]
             parts = expr.split(".")
             if len(parts) == 4 and parts[0] == "steps" and parts[2] == "outputs":
                 return run.step_outputs.get(parts[1], {}).get(parts[3], "")
@@ -174,8 +184,13 @@ def run_action(action_dir: Path, workspace: Path, runner_temp: Path, inputs: dic
         script = runner_temp / f"_{sid}.sh"
         script.write_text(step["run"])
         env = _clean_env(
-            GITHUB_ACTIONS="true", CI="true", GITHUB_WORKSPACE=str(workspace), GITHUB_ACTION_PATH=str(action_dir),
-            RUNNER_TEMP=str(runner_temp), GITHUB_OUTPUT=str(output), GITHUB_STEP_SUMMARY=str(summary),
+            GITHUB_ACTIONS="true",
+            CI="true",
+            GITHUB_WORKSPACE=str(workspace),
+            GITHUB_ACTION_PATH=str(action_dir),
+            RUNNER_TEMP=str(runner_temp),
+            GITHUB_OUTPUT=str(output),
+            GITHUB_STEP_SUMMARY=str(summary),
         )
         env.update(extra_env or {})
         env.update({k: evaluate(v) for k, v in step.get("env", {}).items()})
@@ -213,30 +228,50 @@ def test_action_annotates_a_failing_values_file_and_fails(installed):
     assert f"use {REG}/docker-hub/library/nginx:1.25" in line
     assert f"::warning file={VALUES},line=4,col=10,title=IM003 no-rule::" in check.stdout
     assert "redis:7" not in check.stdout  # suppressed
-    assert run.outputs == {"findings": "2", "errors": "1", "warnings": "1", "suppressed": "1", "exit-code": "1",
-                           "sarif-file": ""}
+    assert run.outputs == {
+        "findings": "2",
+        "errors": "1",
+        "warnings": "1",
+        "suppressed": "1",
+        "exit-code": "1",
+        "sarif-file": "",
+    }
     assert "imagemirror 0." in run.steps["install"].stdout  # `imagemirror --version` in the log
     lines = run.summary.splitlines()
     assert lines[0] == "### imagemirror check failed"
     assert "| errors | warnings | suppressed | files | image references |" in lines
     assert "| 1 | 1 | 1 | 1 | 3 |" in lines
-    assert (f"| <code>{VALUES}:2:10</code> | IM001 | error | <code>nginx:1.25</code> "
-            f"| <code>{REG}/docker-hub/library/nginx:1.25</code> |") in lines
+    assert (
+        f"| <code>{VALUES}:2:10</code> | IM001 | error | <code>nginx:1.25</code> "
+        f"| <code>{REG}/docker-hub/library/nginx:1.25</code> |"
+    ) in lines
 
 
 def test_action_passes_once_fixed_and_strict_fails_on_warnings(installed, tmp_path):
     first, _ws, temp = installed
     checkout = first.action_dir
     ws = _workspace(tmp_path, FIXED.replace("gcr.io/x/exporter:1", "gcr.io/x/exporter:1  # imagemirror: ignore"))
-    run = run_action(checkout, ws, temp, {"paths": "environments/", "strict": "true"}, only={"check"},
-                     step_outputs=first.step_outputs)
+    run = run_action(
+        checkout,
+        ws,
+        temp,
+        {"paths": "environments/", "strict": "true"},
+        only={"check"},
+        step_outputs=first.step_outputs,
+    )
     assert run.failed is None, run.log
     assert run.outputs["findings"] == "0" and run.outputs["exit-code"] == "0"
     assert "::error" not in run.log and "::warning" not in run.log
     assert run.summary.startswith("### imagemirror check passed\n")
     ws2 = _workspace(tmp_path / "strict", FIXED)
-    run = run_action(checkout, ws2, temp, {"paths": "environments/", "strict": "true"}, only={"check"},
-                     step_outputs=first.step_outputs)
+    run = run_action(
+        checkout,
+        ws2,
+        temp,
+        {"paths": "environments/", "strict": "true"},
+        only={"check"},
+        step_outputs=first.step_outputs,
+    )
     assert run.failed == "check" and run.outputs["errors"] == "1" and run.outputs["warnings"] == "0"
     assert f"::error file={VALUES},line=4,col=10,title=IM003 no-rule::" in run.log
 
@@ -245,8 +280,14 @@ def test_action_sarif_and_deny(installed, tmp_path):
     first, _ws, temp = installed
     checkout = first.action_dir
     ws = _workspace(tmp_path, FIXED)
-    run = run_action(checkout, ws, temp, {"paths": "environments/", "format": "sarif", "deny": "gcr.io\nquay.io"},
-                     only={"check"}, step_outputs=first.step_outputs)
+    run = run_action(
+        checkout,
+        ws,
+        temp,
+        {"paths": "environments/", "format": "sarif", "deny": "gcr.io\nquay.io"},
+        only={"check"},
+        step_outputs=first.step_outputs,
+    )
     assert run.failed == "check"
     assert run.outputs["sarif-file"] == "imagemirror.sarif" and run.outputs["errors"] == "1"
     sarif = json.loads((ws / "imagemirror.sarif").read_text())
@@ -289,7 +330,7 @@ def test_action_scripts_pass_shellcheck(tmp_path):
         proc = _run([shellcheck, "--shell=bash", "--severity=style", str(path)], tmp_path)
         assert proc.returncode == 0, (step["id"], proc.stdout)
     bad = tmp_path / "bad.sh"
-    bad.write_text('for p in $(ls $IMAGEMIRROR_PATHS); do echo $p; done\n')
+    bad.write_text("for p in $(ls $IMAGEMIRROR_PATHS); do echo $p; done\n")
     assert _run([shellcheck, "--shell=bash", str(bad)], tmp_path).returncode == 1  # it does check
 
 
@@ -298,7 +339,7 @@ def test_action_scripts_pass_shellcheck(tmp_path):
 
 def _readme_section(title: str, until: str) -> str:
     text = (REPO / "README.md").read_text(encoding="utf-8")
-    return text[text.index(f"\n### {title}"):text.index(f"\n### {until}")]
+    return text[text.index(f"\n### {title}") : text.index(f"\n### {until}")]
 
 
 def _readme_workflows() -> dict[str, str]:
@@ -346,15 +387,22 @@ def test_zizmor_action_and_readme_workflows(tmp_path):
     # the README's `uses: your-org/imagemirror@v0.1.0` is a tag of your own repository;
     # zizmor's default wants a commit for third-party actions, so allow the own org by ref
     config = tmp_path / "zizmor.yml"
-    config.write_text('rules:\n  unpinned-uses:\n    config:\n      policies:\n        "your-org/*": ref-pin\n'
-                      '        "actions/*": hash-pin\n        "github/*": hash-pin\n        "*": hash-pin\n')
-    proc = _run([zizmor, "--offline", "--no-progress", "--config", str(config), "--format", "plain", str(root)], tmp_path)
+    config.write_text(
+        'rules:\n  unpinned-uses:\n    config:\n      policies:\n        "your-org/*": ref-pin\n'
+        '        "actions/*": hash-pin\n        "github/*": hash-pin\n        "*": hash-pin\n'
+    )
+    proc = _run(
+        [zizmor, "--offline", "--no-progress", "--config", str(config), "--format", "plain", str(root)], tmp_path
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     # and it does audit: an input in a run script is template injection
     bad = tmp_path / "bad" / "action.yml"
     bad.parent.mkdir()
-    bad.write_text((REPO / "action.yml").read_text().replace(
-        'venv="${RUNNER_TEMP:?}/imagemirror-venv"', 'venv="${RUNNER_TEMP:?}/${{ inputs.version }}"'))
+    bad.write_text(
+        (REPO / "action.yml")
+        .read_text()
+        .replace('venv="${RUNNER_TEMP:?}/imagemirror-venv"', 'venv="${RUNNER_TEMP:?}/${{ inputs.version }}"')
+    )
     proc = _run([zizmor, "--offline", "--no-progress", "--format", "plain", str(bad)], tmp_path)
     assert proc.returncode != 0 and "template-injection" in proc.stdout
 
@@ -366,7 +414,9 @@ def _check_jsonschema(schema: str, *files) -> subprocess.CompletedProcess:
 def test_published_schemas_github(workflow_repo):
     proc = _check_jsonschema("vendor.github-actions", REPO / "action.yml")
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    proc = _check_jsonschema("vendor.github-workflows", *sorted((workflow_repo / ".github" / "workflows").glob("*.yml")))
+    proc = _check_jsonschema(
+        "vendor.github-workflows", *sorted((workflow_repo / ".github" / "workflows").glob("*.yml"))
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     broken = workflow_repo / "action.yml"
     broken.write_text(broken.read_text().replace("using: composite", "using: compost"))
@@ -413,8 +463,12 @@ def _interpolate(given: dict):
             m = whole.fullmatch(node)
             if m:
                 return value(m.group(1))
-            return whole.sub(lambda m: str(value(m.group(1))).lower() if isinstance(value(m.group(1)), bool)
-                             else str(value(m.group(1))), node)
+            return whole.sub(
+                lambda m: (
+                    str(value(m.group(1))).lower() if isinstance(value(m.group(1)), bool) else str(value(m.group(1)))
+                ),
+                node,
+            )
         return node
 
     return walk(job)
@@ -430,10 +484,15 @@ def test_published_schemas_gitlab(tmp_path):
 
 def test_renovate_config_against_renovates_schema(tmp_path, monkeypatch):
     (tmp_path / ".git").mkdir()
-    (tmp_path / ".imagemirror.yaml").write_text(f"registry: {REG}\nrules:\n  docker.io: docker-hub\n  quay.io: quay\n"
-                                                "  ghcr.io: github\n  registry.k8s.io: k8s\n  public.ecr.aws: ecr-public\n")
-    proc = _run([sys.executable, "-m", "imagemirror", "renovate-config", str(tmp_path)], tmp_path,
-                _clean_env(PYTHONPATH=str(REPO)))
+    (tmp_path / ".imagemirror.yaml").write_text(
+        f"registry: {REG}\nrules:\n  docker.io: docker-hub\n  quay.io: quay\n"
+        "  ghcr.io: github\n  registry.k8s.io: k8s\n  public.ecr.aws: ecr-public\n"
+    )
+    proc = _run(
+        [sys.executable, "-m", "imagemirror", "renovate-config", str(tmp_path)],
+        tmp_path,
+        _clean_env(PYTHONPATH=str(REPO)),
+    )
     assert proc.returncode == 0, proc.stderr
     out = tmp_path / "renovate.json"
     out.write_text(proc.stdout)
@@ -495,8 +554,12 @@ def test_pipx_install_of_the_wheel_on_a_fresh_machine(dist, tmp_path):
     """A new user: `pipx install dist/*.whl`, then the commands work from its own venv."""
     pipx = tool("pipx")
     [wheel] = dist.glob("imagemirror-*.whl")
-    env = _clean_env(PIPX_HOME=str(tmp_path / "pipx"), PIPX_BIN_DIR=str(tmp_path / "bin"),
-                     PIPX_MAN_DIR=str(tmp_path / "man"), PIPX_DEFAULT_PYTHON=getattr(sys, "_base_executable", sys.executable))
+    env = _clean_env(
+        PIPX_HOME=str(tmp_path / "pipx"),
+        PIPX_BIN_DIR=str(tmp_path / "bin"),
+        PIPX_MAN_DIR=str(tmp_path / "man"),
+        PIPX_DEFAULT_PYTHON=getattr(sys, "_base_executable", sys.executable),
+    )
     proc = _run([pipx, "install", str(wheel)], tmp_path, env)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     exe = tmp_path / "bin" / "imagemirror"
@@ -532,14 +595,21 @@ def test_gitlab_job_writes_a_code_quality_report_and_fails_on_findings(dist, tmp
     report = spec["artifacts"]["reports"]["codequality"]
     assert spec["artifacts"]["paths"] == [report]
     ws = _workspace(tmp_path)
-    env = _clean_env(CI="true", GITLAB_CI="true", TMPDIR=str(tmp_path), **{k: (str(v).lower() if isinstance(v, bool) else str(v)) for k, v in spec["variables"].items()})
+    env = _clean_env(
+        CI="true",
+        GITLAB_CI="true",
+        TMPDIR=str(tmp_path),
+        **{k: (str(v).lower() if isinstance(v, bool) else str(v)) for k, v in spec["variables"].items()},
+    )
     proc = _run(["sh", "-c", script], ws, env)
     assert proc.returncode == 1, proc.stdout + proc.stderr
     doc = json.loads((ws / report).read_text())
     validate_code_quality(doc)
     # README's include denies docker.io: nginx is IM002 there
     assert [(i["check_name"], i["severity"], i["location"]["lines"]["begin"]) for i in doc] == [
-        ("IM002 denied-host", "major", 2), ("IM003 no-rule", "minor", 4)]
+        ("IM002 denied-host", "major", 2),
+        ("IM003 no-rule", "minor", 4),
+    ]
     assert f"{VALUES}:2:10: IM002 nginx:1.25" in proc.stdout  # the log shows the findings too
     (ws / VALUES).write_text(FIXED.replace("gcr.io/x/exporter:1", "gcr.io/x/exporter:1  # imagemirror: ignore"))
     proc = _run(["sh", "-c", script], ws, env)
@@ -557,15 +627,17 @@ def test_action_effective_installs_the_helm_extra_and_checks_chart_defaults(inst
     install = run.steps["install"]
     assert install.returncode == 0, install.stdout + install.stderr
     venv_python = Path(run.step_outputs["install"]["bin"]) / "python"
-    proc = _run([str(venv_python), "-c", "import importlib.util as u; print(u.find_spec('helm_python') is not None)"],
-                tmp_path)
+    proc = _run(
+        [str(venv_python), "-c", "import importlib.util as u; print(u.find_spec('helm_python') is not None)"], tmp_path
+    )
     assert proc.stdout.strip() == "True"  # the [helm] extra
     assert run.failed == "check", run.log
     assert int(run.outputs["errors"]) > 0
     # the charts settle what the overlays alone leave ambiguous, and errors appear that the
     # values files alone do not show
-    plain = run_action(first.action_dir, ws, temp, {"paths": "environments/prod"}, only={"check"},
-                       step_outputs=run.step_outputs)
+    plain = run_action(
+        first.action_dir, ws, temp, {"paths": "environments/prod"}, only={"check"}, step_outputs=run.step_outputs
+    )
     assert int(run.outputs["warnings"]) < int(plain.outputs["warnings"]), (run.outputs, plain.outputs)
 
     def errors(r: ActionRun) -> set[str]:
@@ -578,25 +650,40 @@ def test_action_effective_installs_the_helm_extra_and_checks_chart_defaults(inst
 def test_gitlab_job_effective_with_a_direct_reference_package(dist, tmp_path):
     """`effective: true` adds the `helm` extra to a `name @ URL` requirement, and checks chart defaults."""
     [wheel] = dist.glob("imagemirror-*.whl")
-    [(_name, spec)] = _interpolate({"package": f"imagemirror @ {wheel.as_uri()}", "paths": "environments/prod",
-                                    "effective": True}).items()
+    [(_name, spec)] = _interpolate(
+        {"package": f"imagemirror @ {wheel.as_uri()}", "paths": "environments/prod", "effective": True}
+    ).items()
     assert spec["variables"]["IMAGEMIRROR_EFFECTIVE"] is True  # a boolean input keeps its type
     ws = tmp_path / "gitops"
     shutil.copytree(REPO / "examples" / "gitops", ws)
     (ws / ".git").mkdir()
-    env = _clean_env(CI="true", GITLAB_CI="true", TMPDIR=str(tmp_path),
-                     **{k: (str(v).lower() if isinstance(v, bool) else str(v)) for k, v in spec["variables"].items()})
+    env = _clean_env(
+        CI="true",
+        GITLAB_CI="true",
+        TMPDIR=str(tmp_path),
+        **{k: (str(v).lower() if isinstance(v, bool) else str(v)) for k, v in spec["variables"].items()},
+    )
     proc = _run(["sh", "-c", "\n".join(spec["script"])], ws, env)
     assert proc.returncode == 1, proc.stdout + proc.stderr
     venv_python = tmp_path / "imagemirror-venv" / "bin" / "python"
-    check = _run([str(venv_python), "-c", "import importlib.util as u; print(u.find_spec('helm_python') is not None)"],
-                 tmp_path)
+    check = _run(
+        [str(venv_python), "-c", "import importlib.util as u; print(u.find_spec('helm_python') is not None)"], tmp_path
+    )
     assert check.stdout.strip() == "True"
     doc = json.loads((ws / "gl-code-quality-report.json").read_text())
     validate_code_quality(doc)
     assert doc and all(i["location"]["path"].startswith("environments/prod/") for i in doc)
-    plain = _run([str(tmp_path / "imagemirror-venv" / "bin" / "imagemirror"), "check", "--format", "gitlab",
-                  "environments/prod"], ws, env)
+    plain = _run(
+        [
+            str(tmp_path / "imagemirror-venv" / "bin" / "imagemirror"),
+            "check",
+            "--format",
+            "gitlab",
+            "environments/prod",
+        ],
+        ws,
+        env,
+    )
     plain_doc = json.loads(plain.stdout)
     # the charts settle what the overlays alone leave ambiguous (minor), and show errors they do not
     assert sum(i["severity"] == "minor" for i in doc) < sum(i["severity"] == "minor" for i in plain_doc)
@@ -613,11 +700,9 @@ def test_action_version_input_installs_that_version_from_the_index(installed, di
     proc = _run([str(bin_dir / "python"), "-m", "pip", "uninstall", "-y", "-q", "imagemirror"], tmp_path, _clean_env())
     assert proc.returncode == 0, proc.stderr
     index = {"PIP_NO_INDEX": "1", "PIP_FIND_LINKS": str(dist)}
-    run = run_action(first.action_dir, ws, temp, {"version": "99.0.0"}, only={"python", "install"},
-                     extra_env=index)
+    run = run_action(first.action_dir, ws, temp, {"version": "99.0.0"}, only={"python", "install"}, extra_env=index)
     assert run.failed == "install" and "imagemirror==99.0.0" in run.log  # no such version: pip says so
-    run = run_action(first.action_dir, ws, temp, {"version": __version__}, only={"python", "install"},
-                     extra_env=index)
+    run = run_action(first.action_dir, ws, temp, {"version": __version__}, only={"python", "install"}, extra_env=index)
     assert run.failed is None, run.log
     assert f"imagemirror {__version__}" in run.steps["install"].stdout
     proc = _run([str(bin_dir / "python"), "-m", "pip", "show", "-f", "imagemirror"], tmp_path, _clean_env())

@@ -81,8 +81,11 @@ def test_oci_exact_range_and_dependency_from_oci(registry, tmp_path):
     assert fetcher.chart(ChartRef("erpnext", f"oci://{host}/frappe", "^7")).version == "7.1.0+build.1"
     assert fetcher.chart(ChartRef("erpnext", f"oci://{host}/frappe", "7.0.99")).version == "7.0.99"
     # A dependency that is not vendored is fetched from its repository, as `helm dep build` does.
-    parent = ChartSpec("site", values="mariadb: {auth: {database: site}}\n", dependencies=[
-        {"name": "mariadb", "version": "20.x", "repository": f"oci://{host}/bitnamicharts"}])
+    parent = ChartSpec(
+        "site",
+        values="mariadb: {auth: {database: site}}\n",
+        dependencies=[{"name": "mariadb", "version": "20.x", "repository": f"oci://{host}/bitnamicharts"}],
+    )
     chart = fetcher.chart(ChartRef(path=parent.write_dir(tmp_path / "site")))
     values = effective_values(chart, []).values
     assert values["mariadb"]["image"]["repository"] == "bitnami/mariadb"
@@ -102,13 +105,19 @@ def test_oci_not_a_chart(registry, tmp_path):
 
     host = registry.url.split("://", 1)[1]
     digest = push_oci(registry.url, "images/app", ChartSpec("app", "1.0.0"))
-    req = urllib.request.Request(f"{registry.url}/v2/images/app/manifests/{digest}",
-                                 headers={"Accept": "application/vnd.oci.image.manifest.v1+json"})
+    req = urllib.request.Request(
+        f"{registry.url}/v2/images/app/manifests/{digest}",
+        headers={"Accept": "application/vnd.oci.image.manifest.v1+json"},
+    )
     manifest = json.loads(urllib.request.urlopen(req).read())
     manifest["config"]["mediaType"] = "application/vnd.oci.image.config.v1+json"
     body = json.dumps(manifest).encode()
-    req = urllib.request.Request(f"{registry.url}/v2/images/app/manifests/2.0.0", data=body, method="PUT",
-                                 headers={"Content-Type": "application/vnd.oci.image.manifest.v1+json"})
+    req = urllib.request.Request(
+        f"{registry.url}/v2/images/app/manifests/2.0.0",
+        data=body,
+        method="PUT",
+        headers={"Content-Type": "application/vnd.oci.image.manifest.v1+json"},
+    )
     urllib.request.urlopen(req).close()
     assert hashlib.sha256(body).hexdigest()
     with pytest.raises(FetchError, match="not a Helm chart"):
@@ -127,14 +136,20 @@ def test_oci_basic_auth_from_docker_config(registry, tmp_path, monkeypatch):
         fetcher = Fetcher(cache=tmp_path / "cache", client=client())
         with pytest.raises(FetchError, match="no credentials for"):
             fetcher.chart(ChartRef("erpnext", f"oci://{host}/frappe", "7.0.100"))
-        (tmp_path / "docker" / "config.json").write_text(json.dumps(
-            {"auths": {host: {"auth": base64.b64encode(b"helm:wrong").decode()}}}))
+        (tmp_path / "docker" / "config.json").write_text(
+            json.dumps({"auths": {host: {"auth": base64.b64encode(b"helm:wrong").decode()}}})
+        )
         with pytest.raises(FetchError, match="authentication failed.*were rejected") as err:
-            Fetcher(cache=tmp_path / "cache", client=client()).chart(ChartRef("erpnext", f"oci://{host}/frappe", "7.0.100"))
+            Fetcher(cache=tmp_path / "cache", client=client()).chart(
+                ChartRef("erpnext", f"oci://{host}/frappe", "7.0.100")
+            )
         assert "wrong" not in str(err.value)
-        (tmp_path / "docker" / "config.json").write_text(json.dumps(
-            {"auths": {host: {"auth": base64.b64encode(b"helm:s3cret-pw").decode()}}}))
-        chart = Fetcher(cache=tmp_path / "cache", client=client()).chart(ChartRef("erpnext", f"oci://{host}/frappe", "7.0.100"))
+        (tmp_path / "docker" / "config.json").write_text(
+            json.dumps({"auths": {host: {"auth": base64.b64encode(b"helm:s3cret-pw").decode()}}})
+        )
+        chart = Fetcher(cache=tmp_path / "cache", client=client()).chart(
+            ChartRef("erpnext", f"oci://{host}/frappe", "7.0.100")
+        )
         assert chart.defaults["image"]["repository"] == "frappe/erpnext"
     finally:
         proxy.stop()
@@ -151,8 +166,9 @@ def test_oci_chart_pull_gets_credential_helpers_and_ecr_tokens(registry, tmp_pat
         host = proxy.url.split("://", 1)[1]
         helper = tmp_path / "bin" / "docker-credential-imtest"
         helper.parent.mkdir()
-        helper.write_text("#!/bin/sh\nread host\n"
-                          'printf \'{"ServerURL":"%s","Username":"helm","Secret":"s3cret-pw"}\' "$host"\n')
+        helper.write_text(
+            '#!/bin/sh\nread host\nprintf \'{"ServerURL":"%s","Username":"helm","Secret":"s3cret-pw"}\' "$host"\n'
+        )
         helper.chmod(0o755)
         monkeypatch.setenv("PATH", f"{helper.parent}:{__import__('os').environ['PATH']}")
         store = CredentialStore({"credHelpers": {host: "imtest"}})
@@ -170,7 +186,8 @@ def test_oci_chart_pull_gets_credential_helpers_and_ecr_tokens(registry, tmp_pat
 
         ecr_client = RegistryClient(CredentialStore({}, ecr=token), insecure=True, addresses={ecr: host})
         chart = Fetcher(cache=tmp_path / "cache-ecr", client=ecr_client).chart(
-            ChartRef("erpnext", f"oci://{ecr}/frappe", "7.0.100"))
+            ChartRef("erpnext", f"oci://{ecr}/frappe", "7.0.100")
+        )
         assert chart.version == "7.0.100" and asked == [ecr]
     finally:
         proxy.stop()
@@ -210,7 +227,9 @@ class TokenFront:
                 self.wfile.write(body)
 
             def proxy(self):
-                req = urllib.request.Request(upstream + self.path, headers={"Accept": self.headers.get("Accept", "*/*")})
+                req = urllib.request.Request(
+                    upstream + self.path, headers={"Accept": self.headers.get("Accept", "*/*")}
+                )
                 try:
                     with urllib.request.urlopen(req) as resp:
                         keep = {k: v for k, v in resp.headers.items() if k in ("Content-Type", "Docker-Content-Digest")}
@@ -231,8 +250,7 @@ class TokenFront:
                     return self.reply(200, json.dumps({"token": TokenFront.TOKEN}).encode())
                 if auth != f"Bearer {TokenFront.TOKEN}":
                     name = self.path.split("/v2/", 1)[-1].rsplit("/", 2)[0]
-                    challenge = (f'Bearer realm="{front.url}/token",service="charts-test",'
-                                 f'scope="repository:{name}:pull"')
+                    challenge = f'Bearer realm="{front.url}/token",service="charts-test",scope="repository:{name}:pull"'
                     return self.reply(401, b"{}", {"WWW-Authenticate": challenge})
                 if "/blobs/" in self.path:
                     return self.reply(307, b"", {"Location": f"{front.storage_url}{self.path}"})
@@ -261,17 +279,23 @@ def test_oci_bearer_token_and_blob_redirect_without_credentials(registry, tmp_pa
         host = front.url.split("://", 1)[1]
         monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "docker"))
         (tmp_path / "docker").mkdir()
-        (tmp_path / "docker" / "config.json").write_text(json.dumps(
-            {"auths": {host: {"username": "helm", "password": "t0ken-pw"}}}))
-        chart = Fetcher(cache=tmp_path / "cache", client=client()).chart(ChartRef("erpnext", f"oci://{host}/charts", "~7.0"))
+        (tmp_path / "docker" / "config.json").write_text(
+            json.dumps({"auths": {host: {"username": "helm", "password": "t0ken-pw"}}})
+        )
+        chart = Fetcher(cache=tmp_path / "cache", client=client()).chart(
+            ChartRef("erpnext", f"oci://{host}/charts", "~7.0")
+        )
         assert chart.version == "7.0.100"
         roles = [(role, path.split("/")[-2] if "/v2/" in path else path) for role, path, _ in front.requests]
         assert ("front", "/token") in roles and ("storage", "blobs") in roles
         assert all(auth is None for role, _, auth in front.requests if role == "storage")
-        (tmp_path / "docker" / "config.json").write_text(json.dumps(
-            {"auths": {host: {"username": "helm", "password": "nope"}}}))
+        (tmp_path / "docker" / "config.json").write_text(
+            json.dumps({"auths": {host: {"username": "helm", "password": "nope"}}})
+        )
         with pytest.raises(FetchError, match=r"authentication failed at the token service \(HTTP 401\)") as err:
-            Fetcher(cache=tmp_path / "other", client=client()).chart(ChartRef("erpnext", f"oci://{host}/charts", "7.0.100"))
+            Fetcher(cache=tmp_path / "other", client=client()).chart(
+                ChartRef("erpnext", f"oci://{host}/charts", "7.0.100")
+            )
         assert "nope" not in str(err.value)
     finally:
         front.close()
@@ -289,13 +313,29 @@ def test_chart_pulls_are_retried_like_registry_requests(tmp_path, kind):
     try:
         data = wordpress("23.1.0").tgz()
         server.files["/charts/wordpress-23.1.0.tgz"] = data
-        server.files["/charts/index.yaml"] = json.dumps({"apiVersion": "v1", "entries": {"wordpress": [
-            {"name": "wordpress", "version": "23.1.0", "urls": ["wordpress-23.1.0.tgz"],
-             "digest": hashlib.sha256(data).hexdigest()}]}}).encode()
+        server.files["/charts/index.yaml"] = json.dumps(
+            {
+                "apiVersion": "v1",
+                "entries": {
+                    "wordpress": [
+                        {
+                            "name": "wordpress",
+                            "version": "23.1.0",
+                            "urls": ["wordpress-23.1.0.tgz"],
+                            "digest": hashlib.sha256(data).hexdigest(),
+                        }
+                    ]
+                },
+            }
+        ).encode()
         target = "/charts/wordpress-23.1.0.tgz" if kind == "truncate" else "/charts/index.yaml"
         server.fault(target, kind, times=2)
-        fetcher = Fetcher(cache=tmp_path / "cache", client=RegistryClient(
-            CredentialStore({}), plain_http_loopback=True, retries=3, backoff=0.01, sleep=lambda s: None))
+        fetcher = Fetcher(
+            cache=tmp_path / "cache",
+            client=RegistryClient(
+                CredentialStore({}), plain_http_loopback=True, retries=3, backoff=0.01, sleep=lambda s: None
+            ),
+        )
         chart = fetcher.chart(ChartRef("wordpress", f"{server.url}/charts", "23.1.0"))
         assert chart.version == "23.1.0"
         assert len([p for m, p, _ in server.requests if p == target]) == 3

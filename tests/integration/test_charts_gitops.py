@@ -42,8 +42,11 @@ def servers(tmp_path_factory):
         push_oci(registry.url, "bitnamicharts/mariadb", mariadb("20.0.0"))
         push_oci(registry.url, "bitnamicharts/mariadb", mariadb("20.1.0"))
         for version in ("23.0.0", "23.1.0"):
-            push_oci(registry.url, "bitnamicharts/wordpress",
-                     wordpress(version, security=True, vendored=False, mariadb_repo=f"oci://{host}/bitnamicharts"))
+            push_oci(
+                registry.url,
+                "bitnamicharts/wordpress",
+                wordpress(version, security=True, vendored=False, mariadb_repo=f"oci://{host}/bitnamicharts"),
+            )
         for version in ("8.0.1", "8.0.2", "9.0.0"):
             repo.add(erpnext(version))
         yield {"oci": host, "repo": repo}
@@ -58,7 +61,10 @@ def gitops(tmp_path, servers):
     (root / ".git").mkdir(parents=True)
     write(root, ".imagemirror.yaml", f"registry: {REG}\n")
     oci, url = servers["oci"], servers["repo"].url
-    write(root, "apps/erpnext.yaml", f"""\
+    write(
+        root,
+        "apps/erpnext.yaml",
+        f"""\
         apiVersion: argoproj.io/v1alpha1
         kind: Application
         metadata: {{name: erpnext-prod}}
@@ -71,8 +77,12 @@ def gitops(tmp_path, servers):
                 valueFiles: [$values/envs/prod/erpnext.yaml]
             - repoURL: https://git.example/gitops.git
               ref: values
-        """)
-    write(root, "apps/wordpress.yaml", f"""\
+        """,
+    )
+    write(
+        root,
+        "apps/wordpress.yaml",
+        f"""\
         apiVersion: argoproj.io/v1alpha1
         kind: Application
         metadata: {{name: wordpress-prod}}
@@ -85,29 +95,45 @@ def gitops(tmp_path, servers):
                 valueFiles: [$values/envs/prod/wordpress.yaml]
             - repoURL: https://git.example/gitops.git
               ref: values
-        """)
-    write(root, "envs/prod/erpnext.yaml", """\
+        """,
+    )
+    write(
+        root,
+        "envs/prod/erpnext.yaml",
+        """\
         # production ERPNext
         image:
           repository: frappe/erpnext
           tag: v15.40.0
-        """)
-    write(root, "envs/prod/wordpress.yaml", """\
+        """,
+    )
+    write(
+        root,
+        "envs/prod/wordpress.yaml",
+        """\
         image:
           repository: bitnami/wordpress   # the chart default registry applies
           tag: 6.7.0
         mariadb:
           auth:
             database: blog
-        """)
+        """,
+    )
     # Flux: a HelmRelease whose values come from a kustomize ConfigMap of a repository file.
-    write(root, "flux/sources.yaml", f"""\
+    write(
+        root,
+        "flux/sources.yaml",
+        f"""\
         apiVersion: source.toolkit.fluxcd.io/v1
         kind: HelmRepository
         metadata: {{name: bitnami, namespace: flux-system}}
         spec: {{type: oci, url: oci://{oci}/bitnamicharts}}
-        """)
-    write(root, "flux/blog/release.yaml", """\
+        """,
+    )
+    write(
+        root,
+        "flux/blog/release.yaml",
+        """\
         apiVersion: helm.toolkit.fluxcd.io/v2
         kind: HelmRelease
         metadata: {name: blog, namespace: blog}
@@ -119,16 +145,24 @@ def gitops(tmp_path, servers):
               sourceRef: {kind: HelmRepository, name: bitnami, namespace: flux-system}
           valuesFrom:
             - {kind: ConfigMap, name: blog-values}
-        """)
-    write(root, "flux/blog/kustomization.yaml", """\
+        """,
+    )
+    write(
+        root,
+        "flux/blog/kustomization.yaml",
+        """\
         resources: [release.yaml]
         configMapGenerator:
           - name: blog-values
             files: [values.yaml=blog-values.yaml]
-        """)
+        """,
+    )
     write(root, "flux/blog/blog-values.yaml", "memcached:\r\n  enabled: false\r\n")
     # helmfile
-    write(root, "helmfile.yaml", f"""\
+    write(
+        root,
+        "helmfile.yaml",
+        f"""\
         repositories:
           - name: frappe
             url: {url}
@@ -137,10 +171,14 @@ def gitops(tmp_path, servers):
             chart: frappe/erpnext
             version: ~8.0.1
             values: [envs/hf/erpnext.yaml]
-        """)
+        """,
+    )
     write(root, "envs/hf/erpnext.yaml", "redis-cache:\n    enabled: false\nredis-queue:\n    enabled: true\n")
     # An umbrella chart: erpnext as an aliased dependency, an env file beside Chart.yaml.
-    write(root, "umbrella/Chart.yaml", f"""\
+    write(
+        root,
+        "umbrella/Chart.yaml",
+        f"""\
         apiVersion: v2
         name: umbrella
         version: 0.1.0
@@ -149,7 +187,8 @@ def gitops(tmp_path, servers):
             alias: erp
             version: 8.0.x
             repository: {url}
-        """)
+        """,
+    )
     write(root, "umbrella/values.yaml", "erp:\n  jobs:\n    configure:\n      enabled: true\n")
     write(root, "umbrella/values-prod.yaml", "erp:\n  image:\n    tag: v15.41.0\n")
     return root
@@ -157,15 +196,21 @@ def gitops(tmp_path, servers):
 
 def imagemirror(*args, cwd, env=None):
     return subprocess.run(
-        [sys.executable, "-m", "imagemirror", *map(str, args)], cwd=cwd, capture_output=True, text=True,
+        [sys.executable, "-m", "imagemirror", *map(str, args)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
         env={**os.environ, "PYTHONPATH": str(REPO), **(env or {})},
     )
 
 
 def test_check_rewrite_check_then_offline(gitops, tmp_path):
     # imagemirror's model of Helm (values only): these charts have no templates to render
-    env = {"IMAGEMIRROR_CACHE_DIR": str(tmp_path / "cache"), "DOCKER_CONFIG": str(tmp_path / "docker"),
-           "IMAGEMIRROR_RENDERER": "model"}
+    env = {
+        "IMAGEMIRROR_CACHE_DIR": str(tmp_path / "cache"),
+        "DOCKER_CONFIG": str(tmp_path / "docker"),
+        "IMAGEMIRROR_RENDERER": "model",
+    }
     before = imagemirror("list", "--effective", "--format", "json", ".", cwd=gitops, env=env)
     assert before.returncode == 0, before.stderr
     rows = json.loads(before.stdout)
@@ -193,11 +238,15 @@ def test_check_rewrite_check_then_offline(gitops, tmp_path):
     wp_text = (gitops / "envs/prod/wordpress.yaml").read_text()
     assert wp_text.startswith(
         "image:\n  repository: docker-hub/bitnami/wordpress   # the chart default registry applies\n"
-        f"  tag: 6.7.0\n  # imagemirror: overrides chart default registry: docker.io\n  registry: {REG}\n")
-    assert ("mariadb:\n  auth:\n    database: blog\n"
-            "  # imagemirror: overrides chart default docker.io/bitnami/mariadb:11.4.3-debian-12-r0\n") in wp_text
-    assert (gitops / "flux/blog/blog-values.yaml").read_bytes().count(b"\r\n") == \
-        (gitops / "flux/blog/blog-values.yaml").read_bytes().count(b"\n")  # CRLF kept
+        f"  tag: 6.7.0\n  # imagemirror: overrides chart default registry: docker.io\n  registry: {REG}\n"
+    )
+    assert (
+        "mariadb:\n  auth:\n    database: blog\n"
+        "  # imagemirror: overrides chart default docker.io/bitnami/mariadb:11.4.3-debian-12-r0\n"
+    ) in wp_text
+    assert (gitops / "flux/blog/blog-values.yaml").read_bytes().count(b"\r\n") == (
+        gitops / "flux/blog/blog-values.yaml"
+    ).read_bytes().count(b"\n")  # CRLF kept
     assert (gitops / "umbrella/values-prod.yaml").read_text().startswith("erp:\n  image:\n")
 
     after = imagemirror("check", "--effective", ".", cwd=gitops, env=env)
@@ -208,7 +257,13 @@ def test_check_rewrite_check_then_offline(gitops, tmp_path):
     # Offline: the cache of the first run is enough; an empty cache is an external failure.
     offline = imagemirror("check", "--effective", "--offline", ".", cwd=gitops, env=env)
     assert offline.returncode == 0, offline.stdout + offline.stderr
-    empty = imagemirror("check", "--effective", "--offline", ".", cwd=gitops,
-                        env={**env, "IMAGEMIRROR_CACHE_DIR": str(tmp_path / "empty")})
+    empty = imagemirror(
+        "check",
+        "--effective",
+        "--offline",
+        ".",
+        cwd=gitops,
+        env={**env, "IMAGEMIRROR_CACHE_DIR": str(tmp_path / "empty")},
+    )
     assert empty.returncode == 4
     assert "neither vendored nor cached" in empty.stdout + empty.stderr

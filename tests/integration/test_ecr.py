@@ -68,16 +68,37 @@ def aws(server, monkeypatch):
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
     iam = server.client("iam")
     # A node role with what AmazonEC2ContainerRegistryReadOnly grants: not enough for first pulls.
-    iam.create_role(RoleName="eks-nodes", AssumeRolePolicyDocument=json.dumps({
-        "Version": "2012-10-17",
-        "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}],
-    }))
-    arn = iam.create_policy(PolicyName="ecr-read-only", PolicyDocument=json.dumps({
-        "Version": "2012-10-17",
-        "Statement": [{"Effect": "Allow", "Action": ["ecr:GetAuthorizationToken", "ecr:BatchGetImage",
-                                                      "ecr:GetDownloadUrlForLayer", "ecr:DescribeRepositories"],
-                       "Resource": "*"}],
-    }))["Policy"]["Arn"]
+    iam.create_role(
+        RoleName="eks-nodes",
+        AssumeRolePolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}
+                ],
+            }
+        ),
+    )
+    arn = iam.create_policy(
+        PolicyName="ecr-read-only",
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Action": [
+                            "ecr:GetAuthorizationToken",
+                            "ecr:BatchGetImage",
+                            "ecr:GetDownloadUrlForLayer",
+                            "ecr:DescribeRepositories",
+                        ],
+                        "Resource": "*",
+                    }
+                ],
+            }
+        ),
+    )["Policy"]["Arn"]
     iam.attach_role_policy(RoleName="eks-nodes", PolicyArn=arn)
     return server
 
@@ -106,8 +127,13 @@ def changes(doc: dict) -> set[tuple[str, str, str]]:
 
 
 def apply_ok(*extra: str, env=None):
-    env = {"HUB_USER": CANARY_USER, "HUB_TOKEN": CANARY_TOKEN, "IMAGEMIRROR_GHCR_IO_USERNAME": "gh-user",
-           "IMAGEMIRROR_GHCR_IO_TOKEN": "ghp_token", **(env or {})}
+    env = {
+        "HUB_USER": CANARY_USER,
+        "HUB_TOKEN": CANARY_TOKEN,
+        "IMAGEMIRROR_GHCR_IO_USERNAME": "gh-user",
+        "IMAGEMIRROR_GHCR_IO_TOKEN": "ghp_token",
+        **(env or {}),
+    }
     code, out, err = cli("apply", *extra, env=env)
     assert code == 0, err
     return out, err
@@ -165,11 +191,16 @@ def test_apply_creates_everything_and_a_second_apply_changes_nothing(aws, projec
     assert quay["imageTagMutability"] == "MUTABLE"
     assert quay["encryptionConfiguration"]["encryptionType"] == "AES256"
     lifecycle = json.loads(quay["lifecyclePolicy"])["rules"]
-    assert [(r["selection"]["tagStatus"], r["selection"]["countNumber"]) for r in lifecycle] == [("untagged", 7), ("any", 30)]
+    assert [(r["selection"]["tagStatus"], r["selection"]["countNumber"]) for r in lifecycle] == [
+        ("untagged", 7),
+        ("any", 30),
+    ]
 
     repo = ecr.describe_repositories(repositoryNames=["custom-apps"])["repositories"][0]
     assert repo["imageScanningConfiguration"]["scanOnPush"] is True
-    assert {"Key": "managed-by", "Value": "imagemirror"} in ecr.list_tags_for_resource(resourceArn=repo["repositoryArn"])["tags"]
+    assert {"Key": "managed-by", "Value": "imagemirror"} in ecr.list_tags_for_resource(
+        resourceArn=repo["repositoryArn"]
+    )["tags"]
     keep = json.loads(ecr.get_lifecycle_policy(repositoryName="custom-apps")["lifecyclePolicyText"])["rules"]
     assert [r["selection"]["countNumber"] for r in keep] == [10]
 
@@ -200,8 +231,10 @@ def test_changed_upstream_or_prefix_is_a_replace(aws, project):
     apply_ok()
     settings = project / ".imagemirror.yaml"
     # registry.k8s.io's prefix now points at quay.io's, and quay.io gets a new prefix.
-    settings.write_text(SETTINGS + "rules:\n  docker.io: docker-hub\n  ghcr.io: github\n  public.ecr.aws: ecr-public\n"
-                        "  quay.io: k8s\n  registry.k8s.io: kubernetes\n")
+    settings.write_text(
+        SETTINGS + "rules:\n  docker.io: docker-hub\n  ghcr.io: github\n  public.ecr.aws: ecr-public\n"
+        "  quay.io: k8s\n  registry.k8s.io: kubernetes\n"
+    )
     doc = plan_json()
     by_name = {(c["kind"], c["name"]): c for c in doc["changes"]}
     assert by_name[("rule", "k8s")]["action"] == "replace"
@@ -213,38 +246,86 @@ def test_changed_upstream_or_prefix_is_a_replace(aws, project):
 
     # A prefix change alone: quay.io moves from "k8s" to "quay-mirror" -> replace.
     apply_ok()
-    settings.write_text(SETTINGS + "rules:\n  docker.io: docker-hub\n  ghcr.io: github\n  public.ecr.aws: ecr-public\n"
-                        "  quay.io: quay-mirror\n  registry.k8s.io: kubernetes\n")
+    settings.write_text(
+        SETTINGS + "rules:\n  docker.io: docker-hub\n  ghcr.io: github\n  public.ecr.aws: ecr-public\n"
+        "  quay.io: quay-mirror\n  registry.k8s.io: kubernetes\n"
+    )
     doc = plan_json()
     rule_changes = [c for c in doc["changes"] if c["kind"] == "rule"]
-    assert rule_changes == [{"action": "replace", "kind": "rule", "name": "quay-mirror",
-                             "reason": "prefix changed: k8s -> quay-mirror (rules can only be recreated)"}]
+    assert rule_changes == [
+        {
+            "action": "replace",
+            "kind": "rule",
+            "name": "quay-mirror",
+            "reason": "prefix changed: k8s -> quay-mirror (rules can only be recreated)",
+        }
+    ]
     apply_ok()
-    rules = {r["ecrRepositoryPrefix"]: r["upstreamRegistryUrl"]
-             for r in aws.client("ecr").describe_pull_through_cache_rules()["pullThroughCacheRules"]}
-    assert rules == {"docker-hub": "registry-1.docker.io", "github": "ghcr.io", "ecr-public": "public.ecr.aws",
-                     "quay-mirror": "quay.io", "kubernetes": "registry.k8s.io"}
+    rules = {
+        r["ecrRepositoryPrefix"]: r["upstreamRegistryUrl"]
+        for r in aws.client("ecr").describe_pull_through_cache_rules()["pullThroughCacheRules"]
+    }
+    assert rules == {
+        "docker-hub": "registry-1.docker.io",
+        "github": "ghcr.io",
+        "ecr-public": "public.ecr.aws",
+        "quay-mirror": "quay.io",
+        "kubernetes": "registry.k8s.io",
+    }
     assert plan_json()["changes"] == []
 
 
 def _unmanaged(aws) -> None:
     ecr, sm, iam = aws.client("ecr"), aws.client("secretsmanager"), aws.client("iam")
-    arn = sm.create_secret(Name="ecr-pullthroughcache/theirs", SecretString=json.dumps({"username": "a", "accessToken": "b"}))["ARN"]
-    ecr.create_pull_through_cache_rule(ecrRepositoryPrefix="theirs-hub", upstreamRegistryUrl="registry-1.docker.io",
-                                       upstreamRegistry="docker-hub", credentialArn=arn)
-    ecr.create_repository_creation_template(prefix="theirs-hub", appliedFor=["PULL_THROUGH_CACHE"], description="team A")
+    arn = sm.create_secret(
+        Name="ecr-pullthroughcache/theirs", SecretString=json.dumps({"username": "a", "accessToken": "b"})
+    )["ARN"]
+    ecr.create_pull_through_cache_rule(
+        ecrRepositoryPrefix="theirs-hub",
+        upstreamRegistryUrl="registry-1.docker.io",
+        upstreamRegistry="docker-hub",
+        credentialArn=arn,
+    )
+    ecr.create_repository_creation_template(
+        prefix="theirs-hub", appliedFor=["PULL_THROUGH_CACHE"], description="team A"
+    )
     ecr.create_repository(repositoryName="team/app")
-    ecr.put_registry_policy(policyText=json.dumps({"Version": "2012-10-17", "Statement": [{
-        "Sid": "TeamReplication", "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
-        "Action": ["ecr:CreateRepository", "ecr:ReplicateImage"], "Resource": f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/*"}]}))
-    iam.create_policy(PolicyName="theirs", PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Action": "ecr:GetAuthorizationToken", "Resource": "*"}]}))
+    ecr.put_registry_policy(
+        policyText=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Sid": "TeamReplication",
+                        "Effect": "Allow",
+                        "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
+                        "Action": ["ecr:CreateRepository", "ecr:ReplicateImage"],
+                        "Resource": f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/*",
+                    }
+                ],
+            }
+        )
+    )
+    iam.create_policy(
+        PolicyName="theirs",
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Action": "ecr:GetAuthorizationToken", "Resource": "*"}],
+            }
+        ),
+    )
 
 
 def _assert_unmanaged_intact(aws) -> None:
     ecr, sm, iam = aws.client("ecr"), aws.client("secretsmanager"), aws.client("iam")
     assert ecr.describe_pull_through_cache_rules(ecrRepositoryPrefixes=["theirs-hub"])["pullThroughCacheRules"]
-    assert ecr.describe_repository_creation_templates(prefixes=["theirs-hub"])["repositoryCreationTemplates"][0]["description"] == "team A"
+    assert (
+        ecr.describe_repository_creation_templates(prefixes=["theirs-hub"])["repositoryCreationTemplates"][0][
+            "description"
+        ]
+        == "team A"
+    )
     assert ecr.describe_repositories(repositoryNames=["team/app"])["repositories"]
     sm.describe_secret(SecretId="ecr-pullthroughcache/theirs")
     iam.get_policy(PolicyArn=f"arn:aws:iam::{ACCOUNT}:policy/theirs")
@@ -256,10 +337,16 @@ def _cache_an_image(aws) -> None:
     """What a first pull through the quay rule leaves behind: a repository with an image."""
     ecr = aws.client("ecr")
     ecr.create_repository(repositoryName="quay/argoproj/argocd")
-    manifest = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-                "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "size": 2,
-                           "digest": "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"},
-                "layers": []}
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {
+            "mediaType": "application/vnd.oci.image.config.v1+json",
+            "size": 2,
+            "digest": "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a",
+        },
+        "layers": [],
+    }
     ecr.put_image(repositoryName="quay/argoproj/argocd", imageManifest=json.dumps(manifest), imageTag="v2.10.0")
 
 
@@ -284,8 +371,12 @@ def test_destroy_removes_only_what_imagemirror_manages(aws, project):
     code, out, err = cli("destroy", "--yes")
     assert code == 0, err
     ecr = aws.client("ecr")
-    assert [r["ecrRepositoryPrefix"] for r in ecr.describe_pull_through_cache_rules()["pullThroughCacheRules"]] == ["theirs-hub"]
-    assert [t["prefix"] for t in ecr.describe_repository_creation_templates()["repositoryCreationTemplates"]] == ["theirs-hub"]
+    assert [r["ecrRepositoryPrefix"] for r in ecr.describe_pull_through_cache_rules()["pullThroughCacheRules"]] == [
+        "theirs-hub"
+    ]
+    assert [t["prefix"] for t in ecr.describe_repository_creation_templates()["repositoryCreationTemplates"]] == [
+        "theirs-hub"
+    ]
     names = sorted(r["repositoryName"] for r in ecr.describe_repositories()["repositories"])
     assert names == ["quay/argoproj/argocd", "team/app"]  # custom-apps was empty and ours
     assert [s["Sid"] for s in json.loads(ecr.get_registry_policy()["policyText"])["Statement"]] == ["TeamReplication"]
@@ -307,10 +398,22 @@ def test_destroy_purge_cache_deletes_cached_repositories(aws, project):
 def test_destroy_keeps_a_managed_repository_that_holds_images(aws, project):
     apply_ok()
     ecr = aws.client("ecr")
-    ecr.put_image(repositoryName="custom-apps", imageTag="1.0", imageManifest=json.dumps(
-        {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json", "config": {
-            "mediaType": "application/vnd.oci.image.config.v1+json", "size": 2,
-            "digest": "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"}, "layers": []}))
+    ecr.put_image(
+        repositoryName="custom-apps",
+        imageTag="1.0",
+        imageManifest=json.dumps(
+            {
+                "schemaVersion": 2,
+                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "config": {
+                    "mediaType": "application/vnd.oci.image.config.v1+json",
+                    "size": 2,
+                    "digest": "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a",
+                },
+                "layers": [],
+            }
+        ),
+    )
     code, out, _ = cli("destroy", "--yes")
     assert code == 0
     assert "repository custom-apps: kept, it holds 1 image(s)" in out
@@ -330,16 +433,24 @@ def test_credentials_from_stdin_and_rotation(aws, project):
     code, _, err = cli("apply", "--credentials-stdin", input=json.dumps(creds))
     assert code == 0, err
     sm = aws.client("secretsmanager")
-    assert json.loads(sm.get_secret_value(SecretId="ecr-pullthroughcache/docker-hub")["SecretString"])["accessToken"] == "t1"
+    assert (
+        json.loads(sm.get_secret_value(SecretId="ecr-pullthroughcache/docker-hub")["SecretString"])["accessToken"]
+        == "t1"
+    )
     # Reused as they are ...
     assert plan_json()["changes"] == []
     # ... unless rotated.
     assert changes(plan_json("--rotate-credentials")) == {
-        ("update", "secret", "ecr-pullthroughcache/docker-hub"), ("update", "secret", "ecr-pullthroughcache/github")}
+        ("update", "secret", "ecr-pullthroughcache/docker-hub"),
+        ("update", "secret", "ecr-pullthroughcache/github"),
+    }
     creds["docker.io"]["accessToken"] = "t2"
     code, _, err = cli("apply", "--rotate-credentials", "--credentials-stdin", input=json.dumps(creds))
     assert code == 0, err
-    assert json.loads(sm.get_secret_value(SecretId="ecr-pullthroughcache/docker-hub")["SecretString"])["accessToken"] == "t2"
+    assert (
+        json.loads(sm.get_secret_value(SecretId="ecr-pullthroughcache/docker-hub")["SecretString"])["accessToken"]
+        == "t2"
+    )
 
 
 def test_hidden_prompt_on_a_terminal(aws, project):
@@ -353,8 +464,12 @@ def test_hidden_prompt_on_a_terminal(aws, project):
         return "prompted-token" if hidden else "prompted-user"
 
     assert ecr_command.apply(ask=ask) == 0
-    assert asked == [("docker.io username (for ecr-pullthroughcache/docker-hub)", False), ("docker.io access token", True),
-                     ("ghcr.io username (for ecr-pullthroughcache/github)", False), ("ghcr.io access token", True)]
+    assert asked == [
+        ("docker.io username (for ecr-pullthroughcache/docker-hub)", False),
+        ("docker.io access token", True),
+        ("ghcr.io username (for ecr-pullthroughcache/github)", False),
+        ("ghcr.io access token", True),
+    ]
     value = aws.client("secretsmanager").get_secret_value(SecretId="ecr-pullthroughcache/docker-hub")["SecretString"]
     assert json.loads(value) == {"username": "prompted-user", "accessToken": "prompted-token"}
 
@@ -372,8 +487,15 @@ def _run_on_a_terminal(args: list[str], answers: dict[str, str], cwd: Path) -> t
         os.setsid()
         fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
-    proc = subprocess.Popen([sys.executable, "-m", "imagemirror", *args], stdin=slave, stdout=slave, stderr=slave,
-                            cwd=cwd, env={**os.environ, "PYTHONPATH": str(REPO)}, preexec_fn=become_session_leader_on_the_pty)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "imagemirror", *args],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        cwd=cwd,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        preexec_fn=become_session_leader_on_the_pty,
+    )
     os.close(slave)
     seen, pending = b"", list(answers.items())
     while True:
@@ -397,14 +519,20 @@ def _run_on_a_terminal(args: list[str], answers: dict[str, str], cwd: Path) -> t
 def test_hidden_prompt_on_a_real_terminal_does_not_echo_the_token(aws, project):
     code, screen = _run_on_a_terminal(
         ["ecr", "apply"],
-        {"docker.io username": CANARY_USER, "docker.io access token": CANARY_TOKEN,
-         "ghcr.io username": "gh-user", "ghcr.io access token": "gh-token-9"},
+        {
+            "docker.io username": CANARY_USER,
+            "docker.io access token": CANARY_TOKEN,
+            "ghcr.io username": "gh-user",
+            "ghcr.io access token": "gh-token-9",
+        },
         project,
     )
     assert code == 0, screen
     assert "docker.io access token" in screen and "Applied:" in screen
     assert CANARY_TOKEN not in screen and "gh-token-9" not in screen  # the terminal never echoed them
-    value = json.loads(aws.client("secretsmanager").get_secret_value(SecretId="ecr-pullthroughcache/docker-hub")["SecretString"])
+    value = json.loads(
+        aws.client("secretsmanager").get_secret_value(SecretId="ecr-pullthroughcache/docker-hub")["SecretString"]
+    )
     assert value == {"username": CANARY_USER, "accessToken": CANARY_TOKEN}
 
 
@@ -423,19 +551,32 @@ def test_a_secret_value_never_reaches_output_or_logs(aws, project, caplog):
 
     # And through the real entry point (a fresh process), credentials on stdin, with --debug.
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    stdin = json.dumps({"docker.io": {"username": CANARY_USER, "accessToken": CANARY_TOKEN + "-2"},
-                        "ghcr.io": {"username": CANARY_USER, "accessToken": CANARY_TOKEN + "-3"}})
+    stdin = json.dumps(
+        {
+            "docker.io": {"username": CANARY_USER, "accessToken": CANARY_TOKEN + "-2"},
+            "ghcr.io": {"username": CANARY_USER, "accessToken": CANARY_TOKEN + "-3"},
+        }
+    )
     for args, data in [
         (["apply", "--debug", "--rotate-credentials", "--credentials-stdin"], stdin),
         (["destroy", "--debug", "--yes"], None),
     ]:
-        proc = subprocess.run([sys.executable, "-m", "imagemirror", "ecr", *args], input=data, capture_output=True,
-                              text=True, env=env, cwd=project, timeout=60)
+        proc = subprocess.run(
+            [sys.executable, "-m", "imagemirror", "ecr", *args],
+            input=data,
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=project,
+            timeout=60,
+        )
         assert proc.returncode == 0, proc.stderr
         assert "imagemirror: debug: " in proc.stderr
         assert CANARY_TOKEN not in proc.stdout + proc.stderr and CANARY_USER not in proc.stdout + proc.stderr
         if args[0] == "apply":  # the piped value did reach the secret
-            value = aws.client("secretsmanager").get_secret_value(SecretId="ecr-pullthroughcache/docker-hub")["SecretString"]
+            value = aws.client("secretsmanager").get_secret_value(SecretId="ecr-pullthroughcache/docker-hub")[
+                "SecretString"
+            ]
             assert json.loads(value)["accessToken"] == CANARY_TOKEN + "-2"
 
 
@@ -444,7 +585,10 @@ def test_doctor_reports_drift_node_roles_and_invalid_rules(aws, project):
     assert code == 1
     assert "PROBLEM: drift: + create rule docker-hub" in out
     assert f"ok: registry: {ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com is this account's cache" in out
-    assert f"PROBLEM: node-role: {NODE_ROLE}: cannot fill the cache on first pull, lacks ecr:BatchImportUpstreamImage on repository/docker-hub/*" in out
+    assert (
+        f"PROBLEM: node-role: {NODE_ROLE}: cannot fill the cache on first pull, lacks ecr:BatchImportUpstreamImage on repository/docker-hub/*"
+        in out
+    )
 
     apply_ok()
     code, out, _ = cli("doctor", "--format", "json")
@@ -454,10 +598,15 @@ def test_doctor_reports_drift_node_roles_and_invalid_rules(aws, project):
     assert sum(f["check"] == "validate" for f in findings) == 5
 
     # A secret without accessToken: ValidatePullThroughCacheRule says isValid=false.
-    aws.client("secretsmanager").put_secret_value(SecretId="ecr-pullthroughcache/docker-hub", SecretString=json.dumps({"username": "x"}))
+    aws.client("secretsmanager").put_secret_value(
+        SecretId="ecr-pullthroughcache/docker-hub", SecretString=json.dumps({"username": "x"})
+    )
     code, out, _ = cli("doctor")
     assert code == 1
-    assert "PROBLEM: validate: rule docker-hub: invalid: The secret does not contain the keys 'username' and 'accessToken'" in out
+    assert (
+        "PROBLEM: validate: rule docker-hub: invalid: The secret does not contain the keys 'username' and 'accessToken'"
+        in out
+    )
 
 
 def test_a_ci_policy_of_the_same_name_made_by_someone_else_is_left_alone(aws, project):
@@ -489,17 +638,38 @@ def test_rules_prints_the_accounts_rules_as_a_rules_block(aws, project, monkeypa
     code, out, _ = cli("rules", "--endpoint-url", aws.url)
     assert code == 0
     data = YAML(typ="safe").load(out)
-    assert data == {"rules": {"docker.io": "docker-hub", "ghcr.io": "github", "public.ecr.aws": "ecr-public",
-                              "quay.io": "quay", "registry.k8s.io": "k8s"}}
+    assert data == {
+        "rules": {
+            "docker.io": "docker-hub",
+            "ghcr.io": "github",
+            "public.ecr.aws": "ecr-public",
+            "quay.io": "quay",
+            "registry.k8s.io": "k8s",
+        }
+    }
 
 
 @pytest.mark.parametrize(
     "settings, message",
     [
-        pytest.param("rules:\n  gcr.io: gcr\n", ".imagemirror.yaml:2:3: rule 'gcr.io': ECR pull-through cache cannot mirror gcr.io", id="unsupported-upstream"),
-        pytest.param("ecr:\n  region: europe\n", ".imagemirror.yaml:2:3: ecr.region: 'europe' is not an AWS Region name", id="bad-region"),
-        pytest.param("ecr:\n  regoin: eu-west-1\n", ".imagemirror.yaml:2:3: ecr: unknown key 'regoin'", id="unknown-key"),
-        pytest.param("ecr:\n  account: 123456789012\n", ".imagemirror.yaml:2:3: ecr.account: quote the account id", id="unquoted-account"),
+        pytest.param(
+            "rules:\n  gcr.io: gcr\n",
+            ".imagemirror.yaml:2:3: rule 'gcr.io': ECR pull-through cache cannot mirror gcr.io",
+            id="unsupported-upstream",
+        ),
+        pytest.param(
+            "ecr:\n  region: europe\n",
+            ".imagemirror.yaml:2:3: ecr.region: 'europe' is not an AWS Region name",
+            id="bad-region",
+        ),
+        pytest.param(
+            "ecr:\n  regoin: eu-west-1\n", ".imagemirror.yaml:2:3: ecr: unknown key 'regoin'", id="unknown-key"
+        ),
+        pytest.param(
+            "ecr:\n  account: 123456789012\n",
+            ".imagemirror.yaml:2:3: ecr.account: quote the account id",
+            id="unquoted-account",
+        ),
     ],
 )
 def test_settings_errors_exit_2_with_file_line_column(aws, project, settings, message):
@@ -529,8 +699,11 @@ def test_no_aws_credentials_is_an_aws_error(aws, project, monkeypatch):
 
 
 def test_wrong_account_is_refused(aws, project):
-    (project / ".imagemirror.yaml").write_text(SETTINGS.replace("ecr:\n", 'ecr:\n  account: "210987654321"\n').replace(
-        f"    - {NODE_ROLE}\n", "    - arn:aws:iam::210987654321:role/eks-nodes\n"))
+    (project / ".imagemirror.yaml").write_text(
+        SETTINGS.replace("ecr:\n", 'ecr:\n  account: "210987654321"\n').replace(
+            f"    - {NODE_ROLE}\n", "    - arn:aws:iam::210987654321:role/eks-nodes\n"
+        )
+    )
     code, _, err = cli("plan")
     assert code == 4
     assert f"credentials are for account {ACCOUNT}, but ecr.account is 210987654321" in err

@@ -24,8 +24,12 @@ REPO = Path(__file__).resolve().parents[2]
 ACCOUNT = "123456789012"  # moto's default account
 REGION = "eu-west-1"
 HOST = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com"
-CREDS = {"IMAGEMIRROR_DOCKER_IO_USERNAME": "hub-user-77", "IMAGEMIRROR_DOCKER_IO_TOKEN": "dckr_pat_SECRET-0451",
-         "IMAGEMIRROR_GHCR_IO_USERNAME": "gh-user-88", "IMAGEMIRROR_GHCR_IO_TOKEN": "ghp_SECRET-9921"}
+CREDS = {
+    "IMAGEMIRROR_DOCKER_IO_USERNAME": "hub-user-77",
+    "IMAGEMIRROR_DOCKER_IO_TOKEN": "dckr_pat_SECRET-0451",
+    "IMAGEMIRROR_GHCR_IO_USERNAME": "gh-user-88",
+    "IMAGEMIRROR_GHCR_IO_TOKEN": "ghp_SECRET-9921",
+}
 
 
 @pytest.fixture(scope="module")
@@ -104,9 +108,14 @@ def test_init_then_plan_and_apply_need_no_hand_written_settings(aws, gitops):
 
 def test_init_takes_the_accounts_existing_rules(aws, gitops):
     ecr = aws.client("ecr")
-    ecr.create_pull_through_cache_rule(ecrRepositoryPrefix="kubernetes", upstreamRegistry="k8s", upstreamRegistryUrl="registry.k8s.io")
-    ecr.create_pull_through_cache_rule(ecrRepositoryPrefix="upstream-ecr", upstreamRegistry="ecr",
-                                       upstreamRegistryUrl=f"{ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com")
+    ecr.create_pull_through_cache_rule(
+        ecrRepositoryPrefix="kubernetes", upstreamRegistry="k8s", upstreamRegistryUrl="registry.k8s.io"
+    )
+    ecr.create_pull_through_cache_rule(
+        ecrRepositoryPrefix="upstream-ecr",
+        upstreamRegistry="ecr",
+        upstreamRegistryUrl=f"{ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com",
+    )
     code, _, err = im("init")
     assert code == 0, err
     text = (gitops / ".imagemirror.yaml").read_text()
@@ -144,7 +153,9 @@ def project(tmp_path, monkeypatch):
 def _fill_rules(aws, n: int) -> None:
     ecr = aws.client("ecr")
     for i in range(n):
-        ecr.create_pull_through_cache_rule(ecrRepositoryPrefix=f"other{i:02d}", upstreamRegistry="quay", upstreamRegistryUrl="quay.io")
+        ecr.create_pull_through_cache_rule(
+            ecrRepositoryPrefix=f"other{i:02d}", upstreamRegistry="quay", upstreamRegistryUrl="quay.io"
+        )
 
 
 def _account_snapshot(aws) -> tuple:
@@ -174,12 +185,19 @@ def test_with_48_rules_plan_refuses_and_apply_writes_nothing(aws, project):
 
 def test_a_prefix_taken_or_nested_by_someone_elses_rule_is_refused(aws, project):
     ecr = aws.client("ecr")
-    ecr.create_pull_through_cache_rule(ecrRepositoryPrefix="quay", upstreamRegistry="k8s", upstreamRegistryUrl="registry.k8s.io")
-    ecr.create_pull_through_cache_rule(ecrRepositoryPrefix="k8s/old", upstreamRegistry="k8s", upstreamRegistryUrl="registry.k8s.io")
+    ecr.create_pull_through_cache_rule(
+        ecrRepositoryPrefix="quay", upstreamRegistry="k8s", upstreamRegistryUrl="registry.k8s.io"
+    )
+    ecr.create_pull_through_cache_rule(
+        ecrRepositoryPrefix="k8s/old", upstreamRegistry="k8s", upstreamRegistryUrl="registry.k8s.io"
+    )
     before = _account_snapshot(aws)
     code, doc = plan_json()
     assert code == 1
-    assert any("prefix quay is taken by a rule for registry.k8s.io that imagemirror did not create" in p for p in doc["problems"])
+    assert any(
+        "prefix quay is taken by a rule for registry.k8s.io that imagemirror did not create" in p
+        for p in doc["problems"]
+    )
     assert any("prefixes k8s and k8s/old nest" in p for p in doc["problems"])
     assert im("ecr", "apply", env=CREDS)[0] == 1
     assert _account_snapshot(aws) == before
@@ -231,9 +249,11 @@ def test_an_aws_error_is_not_damaged_by_a_short_username(aws, project, username)
     env = {**CREDS, "IMAGEMIRROR_DOCKER_IO_USERNAME": username, "IMAGEMIRROR_DOCKER_IO_TOKEN": "x"}
     code, _, err = im("ecr", "apply", env=env)
     assert code == 4
-    assert ("AWS secretsmanager CreateSecret: AccessDeniedException: User: arn:aws:sts::123456789012:assumed-role/ci/imagemirror "
-            "is not authorized to perform: secretsmanager:CreateSecret because no identity-based policy allows the "
-            "secretsmanager:CreateSecret action") in err
+    assert (
+        "AWS secretsmanager CreateSecret: AccessDeniedException: User: arn:aws:sts::123456789012:assumed-role/ci/imagemirror "
+        "is not authorized to perform: secretsmanager:CreateSecret because no identity-based policy allows the "
+        "secretsmanager:CreateSecret action"
+    ) in err
     assert "done (0): nothing" in err
 
 
@@ -243,7 +263,9 @@ def test_an_aws_error_is_not_damaged_by_a_short_username(aws, project, username)
 def test_two_regions_share_one_ci_policy_and_each_plan_stays_clean(aws, project):
     assert im("ecr", "apply", env=CREDS)[0] == 0
     code, doc = plan_json("--region", "us-east-2")
-    assert ("update", "iam-policy", "imagemirror-ci-push") in {(c["action"], c["kind"], c["name"]) for c in doc["changes"]}
+    assert ("update", "iam-policy", "imagemirror-ci-push") in {
+        (c["action"], c["kind"], c["name"]) for c in doc["changes"]
+    }
     assert im("ecr", "apply", "--region", "us-east-2", env=CREDS)[0] == 0
     for region in (REGION, "us-east-2"):
         code, doc = plan_json("--region", region)
@@ -257,7 +279,10 @@ def test_two_regions_share_one_ci_policy_and_each_plan_stays_clean(aws, project)
     # destroy in one Region keeps the policy eu-west-1 still uses, and says how it knows
     code, out, err = im("ecr", "destroy", "--yes", "--region", "us-east-2")
     assert code == 0, err
-    assert "iam-policy imagemirror-ci-push: kept, other Regions' registries still use it (eu-west-1: repository custom-apps" in out
+    assert (
+        "iam-policy imagemirror-ci-push: kept, other Regions' registries still use it (eu-west-1: repository custom-apps"
+        in out
+    )
     iam.get_policy(PolicyArn=arn)
     tags = {t["Key"]: t["Value"] for t in iam.list_policy_tags(PolicyArn=arn)["Tags"]}
     assert tags["imagemirror-regions"] == "eu-west-1"
@@ -303,17 +328,33 @@ def test_govcloud_uses_the_partition_sts_reports(aws, project):
 
 def test_ecr_upstream_in_another_account_needs_a_role_and_doctor_spells_out_the_policy(aws, project):
     upstream = "210987654321.dkr.ecr.us-east-1.amazonaws.com"
-    (project / ".imagemirror.yaml").write_text(f"registry: {HOST}\nrules:\n  {upstream}: central\necr:\n  region: {REGION}\n")
+    (project / ".imagemirror.yaml").write_text(
+        f"registry: {HOST}\nrules:\n  {upstream}: central\necr:\n  region: {REGION}\n"
+    )
     code, _, err = im("ecr", "plan")
     assert code == 1 and "is in another account (210987654321); ECR needs an IAM role" in err
     role = f"arn:aws:iam::{ACCOUNT}:role/ptc-central"
     (project / ".imagemirror.yaml").write_text(
-        f"registry: {HOST}\nrules:\n  {upstream}: central\necr:\n  region: {REGION}\n  credentials:\n    {upstream}: {{role: {role}}}\n")
+        f"registry: {HOST}\nrules:\n  {upstream}: central\necr:\n  region: {REGION}\n  credentials:\n    {upstream}: {{role: {role}}}\n"
+    )
     code, _, err = im("ecr", "plan")
     assert code == 1 and f"role {role} does not exist" in err
     iam = aws.client("iam")
-    iam.create_role(RoleName="ptc-central", AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Principal": {"Service": "pullthroughcache.ecr.amazonaws.com"}, "Action": "sts:AssumeRole"}]}))
+    iam.create_role(
+        RoleName="ptc-central",
+        AssumeRolePolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"Service": "pullthroughcache.ecr.amazonaws.com"},
+                        "Action": "sts:AssumeRole",
+                    }
+                ],
+            }
+        ),
+    )
     code, out, err = im("ecr", "apply")
     assert code == 0, err
     rule = aws.client("ecr").describe_pull_through_cache_rules()["pullThroughCacheRules"][0]
@@ -335,13 +376,17 @@ def test_an_ecr_upstream_repository_prefix_maps_part_of_the_upstream(aws, projec
     upstream = f"{ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com"  # same account, another Region
     (project / ".imagemirror.yaml").write_text(
         f"registry: {HOST}\nrules:\n  {upstream}/team-b: team-a\n  {upstream}/team-c/apps: team-c\n"
-        f"ecr:\n  region: {REGION}\n")
+        f"ecr:\n  region: {REGION}\n"
+    )
     code, out, err = im("ecr", "plan")
     assert code == 0, err
     assert f"{upstream}/team-b -> team-a/ ECR to ECR" in out
     code, _, err = im("ecr", "apply")
     assert code == 0, err
-    rules = {r["ecrRepositoryPrefix"]: r for r in aws.client("ecr").describe_pull_through_cache_rules()["pullThroughCacheRules"]}
+    rules = {
+        r["ecrRepositoryPrefix"]: r
+        for r in aws.client("ecr").describe_pull_through_cache_rules()["pullThroughCacheRules"]
+    }
     assert {p: r["upstreamRepositoryPrefix"] for p, r in rules.items()} == {"team-a": "team-b", "team-c": "team-c/apps"}
     assert plan_json()[1]["changes"] == []
     code, out, _ = im("ecr", "rules")
@@ -349,25 +394,34 @@ def test_an_ecr_upstream_repository_prefix_maps_part_of_the_upstream(aws, projec
     # another upstream prefix for an existing rule: the rule is recreated (Update cannot change it)
     (project / ".imagemirror.yaml").write_text(
         f"registry: {HOST}\nrules:\n  {upstream}/team-x: team-a\n  {upstream}/team-c/apps: team-c\n"
-        f"ecr:\n  region: {REGION}\n")
+        f"ecr:\n  region: {REGION}\n"
+    )
     code, out, _ = im("ecr", "plan")
     assert code == 0 and "upstreamRepositoryPrefix team-b -> team-x (rules can only be recreated)" in out
     code, _, err = im("ecr", "apply")
     assert code == 0, err
-    rules = {r["ecrRepositoryPrefix"]: r for r in aws.client("ecr").describe_pull_through_cache_rules()["pullThroughCacheRules"]}
+    rules = {
+        r["ecrRepositoryPrefix"]: r
+        for r in aws.client("ecr").describe_pull_through_cache_rules()["pullThroughCacheRules"]
+    }
     assert rules["team-a"]["upstreamRepositoryPrefix"] == "team-x" and plan_json()[1]["changes"] == []
     # rewrite: only the repositories under the upstream prefix move, the rest of the path kept
     values = project / "values.yaml"
-    values.write_text(f"a:\n  image: {upstream}/team-x/app:1\nb:\n  image: {upstream}/team-c/apps/web:2\n"
-                      f"c:\n  image: {upstream}/team-d/other:3\n")
+    values.write_text(
+        f"a:\n  image: {upstream}/team-x/app:1\nb:\n  image: {upstream}/team-c/apps/web:2\n"
+        f"c:\n  image: {upstream}/team-d/other:3\n"
+    )
     code, _, err = im("rewrite", "values.yaml")
     assert code == 0, err
-    assert values.read_text() == (f"a:\n  image: {HOST}/team-a/app:1\nb:\n  image: {HOST}/team-c/web:2\n"
-                                  f"c:\n  image: {upstream}/team-d/other:3\n")
+    assert values.read_text() == (
+        f"a:\n  image: {HOST}/team-a/app:1\nb:\n  image: {HOST}/team-c/web:2\nc:\n  image: {upstream}/team-d/other:3\n"
+    )
     code, _, err = im("rewrite", "--revert", "values.yaml")
     assert code == 0, err
-    assert values.read_text() == (f"a:\n  image: {upstream}/team-x/app:1\nb:\n  image: {upstream}/team-c/apps/web:2\n"
-                                  f"c:\n  image: {upstream}/team-d/other:3\n")
+    assert values.read_text() == (
+        f"a:\n  image: {upstream}/team-x/app:1\nb:\n  image: {upstream}/team-c/apps/web:2\n"
+        f"c:\n  image: {upstream}/team-d/other:3\n"
+    )
     values.unlink()
     # init writes the same keys from the account
     (project / ".imagemirror.yaml").unlink()
@@ -380,11 +434,25 @@ def test_an_ecr_upstream_repository_prefix_maps_part_of_the_upstream(aws, projec
 def test_a_cross_account_upstream_prefix_scopes_the_policy_doctor_spells_out(aws, project):
     upstream = "210987654321.dkr.ecr.us-east-1.amazonaws.com"
     role = f"arn:aws:iam::{ACCOUNT}:role/ptc-central"
-    aws.client("iam").create_role(RoleName="ptc-central", AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Principal": {"Service": "pullthroughcache.ecr.amazonaws.com"}, "Action": "sts:AssumeRole"}]}))
+    aws.client("iam").create_role(
+        RoleName="ptc-central",
+        AssumeRolePolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"Service": "pullthroughcache.ecr.amazonaws.com"},
+                        "Action": "sts:AssumeRole",
+                    }
+                ],
+            }
+        ),
+    )
     (project / ".imagemirror.yaml").write_text(
         f"registry: {HOST}\nrules:\n  {upstream}/shared: central\necr:\n  region: {REGION}\n"
-        f"  credentials:\n    {upstream}: {{role: {role}}}\n")
+        f"  credentials:\n    {upstream}: {{role: {role}}}\n"
+    )
     code, _, err = im("ecr", "apply")
     assert code == 0, err
     code, out, _ = im("ecr", "doctor")
@@ -392,15 +460,28 @@ def test_a_cross_account_upstream_prefix_scopes_the_policy_doctor_spells_out(aws
     assert '"Resource":"arn:aws:ecr:us-east-1:210987654321:repository/shared/*"' in out
 
 
-@pytest.mark.parametrize("rules, message", [
-    pytest.param("ghcr.io/org: gh-org", "an upstream repository prefix (upstreamRepositoryPrefix) is documented for "
-                 "ECR-to-ECR rules only (https://docs.aws.amazon.com/AmazonECR/latest/userguide/"
-                 "pull-through-cache-private-wildcards.html); map the whole host ghcr.io", id="not-ecr"),
-    pytest.param(f"{ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com/{'x' * 31}: long",
-                 "is not a valid upstreamRepositoryPrefix (2-30 characters)", id="too-long"),
-    pytest.param(f"{ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com/Team: t", "'Team' is not an upstream repository prefix",
-                 id="upper-case"),
-])
+@pytest.mark.parametrize(
+    "rules, message",
+    [
+        pytest.param(
+            "ghcr.io/org: gh-org",
+            "an upstream repository prefix (upstreamRepositoryPrefix) is documented for "
+            "ECR-to-ECR rules only (https://docs.aws.amazon.com/AmazonECR/latest/userguide/"
+            "pull-through-cache-private-wildcards.html); map the whole host ghcr.io",
+            id="not-ecr",
+        ),
+        pytest.param(
+            f"{ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com/{'x' * 31}: long",
+            "is not a valid upstreamRepositoryPrefix (2-30 characters)",
+            id="too-long",
+        ),
+        pytest.param(
+            f"{ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com/Team: t",
+            "'Team' is not an upstream repository prefix",
+            id="upper-case",
+        ),
+    ],
+)
 def test_an_upstream_prefix_ecr_cannot_take_is_refused_before_any_call(aws, project, rules, message):
     (project / ".imagemirror.yaml").write_text(f"registry: {HOST}\nrules:\n  {rules}\necr:\n  region: {REGION}\n")
     code, out, err = im("ecr", "plan")
@@ -468,16 +549,23 @@ def _seed_cache(aws):
     from integration.moto_ecr_ext import seed_images
 
     ecr = aws.client("ecr")
-    ecr.create_pull_through_cache_rule(ecrRepositoryPrefix="docker-hub", upstreamRegistry="docker-hub",
-                                       upstreamRegistryUrl="registry-1.docker.io",
-                                       credentialArn=aws.client("secretsmanager").create_secret(
-                                           Name="ecr-pullthroughcache/docker-hub",
-                                           SecretString=json.dumps({"username": "u", "accessToken": "t"}))["ARN"])
+    ecr.create_pull_through_cache_rule(
+        ecrRepositoryPrefix="docker-hub",
+        upstreamRegistry="docker-hub",
+        upstreamRegistryUrl="registry-1.docker.io",
+        credentialArn=aws.client("secretsmanager").create_secret(
+            Name="ecr-pullthroughcache/docker-hub", SecretString=json.dumps({"username": "u", "accessToken": "t"})
+        )["ARN"],
+    )
     old = datetime.now(UTC) - timedelta(days=90)
-    seed_images(REGION, "docker-hub/library/nats", [
-        {"tag": "2.12-alpine", "size": 60 * 1024**2, "pulled": datetime.now(UTC)},  # referenced in prod
-        {"tag": "2.10-alpine", "size": 55 * 1024**2, "pulled": old},  # no longer referenced
-    ])
+    seed_images(
+        REGION,
+        "docker-hub/library/nats",
+        [
+            {"tag": "2.12-alpine", "size": 60 * 1024**2, "pulled": datetime.now(UTC)},  # referenced in prod
+            {"tag": "2.10-alpine", "size": 55 * 1024**2, "pulled": old},  # no longer referenced
+        ],
+    )
     seed_images(REGION, "docker-hub/library/busybox", [{"tag": "1.36", "size": 2 * 1024**2, "pulled": None}])
 
 
@@ -485,7 +573,8 @@ def test_usage_shows_sizes_costs_stale_and_cold_images(aws, tmp_path, monkeypatc
     root = tmp_path / "gitops"
     shutil.copytree(REPO / "examples" / "gitops", root)
     (root / ".imagemirror.yaml").write_text(
-        (root / ".imagemirror.yaml").read_text().replace("123456789012.dkr.ecr.af-south-1.amazonaws.com", HOST))
+        (root / ".imagemirror.yaml").read_text().replace("123456789012.dkr.ecr.af-south-1.amazonaws.com", HOST)
+    )
     monkeypatch.chdir(root)
     _seed_cache(aws)
     code, out, err = im("ecr", "usage", "environments/prod")
@@ -498,8 +587,14 @@ def test_usage_shows_sizes_costs_stale_and_cold_images(aws, tmp_path, monkeypatc
     assert "docker-hub/bitnami/" in out  # prod's bitnami images are not cached yet
     code, out, _ = im("ecr", "usage", "--format", "json", "environments/prod")
     doc = json.loads(out)
-    assert doc["prefixes"][0] == {"prefix": "docker-hub", "repositories": 2, "images": 3, "bytes": 117 * 1024**2,
-                                  "last_pull": doc["prefixes"][0]["last_pull"], "monthly_cost": round(117 / 1024 * 0.10, 4)}
+    assert doc["prefixes"][0] == {
+        "prefix": "docker-hub",
+        "repositories": 2,
+        "images": 3,
+        "bytes": 117 * 1024**2,
+        "last_pull": doc["prefixes"][0]["last_pull"],
+        "monthly_cost": round(117 / 1024 * 0.10, 4),
+    }
     assert {s["tags"][0] for s in doc["stale"]} == {"2.10-alpine", "1.36"}
     assert all(c["reference"].startswith("docker-hub/") or c["prefix"] for c in doc["cold"])
     code, out, _ = im("ecr", "usage", "--format", "csv")

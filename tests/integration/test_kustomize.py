@@ -84,8 +84,13 @@ def upstream_form(image: str) -> str:
 
 
 def run(*args, cwd):
-    return subprocess.run([sys.executable, "-m", "imagemirror", *args], cwd=cwd, capture_output=True, text=True,
-                          env={**os.environ, "PYTHONPATH": str(REPO)})
+    return subprocess.run(
+        [sys.executable, "-m", "imagemirror", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
 
 
 def test_every_overlay_still_deploys_what_it_did_from_the_cache(tmp_path):
@@ -141,7 +146,7 @@ def set_image(entry: str) -> dict:
         image, out["digest"] = image.split("@", 1)
     slash, colon = image.rfind("/"), image.rfind(":")
     if colon > slash:
-        image, out["newTag"] = image[:colon], image[colon + 1:]
+        image, out["newTag"] = image[:colon], image[colon + 1 :]
     if eq:
         out["newName"] = image
     else:

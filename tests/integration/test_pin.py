@@ -23,8 +23,9 @@ pytestmark = pytest.mark.integration
 
 def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(REPO), "DOCKER_CONFIG": str(cwd / "no-docker-config")}
-    return subprocess.run([sys.executable, "-m", "imagemirror", *args], capture_output=True, text=True,
-                          env=env, cwd=cwd, timeout=180)
+    return subprocess.run(
+        [sys.executable, "-m", "imagemirror", *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=180
+    )
 
 
 def setup_repo(tmp_path: Path, stack, text: str) -> Path:
@@ -115,8 +116,7 @@ cilium:\r
     useDigest: true\r
 """.replace("REG", reg)
     assert values.read_bytes() == expected.encode()
-    assert f"{reg}/quay/cilium/cilium:v1.18.4@{cilium_new.digest} [digest-key] (was {cilium_old.digest})" \
-        in done.stdout
+    assert f"{reg}/quay/cilium/cilium:v1.18.4@{cilium_new.digest} [digest-key] (was {cilium_old.digest})" in done.stdout
 
     again = cli("pin", "--insecure", str(values), cwd=tmp_path)
     assert again.returncode == 0 and values.read_bytes() == expected.encode(), again.stderr
@@ -177,8 +177,8 @@ missing:
     assert done.returncode == 1, done.stdout + done.stderr  # one image failed: not pinned
     reg = stack.registry
     assert values.read_text() == original.replace("REG", reg).replace(
-        "library/app:2\n", f"library/app:2@{multi.digest}  # imagemirror: pinned\n").replace(
-        'tag: "3"\n', f'tag: "3@{tool.digest}"  # imagemirror: pinned\n')
+        "library/app:2\n", f"library/app:2@{multi.digest}  # imagemirror: pinned\n"
+    ).replace('tag: "3"\n', f'tag: "3@{tool.digest}"  # imagemirror: pinned\n')
     assert "3 images, 2 warmed, 1 failed" in done.stdout
     # what was pinned is served by the cache with the upstream gone
     stack.stop_upstreams()

@@ -75,8 +75,11 @@ def _snapshot_files() -> list[str]:
     keep = []
     for name in listed:
         top = name.split("/", 1)[0]
-        if not (name.startswith("imagemirror/") or top in ("pyproject.toml", "README.md", ".pre-commit-hooks.yaml")
-                or top.startswith("LICENSE")):
+        if not (
+            name.startswith("imagemirror/")
+            or top in ("pyproject.toml", "README.md", ".pre-commit-hooks.yaml")
+            or top.startswith("LICENSE")
+        ):
             continue
         if "__pycache__" in name or name.endswith(".pyc") or not (REPO / name).is_file():
             continue
@@ -123,14 +126,7 @@ def pc_home(tmp_path_factory, hook_repo) -> Path:
 
 
 def _config(repo: Path, sha: str) -> str:
-    return (
-        "repos:\n"
-        f"- repo: {repo}\n"
-        f"  rev: {sha}\n"
-        "  hooks:\n"
-        "  - id: imagemirror-check\n"
-        "  - id: imagemirror-rewrite\n"
-    )
+    return f"repos:\n- repo: {repo}\n  rev: {sha}\n  hooks:\n  - id: imagemirror-check\n  - id: imagemirror-rewrite\n"
 
 
 @pytest.fixture
@@ -166,10 +162,7 @@ def test_check_hook_fails_with_line_and_fix_then_rewrite_hook_fixes(user_repo):
     proc = _pre_commit("run", "imagemirror-check", cwd=root, env=env)
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "imagemirror check" in proc.stdout and "Failed" in proc.stdout
-    assert (
-        f"{VALUES}:12:10: IM002 nginx:1.25 is pulled from denied registry docker.io; use {TARGET}"
-        in proc.stdout
-    )
+    assert f"{VALUES}:12:10: IM002 nginx:1.25 is pulled from denied registry docker.io; use {TARGET}" in proc.stdout
 
     proc = _pre_commit("run", "imagemirror-rewrite", cwd=root, env=env)
     assert proc.returncode == 1, proc.stdout + proc.stderr
@@ -277,8 +270,9 @@ def test_the_repositorys_own_pre_commit_config(tmp_path, pc_home):
             skip_or_fail(f"{name} is not installed in {venv} (pip install -e '.[test]')")
     env = _env(pc_home)
     root = tmp_path / "self"
-    listed = subprocess.run([git, "ls-files", "-co", "--exclude-standard"], cwd=REPO, capture_output=True,
-                            text=True, check=True).stdout.splitlines()
+    listed = subprocess.run(
+        [git, "ls-files", "-co", "--exclude-standard"], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout.splitlines()
     for name in listed:
         if "__pycache__" in name or not (REPO / name).is_file():
             continue
@@ -293,7 +287,8 @@ def test_the_repositorys_own_pre_commit_config(tmp_path, pc_home):
         assert re.search(rf"^{re.escape(name)}.*\.+Passed$", proc.stdout, re.M), (name, proc.stdout)
     # each hook can fail
     (root / "imagemirror" / "reference.py").write_text(
-        (root / "imagemirror" / "reference.py").read_text() + "\n\ndef _typed() -> int:\n    return 'x'\n")
+        (root / "imagemirror" / "reference.py").read_text() + "\n\ndef _typed() -> int:\n    return 'x'\n"
+    )
     (root / "tests" / "test_lint_me.py").write_text("import os\n")
     values = root / "examples" / "gitops" / "environments" / "prod" / "wordpress" / "values.yaml"
     values.write_bytes(b"image: [unclosed\n")

@@ -34,20 +34,28 @@ sys.meta_path.insert(0, _NoHelm())
 def real_tree(tmp_path):
     charts_dir()
     require_sdk()
-    root = write_tree(tmp_path / "gitops", {
-        "wordpress": ("wordpress-27.0.0", None, {"image": {"tag": "6.8.2-debian-12-r4"}}),
-        "erpnext": ("erpnext-8.0.75", required_values("erpnext-8.0.75"), None),
-    })
+    root = write_tree(
+        tmp_path / "gitops",
+        {
+            "wordpress": ("wordpress-27.0.0", None, {"image": {"tag": "6.8.2-debian-12-r4"}}),
+            "erpnext": ("erpnext-8.0.75", required_values("erpnext-8.0.75"), None),
+        },
+    )
     return root
 
 
 def test_check_names_every_rendered_image_with_template_and_tag_then_rewrite_settles_it(real_tree):
     root = real_tree
-    listed = json.loads(imagemirror("list", "--effective", "--offline", "--format", "json", "environments/prod",
-                                    cwd=root).stdout)
+    listed = json.loads(
+        imagemirror("list", "--effective", "--offline", "--format", "json", "environments/prod", cwd=root).stdout
+    )
     rendered = {(r["release"], r["template"], r["container"], r["rendered"]) for r in listed}
-    assert ("wordpress", "wordpress/templates/deployment.yaml", "wordpress",
-            "docker.io/bitnami/wordpress:6.8.2-debian-12-r4") in rendered
+    assert (
+        "wordpress",
+        "wordpress/templates/deployment.yaml",
+        "wordpress",
+        "docker.io/bitnami/wordpress:6.8.2-debian-12-r4",
+    ) in rendered
     assert ("erpnext", "erpnext/templates/deployment-gunicorn.yaml", "gunicorn", "frappe/erpnext:v16.32.3") in rendered
     check = imagemirror("check", "--effective", "--offline", "environments/prod", cwd=root)
     assert check.returncode == 1, check.stderr
@@ -66,8 +74,9 @@ def test_check_names_every_rendered_image_with_template_and_tag_then_rewrite_set
     # only what a chart change can fix is left: the literal busybox of a test hook, a warning
     assert [(f["code"], f["reference"], f["level"]) for f in findings] == [("IM007", "busybox", "warning")]
     assert after.returncode == 0, after.stdout
-    again = json.loads(imagemirror("list", "--effective", "--offline", "--format", "json", "environments/prod",
-                                   cwd=root).stdout)
+    again = json.loads(
+        imagemirror("list", "--effective", "--offline", "--format", "json", "environments/prod", cwd=root).stdout
+    )
     moved = {(r["release"], r["template"], r["container"]): r["rendered"] for r in again}
     for release, template, container, image in rendered:
         if image == "busybox":
@@ -94,16 +103,16 @@ def test_without_the_extra_and_without_helm_everything_works_as_today_with_one_n
     site.mkdir()
     (site / "sitecustomize.py").write_text(BLOCK_SDK)
     env = {"PYTHONPATH": f"{site}:{REPO}"}
-    today = imagemirror("check", "--effective", "--offline", "--renderer", "model", "environments/prod",
-                        cwd=real_tree)
+    today = imagemirror("check", "--effective", "--offline", "--renderer", "model", "environments/prod", cwd=real_tree)
     got = imagemirror("check", "--effective", "--offline", "environments/prod", cwd=real_tree, env=env)
     assert got.returncode == today.returncode
     assert got.stdout == today.stdout
     notes = [ln for ln in got.stderr.splitlines() if "templates were not evaluated" in ln]
     assert len(notes) == 1, got.stderr
     assert "pip install 'imagemirror[helm]'" in notes[0]
-    refused = imagemirror("check", "--effective", "--offline", "--renderer", "sdk", "environments/prod",
-                          cwd=real_tree, env=env)
+    refused = imagemirror(
+        "check", "--effective", "--offline", "--renderer", "sdk", "environments/prod", cwd=real_tree, env=env
+    )
     assert refused.returncode == 2 and "Traceback" not in refused.stderr
 
 
@@ -131,8 +140,12 @@ def test_warm_effective_targets_exactly_the_rendered_tags(real_tree, monkeypatch
     before, refs = targets()
     rendered = {r.written for r in refs}
     assert "busybox" in rendered  # listed, but literal: nothing to warm
-    want = {f"{REG}/docker-hub/bitnami/wordpress:6.8.2-debian-12-r4", f"{REG}/docker-hub/bitnami/mariadb:12.0.2-debian-12-r0",
-            f"{REG}/docker-hub/frappe/erpnext:v16.32.3", f"{REG}/docker-hub/valkey/valkey:7.2"}
+    want = {
+        f"{REG}/docker-hub/bitnami/wordpress:6.8.2-debian-12-r4",
+        f"{REG}/docker-hub/bitnami/mariadb:12.0.2-debian-12-r0",
+        f"{REG}/docker-hub/frappe/erpnext:v16.32.3",
+        f"{REG}/docker-hub/valkey/valkey:7.2",
+    }
     assert before == want
     assert imagemirror("rewrite", "--effective", "--offline", "environments/prod", cwd=real_tree).returncode == 0
     after, refs = targets()
@@ -141,10 +154,33 @@ def test_warm_effective_targets_exactly_the_rendered_tags(real_tree, monkeypatch
 
 
 def test_list_all_shows_what_the_values_name_but_does_not_render_and_why(real_tree):
-    plain = json.loads(imagemirror("list", "--effective", "--offline", "--renderer", "sdk", "--format", "json",
-                                   "environments/prod", cwd=real_tree).stdout)
-    every = json.loads(imagemirror("list", "--effective", "--offline", "--renderer", "sdk", "--all", "--format", "json",
-                                   "environments/prod", cwd=real_tree).stdout)
+    plain = json.loads(
+        imagemirror(
+            "list",
+            "--effective",
+            "--offline",
+            "--renderer",
+            "sdk",
+            "--format",
+            "json",
+            "environments/prod",
+            cwd=real_tree,
+        ).stdout
+    )
+    every = json.loads(
+        imagemirror(
+            "list",
+            "--effective",
+            "--offline",
+            "--renderer",
+            "sdk",
+            "--all",
+            "--format",
+            "json",
+            "environments/prod",
+            cwd=real_tree,
+        ).stdout
+    )
     assert not any(r["status"] == "not-rendered" for r in plain)
     missing = {(r["release"], r["path"]): r for r in every if r["status"] == "not-rendered"}
     # WordPress names its metrics exporter and volume-permissions images; with the defaults neither renders
@@ -152,8 +188,12 @@ def test_list_all_shows_what_the_values_name_but_does_not_render_and_why(real_tr
     assert missing[("wordpress", "metrics.image")]["written"].startswith("docker.io/bitnami/apache-exporter:")
     assert ("wordpress", "volumePermissions.image") in missing
     rendered = {r["rendered"] for r in plain}
-    assert not any(r["written"] in rendered and r["hint"] != "under enabled: false" for r in missing.values()
-                   if r["written"].startswith("docker.io/bitnami/wordpress"))
+    assert not any(
+        r["written"] in rendered and r["hint"] != "under enabled: false"
+        for r in missing.values()
+        if r["written"].startswith("docker.io/bitnami/wordpress")
+    )
+
     def same(rows):  # erpnext's configure Job is named after the render time
         return [{k: v for k, v in r.items() if k != "name"} for r in rows]
 

@@ -30,8 +30,12 @@ def run_cli(*args: str, env: dict | None = None, cwd: Path | None = None) -> sub
     full_env = {**os.environ, **(env or {})}
     full_env.setdefault("DOCKER_CONFIG", str((cwd or Path.cwd()) / "no-docker-config"))
     return subprocess.run(
-        [sys.executable, "-m", "imagemirror", "warm", *args], capture_output=True, text=True,
-        env={**full_env, "PYTHONPATH": str(REPO)}, cwd=cwd, timeout=120,
+        [sys.executable, "-m", "imagemirror", "warm", *args],
+        capture_output=True,
+        text=True,
+        env={**full_env, "PYTHONPATH": str(REPO)},
+        cwd=cwd,
+        timeout=120,
     )
 
 
@@ -55,7 +59,10 @@ def test_warm_fills_the_cache_and_it_serves_with_the_upstream_stopped(stack, tmp
     hub.push_image("library/busybox", "1.36", pinned)
     not_warmed = oci.image("not-warmed", (4_000,))
     hub.push_image("library/alpine", "3.19", not_warmed)
-    folder = values_dir(tmp_path, stack.registry, f"""\
+    folder = values_dir(
+        tmp_path,
+        stack.registry,
+        f"""\
 web:
   image: nginx:1.25
 cache:
@@ -69,18 +76,21 @@ tools:
   image: REG/docker-hub/library/busybox:1.36@{pinned.digest}
 again:
   image: REG/docker-hub/library/nginx:1.25
-""")
+""",
+    )
     done = run_cli(str(folder), "--insecure", "--format", "json", cwd=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
     report = json.loads(done.stdout)
     images = {r["image"]: r for r in report["images"]}
     reg = stack.registry
-    assert sorted(images) == sorted([
-        f"{reg}/docker-hub/library/nginx:1.25",
-        f"{reg}/docker-hub/bitnami/redis:7.2.4",
-        f"{reg}/quay/prometheus/prometheus:v2.51.0",
-        f"{reg}/docker-hub/library/busybox:1.36@{pinned.digest}",
-    ])
+    assert sorted(images) == sorted(
+        [
+            f"{reg}/docker-hub/library/nginx:1.25",
+            f"{reg}/docker-hub/bitnami/redis:7.2.4",
+            f"{reg}/quay/prometheus/prometheus:v2.51.0",
+            f"{reg}/docker-hub/library/busybox:1.36@{pinned.digest}",
+        ]
+    )
     nginx = images[f"{reg}/docker-hub/library/nginx:1.25"]
     assert nginx["platforms"] == ["linux/amd64", "linux/arm64"]
     assert nginx["bytes"] == sum(b.size for b in nginx_index.blobs)
@@ -108,13 +118,17 @@ def test_failures_exit_1_with_hints(stack, tmp_path):
     hub = stack.pusher("docker-hub")
     hub.push_image("library/nginx", "1.25", oci.image("nginx", (1000,)))
     hub.push_image("bitnami/postgresql", "latest", oci.image("pg", (1000,)))
-    folder = values_dir(tmp_path, stack.registry, """\
+    folder = values_dir(
+        tmp_path,
+        stack.registry,
+        """\
 a: {image: REG/docker-hub/nginx:1.25}
 b: {image: REG/docker-hub/bitnami/postgresql:15.4.0-debian-11-r45}
 c: {image: REG/nowhere/team/app:1.0}
 d: {image: REG/docker-hub/library/nginx:1.25}
 e: {image: gcr.io/distroless/static:nonroot}
-""")
+""",
+    )
     done = run_cli(str(folder), "--insecure", cwd=tmp_path)
     assert done.returncode == 1, done.stdout + done.stderr
     out = done.stdout

@@ -35,8 +35,12 @@ def engine_env(stack, tmp_path):
 
 def run_cli(args, env, cwd):
     return subprocess.run(
-        [sys.executable, "-m", "imagemirror", "warm", *args], capture_output=True, text=True,
-        env={**os.environ, **env, "PYTHONPATH": str(REPO)}, cwd=cwd, timeout=180,
+        [sys.executable, "-m", "imagemirror", "warm", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env, "PYTHONPATH": str(REPO)},
+        cwd=cwd,
+        timeout=180,
     )
 
 

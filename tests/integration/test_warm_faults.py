@@ -127,8 +127,9 @@ def test_hanging_registry_ends_at_the_deadline(registry):
     registry.fault("/manifests/", "hang", times=None)
     import time
 
-    client = RegistryClient(credentials=CredentialStore({}), insecure=True, deadline=1.5, read_timeout=30,
-                            sleep=time.sleep)
+    client = RegistryClient(
+        credentials=CredentialStore({}), insecure=True, deadline=1.5, read_timeout=30, sleep=time.sleep
+    )
     results = warm(registry, client)
     assert [r.status for r in results] == ["failed", "failed"]
     assert all("deadline" in r.error or "timed out" in r.error for r in results), [r.error for r in results]
@@ -217,7 +218,9 @@ def test_basic_auth_without_credentials_says_so():
         assert results[0].status == "failed"
         assert "no credentials" in results[0].error
         assert results[0].hint.startswith(f"no credentials for {reg.host}")
-        ok = warm(reg, client_for(reg, credentials=CredentialStore(docker_config(reg.host, "user", "pw"))), "team/app:1.0")
+        ok = warm(
+            reg, client_for(reg, credentials=CredentialStore(docker_config(reg.host, "user", "pw"))), "team/app:1.0"
+        )
         assert ok[0].ok, ok[0].error
     finally:
         reg.stop()
@@ -266,8 +269,9 @@ def test_ecr_without_aws_credentials_fails_with_the_credentials_hint():
     try:
         reg.add_image("docker-hub/library/nginx", "1", [LAYER_B])
         ecr = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
-        client = RegistryClient(CredentialStore({}, ecr=no_aws), insecure=True, addresses={ecr: reg.host},
-                                sleep=Sleeps())
+        client = RegistryClient(
+            CredentialStore({}, ecr=no_aws), insecure=True, addresses={ecr: reg.host}, sleep=Sleeps()
+        )
         results = warm_images(targets_from_strings([f"{ecr}/docker-hub/library/nginx:1"]), client)
         assert results[0].status == "failed"
         assert "Unable to locate credentials" in results[0].error
@@ -279,10 +283,13 @@ def test_ecr_without_aws_credentials_fails_with_the_credentials_hint():
 # -- oversized, endless and drip-fed answers -------------------------------------------------
 
 
-@pytest.mark.parametrize("kind, value, expected", [
-    ("oversize", 5, "manifest larger than 4 MiB"),   # announced: refused before it is read
-    ("endless", 0.05, "manifest larger than 4 MiB"),  # no length: cut at the cap
-])
+@pytest.mark.parametrize(
+    "kind, value, expected",
+    [
+        ("oversize", 5, "manifest larger than 4 MiB"),  # announced: refused before it is read
+        ("endless", 0.05, "manifest larger than 4 MiB"),  # no length: cut at the cap
+    ],
+)
 def test_oversized_manifest_fails_at_once(registry, kind, value, expected):
     registry.fault("/manifests/1.0", kind, times=None, value=value)
     results = warm(registry, client_for(registry), "team/app:1.0")

@@ -84,7 +84,10 @@ def test_settings_refuse_a_registry_that_is_not_a_host_name(host):
 def test_dotted_namespace_is_never_rewritten_to_a_wrong_target():
     """Whatever the walker decides, the one thing that must hold: no wrong image is written."""
     done = rewrite_text(DOTTED_NAMESPACE, "values.yaml", SETTINGS)
-    assert done.text in (DOTTED_NAMESPACE, DOTTED_NAMESPACE.replace("docker.io", ECR).replace("my.org/app", "docker-hub/my.org/app"))
+    assert done.text in (
+        DOTTED_NAMESPACE,
+        DOTTED_NAMESPACE.replace("docker.io", ECR).replace("my.org/app", "docker-hub/my.org/app"),
+    )
 
 
 def test_plain_host_port_in_a_flow_mapping_is_quoted():

@@ -54,20 +54,30 @@ def test_anchor_in_a_list_item_or_a_key_is_shared_too():
 
 
 def test_anchor_aliased_by_image_keys_only_is_rewritten():
-    text = ("a:\n  image:\n    registry: &r quay.io\n    repository: x/a\n"
-            "b:\n  image:\n    registry: *r\n    repository: x/b\nsidecarImage: &s quay.io/x/c:1\nc:\n  image: *s\n")
+    text = (
+        "a:\n  image:\n    registry: &r quay.io\n    repository: x/a\n"
+        "b:\n  image:\n    registry: *r\n    repository: x/b\nsidecarImage: &s quay.io/x/c:1\nc:\n  image: *s\n"
+    )
     done = rewrite_text(text, "values.yaml", SETTINGS)
-    assert done.text == (f"a:\n  image:\n    registry: &r {ECR}\n    repository: quay/x/a\n"
-                         f"b:\n  image:\n    registry: *r\n    repository: quay/x/b\n"
-                         f"sidecarImage: &s {ECR}/quay/x/c:1\nc:\n  image: *s\n")
+    assert done.text == (
+        f"a:\n  image:\n    registry: &r {ECR}\n    repository: quay/x/a\n"
+        f"b:\n  image:\n    registry: *r\n    repository: quay/x/b\n"
+        f"sidecarImage: &s {ECR}/quay/x/c:1\nc:\n  image: *s\n"
+    )
 
 
 def test_rewrite_says_why_on_stderr(tmp_path: Path):
     (tmp_path / ".imagemirror.yaml").write_text(f"registry: {ECR}\n")
     (tmp_path / "values.yaml").write_text(HUB)
     env = {**os.environ, "PYTHONPATH": str(REPO), "NO_COLOR": "1"}
-    proc = subprocess.run([sys.executable, "-m", "imagemirror", "rewrite", "values.yaml"], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "imagemirror", "rewrite", "values.yaml"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert "Traceback" not in proc.stderr
     assert "not rewritten" in proc.stderr and "imageCredentials.registry" in proc.stderr, proc.stderr
     assert (tmp_path / "values.yaml").read_text() == HUB

@@ -60,8 +60,7 @@ def test_digest_in_tag_is_a_digest():
 def test_digest_in_tag_rewrites_the_name_and_keeps_the_tag():
     text = f'image:\n  registry: quay.io\n  repository: tekton/controller\n  tag: "sha256:{HEX}"\n'
     done = rewrite_text(text, "values.yaml", SETTINGS)
-    assert done.text == (f'image:\n  registry: {ECR}\n  repository: quay/tekton/controller\n'
-                         f'  tag: "sha256:{HEX}"\n')
+    assert done.text == (f'image:\n  registry: {ECR}\n  repository: quay/tekton/controller\n  tag: "sha256:{HEX}"\n')
 
 
 def test_strimzi_name_is_kept():
@@ -77,9 +76,11 @@ def test_strimzi_name_is_kept():
 
 def test_cert_manager_repository_override_still_ignores_name():
     # cert-manager: a set ``repository`` is taken whole; ``name`` composes only without it
-    text = ("imageRegistry: quay.io\nimageNamespace: jetstack\n"
-            "image:\n  registry: quay.io\n  repository: jetstack/cert-manager-controller\n"
-            "  name: cert-manager-controller\n  tag: v1.16.0\n")
+    text = (
+        "imageRegistry: quay.io\nimageNamespace: jetstack\n"
+        "image:\n  registry: quay.io\n  repository: jetstack/cert-manager-controller\n"
+        "  name: cert-manager-controller\n  tag: v1.16.0\n"
+    )
     assert one(text).written == "quay.io/jetstack/cert-manager-controller:v1.16.0"
 
 
@@ -93,10 +94,13 @@ def test_nvidia_map_without_version_is_found_and_says_the_chart_gives_the_tag():
     assert done.text == f"operator:\n  repository: {ECR}/nvidia/nvidia\n  image: gpu-operator\n"
 
 
-@pytest.mark.parametrize("text", [
-    "image: Quay.io/prometheus/node-exporter:v1.8.2\n",
-    "image:\n  registry: QUAY.IO\n  repository: prometheus/node-exporter\n  tag: v1.8.2\n",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "image: Quay.io/prometheus/node-exporter:v1.8.2\n",
+        "image:\n  registry: QUAY.IO\n  repository: prometheus/node-exporter\n  tag: v1.8.2\n",
+    ],
+)
 def test_upper_case_host_is_normalised_and_denied(text):
     ref = one(text)
     assert ref.status == "unmirrored"
@@ -113,13 +117,16 @@ def test_upper_case_path_is_still_invalid():
 # ------------------------------------------------------------------ issue 14: default port
 
 
-@pytest.mark.parametrize("written, upstream", [
-    ("registry-1.docker.io:443/library/nginx:1.25", "docker.io/library/nginx:1.25"),
-    ("index.docker.io:443/library/nginx:1.25", "docker.io/library/nginx:1.25"),
-    ("docker.io:443/nginx:1.25", "docker.io/library/nginx:1.25"),
-    ("quay.io:443/prometheus/node-exporter:v1", "quay.io/prometheus/node-exporter:v1"),
-    ("Registry-1.Docker.IO:443/bitnami/redis:7", "docker.io/bitnami/redis:7"),
-])
+@pytest.mark.parametrize(
+    "written, upstream",
+    [
+        ("registry-1.docker.io:443/library/nginx:1.25", "docker.io/library/nginx:1.25"),
+        ("index.docker.io:443/library/nginx:1.25", "docker.io/library/nginx:1.25"),
+        ("docker.io:443/nginx:1.25", "docker.io/library/nginx:1.25"),
+        ("quay.io:443/prometheus/node-exporter:v1", "quay.io/prometheus/node-exporter:v1"),
+        ("Registry-1.Docker.IO:443/bitnami/redis:7", "docker.io/bitnami/redis:7"),
+    ],
+)
 def test_default_port_is_the_host(written, upstream):
     ref = one(f"image: {written}\n")
     assert ref.status == "unmirrored" and ref.upstream == upstream
@@ -135,8 +142,9 @@ def test_default_port_in_rules_and_settings_deny():
     settings = parse_settings({"registry": ECR, "rules": {"quay.io:443": "quay"}, "deny": ["docker.io:443"]})
     assert settings.deny == ("docker.io",)
     assert one("image: quay.io/a/b:1\n", settings).target == f"{ECR}/quay/a/b:1"
-    report = build_report([scan_text("image: registry-1.docker.io:443/x/y:1\n", "v.yaml", settings)],
-                          frozenset(settings.deny))
+    report = build_report(
+        [scan_text("image: registry-1.docker.io:443/x/y:1\n", "v.yaml", settings)], frozenset(settings.deny)
+    )
     assert [f.code for f in report.findings] == ["IM002"]
 
 
@@ -153,8 +161,10 @@ def test_the_cache_with_its_default_port_is_the_cache():
 # ------------------------------------------------------------------ issue 14: block scalars
 
 
-@pytest.mark.parametrize("header, tail", [("|-", ""), (">-", ""), ("|", "\n"), (">", "\n"), ("|+", "\n\n"),
-                                          ("|2-", ""), ("|-  # a comment", "")])
+@pytest.mark.parametrize(
+    "header, tail",
+    [("|-", ""), (">-", ""), ("|", "\n"), (">", "\n"), ("|+", "\n\n"), ("|2-", ""), ("|-  # a comment", "")],
+)
 def test_one_word_block_scalar_is_found_and_rewritten_byte_exactly(header, tail):
     text = f"a: 1\nimage: {header}\n  nginx:1.25\n{tail}b: 2\n"
     ref = one(text)
@@ -180,8 +190,14 @@ def test_block_scalar_is_found_by_plain_check(tmp_path):
     (tmp_path / ".imagemirror.yaml").write_text(f"registry: {ECR}\n")
     (tmp_path / "values.yaml").write_text("image: |-\n  nginx:1.25\n")
     env = {**os.environ, "PYTHONPATH": str(REPO), "NO_COLOR": "1"}
-    proc = subprocess.run([sys.executable, "-m", "imagemirror", "check", "--format", "json", "values.yaml"],
-                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "imagemirror", "check", "--format", "json", "values.yaml"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 1, proc.stderr
     assert [f["code"] for f in json.loads(proc.stdout)["findings"]] == ["IM001"]
 
@@ -206,26 +222,86 @@ def test_numeric_tag_on_a_mirrored_image_is_a_finding():
     finding = finding_for(ref)
     assert finding is not None and finding.code == "IM010" and finding.level == "warning"
     assert finding_for(ref, strict=True).level == "error"
-    assert finding_for(one(f"image:\n  registry: {ECR}\n  repository: docker-hub/library/nginx\n"
-                           "  tag: '1.10'\n")) is None
+    assert (
+        finding_for(one(f"image:\n  registry: {ECR}\n  repository: docker-hub/library/nginx\n  tag: '1.10'\n")) is None
+    )
 
 
 def test_warm_targets_what_helm_renders():
     from imagemirror.warm import targets_from_refs
 
-    targets, problems = targets_from_refs(refs("image:\n  registry: docker.io\n  repository: library/nginx\n"
-                                               "  tag: 1.10\n"))
+    targets, problems = targets_from_refs(
+        refs("image:\n  registry: docker.io\n  repository: library/nginx\n  tag: 1.10\n")
+    )
     assert problems == [] and [str(t.ref) for t in targets] == [f"{ECR}/docker-hub/library/nginx:1.1"]
 
 
 PLAIN_SCALARS = [
-    "1.10", "10", "010", "0x1F", "1e3", "1_000", "1000000", "20240101", "1234567", "0.00001", "1.0", "+1",
-    "-1", "0o17", "0b101", ".5", "1.", "yes", "on", "True", "Y", "n", "OFF", "1:20", "0.1e-7",
-    "123456789012345678901234", "1.10.0", "v1.10", "3.14159265358979", "0777", "09", "1__0", "0.0", "-0.0",
-    "0x_1F", "1E3", "00", "08.5", "2024-01-01", "0x", "-0b101", "+0x1F", "1e", "1.2e", "-.5", "+.5e2",
-    "99999999999999999999", "9223372036854775807", "9223372036854775808", "18446744073709551616",
-    "-9223372036854775808", "0x8000000000000000", "0x1FFFFFFFFFFFFFFFFF", "077777777777777777777777", "1_", "_1",
-    "0b_1", "+", "+0", "12e-3", "0x1p-2", "1.5_0", "0o_7", "5e-324", "1.5e300",
+    "1.10",
+    "10",
+    "010",
+    "0x1F",
+    "1e3",
+    "1_000",
+    "1000000",
+    "20240101",
+    "1234567",
+    "0.00001",
+    "1.0",
+    "+1",
+    "-1",
+    "0o17",
+    "0b101",
+    ".5",
+    "1.",
+    "yes",
+    "on",
+    "True",
+    "Y",
+    "n",
+    "OFF",
+    "1:20",
+    "0.1e-7",
+    "123456789012345678901234",
+    "1.10.0",
+    "v1.10",
+    "3.14159265358979",
+    "0777",
+    "09",
+    "1__0",
+    "0.0",
+    "-0.0",
+    "0x_1F",
+    "1E3",
+    "00",
+    "08.5",
+    "2024-01-01",
+    "0x",
+    "-0b101",
+    "+0x1F",
+    "1e",
+    "1.2e",
+    "-.5",
+    "+.5e2",
+    "99999999999999999999",
+    "9223372036854775807",
+    "9223372036854775808",
+    "18446744073709551616",
+    "-9223372036854775808",
+    "0x8000000000000000",
+    "0x1FFFFFFFFFFFFFFFFF",
+    "077777777777777777777777",
+    "1_",
+    "_1",
+    "0b_1",
+    "+",
+    "+0",
+    "12e-3",
+    "0x1p-2",
+    "1.5_0",
+    "0o_7",
+    "5e-324",
+    "1.5e300",
 ]
 
 
@@ -244,7 +320,8 @@ def test_helm_plain_agrees_with_real_helm(tmp_path):
     (chart / "values.yaml").write_text("tags:\n" + "".join(f"  t{i}: {v}\n" for i, v in enumerate(PLAIN_SCALARS)))
     (chart / "templates" / "cm.yaml").write_text(
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: n\ndata:\n"
-        "{{- range $k, $v := .Values.tags }}\n  {{ $k }}: {{ printf \"%v\" $v | quote }}\n{{- end }}\n")
+        '{{- range $k, $v := .Values.tags }}\n  {{ $k }}: {{ printf "%v" $v | quote }}\n{{- end }}\n'
+    )
     rendered = helm_python.Chart.load(str(chart)).render(None, name="r", namespace="n")
     data = {}
     for line in next(iter(rendered.values())).splitlines():

@@ -43,8 +43,14 @@ spec:
 
 def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(REPO), "NO_COLOR": "1", "IMAGEMIRROR_CACHE_DIR": str(cwd / ".cache")}
-    return subprocess.run([sys.executable, "-m", "imagemirror", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=HANG_GUARD)
+    return subprocess.run(
+        [sys.executable, "-m", "imagemirror", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=HANG_GUARD,
+    )
 
 
 def chart(folder: Path, image: str, name: str = "web", deps: str = "") -> None:
@@ -111,8 +117,23 @@ def test_set_values_agree_with_helms_strvals():
         from conftest import skip_or_fail
 
         skip_or_fail("helm-python-sdk (pip install 'imagemirror[helm]') is not installed")
-    cases = ["sidecars[0].image=quay.io/x/y:1", "a.b=True", "a=NULL", "a=0", "a=007", "a=-12", "a=+5",
-             "a=12345678901234567890", "l={1,b}", "l={}", "c[2]=x", "a\\.b.c=1", "a[0][1]=z", "x=", "a[1].b[0]=q"]
+    cases = [
+        "sidecars[0].image=quay.io/x/y:1",
+        "a.b=True",
+        "a=NULL",
+        "a=0",
+        "a=007",
+        "a=-12",
+        "a=+5",
+        "a=12345678901234567890",
+        "l={1,b}",
+        "l={}",
+        "c[2]=x",
+        "a\\.b.c=1",
+        "a[0][1]=z",
+        "x=",
+        "a[1].b[0]=q",
+    ]
     for case in cases:
         name, _, value = case.partition("=")
         assert dict(set_values([{"name": name, "value": value}])) == helm_python.parse_set_string(case), case
@@ -182,13 +203,23 @@ def test_deep_values_are_one_clear_line(tmp_path: Path):
 def test_dependency_cycles_are_one_clear_line(tmp_path: Path, cycle: str):
     root = gitops(tmp_path)
     if cycle == "self":
-        chart(root / "charts" / "web", "quay.io/good/web:1",
-              deps="dependencies:\n  - name: web\n    version: 1.0.0\n    repository: file://.\n")
+        chart(
+            root / "charts" / "web",
+            "quay.io/good/web:1",
+            deps="dependencies:\n  - name: web\n    version: 1.0.0\n    repository: file://.\n",
+        )
     else:
-        chart(root / "charts" / "web", "quay.io/good/web:1",
-              deps="dependencies:\n  - name: other\n    version: 1.0.0\n    repository: file://../other\n")
-        chart(root / "charts" / "other", "quay.io/good/other:1", name="other",
-              deps="dependencies:\n  - name: web\n    version: 1.0.0\n    repository: file://../web\n")
+        chart(
+            root / "charts" / "web",
+            "quay.io/good/web:1",
+            deps="dependencies:\n  - name: other\n    version: 1.0.0\n    repository: file://../other\n",
+        )
+        chart(
+            root / "charts" / "other",
+            "quay.io/good/other:1",
+            name="other",
+            deps="dependencies:\n  - name: web\n    version: 1.0.0\n    repository: file://../web\n",
+        )
     proc = cli("check", "--effective", "--offline", "--renderer", "model", "env", cwd=root)
     out = proc.stdout + proc.stderr
     assert "Traceback" not in out and "RecursionError" not in out, out[-2000:]

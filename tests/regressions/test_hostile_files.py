@@ -29,8 +29,9 @@ FIXED = f"image: {ECR}/docker-hub/library/nginx:1.25\n"
 
 def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(REPO), "NO_COLOR": "1"}
-    return subprocess.run([sys.executable, "-m", "imagemirror", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "imagemirror", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
+    )
 
 
 @pytest.fixture
@@ -195,14 +196,25 @@ def test_owner_and_group_are_kept_or_the_write_is_refused(open_folder: Path):
 # ------------------------------------------------------------------ control characters
 
 
-HOSTILE = ('image: "\\e[31mnginx:1\\e[0m"\n'
-           '"x\\n::error file=a,line=1::pwned":\n  image: "quay.io/a/b:1\\n::error::pwned"\n'
-           'rtl:\n  image: "quay.io/a/\\u202eb:1"\n')
+HOSTILE = (
+    'image: "\\e[31mnginx:1\\e[0m"\n'
+    '"x\\n::error file=a,line=1::pwned":\n  image: "quay.io/a/b:1\\n::error::pwned"\n'
+    'rtl:\n  image: "quay.io/a/\\u202eb:1"\n'
+)
 
 
-@pytest.mark.parametrize("args", [("list",), ("list", "--format", "json"), ("check",), ("check", "--format", "github"),
-                                  ("check", "--format", "json"), ("check", "--format", "sarif"),
-                                  ("list", "--effective", "--offline")])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("list",),
+        ("list", "--format", "json"),
+        ("check",),
+        ("check", "--format", "github"),
+        ("check", "--format", "json"),
+        ("check", "--format", "sarif"),
+        ("list", "--effective", "--offline"),
+    ],
+)
 def test_control_characters_are_never_printed_raw(repo: Path, args):
     (repo / "values.yaml").write_text(HOSTILE)
     proc = cli(*args, "values.yaml", cwd=repo)
@@ -210,9 +222,12 @@ def test_control_characters_are_never_printed_raw(repo: Path, args):
     for stream in (proc.stdout, proc.stderr):
         assert "\x1b" not in stream and "\u202e" not in stream
         for line in stream.splitlines():
-            assert not line.lstrip().startswith("::error::pwned") and "::error file=a" not in line.split(" ", 1)[0], line
+            assert not line.lstrip().startswith("::error::pwned") and "::error file=a" not in line.split(" ", 1)[0], (
+                line
+            )
             if line.startswith("::"):  # a real annotation: imagemirror's own, one per finding
-                assert line.startswith(("::error file=values.yaml,", "::warning file=values.yaml,",
-                                        "::notice file=values.yaml,")), line
+                assert line.startswith(
+                    ("::error file=values.yaml,", "::warning file=values.yaml,", "::notice file=values.yaml,")
+                ), line
     if "json" in args or "sarif" in args:
         json.loads(proc.stdout)  # JSON escapes them itself

@@ -68,8 +68,9 @@ def test_warm_deadline_holds_against_a_drip_fed_manifest(reg, kind):
     reg.add_image("team/app", "1.0", [b"layer" * 100])
     reg.fault("/manifests/1.0", kind, times=None, value=0.5)  # one byte every 0.5 s
     start = time.monotonic()
-    results = warm_images(targets_from_strings([f"{reg.host}/team/app:1.0"]),
-                          client(deadline=DEADLINE, read_timeout=30), jobs=1)
+    results = warm_images(
+        targets_from_strings([f"{reg.host}/team/app:1.0"]), client(deadline=DEADLINE, read_timeout=30), jobs=1
+    )
     elapsed = time.monotonic() - start
     assert elapsed < DEADLINE + SLACK, f"the run took {elapsed:.1f}s against a {DEADLINE}s deadline"
     assert results[0].status == "failed" and "deadline exceeded" in results[0].error, results[0].error
@@ -80,8 +81,9 @@ def test_warm_deadline_holds_against_a_drip_fed_blob(reg):
     reg.add_image("team/app", "1.0", [layer])
     reg.fault("/blobs/" + digest_of(layer), "drip", times=None, value=0.2)
     start = time.monotonic()
-    results = warm_images(targets_from_strings([f"{reg.host}/team/app:1.0"]),
-                          client(deadline=DEADLINE, read_timeout=30), jobs=2, settle=0)
+    results = warm_images(
+        targets_from_strings([f"{reg.host}/team/app:1.0"]), client(deadline=DEADLINE, read_timeout=30), jobs=2, settle=0
+    )
     assert time.monotonic() - start < DEADLINE + SLACK
     assert results[0].status == "failed" and "deadline exceeded" in results[0].error, results[0].error
 
@@ -93,8 +95,7 @@ def test_warm_deadline_holds_against_a_drip_fed_blob(reg):
 def test_blob_larger_than_its_descriptor_fails_at_once(reg, announced):
     layer = b"y" * 10_000
     reg.add_image("team/app", "1.0", [layer])
-    reg.fault("/blobs/" + digest_of(layer), "oversize", times=None, value=1,
-              extra="" if announced else "unannounced")
+    reg.fault("/blobs/" + digest_of(layer), "oversize", times=None, value=1, extra="" if announced else "unannounced")
     results = warm_images(targets_from_strings([f"{reg.host}/team/app:1.0"]), client(retries=5), jobs=1, settle=0)
     error = results[0].error or ""
     assert results[0].status == "failed"
@@ -158,10 +159,13 @@ class FakeResponse:
         pass
 
 
-@pytest.mark.parametrize("location", [
-    "http://registry.example/v2/team/app/manifests/1.0",        # https -> http, same host
-    "https://registry.example:8443/v2/team/app/manifests/1.0",  # another port
-])
+@pytest.mark.parametrize(
+    "location",
+    [
+        "http://registry.example/v2/team/app/manifests/1.0",  # https -> http, same host
+        "https://registry.example:8443/v2/team/app/manifests/1.0",  # another port
+    ],
+)
 def test_credentials_dropped_on_scheme_or_port_change(location):
     from imagemirror.registry.auth import Credentials
 
@@ -250,11 +254,22 @@ def oci_chart(reg: FaultRegistry, repo: str, spec: ChartSpec) -> bytes:
     config = json.dumps({"name": spec.name, "version": spec.version}).encode()
     reg.blobs[digest_of(config)] = config
     reg.blobs[digest_of(data)] = data
-    doc = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-           "config": {"mediaType": "application/vnd.cncf.helm.config.v1+json", "digest": digest_of(config),
-                      "size": len(config)},
-           "layers": [{"mediaType": "application/vnd.cncf.helm.chart.content.v1.tar+gzip",
-                       "digest": digest_of(data), "size": len(data)}]}
+    doc = {
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {
+            "mediaType": "application/vnd.cncf.helm.config.v1+json",
+            "digest": digest_of(config),
+            "size": len(config),
+        },
+        "layers": [
+            {
+                "mediaType": "application/vnd.cncf.helm.chart.content.v1.tar+gzip",
+                "digest": digest_of(data),
+                "size": len(data),
+            }
+        ],
+    }
     body = json.dumps(doc).encode()
     reg.manifests[(repo, spec.version)] = (doc["mediaType"], body)
     return data
@@ -264,11 +279,11 @@ def test_chart_token_realm_on_the_local_disk_is_refused(reg, tmp_path):
     token = tmp_path / "token.json"
     token.write_text('{"token": "from-the-local-disk"}')
     oci_chart(reg, "charts/app", ChartSpec("app", "1.0.0"))
-    reg.fault("/v2/charts/app/manifests/", "challenge", times=None,
-              extra=f'Bearer realm="file://{token}",service="x"')
+    reg.fault("/v2/charts/app/manifests/", "challenge", times=None, extra=f'Bearer realm="file://{token}",service="x"')
     with pytest.raises(FetchError, match="only http and https"):
         Fetcher(cache=tmp_path / "cache", client=chart_client()).chart(
-            ChartRef("app", f"oci://{reg.host}/charts", "1.0.0"))
+            ChartRef("app", f"oci://{reg.host}/charts", "1.0.0")
+        )
 
 
 def classic_repo(reg: FaultRegistry, entries: dict) -> str:
@@ -314,14 +329,16 @@ def test_endless_oci_token_and_chart_layer_are_capped(reg, tmp_path, monkeypatch
     reg.fault("/blobs/" + digest_of(data), "endless", times=None, value=0.05)
     with pytest.raises(FetchError, match="larger than 1 MiB"):
         Fetcher(cache=tmp_path / "cache", client=chart_client()).chart(
-            ChartRef("app", f"oci://{reg.host}/charts", "1.0.0"))
+            ChartRef("app", f"oci://{reg.host}/charts", "1.0.0")
+        )
     bearer = FaultRegistry(bearer=("", ""))
     try:
         oci_chart(bearer, "charts/app", ChartSpec("app", "1.0.0"))
         bearer.fault("/token", "endless", times=None, value=0.05)
         with pytest.raises(FetchError, match="token response larger than 1 MiB"):
             Fetcher(cache=tmp_path / "cache2", client=chart_client()).chart(
-                ChartRef("app", f"oci://{bearer.host}/charts", "1.0.0"))
+                ChartRef("app", f"oci://{bearer.host}/charts", "1.0.0")
+            )
     finally:
         bearer.stop()
 
@@ -333,7 +350,8 @@ def test_chart_fetching_ends_at_its_deadline_against_a_drip_fed_index(reg, tmp_p
     start = time.monotonic()
     with pytest.raises(FetchError, match="deadline exceeded"):
         Fetcher(cache=tmp_path / "cache", client=chart_client(deadline=DEADLINE, read_timeout=30)).chart(
-            ChartRef("app", f"{reg.url}/charts", "1.0.0"))
+            ChartRef("app", f"{reg.url}/charts", "1.0.0")
+        )
     assert time.monotonic() - start < DEADLINE + SLACK
 
 
@@ -410,9 +428,12 @@ def test_directory_entries_count_against_the_archive_limit():
 
 
 def test_file_dependency_of_a_fetched_chart_is_not_read(reg, tmp_path):
-    local = ChartSpec("secret", "1.0.0", values="image: {repository: from/the-local-disk}\n").write_dir(tmp_path / "secret")
-    spec = ChartSpec("app", "1.0.0", dependencies=[{"name": "secret", "version": "1.0.0",
-                                                    "repository": f"file://{local}"}])
+    local = ChartSpec("secret", "1.0.0", values="image: {repository: from/the-local-disk}\n").write_dir(
+        tmp_path / "secret"
+    )
+    spec = ChartSpec(
+        "app", "1.0.0", dependencies=[{"name": "secret", "version": "1.0.0", "repository": f"file://{local}"}]
+    )
     reg.files["/charts/app-1.0.0.tgz"] = spec.tgz()
     repo = classic_repo(reg, {"app": [{"name": "app", "version": "1.0.0", "urls": ["app-1.0.0.tgz"]}]})
     with pytest.raises(ChartError, match="never read from this machine") as err:
@@ -422,8 +443,9 @@ def test_file_dependency_of_a_fetched_chart_is_not_read(reg, tmp_path):
 
 def test_file_dependency_of_a_chart_in_the_repository_still_works(tmp_path):
     ChartSpec("lib", "1.0.0", values="image: {repository: team/lib}\n").write_dir(tmp_path / "lib")
-    app = ChartSpec("app", "1.0.0", dependencies=[{"name": "lib", "version": "1.0.0",
-                                                   "repository": "file://../lib"}]).write_dir(tmp_path / "app")
+    app = ChartSpec(
+        "app", "1.0.0", dependencies=[{"name": "lib", "version": "1.0.0", "repository": "file://../lib"}]
+    ).write_dir(tmp_path / "app")
     chart = Fetcher(cache=tmp_path / "cache", offline=True).chart(ChartRef(path=app))
     assert chart.dependencies[0].chart.defaults["image"]["repository"] == "team/lib"
 
@@ -436,12 +458,13 @@ def test_index_block_search_terminates_on_a_hostile_index():
     2**lines steps (22 lines: 0.8 s; 40 lines: days).  Run in a subprocess, so the old code
     is stopped rather than waited for."""
     text = "apiVersion: v1\r\nentries:\r\n" + "  - x\r\n" * 40
-    code = ("import sys; from imagemirror.charts.fetch import _index_entries\n"
-            "try:\n    _index_entries(sys.stdin.read(), 'ghost', 'index.yaml')\n"
-            "except Exception as exc:\n    print(type(exc).__name__)\n")
+    code = (
+        "import sys; from imagemirror.charts.fetch import _index_entries\n"
+        "try:\n    _index_entries(sys.stdin.read(), 'ghost', 'index.yaml')\n"
+        "except Exception as exc:\n    print(type(exc).__name__)\n"
+    )
     try:
-        subprocess.run([sys.executable, "-c", code], input=text, text=True, capture_output=True, timeout=60,
-                       check=True)
+        subprocess.run([sys.executable, "-c", code], input=text, text=True, capture_output=True, timeout=60, check=True)
     except subprocess.TimeoutExpired:
         pytest.fail("the index.yaml block search did not finish in 60 s")
 

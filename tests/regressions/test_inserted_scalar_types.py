@@ -15,8 +15,25 @@ from ruamel.yaml import YAML
 from imagemirror.charts.overrides import Assignment, apply
 
 
-@pytest.mark.parametrize("value", ["2024-01-01", "2024-01-01T10:00:00Z", "yes", "on", "y", "0o17", "017",
-                                   "1.10", "1e3", "12:30", "0x1f", "null", "~", ".inf"])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "2024-01-01",
+        "2024-01-01T10:00:00Z",
+        "yes",
+        "on",
+        "y",
+        "0o17",
+        "017",
+        "1.10",
+        "1e3",
+        "12:30",
+        "0x1f",
+        "null",
+        "~",
+        ".inf",
+    ],
+)
 def test_an_inserted_value_stays_a_string(value):
     out = apply("image:\n  repository: x\n", [Assignment(("image", "tag"), value)])
     assert out == f'image:\n  repository: x\n  tag: "{value}"\n'

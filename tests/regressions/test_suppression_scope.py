@@ -41,9 +41,13 @@ def check(tmp_path: Path, text: str) -> tuple[int, dict]:
     (tmp_path / ".git").mkdir(exist_ok=True)
     (tmp_path / ".imagemirror.yaml").write_text(f"registry: {REG}\n")
     (tmp_path / "values.yaml").write_text(text)
-    out = subprocess.run([sys.executable, "-m", "imagemirror", "check", "--format", "json", "values.yaml"],
-                         cwd=tmp_path, capture_output=True, text=True,
-                         env={**os.environ, "PYTHONPATH": str(REPO)})
+    out = subprocess.run(
+        [sys.executable, "-m", "imagemirror", "check", "--format", "json", "values.yaml"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
     return out.returncode, json.loads(out.stdout)
 
 
