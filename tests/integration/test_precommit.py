@@ -262,7 +262,7 @@ def test_try_repo_both_hooks_pass_on_a_migrated_repository(hook_repo, try_root):
 
 
 def test_the_repositorys_own_pre_commit_config(tmp_path, pc_home):
-    """.pre-commit-config.yaml: ruff, mypy and imagemirror on examples/, from the dev venv, offline."""
+    """.pre-commit-config.yaml: ruff check, ruff format, mypy and imagemirror on examples/, from the dev venv, offline."""
     git = require_binary("git")
     venv = Path(sys.prefix)
     for name in ("ruff", "mypy", "imagemirror"):
@@ -283,7 +283,7 @@ def test_the_repositorys_own_pre_commit_config(tmp_path, pc_home):
     _run([git, "add", "-A"], root, env, check=True)
     proc = _pre_commit("run", "--all-files", cwd=root, env=env)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    for name in ("ruff check", "mypy", "imagemirror on examples/"):
+    for name in ("ruff check", "ruff format", "mypy", "imagemirror on examples/"):
         assert re.search(rf"^{re.escape(name)}.*\.+Passed$", proc.stdout, re.M), (name, proc.stdout)
     # each hook can fail
     (root / "imagemirror" / "reference.py").write_text(
@@ -295,6 +295,6 @@ def test_the_repositorys_own_pre_commit_config(tmp_path, pc_home):
     _run([git, "add", "-A"], root, env, check=True)
     proc = _pre_commit("run", "--all-files", cwd=root, env=env)
     assert proc.returncode == 1
-    for name in ("ruff check", "mypy", "imagemirror on examples/"):
+    for name in ("ruff check", "ruff format", "mypy", "imagemirror on examples/"):
         assert re.search(rf"^{re.escape(name)}.*\.+Failed$", proc.stdout, re.M), (name, proc.stdout)
     assert "F401" in proc.stdout and "reference.py" in proc.stdout and "values.yaml" in proc.stdout
