@@ -15,6 +15,22 @@ def settings_for(paths, config: Path | None, registry: str | None) -> Settings:
     return resolve_settings(first, config=config, registry=registry)
 
 
+def unified_diff(text: str, new: str, display: str) -> str:
+    """``text`` -> ``new`` as a unified diff that ``git apply`` takes (``a/``, ``b/`` paths)."""
+    import difflib  # only the commands that diff pay for it (not check's start-up)
+
+    return "".join(
+        # a line without its newline (the file's last) gets git's marker
+        line if line.endswith("\n") else line + "\n\\ No newline at end of file\n"
+        for line in difflib.unified_diff(
+            text.splitlines(keepends=True),
+            new.splitlines(keepends=True),
+            fromfile=f"a/{display.lstrip('/')}",
+            tofile=f"b/{display.lstrip('/')}",
+        )
+    )
+
+
 def warn(message: str) -> None:
     from ..report import printable
 

@@ -27,7 +27,7 @@ from ..reference import InvalidReference, parse
 from ..registry.client import RegistryClient
 from ..rules import MIRRORED, upstream_path
 from .clients import chart_client, credential_store
-from .common import report_errors, settings_for, warn
+from .common import report_errors, settings_for, unified_diff, warn
 
 
 @dataclass
@@ -147,20 +147,6 @@ class Resolver:
             return {}
         with ThreadPoolExecutor(max(1, min(jobs, len(lookups))), thread_name_prefix="pin-resolve") as pool:
             return dict(zip(lookups, pool.map(lambda x: self.resolve(x, confirm), lookups)))
-
-
-def _diff(text: str, new: str, display: str) -> str:
-    import difflib
-
-    return "".join(
-        line if line.endswith("\n") else line + "\n\\ No newline at end of file\n"
-        for line in difflib.unified_diff(
-            text.splitlines(keepends=True),
-            new.splitlines(keepends=True),
-            fromfile=f"a/{display.lstrip('/')}",
-            tofile=f"b/{display.lstrip('/')}",
-        )
-    )
 
 
 class _Out:
@@ -316,7 +302,7 @@ def pin_paths(
                 changed += 1
                 pinned += count
                 if dry_run:
-                    stdout.write(_diff(text, done.text, display))
+                    stdout.write(unified_diff(text, done.text, display))
                 else:
                     write_atomic(path, done.text.encode("utf-8"), original, display)
         except FileError as exc:

@@ -6,7 +6,6 @@ overrides, :meth:`imagemirror.charts.source.EffectiveSource.plan`), applied as o
 
 from __future__ import annotations
 
-import difflib
 from pathlib import Path
 
 from .. import output
@@ -19,7 +18,7 @@ from ..parallel import map_files, worth_forking
 from ..rewrite import Rewritten, allow_insecure, rewrite_text
 from ..rules import AMBIGUOUS, INVALID, MIRRORED, UNMIRRORED
 from ..yaml_edit import set_values
-from .common import report_errors, settings_for, warn
+from .common import report_errors, settings_for, unified_diff, warn
 
 
 def with_source_plan(source: Source, path: Path, display: str, done: Rewritten, settings: Settings) -> Rewritten:
@@ -94,19 +93,6 @@ def plan_files(paths, config, registry, source: Source | None, *, revert: bool, 
     return _Job(settings, source, revert, dry_run, write), targets, problems
 
 
-def _unified_diff(text: str, new: str, display: str) -> str:
-    return "".join(
-        # a line without its newline (the file's last) gets git's marker
-        line if line.endswith("\n") else line + "\n\\ No newline at end of file\n"
-        for line in difflib.unified_diff(
-            text.splitlines(keepends=True),
-            new.splitlines(keepends=True),
-            fromfile=f"a/{display.lstrip('/')}",
-            tofile=f"b/{display.lstrip('/')}",
-        )
-    )
-
-
 def rewrite_one(job: _Job, item, writes: BackgroundWrites | None = None):
     """Rewrite one file: written (atomically, or handed to ``writes``) or diffed ->
     ``(result, changed, diff)``; a file that cannot be processed is its result's error."""
@@ -121,7 +107,7 @@ def rewrite_one(job: _Job, item, writes: BackgroundWrites | None = None):
         if done.changed:
             new = done.text.encode("utf-8")
             if job.dry_run:
-                diff = _unified_diff(text, done.text, display)
+                diff = unified_diff(text, done.text, display)
             elif job.write and writes is not None:
                 writes.submit(display, path, new, original, display)
             elif job.write:
