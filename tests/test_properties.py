@@ -335,14 +335,19 @@ HOSTILE_SETTINGS = parse_settings({"registry": "123456789012.dkr.ecr.af-south-1.
 )
 def test_what_helm_renders_renders_as_itself(value: str):
     """A plain scalar Helm reads as a number or a boolean prints as a form that Helm reads
-    back as the same value (so a listed tag is stable), and nothing raises."""
+    back as the same value (so a listed tag is stable, negative zero aside), and nothing raises."""
     from imagemirror.walker import helm_plain, helm_value
 
     rendered = helm_plain(value)
     if rendered is None:
         return
-    assert helm_plain(rendered) == rendered, (value, rendered)
     assert helm_value(rendered) == helm_value(value), (value, rendered)
+    if rendered == "-0":
+        # The one exception, as real Helm prints it (tests/test_render.py): the float ``-0.``
+        # prints ``-0``, which YAML reads back as the integer 0, printed ``0``.
+        assert helm_plain(rendered) == "0"
+        return
+    assert helm_plain(rendered) == rendered, (value, rendered)
 
 
 @given(

@@ -407,3 +407,44 @@ def test_im007_names_a_newer_vendored_chart_version_that_exposes_a_key(tmp_path)
     named = im007()
     assert "busybox:1.36 is written literally in chart app-1.0.0" in named
     assert "chart app 1.1.0 (vendored) sets it from values key sidecar.image" in named, named
+
+
+def test_helm_plain_is_what_real_helm_prints_for_plain_scalars(tmp_path):
+    """The walker's model of how Helm prints an unquoted tag (``1.10`` -> ``1.1``, ``yes`` ->
+    ``true``, ``-0.`` -> ``-0``), checked against real Helm on 3,000 plain scalars at once:
+    fixed traps plus random strings of number-like characters."""
+    import random
+
+    from imagemirror.walker import helm_plain
+
+    helm = require_sdk()
+    rng = random.Random(20261202)
+    values = ["yes", "No", "on", "OFF", "y", "n", "true", "1.10", "1e+06", "-0", "-0.", "0o17", "017",
+              "0x1F", "1_000", "9223372036854775808", "18446744073709551616", "1.0e3", ".5", "+.5",
+              "2024-01-01", "0b101", "1e400", ".inf", "-.Inf", ".nan", "1__2", "0.0000123"]
+    values += ["".join(rng.choice("0123456789+-._eExXoObB") for _ in range(rng.randint(1, 12)))
+               for _ in range(3000 - len(values))]
+    kept = []
+    for value in values:
+        try:
+            loaded = helm.values_from_yaml(f"v: {value}\n")
+        except helm.HelmError:
+            continue  # Helm refuses the file (``1e400``: JSON has no infinity)
+        if isinstance(loaded, dict) and not isinstance(loaded.get("v"), (dict, list, type(None))):
+            kept.append(value)
+    chart = tmp_path / "scalars"
+    (chart / "templates").mkdir(parents=True)
+    (chart / "Chart.yaml").write_text("apiVersion: v2\nname: scalars\nversion: 0.1.0\n")
+    (chart / "values.yaml").write_text("".join(f"v{i}: {v}\n" for i, v in enumerate(kept)))
+    (chart / "templates" / "out.yaml").write_text(
+        "".join(f"# {i}={{{{ .Values.v{i} }}}}\n" for i in range(len(kept)))
+    )
+    try:
+        out = helm.Chart.load(chart).render({}, name="r", namespace="ns")
+    except helm.HelmError as exc:
+        pytest.fail(f"the chart of plain scalars does not render: {exc}")
+    printed = dict(line[2:].split("=", 1) for line in next(iter(out.values())).splitlines() if line.startswith("# "))
+    mismatches = [
+        (v, printed[str(i)], helm_plain(v)) for i, v in enumerate(kept) if printed[str(i)] != (helm_plain(v) or v)
+    ]
+    assert len(kept) > 1500 and not mismatches[:20], mismatches[:20]
