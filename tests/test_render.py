@@ -419,11 +419,40 @@ def test_helm_plain_is_what_real_helm_prints_for_plain_scalars(tmp_path):
 
     helm = require_sdk()
     rng = random.Random(20261202)
-    values = ["yes", "No", "on", "OFF", "y", "n", "true", "1.10", "1e+06", "-0", "-0.", "0o17", "017",
-              "0x1F", "1_000", "9223372036854775808", "18446744073709551616", "1.0e3", ".5", "+.5",
-              "2024-01-01", "0b101", "1e400", ".inf", "-.Inf", ".nan", "1__2", "0.0000123"]
-    values += ["".join(rng.choice("0123456789+-._eExXoObB") for _ in range(rng.randint(1, 12)))
-               for _ in range(3000 - len(values))]
+    values = [
+        "yes",
+        "No",
+        "on",
+        "OFF",
+        "y",
+        "n",
+        "true",
+        "1.10",
+        "1e+06",
+        "-0",
+        "-0.",
+        "0o17",
+        "017",
+        "0x1F",
+        "1_000",
+        "9223372036854775808",
+        "18446744073709551616",
+        "1.0e3",
+        ".5",
+        "+.5",
+        "2024-01-01",
+        "0b101",
+        "1e400",
+        ".inf",
+        "-.Inf",
+        ".nan",
+        "1__2",
+        "0.0000123",
+    ]
+    values += [
+        "".join(rng.choice("0123456789+-._eExXoObB") for _ in range(rng.randint(1, 12)))
+        for _ in range(3000 - len(values))
+    ]
     kept = []
     for value in values:
         try:
@@ -436,9 +465,7 @@ def test_helm_plain_is_what_real_helm_prints_for_plain_scalars(tmp_path):
     (chart / "templates").mkdir(parents=True)
     (chart / "Chart.yaml").write_text("apiVersion: v2\nname: scalars\nversion: 0.1.0\n")
     (chart / "values.yaml").write_text("".join(f"v{i}: {v}\n" for i, v in enumerate(kept)))
-    (chart / "templates" / "out.yaml").write_text(
-        "".join(f"# {i}={{{{ .Values.v{i} }}}}\n" for i in range(len(kept)))
-    )
+    (chart / "templates" / "out.yaml").write_text("".join(f"# {i}={{{{ .Values.v{i} }}}}\n" for i in range(len(kept))))
     try:
         out = helm.Chart.load(chart).render({}, name="r", namespace="ns")
     except helm.HelmError as exc:
