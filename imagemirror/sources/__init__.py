@@ -100,6 +100,23 @@ def join(prefix: str, path: str) -> str:
     return f"{prefix}{path}" if path.startswith("[") else f"{prefix}.{path}"
 
 
+def local_folder(path: str | None, file: str) -> str | None:
+    """The folder of this repository a ``path`` field names (Argo CD ``spec.source.path``, Flux
+    ``spec.path``; the repository being the nearest folder above ``file`` with ``.git`` or
+    ``.imagemirror.yaml``), or None (templated, absent, or not a folder here)."""
+    if not path or "{{" in path:
+        return None
+    here = os.path.dirname(os.path.abspath(file))
+    while True:
+        if os.path.exists(os.path.join(here, ".git")) or os.path.exists(os.path.join(here, ".imagemirror.yaml")):
+            folder = os.path.join(here, path)
+            return folder if os.path.isdir(folder) else None
+        parent = os.path.dirname(here)
+        if parent == here:
+            return None
+        here = parent
+
+
 def values_sites(node, prefix: str, source: str) -> list[Found]:
     """The values detector on a subtree (a values map written inside another document)."""
     if node.__class__ is not Mapping and node.__class__ is not Sequence:
@@ -131,6 +148,8 @@ def kind_of(doc, file: str) -> str:
         if api.startswith("argoproj.io/") and kind in ("Application", "ApplicationSet"):
             return "argocd"
         if api.startswith("helm.toolkit.fluxcd.io/") and kind == "HelmRelease":
+            return "flux"
+        if api.startswith("kustomize.toolkit.fluxcd.io/") and kind == "Kustomization":
             return "flux"
         if api.startswith("kustomize.config.k8s.io/") and kind in ("Kustomization", "Component"):
             return "kustomize"
