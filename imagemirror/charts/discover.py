@@ -211,23 +211,115 @@ def _rel(idx: Index, path: Path) -> str:
 # --------------------------------------------------------------------------- --set
 
 
-def set_values(params: Any) -> dict:
+def set_values(params: Any, tool: str = "argocd") -> dict:
     """``--set``-style ``[{name: a.b, value: v, forceString: bool}]`` (Argo CD ``helm.parameters``,
     helmfile ``set``) as values, applied as ``helm --set`` applies them (:class:`SetValues`):
     dots separate keys (``\\.`` is a literal dot), ``[i]`` indexes a list (``sidecars[0].image``),
-    ``{a,b}`` is a list; values are typed as Helm's ``strvals`` types them."""
-    ops = []
+    ``{a,b}`` is a list; values are typed as Helm's ``strvals`` types them.
+
+    ``tool="argocd"``: as Argo CD's repo server runs ``helm template`` (util/helm/cmd.go): one
+    ``--set name=value`` per parameter, ``--set-string`` for ``forceString: true``, every ``--set``
+    before every ``--set-string`` (Helm applies them in that order), one value per name (Argo CD
+    keeps them in a map: the last one wins), and the value's commas escaped (``\\,``) unless it
+    is a ``{...}`` list or the comma is already escaped; Helm then reads the value as its
+    ``strvals`` does (a backslash escapes the next character).  The flags are kept on the
+    result (``SetValues.flags``) so that the ``helm`` binary gets exactly them.  Any other tool:
+    the values as written, typed (the ``helm`` binary then gets them merged, see
+    :class:`~imagemirror.charts.render.HelmCli`)."""
+    items = []
     for item in params or []:
         if not isinstance(item, dict) or not isinstance(item.get("name"), str):
             continue
-        path = set_path(item["name"])
-        if path is None:
-            continue
+        items.append(item)
+    if tool != "argocd":
+        ops = []
+        for item in items:
+            path = set_path(item["name"])
+            if path is None:
+                continue
+            value = item.get("value")
+            if isinstance(value, str):
+                value = _set_value(value, bool(item.get("forceString")))
+            ops.append((path, value))
+        return SetValues(ops)
+    plain: dict[str, str] = {}
+    strings: dict[str, str] = {}
+    for item in items:
         value = item.get("value")
-        if isinstance(value, str):
-            value = _set_value(value, bool(item.get("forceString")))
-        ops.append((path, value))
-    return SetValues(ops)
+        value = "" if value is None else value if isinstance(value, str) else _go_string(value)
+        (strings if item.get("forceString") is True else plain)[item["name"]] = value
+    ops, flags = [], []
+    for flag, table in (("--set", plain), ("--set-string", strings)):
+        for name, value in table.items():
+            cleaned = clean_set_parameter(value)
+            path = set_path(name)
+            parsed = strvals_value(cleaned, flag == "--set-string")
+            flags.append((flag, f"{name}={cleaned}"))
+            if path is None or parsed is None:
+                continue  # Helm refuses it (Argo CD's render fails) or reads more than one key
+            ops.append((path, parsed[0]))
+    return SetValues(ops, flags)
+
+
+def _go_string(value: Any) -> str:
+    """A non-string YAML ``value:`` as Argo CD reads it into its string field."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def clean_set_parameter(value: str) -> str:
+    """Argo CD's ``cleanSetParameters``: a ``{...}`` list as is, else every comma not preceded
+    by a backslash escaped."""
+    if value.startswith("{") and value.endswith("}"):
+        return value
+    out = []
+    prev = ""
+    for ch in value:
+        out.append("\\," if ch == "," and prev != "\\" else ch)
+        prev = ch
+    return "".join(out)
+
+
+def strvals_value(text: str, string_mode: bool) -> tuple[Any] | None:
+    """What Helm's ``strvals`` sets for ``key=<text>`` (``--set``; ``--set-string`` when
+    ``string_mode``), as a 1-tuple; None when Helm refuses it or reads more than this one key
+    (an unescaped comma ending the value early).  A backslash takes the next character
+    literally (a trailing one is dropped); ``{a,b}`` is a list; an empty value is ``""``."""
+
+    def until(i: int, stops: str) -> tuple[str, int, str]:
+        out = []
+        while i < len(text):
+            ch = text[i]
+            if ch in stops:
+                return "".join(out), i + 1, ch
+            if ch == "\\":
+                if i + 1 < len(text):
+                    out.append(text[i + 1])
+                i += 2
+                continue
+            out.append(ch)
+            i += 1
+        return "".join(out), i, ""
+
+    def typed(raw: str) -> Any:
+        return raw if string_mode else _typed(raw)
+
+    if text == "":
+        return ("",)
+    if text[0] == "{":
+        items, i = [], 1
+        while True:
+            raw, i, last = until(i, ",}")
+            if last == "":
+                return None  # "list must terminate with '}'"
+            items.append(typed(raw))
+            if last == "}":
+                return (items,) if i == len(text) else None
+    raw, i, last = until(0, ",")
+    if last == ",":
+        return None
+    return (typed(raw),)
 
 
 MAX_INDEX = 65536  # Helm's strvals.MaxIndex
@@ -242,7 +334,9 @@ def set_path(name: str) -> tuple | None:
     after_index = False
     while i < n:
         ch = name[i]
-        if ch == "\\" and i + 1 < n:
+        if ch == "\\":
+            if i + 1 >= n:
+                return None  # it escapes the ``=`` after the name: Helm finds no value
             key += name[i + 1]
             i += 2
             continue
@@ -258,11 +352,13 @@ def set_path(name: str) -> tuple | None:
             close = name.find("]", i)
             if close < 0 or not name[i + 1 : close].isdigit():
                 return None
+            if close + 1 < n and name[close + 1] not in ".[":
+                return None  # "unexpected data at end of array index"
             if key:
                 out.append(key)
                 key = ""
-            elif not out:
-                return None
+            elif not out or name[i - 1] == ".":
+                return None  # ``[0]=``, ``a.[0]=``: Helm refuses it or sets something else
             index = int(name[i + 1 : close])
             if index > MAX_INDEX:
                 return None
@@ -270,6 +366,8 @@ def set_path(name: str) -> tuple | None:
             after_index = True
             i = close + 1
             continue
+        if ch in ",=":
+            return None  # Helm reads a comma or an equals sign in a name as the end of the name
         key += ch
         i += 1
     if key:
@@ -373,8 +471,9 @@ def _argocd(idx: Index, path: Path, doc: dict) -> None:
         if isinstance(helm.get("valuesObject"), dict):
             layers.append(Layer(f"{_rel(idx, path)} ({name}: helm.valuesObject)", data=helm["valuesObject"]))
         params = set_values(helm.get("parameters"))
-        if params:
-            layers.append(Layer(f"{_rel(idx, path)} ({name}: helm.parameters)", data=params))
+        if params or params.ops:
+            params.where = f"{_rel(idx, path)} ({name}: helm.parameters)"
+            layers.append(Layer(params.where, data=params))
         release = str(helm.get("releaseName") or name)
         dest = spec.get("destination") if isinstance(spec.get("destination"), dict) else {}
         apis = helm.get("apiVersions") if isinstance(helm.get("apiVersions"), list) else []
@@ -516,9 +615,10 @@ def _helmfile(idx: Index, path: Path, doc: Any) -> None:
                 layers.append(Layer(_rel(idx, file), file))
             elif isinstance(item, dict):
                 layers.append(Layer(f"{_rel(idx, path)} ({rel.get('name')}: values[{i}])", data=item))
-        params = set_values(rel.get("set"))
-        if params:
-            layers.append(Layer(f"{_rel(idx, path)} ({rel.get('name')}: set)", data=params))
+        params = set_values(rel.get("set"), tool="helmfile")
+        if params or params.ops:
+            params.where = f"{_rel(idx, path)} ({rel.get('name')}: set)"
+            layers.append(Layer(params.where, data=params))
         apis = doc.get("apiVersions") if isinstance(doc.get("apiVersions"), list) else []
         idx.releases.append(
             Release(
