@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import Settings
+from ..sources.params import set_path
 from .values import SetValues
 from ..files import glob_regex
 
@@ -320,61 +321,6 @@ def strvals_value(text: str, string_mode: bool) -> tuple[Any] | None:
     if last == ",":
         return None
     return (typed(raw),)
-
-
-MAX_INDEX = 65536  # Helm's strvals.MaxIndex
-
-
-def set_path(name: str) -> tuple | None:
-    """``a.b[0].c`` -> ``("a", "b", 0, "c")`` (``\\`` escapes the next character); None when
-    Helm would refuse the name (an empty key, a bad or too large index)."""
-    out: list = []
-    key = ""
-    i, n = 0, len(name)
-    after_index = False
-    while i < n:
-        ch = name[i]
-        if ch == "\\":
-            if i + 1 >= n:
-                return None  # it escapes the ``=`` after the name: Helm finds no value
-            key += name[i + 1]
-            i += 2
-            continue
-        if ch == ".":
-            if not key and not after_index:
-                return None
-            if key:
-                out.append(key)
-            key, after_index = "", False
-            i += 1
-            continue
-        if ch == "[":
-            close = name.find("]", i)
-            if close < 0 or not name[i + 1 : close].isdigit():
-                return None
-            if close + 1 < n and name[close + 1] not in ".[":
-                return None  # "unexpected data at end of array index"
-            if key:
-                out.append(key)
-                key = ""
-            elif not out or name[i - 1] == ".":
-                return None  # ``[0]=``, ``a.[0]=``: Helm refuses it or sets something else
-            index = int(name[i + 1 : close])
-            if index > MAX_INDEX:
-                return None
-            out.append(index)
-            after_index = True
-            i = close + 1
-            continue
-        if ch in ",=":
-            return None  # Helm reads a comma or an equals sign in a name as the end of the name
-        key += ch
-        i += 1
-    if key:
-        out.append(key)
-    elif not after_index:
-        return None
-    return tuple(out) if out else None
 
 
 def _set_value(text: str, force_string: bool) -> Any:
