@@ -68,6 +68,9 @@ class Layer:
     label: str
     path: Path | None = None
     data: Any = None
+    #: inline values: where the release's manifest writes them, as the scan's paths say it
+    #: (``spec.source.helm.values``, ``spec.values``, ``helmCharts[0].valuesInline``)
+    site: str = ""
 
 
 @dataclass
@@ -361,13 +364,16 @@ def _argocd(idx: Index, path: Path, doc: dict) -> None:
         spec = ((spec.get("template") or {}).get("spec")) or {}
     if not isinstance(spec, dict):
         return
+    prefix = "spec.template.spec" if doc.get("kind") == "ApplicationSet" else "spec"
     sources = spec.get("sources")
-    if not isinstance(sources, list):
-        sources = [spec.get("source")] if isinstance(spec.get("source"), dict) else []
-    sources = [s for s in sources if isinstance(s, dict)]
+    if isinstance(sources, list):
+        placed = [(s, f"{prefix}.sources[{i}]") for i, s in enumerate(sources) if isinstance(s, dict)]
+    else:
+        placed = [(spec["source"], f"{prefix}.source")] if isinstance(spec.get("source"), dict) else []
+    sources = [s for s, _ in placed]
     refs = {str(s["ref"]): s for s in sources if s.get("ref")}
     name = _meta(doc, "name")
-    for source in sources:
+    for source, site in placed:
         chart_name, repo_url, chart_path = source.get("chart"), source.get("repoURL", ""), source.get("path")
         version = str(source.get("targetRevision") or "")
         if chart_name:
@@ -411,15 +417,23 @@ def _argocd(idx: Index, path: Path, doc: dict) -> None:
             except YAMLError:
                 data = None
             if isinstance(data, dict):
-                layers.append(Layer(f"{_rel(idx, path)} ({name}: helm.values)", data=data))
+                layers.append(Layer(f"{_rel(idx, path)} ({name}: helm.values)", data=data, site=f"{site}.helm.values"))
         elif isinstance(helm.get("values"), dict):
-            layers.append(Layer(f"{_rel(idx, path)} ({name}: helm.values)", data=helm["values"]))
+            layers.append(
+                Layer(f"{_rel(idx, path)} ({name}: helm.values)", data=helm["values"], site=f"{site}.helm.values")
+            )
         if isinstance(helm.get("valuesObject"), dict):
-            layers.append(Layer(f"{_rel(idx, path)} ({name}: helm.valuesObject)", data=helm["valuesObject"]))
+            layers.append(
+                Layer(
+                    f"{_rel(idx, path)} ({name}: helm.valuesObject)",
+                    data=helm["valuesObject"],
+                    site=f"{site}.helm.valuesObject",
+                )
+            )
         params = set_values(helm.get("parameters"))
         if params or params.ops:
             params.where = f"{_rel(idx, path)} ({name}: helm.parameters)"
-            layers.append(Layer(params.where, data=params))
+            layers.append(Layer(params.where, data=params, site=f"{site}.helm.parameters"))
         release = str(helm.get("releaseName") or name)
         dest = spec.get("destination") if isinstance(spec.get("destination"), dict) else {}
         apis = helm.get("apiVersions") if isinstance(helm.get("apiVersions"), list) else []
@@ -441,7 +455,7 @@ def _argocd(idx: Index, path: Path, doc: dict) -> None:
 
 
 def _kustomization(idx: Index, path: Path, doc: dict) -> None:
-    for chart in doc.get("helmCharts") or []:  # kustomize's Helm inflator: a release
+    for n, chart in enumerate(doc.get("helmCharts") or []):  # kustomize's Helm inflator: a release
         if not isinstance(chart, dict) or not chart.get("name") or _templated(chart.get("name")):
             continue
         repo = str(chart.get("repo") or "")
@@ -455,7 +469,13 @@ def _kustomization(idx: Index, path: Path, doc: dict) -> None:
                 file = (path.parent / entry).resolve()
                 layers.append(Layer(_rel(idx, file), file))
         if isinstance(chart.get("valuesInline"), dict):
-            layers.append(Layer(f"{_rel(idx, path)} ({chart['name']}: valuesInline)", data=chart["valuesInline"]))
+            layers.append(
+                Layer(
+                    f"{_rel(idx, path)} ({chart['name']}: valuesInline)",
+                    data=chart["valuesInline"],
+                    site=f"helmCharts[{n}].valuesInline",
+                )
+            )
         name = str(chart.get("releaseName") or chart["name"])
         idx.releases.append(Release(name, ref, layers, _rel(idx, path), "kustomize"))
     for gen in doc.get("configMapGenerator") or []:
@@ -517,7 +537,9 @@ def _helmrelease(idx: Index, path: Path, doc: dict) -> None:
             if ckey == key:
                 layers.append(Layer(_rel(idx, file), file))
     if isinstance(spec.get("values"), dict):
-        layers.append(Layer(f"{_rel(idx, path)} ({_meta(doc, 'name')}: spec.values)", data=spec["values"]))
+        layers.append(
+            Layer(f"{_rel(idx, path)} ({_meta(doc, 'name')}: spec.values)", data=spec["values"], site="spec.values")
+        )
     name = str(spec.get("releaseName") or _meta(doc, "name"))
     idx.releases.append(
         Release(name, ref, layers, _rel(idx, path), "flux", namespace=_plain_str(spec.get("targetNamespace")) or ns)
@@ -537,7 +559,7 @@ def _helmfile(idx: Index, path: Path, doc: Any) -> None:
             if repo.get("oci") and "://" not in url:
                 url = "oci://" + url
             repos[str(repo["name"])] = url.rstrip("/")
-    for rel in doc.get("releases") or []:
+    for n, rel in enumerate(doc.get("releases") or []):
         if not isinstance(rel, dict) or not rel.get("chart") or _templated(rel.get("chart")):
             continue
         chart = str(rel["chart"])
@@ -560,11 +582,17 @@ def _helmfile(idx: Index, path: Path, doc: Any) -> None:
                 file = (path.parent / item).resolve()
                 layers.append(Layer(_rel(idx, file), file))
             elif isinstance(item, dict):
-                layers.append(Layer(f"{_rel(idx, path)} ({rel.get('name')}: values[{i}])", data=item))
+                layers.append(
+                    Layer(
+                        f"{_rel(idx, path)} ({rel.get('name')}: values[{i}])",
+                        data=item,
+                        site=f"releases[{n}].values[{i}]",
+                    )
+                )
         params = set_values(rel.get("set"), tool="helmfile")
         if params or params.ops:
             params.where = f"{_rel(idx, path)} ({rel.get('name')}: set)"
-            layers.append(Layer(params.where, data=params))
+            layers.append(Layer(params.where, data=params, site=f"releases[{n}].set"))
         apis = doc.get("apiVersions") if isinstance(doc.get("apiVersions"), list) else []
         idx.releases.append(
             Release(
