@@ -228,3 +228,20 @@ def test_set_values_apply_as_helms_strvals_parse_into(name, value, force, base):
 @pytest.mark.parametrize("value", ["{a,b}", "{1,true}", "{}", "{a\\,b}"])
 def test_lists_are_not_escaped(value):
     assert clean_set_parameter(value) == value
+
+
+@pytest.mark.parametrize("renderer", ["model", "sdk"])
+def test_a_set_integer_prints_in_full_as_helms_int64(tmp_path, renderer):
+    """``--set image.tag=20240101`` is an int64 in Helm and prints ``20240101``; the same number
+    in a values file is a float and prints ``2.0240101e+07``.  The SDK takes values as JSON
+    (floats): the renderer must still render the tag Helm renders."""
+    if renderer == "sdk":
+        require_sdk()
+    root = tree(tmp_path / "repo")
+    app = root / "apps" / "web.yaml"
+    app.write_text(app.read_text().replace('value: "1.10"\n          forceString: true', "value: '20240101'"))
+    out = imagemirror(
+        "list", "--effective", "--offline", "--renderer", renderer, "--format", "json", "env", "apps", cwd=root
+    )
+    rows = json.loads(out.stdout)
+    assert "quay.io/acme/web:20240101" in {r["written"] for r in rows}, rows

@@ -33,7 +33,7 @@ from typing import Any
 
 from ..config import Settings
 from ..sources.params import set_path
-from .values import SetValues
+from .values import SetInt, SetValues
 from ..files import glob_regex
 
 YAML_SUFFIXES = (".yaml", ".yml")
@@ -340,11 +340,11 @@ def _typed(text: str) -> Any:
     if low == "null":
         return None
     if text == "0":
-        return 0
+        return SetInt(0)
     if text and text[0] != "0" and re.fullmatch(r"[-+]?[0-9]+", text):
         number = int(text)
         if -(1 << 63) <= number < (1 << 63):
-            return number
+            return SetInt(number)
     return text
 
 

@@ -276,11 +276,11 @@ class Sdk(Renderer):
             raise RenderError(where, f"rendered manifest is not YAML: {_first(exc)}") from None
 
     def render(self, chart: Path, layers: list[dict], options: RenderOptions) -> dict[str, str]:
-        from .values import merge_user
+        from .values import ints_as_text, merge_user
 
         loaded = self._chart(chart)
         try:
-            return loaded.render(merge_user(layers), name=options.name, namespace=options.namespace)
+            return loaded.render(ints_as_text(merge_user(layers)), name=options.name, namespace=options.namespace)
         except self.helm.HelmError as exc:
             raise RenderError(str(chart), f"helm template failed: {_first(exc)}") from None
 

@@ -98,6 +98,31 @@ def merge_user(layers: list[dict]) -> dict:
     return out
 
 
+class SetInt(int):
+    """An integer a ``--set`` value was typed as (Helm: an ``int64``).  Values files give Helm
+    floats (``1e+06``); a ``--set`` integer prints in full (``20240101``).  The SDK renderer
+    hands values over as JSON, where Go reads every number as a float, so it passes these as
+    the text Helm prints for them (:func:`ints_as_text`)."""
+
+    __slots__ = ()
+
+    def __deepcopy__(self, memo):
+        return self
+
+
+def ints_as_text(value: Any) -> Any:
+    """``value`` with every :class:`SetInt` whose float form would print otherwise (from 1e6 on)
+    as its decimal text, which a template prints as Helm prints the ``int64``."""
+    kind = type(value)
+    if kind is SetInt:
+        return str(int(value)) if abs(value) >= 1_000_000 else int(value)
+    if kind is dict:
+        return {k: ints_as_text(v) for k, v in value.items()}
+    if kind is list:
+        return [ints_as_text(v) for v in value]
+    return value
+
+
 class SetConflict(ValueError):
     """Helm's strvals refuses an assignment: its key path crosses a value of another type."""
 
