@@ -181,3 +181,23 @@ def test_an_inline_value_a_later_layer_overrides_is_not_listed(tmp_path, rendere
     assert done.returncode == 0, done.stderr
     got = sorted((r["line"], r["written"]) for r in json.loads(done.stdout))
     assert got == [(13, "quay.io/acme/web:2.0"), (19, "ghcr.io/acme/side:3")]
+
+
+@pytest.mark.parametrize("renderer", renderers())
+def test_values_object_replaces_the_values_string(tmp_path, renderer):
+    """Argo CD renders ``valuesObject`` when it is set and ignores ``values`` then
+    (``ApplicationSourceHelm.ValuesYAML``): the image's repository is the chart's default."""
+    root = repo(tmp_path / "repo")
+    app = root / "apps" / "web.yaml"
+    app.write_text(
+        app.read_text().replace(
+            "      parameters:\n",
+            "      valuesObject:\n        image: {tag: '5'}\n      parameters:\n",
+        )
+    )
+    (root / "apps" / "api.yaml").unlink()
+    done = cli("list", "--effective", "--offline", "--renderer", renderer, "--format", "json", "apps", cwd=root)
+    assert done.returncode == 0, done.stderr
+    rows = json.loads(done.stdout)
+    assert {r["written"] for r in rows} == {f"{ECR}/docker-hub/library/nginx:5", "ghcr.io/acme/side:3"}
+    assert all(r.get("release") == "web" for r in rows)  # the ignored values string is not listed

@@ -408,7 +408,21 @@ def _argocd(idx: Index, path: Path, doc: dict) -> None:
             else:
                 continue  # a file inside the chart itself
             layers.append(Layer(_rel(idx, file), file))
-        if isinstance(helm.get("values"), str) and helm["values"].strip():
+        # Argo CD renders one of the two (ApplicationSourceHelm.ValuesYAML): valuesObject when set
+        # (even ``{}``), else the values string
+        if isinstance(helm.get("valuesObject"), dict):
+            layers.append(
+                Layer(
+                    f"{_rel(idx, path)} ({name}: helm.valuesObject)",
+                    data=helm["valuesObject"],
+                    site=f"{site}.helm.valuesObject",
+                )
+            )
+            if helm.get("values"):  # what it names is not deployed: an empty layer claims its site
+                layers.append(
+                    Layer(f"{_rel(idx, path)} ({name}: helm.values, ignored)", data={}, site=f"{site}.helm.values")
+                )
+        elif isinstance(helm.get("values"), str) and helm["values"].strip():
             from ruamel.yaml import YAML
             from ruamel.yaml.error import YAMLError
 
@@ -421,14 +435,6 @@ def _argocd(idx: Index, path: Path, doc: dict) -> None:
         elif isinstance(helm.get("values"), dict):
             layers.append(
                 Layer(f"{_rel(idx, path)} ({name}: helm.values)", data=helm["values"], site=f"{site}.helm.values")
-            )
-        if isinstance(helm.get("valuesObject"), dict):
-            layers.append(
-                Layer(
-                    f"{_rel(idx, path)} ({name}: helm.valuesObject)",
-                    data=helm["valuesObject"],
-                    site=f"{site}.helm.valuesObject",
-                )
             )
         params = set_values(helm.get("parameters"))
         if params or params.ops:
