@@ -5,7 +5,7 @@ One YAML text is one or more documents; each is read as what it is:
 | document                                                     | source      | module        |
 |--------------------------------------------------------------|-------------|---------------|
 | Argo CD ``Application`` / ``ApplicationSet``                 | argocd      | argocd.py     |
-| Flux ``HelmRelease``                                         | flux        | flux.py       |
+| Flux ``HelmRelease``, Flux ``Kustomization`` (``spec.images``) | flux      | flux.py       |
 | ``kustomization.yaml`` (``Kustomization`` of kustomize)      | kustomize   | kustomize.py  |
 | ``helmfile.yaml``, ``helmfile.d/*.yaml`` (``releases:``)     | helmfile    | helmfile.py   |
 | any other ``apiVersion`` + ``kind`` (workloads, custom kinds) | manifest    | manifests.py  |
@@ -13,7 +13,7 @@ One YAML text is one or more documents; each is read as what it is:
 
 Each yields :class:`Found` records: a walker :class:`~imagemirror.walker.Site` (its scalars are
 the text's own, or proxies of scalars embedded in a string, :mod:`.embedded`), the source, and
-for kustomize ``images:`` entries an ``adjust`` step that turns the planned edits into what
+for kustomize ``images:`` entries (and Flux ``spec.images``) an ``adjust`` step that turns the planned edits into what
 kustomize needs (``newName`` inserted, ``name`` following its base).  Pure but for
 :mod:`.kustomize` reading the resources a kustomization lists (through :class:`Context`).
 """
