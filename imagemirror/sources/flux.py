@@ -20,7 +20,7 @@ is read with the values detector, as any custom resource's.
 from __future__ import annotations
 
 from ..walker import Mapping, Scalar, Sequence
-from . import Context, Found, by_key, join, kustomize, local_folder, string, values_sites
+from . import Context, Found, by_key, join, kustomize, local_folder, string, substitute, values_sites
 
 
 def find(doc: Mapping, ctx: Context) -> list[Found]:
@@ -59,6 +59,8 @@ def _kustomization(doc: Mapping, ctx: Context) -> list[Found]:
             found = kustomize.image_entry(entry, f"spec.images[{i}]", folder, ctx, source="flux")
             if found is not None:
                 out.append(found)
+    if "postBuild" in spec:
+        out.extend(substitute.value_sites(doc, ctx))
     return out
 
 
