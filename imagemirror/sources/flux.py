@@ -20,7 +20,7 @@ is read with the values detector, as any custom resource's.
 from __future__ import annotations
 
 from ..walker import Mapping, Scalar, Sequence
-from . import Context, Found, by_key, join, kustomize, local_folder, string, substitute, values_sites
+from . import Context, Found, by_key, join, kustomize, local_folder, patches, string, substitute, values_sites
 
 
 def find(doc: Mapping, ctx: Context) -> list[Found]:
@@ -49,8 +49,9 @@ def _kustomization(doc: Mapping, ctx: Context) -> list[Found]:
     spec = by_key(spec_node)
     out: list[Found] = []
     for k, v in spec_node.items():
-        if k.__class__ is Scalar and k.value != "images":
+        if k.__class__ is Scalar and k.value not in ("images", "patches"):
             out.extend(values_sites(v, join("spec", k.value), "flux"))
+    out.extend(patches.find({"patches": spec["patches"]} if "patches" in spec else {}, "spec", ctx, "flux"))
     images = spec.get("images")
     if images.__class__ is Sequence:
         path = string(spec.get("path"))
