@@ -33,12 +33,13 @@ _HELMFILE_NAME = re.compile(r"helmfile(?:\.[^/]*)?\.ya?ml(?:\.gotmpl)?\Z")
 
 
 class Found:
-    __slots__ = ("site", "source", "adjust")
+    __slots__ = ("site", "source", "adjust", "why")
 
     def __init__(self, site: Site, source: str, adjust=None):
         self.site = site
         self.source = source
         self.adjust = adjust
+        self.why: str | None = None  # set by ``adjust``: why a rewrite leaves it as written
 
 
 class Context:

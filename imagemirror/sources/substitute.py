@@ -121,7 +121,7 @@ class Subst:
 
 # --------------------------------------------------------------------------- the repository
 
-_INDEX: dict[str, list[Subst]] = {}
+_INDEX: dict[str, tuple[dict, list[Subst]]] = {}  # root -> (the files it read: their stamps, the index)
 
 
 def clear_cache() -> None:
@@ -180,17 +180,20 @@ def _env_lines(text: str) -> dict[str, str]:
 def index(root: str) -> list[Subst]:
     """Every Flux Kustomization with ``postBuild`` under ``root``, resolved against the
     ConfigMaps the repository writes or generates."""
-    if root in _INDEX:
-        return _INDEX[root]
+    hit = _INDEX.get(root)
+    if hit is not None and all(_stamp(path) == stamp for path, stamp in hit[0].items()):
+        return hit[1]
+    read: dict[str, tuple] = {}
     flux: list[tuple[str, Mapping, dict]] = []
     configmaps: dict[str, dict[str, str]] = {}
     for path in _yaml_files(root):
         text = _read(path)
         if text is None:
             continue
-        wanted = ("postBuild" in text and "kustomize.toolkit.fluxcd.io" in text) or "ConfigMap" in text
-        if not wanted:
+        flux_file = "postBuild" in text and "kustomize.toolkit.fluxcd.io" in text
+        if not (flux_file or "ConfigMap" in text or "configMapGenerator" in text):
             continue
+        read[path] = _stamp(path)
         for doc in _docs(text):
             keys = by_key(doc)
             kind, api = string(keys.get("kind")), string(keys.get("apiVersion")) or ""
@@ -219,7 +222,9 @@ def index(root: str) -> list[Subst]:
                     envs = g.get("envs")
                     for env in envs.items if envs.__class__ is Sequence else ():
                         if env.__class__ is Scalar:
-                            env_text = _read(os.path.join(os.path.dirname(path), env.value))
+                            env_path = os.path.join(os.path.dirname(path), env.value)
+                            env_text = _read(env_path)
+                            read[env_path] = _stamp(env_path)
                             if env_text is not None:
                                 data.update(_env_lines(env_text))
     out = []
@@ -252,8 +257,16 @@ def index(root: str) -> list[Subst]:
         if folder is not None:
             subst.files = built_files(folder, set())
         out.append(subst)
-    _INDEX[root] = out
+    _INDEX[root] = (read, out)
     return out
+
+
+def _stamp(path: str) -> tuple:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return ()
+    return (st.st_mtime_ns, st.st_size)
 
 
 def _kustomization_file(folder: str) -> str | None:
@@ -435,19 +448,25 @@ def substituted(found: list[Found], doc, ctx: Context) -> None:
             continue
         substs = [s for s in covering(ctx.file) if s.vars or s.unknown]
         if substs:
-            item.adjust = _adjust(site, substs, ctx)
+            item.adjust = _adjust(item, substs, ctx)
 
 
-def _adjust(site: Site, substs: list[Subst], ctx: Context):
-    from ..inventory import classify_site  # (the inventory imports this package)
-
+def _adjust(item: Found, substs: list[Subst], ctx: Context):
+    site = item.site
     node = site.names[0].node
     text = node.value
 
     def adjust(status, upstream, target, hint, edits):
         toks = tokens(text)
         if toks is None:
-            return UNRESOLVED, None, None, f"a substitution Flux makes ({substs[0].file}) that is not resolved here", [], []
+            return (
+                UNRESOLVED,
+                None,
+                None,
+                f"a substitution Flux makes ({substs[0].file}) that is not resolved here",
+                [],
+                [],
+            )
         results = []
         for subst in substs:
             res = resolve(text, toks, subst)
@@ -470,15 +489,12 @@ def _adjust(site: Site, substs: list[Subst], ctx: Context):
                 "ambiguous",
                 None,
                 None,
-                "resolves differently for "
-                + ", ".join(f"{s.file} ({r.value})" for s, r in results),
+                "resolves differently for " + ", ".join(f"{s.file} ({r.value})" for s, r in results),
                 [],
                 [],
             )
         subst, res = results[0]
-        probe = Scalar(res.value, node.style, node.start, node.end, node.props, node.line, node.column)
-        psite = Site(site.path, "string", [type(site.names[0])(probe, "name", key="image")])
-        st, up, tg, hn, ed = classify_site(psite, ctx.rules, ctx.revert)
+        st, up, tg, hn, ed = _probe(site, res.value, ctx)
         said = f"Flux substitutes {res.value} ({subst.file})"
         hint = "; ".join(x for x in (said, hn) if x)
         if not ed:
@@ -489,12 +505,14 @@ def _adjust(site: Site, substs: list[Subst], ctx: Context):
             if origin.node is None:
                 why = f"set {name} to {value!r} in {origin.where}"
             else:  # the Flux Kustomization's own analysis edits it (see ``value_sites``)
-                return st, up, tg, f"{hint}; rewrite {origin.file} sets {name} to {value!r}", [], []
+                why = f"the rewrite of {origin.file} sets {name} to {value!r}"
+        elif new_text is not None:
+            again = tokens(new_text)
+            if again is None or resolve(new_text, again, subst).value != ed[0][1]:
+                new_text, why = None, "the new text would not substitute to the target"
         if new_text is None:
+            item.why = why
             return st, up, tg, f"{hint}; not rewritten here: {why}", [], []
-        check = resolve(new_text, tokens(new_text) or [], subst)
-        if tokens(new_text) is None or check.value != ed[0][1]:
-            return st, up, tg, f"{hint}; not rewritten: the new text would not substitute to the target", [], []
         return st, up, tg, hint, [(node, new_text)], []
 
     return adjust
@@ -514,9 +532,6 @@ def value_sites(doc, ctx: Context) -> list[Found]:
     """The inline ``postBuild.substitute`` values of this Flux Kustomization that a rewrite
     changes: each value the images it composes (in the files the Kustomization builds) need
     changed, when the change falls on that value.  Two images needing two values: ambiguous."""
-    from . import find as find_sites
-    from ..rules import AMBIGUOUS
-    from ..walker import Part
 
     inline = by_key(by_key(by_key(doc).get("spec")).get("postBuild")).get("substitute")
     if inline.__class__ is not Mapping:
@@ -526,8 +541,23 @@ def value_sites(doc, ctx: Context) -> list[Found]:
         return []
     rel = os.path.relpath(os.path.abspath(ctx.file), root)
     subst = next((s for s in index(root) if s.file == rel and s.line == doc.line + 1), None)
-    if subst is None or not subst.files:
-        return []
+    if subst is None or not subst.files or (rel, subst.line) in _ACTIVE:
+        return []  # (a Kustomization that builds its own file: read once)
+    _ACTIVE.add((rel, subst.line))
+    try:
+        return _value_sites(subst, inline, root, ctx)
+    finally:
+        _ACTIVE.discard((rel, subst.line))
+
+
+_ACTIVE: set[tuple[str, int]] = set()
+
+
+def _value_sites(subst: Subst, inline: Mapping, root: str, ctx: Context) -> list[Found]:
+    from . import find as find_sites
+    from ..rules import AMBIGUOUS
+    from ..walker import Part
+
     nodes = {k.value: v for k, v in inline.items() if k.__class__ is Scalar and v.__class__ is Scalar}
     needs: dict[str, list] = {}
     for path in sorted(subst.files):
