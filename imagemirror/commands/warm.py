@@ -191,7 +191,7 @@ def run_warm(
     start = time.monotonic()
     if engine == "docker":
         timeout = 600.0 if deadline is None else min(600.0, deadline)
-        docker_engine = docker_engine or DockerEngine(credential_store(), timeout=timeout)
+        docker_engine = docker_engine or DockerEngine(credential_store(), timeout=timeout, deadline=deadline)
         results = warm_with_engine(
             targets,
             docker_engine,
