@@ -217,9 +217,11 @@ class HttpServer(_Server):
         conn.sendall(f"HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nContent-Length: 100000\r\n\r\n".encode())
         return self.drip(conn, b"{" + b" " * 99999, every)
 
-    def endless(self, conn, status: str = "200 OK", content_type: str = "application/json", piece=b"\0") -> bool:
-        """A chunked body that never ends (until the client hangs up, the server stops, or
-        ``DRIP_FOR`` seconds)."""
+    def endless(
+        self, conn, status: str = "200 OK", content_type: str = "application/json", piece=b"\0", most_mib: int = 1024
+    ) -> bool:
+        """A chunked body without end (until the client hangs up, the server stops, ``DRIP_FOR``
+        seconds or ``most_mib`` MiB: a client that holds it all cannot take the machine down)."""
         conn.sendall(
             f"HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nTransfer-Encoding: chunked\r\n\r\n".encode()
         )
@@ -227,7 +229,9 @@ class HttpServer(_Server):
         frame = f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n"
         end = time.monotonic() + DRIP_FOR
         try:
-            while not self.stopping.is_set() and time.monotonic() < end:
+            for _ in range((most_mib << 20) // len(chunk)):
+                if self.stopping.is_set() or time.monotonic() > end:
+                    break
                 conn.sendall(frame)
         except OSError:
             return True

@@ -71,3 +71,104 @@ def test_chart_fetching_deadline_holds_through_a_drip_fed_tls_handshake(tls_drip
     elapsed = time.monotonic() - start
     assert elapsed < DEADLINE + SLACK, f"the fetch took {elapsed:.1f}s against a {DEADLINE}s deadline"
     assert "\n" not in str(err.value)
+
+
+# -- the AWS wrapper (botocore) against a hostile endpoint ---------------------------------------
+
+SECRET_KEY = "very-secret-key-1234"
+SESSION_TOKEN = "SESSION-TOKEN-abcdef-987654"
+
+
+def _echo_then(answer):
+    """An endpoint whose answer starts with the request it got (headers: the signature and the
+    session token), then misbehaves as ``answer``."""
+
+    def respond(server, conn, request):
+        return answer(server, conn, request)
+
+    return respond
+
+
+AWS_ANSWERS = {
+    "drip-headers": lambda s, c, r: s.drip_headers(c, 0.5),
+    "drip-body": lambda s, c, r: s.drip_body(c, 0.5, "text/xml"),
+    "silent": lambda s, c, r: s.hold(c),
+    "endless": lambda s, c, r: s.endless(c, content_type="text/xml", piece=r),
+    "oversize": lambda s, c, r: s.oversize(c, 300, content_type="text/xml"),
+    "oversize-error": lambda s, c, r: s.oversize(c, 300, status="500 Internal Server Error", content_type="text/xml"),
+}
+
+
+@pytest.fixture
+def aws_env(monkeypatch, tmp_path):
+    import os
+
+    from imagemirror.ecr import client as ecr_client
+
+    for var in list(os.environ):
+        if var.startswith(("AWS_", "IMAGEMIRROR_")):
+            monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+    monkeypatch.setenv("AWS_SESSION_TOKEN", SESSION_TOKEN)
+    monkeypatch.setenv("AWS_REGION", "eu-west-1")
+    monkeypatch.setenv("AWS_CONFIG_FILE", os.devnull)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
+    monkeypatch.setattr(ecr_client, "CALL_DEADLINE", DEADLINE)
+    (tmp_path / ".git").mkdir()
+    (tmp_path / ".imagemirror.yaml").write_text("registry: 123456789012.dkr.ecr.eu-west-1.amazonaws.com\n")
+    monkeypatch.chdir(tmp_path)
+
+
+@pytest.mark.parametrize("kind", sorted(AWS_ANSWERS))
+@pytest.mark.parametrize("command", [["ecr", "plan"], ["ecr", "doctor"]])
+def test_ecr_commands_against_a_hostile_endpoint(aws_env, kind, command):
+    import tracemalloc
+
+    from click.testing import CliRunner
+
+    from hostile import HttpServer
+
+    from imagemirror.cli import main
+
+    server = HttpServer(_echo_then(AWS_ANSWERS[kind]))
+    tracemalloc.start()
+    start = time.monotonic()
+    try:
+        result = CliRunner().invoke(main, [*command, "--endpoint-url", server.url], catch_exceptions=False)
+        elapsed = time.monotonic() - start
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+        server.stop()
+    err = result.stderr
+    assert result.exit_code == 4, (result.exit_code, result.stdout, err)
+    assert result.stdout == ""
+    assert len(err.strip().splitlines()) == 1, err
+    assert elapsed < DEADLINE + SLACK, f"{kind}: {elapsed:.1f}s against a {DEADLINE}s call deadline"
+    assert peak < 128 << 20, f"{kind}: peak {peak / 2**20:.0f} MiB"
+    for leak in (SECRET_KEY, SESSION_TOKEN, "Signature=", "Traceback", "X-Pad"):
+        assert leak not in err, err
+    assert "check --endpoint-url" in err, err
+
+
+def test_the_aws_deadline_bounds_every_page_and_keeps_normal_answers(monkeypatch):
+    """The bounded reading returns botocore's own answers unchanged (moto in process)."""
+    moto = pytest.importorskip("moto")
+    import os
+
+    for var in list(os.environ):
+        if var.startswith("AWS_"):
+            monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_CONFIG_FILE", os.devnull)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
+    from imagemirror.ecr.client import AwsClient
+
+    with moto.mock_aws():
+        aws = AwsClient(region="eu-west-1", call_deadline=DEADLINE)
+        for i in range(120):
+            aws._call("ecr", "create_repository", repositoryName=f"team/app{i:03d}")
+        names = [r["repositoryName"] for r in aws._pages("ecr", "describe_repositories", "repositories")]
+        assert len(names) == 120 and aws.account_id()
