@@ -24,6 +24,7 @@ import logging
 import re
 import socket
 import threading
+import time
 from typing import Any, Callable, Iterator, TypeVar
 
 from ..errors import ServiceError
@@ -121,11 +122,16 @@ class AwsClient:
         session: Any = None,
         *,
         call_deadline: float | None = None,
+        until: float | None = None,
     ):
+        """``call_deadline``: seconds each call may take, retries included (default
+        :data:`CALL_DEADLINE`); ``until``: a ``time.monotonic()`` no call runs past (a run's
+        deadline, e.g. ``warm --deadline`` fetching an ECR token)."""
         self.session = session if session is not None else _new_session()
         self.region = region or self.session.region_name
         self.endpoint_url = endpoint_url
         self.call_deadline = CALL_DEADLINE if call_deadline is None else call_deadline
+        self.until = until
         self._local = threading.local()
         self._clients: dict[str, Any] = {}
         self._tokens: list[str] = []  # always masked (whole occurrences)
@@ -185,6 +191,11 @@ class AwsClient:
     def _bounded(self, func: Callable[[], T]) -> T:
         """``func()`` (one botocore call, its retries included) on a thread of its own, waited
         for until ``call_deadline``; then its sockets are shut and :class:`_Expired` raised."""
+        wait = self.call_deadline
+        if self.until is not None:
+            wait = min(wait, self.until - time.monotonic())
+            if wait <= 0:
+                raise _Expired("deadline exceeded")
         call = _Call()
         outcome: list = []
         done = threading.Event()
@@ -202,9 +213,9 @@ class AwsClient:
 
         # a daemon thread: one blocked on an endpoint that never answers ends with the process
         threading.Thread(target=run, name="aws-call", daemon=True).start()
-        if not done.wait(self.call_deadline):
+        if not done.wait(wait):
             call.expire()
-            raise _Expired()
+            raise _Expired("deadline exceeded" if wait < self.call_deadline else "")
         ok, value = outcome[0]
         if ok:
             return value
@@ -227,6 +238,8 @@ class AwsClient:
         from botocore.parsers import ResponseParserError
 
         where = f"AWS {service} {_op_name(client, operation)}"
+        if isinstance(exc, _Expired) and str(exc):
+            return ServiceError(f"{where}: {exc}")
         if isinstance(exc, _Expired):
             return ServiceError(
                 f"{where}: no complete answer within {self.call_deadline:g} s (the endpoint is too slow "
@@ -571,7 +584,11 @@ class AwsClient:
     def in_region(self, region: str) -> AwsClient:
         """A client for another Region, same session and endpoint (for global resources)."""
         other = AwsClient(
-            region=region, endpoint_url=self.endpoint_url, session=self.session, call_deadline=self.call_deadline
+            region=region,
+            endpoint_url=self.endpoint_url,
+            session=self.session,
+            call_deadline=self.call_deadline,
+            until=self.until,
         )
         other._tokens, other._names = self._tokens, self._names
         return other

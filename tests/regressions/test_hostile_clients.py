@@ -172,3 +172,31 @@ def test_the_aws_deadline_bounds_every_page_and_keeps_normal_answers(monkeypatch
             aws._call("ecr", "create_repository", repositoryName=f"team/app{i:03d}")
         names = [r["repositoryName"] for r in aws._pages("ecr", "describe_repositories", "repositories")]
         assert len(names) == 120 and aws.account_id()
+
+
+def test_warm_deadline_bounds_the_ecr_token_fetch(aws_env, tmp_path, monkeypatch):
+    """An ECR host's token comes from the AWS wrapper: with a drip-fed AWS endpoint, ``warm
+    --deadline`` still ends at its deadline (not at the AWS call's own 60 s)."""
+    from click.testing import CliRunner
+
+    from hostile import HttpServer
+
+    from imagemirror.cli import main
+    from imagemirror.ecr import client as ecr_client
+
+    monkeypatch.setattr(ecr_client, "CALL_DEADLINE", 60.0)
+    host = "123456789012.dkr.ecr.eu-west-1.amazonaws.com"
+    (tmp_path / "values.yaml").write_text(f"image: {host}/docker-hub/library/nginx:1.25\n")
+    server = HttpServer(AWS_ANSWERS["drip-body"])
+    monkeypatch.setenv("AWS_ENDPOINT_URL", server.url)
+    start = time.monotonic()
+    try:
+        result = CliRunner().invoke(main, ["warm", "values.yaml", "--deadline", str(DEADLINE)], catch_exceptions=False)
+    finally:
+        server.stop()
+    elapsed = time.monotonic() - start
+    assert elapsed < DEADLINE + SLACK, f"warm took {elapsed:.1f}s against --deadline {DEADLINE}"
+    assert result.exit_code == 1, (result.stdout, result.stderr)
+    errors = [line for line in result.stdout.splitlines() if line.strip().startswith("error:")]
+    assert len(errors) == 1 and "deadline exceeded" in errors[0], result.stdout
+    assert SECRET_KEY not in result.stdout + result.stderr and SESSION_TOKEN not in result.stdout + result.stderr
