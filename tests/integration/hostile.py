@@ -30,7 +30,7 @@ def self_signed(folder: Path, host: str = "127.0.0.1") -> tuple[Path, Path]:
 
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)])
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     cert = (
         x509.CertificateBuilder()
         .subject_name(name)
@@ -46,9 +46,7 @@ def self_signed(folder: Path, host: str = "127.0.0.1") -> tuple[Path, Path]:
     cert_path, key_path = folder / "cert.pem", folder / "key.pem"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     )
     return cert_path, key_path
 
@@ -81,7 +79,7 @@ class _Server:
         while not self.stopping.is_set():
             try:
                 conn, _ = self.sock.accept()
-            except (socket.timeout, OSError):
+            except (TimeoutError, OSError):
                 continue
             self.connections += 1
             threading.Thread(target=self._run, args=(conn,), daemon=True).start()
@@ -120,7 +118,7 @@ class _Server:
             try:
                 if conn.recv(65536) == b"":
                     return True
-            except socket.timeout:
+            except TimeoutError:
                 continue
             except OSError:
                 return True
@@ -189,7 +187,7 @@ class HttpServer(_Server):
     """Answers every request with ``respond(server, conn, request) -> hung_up``; helpers below
     give the hostile answers."""
 
-    def __init__(self, respond: Callable[["HttpServer", socket.socket, bytes], bool]):
+    def __init__(self, respond: Callable[[HttpServer, socket.socket, bytes], bool]):
         self.respond = respond
         self.requests: list[bytes] = []
         super().__init__()
@@ -240,9 +238,7 @@ class HttpServer(_Server):
     def oversize(self, conn, mib: int, status: str = "200 OK", content_type: str = "application/json") -> bool:
         """``mib`` MiB of body, announced by ``Content-Length``."""
         size = mib << 20
-        conn.sendall(
-            f"HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {size}\r\n\r\n".encode()
-        )
+        conn.sendall(f"HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {size}\r\n\r\n".encode())
         chunk = b" " * (1 << 20)
         try:
             for _ in range(mib):
