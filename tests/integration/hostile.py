@@ -184,8 +184,9 @@ def read_request(conn: socket.socket) -> bytes:
 
 
 class HttpServer(_Server):
-    """Answers every request with ``respond(server, conn, request) -> hung_up``; helpers below
-    give the hostile answers."""
+    """Answers every request with ``respond(server, conn, request)``: None after a normal
+    answer (the connection stays open), else whether the client hung up during a hostile one
+    (the helpers below), which ends the connection."""
 
     def __init__(self, respond: Callable[[HttpServer, socket.socket, bytes], bool]):
         self.respond = respond
@@ -200,10 +201,11 @@ class HttpServer(_Server):
         while not self.stopping.is_set():
             request = read_request(conn)
             if not request:
-                return True
+                return False  # the client closed between requests: nothing hostile was cut
             self.requests.append(request)
-            if self.respond(self, conn, request) is not None:
-                return True  # a hostile answer ends the connection
+            hung_up = self.respond(self, conn, request)
+            if hung_up is not None:  # a hostile answer ends the connection
+                return hung_up
         return False
 
     # -- answers ---------------------------------------------------------------------------

@@ -86,20 +86,31 @@ def test_engine_pull_of_a_drip_fed_blob_ends_at_the_deadline(tmp_path):
 # -- a hostile engine (DOCKER_HOST=tcp://127.0.0.1:port) ------------------------------------------
 
 
-def engine(pull):
-    """A fake Docker Engine API: ping and version answer; ``/images/create`` is ``pull``."""
+def engine(pull, inspect=None):
+    """A fake Docker Engine API: ping and version answer; ``/images/create`` is ``pull``,
+    ``/images/<name>/json`` is ``inspect`` (default: not found)."""
 
     def respond(server, conn, request):
         line = request.split(b"\r\n", 1)[0].decode()
+        path = line.split()[1].split("?")[0]
         if "/_ping" in line:
             return reply(conn, "200 OK", b"OK", "text/plain")
-        if line.split()[1].endswith("/version"):
+        if path.endswith("/version"):
             return reply(conn, "200 OK", json.dumps({"ApiVersion": "1.41", "Version": "hostile"}).encode())
         if "/images/create" in line:
             return pull(server, conn)
+        if inspect is not None and "/images/" in path and path.endswith("/json"):
+            return inspect(server, conn)
         return reply(conn, "404 Not Found", b'{"message": "no such image"}')
 
     return HttpServer(respond)
+
+
+def pulled(server, conn):
+    """A pull that works: two progress events, chunked as an engine streams them."""
+    events = [b'{"status": "Pulling from team/app"}\r\n', b'{"status": "Downloaded newer image"}\r\n']
+    body = b"".join(f"{len(e):x}\r\n".encode() + e + b"\r\n" for e in events) + b"0\r\n\r\n"
+    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n" + body)
 
 
 PULLS = {
@@ -118,9 +129,17 @@ PULLS = {
 }
 
 
-@pytest.mark.parametrize("kind", sorted(PULLS))
+INSPECTS = {
+    # the pull works; inspecting the image answers 64 MiB
+    "huge-inspect": lambda s, c: s.oversize(c, 64),
+    # the pull works; inspecting the image answers one byte every 0.5 s
+    "drip-inspect": lambda s, c: s.drip_body(c, 0.5),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(PULLS) + sorted(INSPECTS))
 def test_hostile_engine_answers_are_bounded(tmp_path, kind):
-    server = engine(PULLS[kind])
+    server = engine(PULLS[kind]) if kind in PULLS else engine(pulled, INSPECTS[kind])
     try:
         folder = repo_for(tmp_path, "127.0.0.1:5999", "library/app:1.0")
         env = {"DOCKER_HOST": f"tcp://{server.host}", "DOCKER_CONFIG": str(tmp_path / "docker-config")}
@@ -133,5 +152,12 @@ def test_hostile_engine_answers_are_bounded(tmp_path, kind):
         assert done.returncode == 1, done.stdout + done.stderr
         one_line_failure(done, "127.0.0.1:5999/docker-hub/library/app:1.0")
         assert len(done.stdout) < 4000, done.stdout[:4000]
+        if kind in ("huge-error", "endless-error", "endless-json", "huge-inspect"):
+            # the answer was not read to its end: the client hung up on it
+            for _ in range(50):
+                if server.held:
+                    break
+                time.sleep(0.1)
+            assert any(hung_up for _, hung_up in server.held), server.held
     finally:
         server.stop()
