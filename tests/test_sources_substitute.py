@@ -325,3 +325,39 @@ def test_tokens_and_retemplate():
     subst.vars["reg"] = s.Origin("", "inline")
     assert s.resolve(text, toks, subst).value == "docker.io/app:1.2"
     assert s.resolve("${nope}/x", s.tokens("${nope}/x"), subst).missing == ["nope"]
+
+
+RELEASE = """\
+apiVersion: helm.toolkit.fluxcd.io/v2
+kind: HelmRelease
+metadata:
+  name: cache
+spec:
+  chart:
+    spec:
+      chart: redis
+  values:
+    image:
+      registry: ${chart_registry:=docker.io}
+      repository: bitnami/redis
+      tag: ${tag}
+"""
+
+
+def test_a_helmrelease_values_map_flux_substitutes(tmp_path):
+    """A map (``registry``/``repository``/``tag``) with variables in its parts: each part is
+    substituted, the composed image classified, and each part edited where it is written."""
+    root = make_repo(tmp_path / "repo")
+    (root / "apps/base/release.yaml").write_text(RELEASE)
+    (root / "apps/base/kustomization.yaml").write_text("resources:\n  - deploy.yaml\n  - release.yaml\n")
+    rows = json.loads(run("list", "--format", "json", "apps/base/release.yaml", cwd=root).stdout)
+    assert [(r["line"], r["status"], r["target"]) for r in rows] == [
+        (12, "unmirrored", f"{REG}/docker-hub/bitnami/redis:1.2")
+    ]
+    done = run("rewrite", "apps/base/release.yaml", cwd=root)
+    assert done.returncode == 0, done.stderr
+    assert (root / "apps/base/release.yaml").read_text() == RELEASE.replace(
+        "${chart_registry:=docker.io}", f"${{chart_registry:={REG}}}"
+    ).replace("repository: bitnami/redis", "repository: docker-hub/bitnami/redis")
+    rows = json.loads(run("list", "--format", "json", "apps/base/release.yaml", cwd=root).stdout)
+    assert [r["status"] for r in rows] == ["mirrored"]

@@ -194,7 +194,7 @@ def find(docs: list, ctx: Context) -> list[Found]:
             found = helmfile.find(doc, ctx)
         else:
             found = []
-        if dollar and what in ("manifest", "kustomize"):
+        if dollar and what in ("manifest", "kustomize", "flux"):
             substitute.substituted(found, doc, ctx)  # Flux post-build variables
         out.extend(found)
     if manifest:  # what kustomize's images: would match, for a kustomization listing this file

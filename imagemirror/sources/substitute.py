@@ -437,95 +437,127 @@ def retemplate(text: str, toks: list[Token], res: Resolution, new: str, subst: S
     return None, None, "the change spans several variables"
 
 
+def _parts(site: Site) -> list:
+    return [p for p in (*site.names, site.tag, site.digest) if p is not None]
+
+
 def substituted(found: list[Found], doc, ctx: Context) -> None:
     """Give the references of ``doc`` written with ``${...}`` the resolution of the Flux
     Kustomizations that build this file (in place: an ``adjust`` step)."""
+    substs = None
     for item in found:
         site = item.site
-        if site.kind != "string" or item.adjust is not None or "$" not in site.names[0].node.value:
+        if item.adjust is not None or not any("$" in p.node.value for p in _parts(site)):
             continue
         if disabled(doc):
-            continue
-        substs = [s for s in covering(ctx.file) if s.vars or s.unknown]
+            return
+        if substs is None:
+            substs = [s for s in covering(ctx.file) if s.vars or s.unknown]
         if substs:
             item.adjust = _adjust(item, substs, ctx)
 
 
-def _adjust(item: Found, substs: list[Subst], ctx: Context):
-    site = item.site
-    node = site.names[0].node
-    text = node.value
+class Plan:
+    """What one reference resolves to for one Flux Kustomization, and what a rewrite does."""
 
-    def adjust(status, upstream, target, hint, edits):
-        toks = tokens(text)
-        if toks is None:
-            return (
-                UNRESOLVED,
-                None,
-                None,
-                f"a substitution Flux makes ({substs[0].file}) that is not resolved here",
-                [],
-                [],
-            )
-        results = []
-        for subst in substs:
-            res = resolve(text, toks, subst)
-            if res.missing:
-                names = ", ".join(dict.fromkeys(res.missing))
-                whence = "; ".join(subst.unknown) if subst.unknown else "set nowhere: Flux substitutes an empty string"
-                return (
-                    UNRESOLVED,
-                    None,
-                    None,
-                    f"${{{res.missing[0]}}} is not set in the repository for {subst.file} "
-                    f"(variables {names}; from {whence})",
-                    [],
-                    [],
-                )
-            results.append((subst, res))
-        values = {res.value for _, res in results}
-        if len(values) > 1:
-            return (
-                "ambiguous",
-                None,
-                None,
-                "resolves differently for " + ", ".join(f"{s.file} ({r.value})" for s, r in results),
-                [],
-                [],
-            )
-        subst, res = results[0]
-        st, up, tg, hn, ed = _probe(site, res.value, ctx)
-        said = f"Flux substitutes {res.value} ({subst.file})"
-        hint = "; ".join(x for x in (said, hn) if x)
-        if not ed:
-            return st, up, tg, hint, [], []
-        new_text, var, why = retemplate(text, toks, res, ed[0][1], subst)
-        if var is not None:
-            name, origin, value = var
-            if origin.node is None:
-                why = f"set {name} to {value!r} in {origin.where}"
-            else:  # the Flux Kustomization's own analysis edits it (see ``value_sites``)
-                why = f"the rewrite of {origin.file} sets {name} to {value!r}"
-        elif new_text is not None:
-            again = tokens(new_text)
-            if again is None or resolve(new_text, again, subst).value != ed[0][1]:
-                new_text, why = None, "the new text would not substitute to the target"
-        if new_text is None:
-            item.why = why
-            return st, up, tg, f"{hint}; not rewritten here: {why}", [], []
-        return st, up, tg, hint, [(node, new_text)], []
+    __slots__ = ("status", "upstream", "target", "hint", "edits", "why", "variables", "value")
 
-    return adjust
+    def __init__(self, status, upstream=None, target=None, hint=None, value=None):
+        self.status = status
+        self.upstream = upstream
+        self.target = target
+        self.hint = hint
+        self.value = value  # the reference as Flux substitutes it
+        self.edits: list = []  # (scalar of this file, new value)
+        self.why: str | None = None  # why a change is not made here
+        self.variables: list = []  # (name, Origin, new value): changes to a variable's value
 
 
-def _probe(site: Site, value: str, ctx: Context):
-    """The classification (and the plan) of the reference ``value`` stands for."""
+def plan(site: Site, subst: Subst, ctx: Context) -> Plan:
     from ..inventory import classify_site  # (the inventory imports this package)
     from ..walker import Part
 
-    node = site.names[0].node
-    probe = Scalar(value, node.style, node.start, node.end, node.props, node.line, node.column)
-    return classify_site(Site(site.path, "string", [Part(probe, "name", key="image")]), ctx.rules, ctx.revert)
+    resolved: dict[int, tuple] = {}  # id(part) -> (tokens, resolution)
+    for part in _parts(site):
+        text = part.node.value
+        if "$" not in text:
+            continue
+        toks = tokens(text)
+        if toks is None:
+            return Plan(
+                UNRESOLVED, hint=f"{text!r}: a substitution Flux makes ({subst.file}) that is not resolved here"
+            )
+        res = resolve(text, toks, subst)
+        if res.missing:
+            names = ", ".join(dict.fromkeys(res.missing))
+            whence = "; ".join(subst.unknown) if subst.unknown else "set nowhere: Flux substitutes an empty string"
+            return Plan(
+                UNRESOLVED,
+                hint=f"${{{res.missing[0]}}} is not set in the repository for {subst.file} "
+                f"(variables {names}; from {whence})",
+            )
+        resolved[id(part)] = (toks, res)
+    probes: dict[int, tuple] = {}  # id(probe node) -> (original part, tokens, resolution)
+
+    def probe(part):
+        if part is None:
+            return None
+        node = part.node
+        toks, res = resolved.get(id(part), (None, None))
+        value = res.value if res is not None else node.value
+        copy = Scalar(value, node.style, node.start, node.end, node.props, node.line, node.column)
+        probes[id(copy)] = (part, toks, res)
+        return Part(copy, part.role, part.shared, part.key)
+
+    psite = Site(site.path, site.kind, [probe(p) for p in site.names], probe(site.tag), probe(site.digest))
+    psite.key_line = site.key_line
+    st, up, tg, hn, ed = classify_site(psite, ctx.rules, ctx.revert)
+    out = Plan(st, up, tg, "; ".join(x for x in (f"Flux substitutes {psite.written()} ({subst.file})", hn) if x))
+    out.value = psite.written()
+    for pnode, value in ed:
+        part, toks, res = probes[id(pnode)]
+        if res is None:
+            out.edits.append((part.node, value))
+            continue
+        new_text, var, why = retemplate(part.node.value, toks, res, value, subst)
+        if var is not None:
+            out.variables.append(var)
+            name, origin, new_value = var
+            if origin.node is None:
+                out.why = f"set {name} to {new_value!r} in {origin.where}"
+            else:  # the Flux Kustomization's own analysis edits it (see ``value_sites``)
+                out.why = f"the rewrite of {origin.file} sets {name} to {new_value!r}"
+        elif new_text is not None:
+            again = tokens(new_text)
+            if again is None or resolve(new_text, again, subst).value != value:
+                out.why = "the new text would not substitute to the target"
+            else:
+                out.edits.append((part.node, new_text))
+        else:
+            out.why = why
+    if out.why is not None:
+        out.edits = []
+    return out
+
+
+def _adjust(item: Found, substs: list[Subst], ctx: Context):
+    from ..rules import AMBIGUOUS
+
+    def adjust(status, upstream, target, hint, edits):
+        plans = [plan(item.site, subst, ctx) for subst in substs]
+        for p in plans:
+            if p.status == UNRESOLVED:
+                return p.status, None, None, p.hint, [], []
+        if len({p.value for p in plans}) > 1:
+            where = ", ".join(f"{s.file} ({p.value})" for s, p in zip(substs, plans))
+            return AMBIGUOUS, None, None, f"resolves differently for {where}", [], []
+        p = plans[0]
+        if p.why is not None and p.target is not None:
+            item.why = p.why
+            return p.status, p.upstream, p.target, f"{p.hint}; not rewritten here: {p.why}", [], []
+        return p.status, p.upstream, p.target, p.hint, p.edits, []
+
+    return adjust
 
 
 def value_sites(doc, ctx: Context) -> list[Found]:
@@ -568,22 +600,14 @@ def _value_sites(subst: Subst, inline: Mapping, root: str, ctx: Context) -> list
         sub_ctx = Context(path, text, ctx.rules, ctx.revert)
         for found in find_sites(_docs(text), sub_ctx):
             site = found.site
-            node = site.names[0].node
-            if site.kind != "string" or "${" not in node.value or found.adjust is None:
-                continue  # (``substituted`` gave every resolvable one an adjust step)
-            toks = tokens(node.value)
-            if toks is None:
-                continue
-            res = resolve(node.value, toks, subst)
-            if res.missing:
-                continue
-            st, up, tg, _hint, ed = _probe(site, res.value, ctx)
-            if not ed:
-                continue
-            _new, var, _why = retemplate(node.value, toks, res, ed[0][1], subst)
-            if var is None or var[1].node is None or var[0] not in nodes:
-                continue
-            needs.setdefault(var[0], []).append((var[2], st, up, tg, f"{shown}:{node.line + 1}:{node.column + 1}"))
+            if found.adjust is None or not any("${" in p.node.value for p in _parts(site)):
+                continue  # (``substituted`` gave every one Flux substitutes an adjust step)
+            p = plan(site, subst, ctx)
+            node = site.main.node
+            for name, origin, value in p.variables:
+                if origin.node is not None and name in nodes and origin.file == subst.file:
+                    where = f"{shown}:{node.line + 1}:{node.column + 1}"
+                    needs.setdefault(name, []).append((value, p.status, p.upstream, p.target, where))
     out = []
     for name, items in needs.items():
         node = nodes[name]
