@@ -154,7 +154,13 @@ def test_check_sees_the_images_patches_set(tmp_path):
         (17, 20, "patches[0].patch[1].value[0].image", "busybox:1.36", "kustomize"),
         (28, 24, "patches[1].patch.spec.template.spec.containers[0].image", "redis:7", "kustomize"),
         (30, 91, "patches[2].patch[0].value", "quay.io/acme/api:2", "kustomize"),
-        (42, 22, "patchesStrategicMerge[0].spec.template.spec.containers[0].image", "registry.k8s.io/pause:3.9", "kustomize"),
+        (
+            42,
+            22,
+            "patchesStrategicMerge[0].spec.template.spec.containers[0].image",
+            "registry.k8s.io/pause:3.9",
+            "kustomize",
+        ),
     ]
     gate = run("check", "apps", cwd=app.parent.parent)
     assert gate.returncode == 1
@@ -194,7 +200,9 @@ def test_rewrite_edits_inside_the_patches_and_kustomize_builds_the_cache(tmp_pat
 
 def test_a_patch_string_with_escapes_is_read_not_edited(tmp_path):
     app = make_repo(tmp_path / "repo")
-    single = """'[{"op": "replace", "path": "/spec/template/spec/containers/0/image", "value": "quay.io/acme/api:2"}]'"""
+    single = (
+        """'[{"op": "replace", "path": "/spec/template/spec/containers/0/image", "value": "quay.io/acme/api:2"}]'"""
+    )
     double = '"' + single[1:-1].replace('"', '\\"') + '"'
     escaped = KUSTOMIZATION.replace(single, double)
     assert escaped != KUSTOMIZATION
@@ -209,7 +217,9 @@ def test_a_patch_string_with_escapes_is_read_not_edited(tmp_path):
 
 def test_a_patch_that_is_not_yaml_is_one_error_line(tmp_path):
     app = make_repo(tmp_path / "repo")
-    (app / "kustomization.yaml").write_text(KUSTOMIZATION.replace("        value: nginx:1.25", "        value: [nginx", 1))
+    (app / "kustomization.yaml").write_text(
+        KUSTOMIZATION.replace("        value: nginx:1.25", "        value: [nginx", 1)
+    )
     gate = run("check", "apps/web/kustomization.yaml", cwd=app.parent.parent)
     assert gate.returncode == 3, gate.stdout + gate.stderr
     assert "apps/web/kustomization.yaml:" in gate.stdout + gate.stderr

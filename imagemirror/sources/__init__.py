@@ -39,7 +39,7 @@ class Found:
         self.site = site
         self.source = source
         self.adjust = adjust
-        self.why: str | None = None  # set by ``adjust``: why a rewrite leaves it as written
+        self.why: str | None = None  # set by ``adjust``: why a rewrite leaves it as written ("": no note)
 
 
 class Context:

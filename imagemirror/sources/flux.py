@@ -14,7 +14,10 @@ of the resources under ``spec.path``, read and rewritten as a kustomization's ow
 (:func:`.kustomize.image_entry`: ``newName`` rewritten or inserted, ``name`` following its
 base).  ``spec.path`` is a folder of this repository when it exists here (the usual
 ``flux-system`` GitRepository); otherwise nothing here is matched.  The rest of the ``spec``
-is read with the values detector, as any custom resource's.
+is read with the values detector, as any custom resource's; ``spec.patches[].patch`` strings
+as a kustomization's inline patches (:mod:`.patches`); ``spec.postBuild.substitute`` values
+that compose images of the files it builds are edited where they are written
+(:mod:`.substitute`).
 """
 
 from __future__ import annotations

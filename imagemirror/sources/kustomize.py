@@ -1,4 +1,5 @@
-"""kustomize: ``images:`` entries, ``helmCharts[].valuesInline``, and the files it lists.
+"""kustomize: ``images:`` entries, ``helmCharts[].valuesInline``, inline patches (:mod:`.patches`),
+and the files it lists.
 
 ``images:`` entries (``name``, ``newName``, ``newTag``, ``digest``) change the images of the
 resources whose image *name* is exactly ``name`` (kustomize compares the written strings:

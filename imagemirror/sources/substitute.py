@@ -553,7 +553,8 @@ def _adjust(item: Found, substs: list[Subst], ctx: Context):
             return AMBIGUOUS, None, None, f"resolves differently for {where}", [], []
         p = plans[0]
         if p.why is not None and p.target is not None:
-            item.why = p.why
+            # (no note when the Flux Kustomization's own rewrite makes the change: see ``value_sites``)
+            item.why = "" if p.variables and all(o.node is not None for _, o, _ in p.variables) else p.why
             return p.status, p.upstream, p.target, f"{p.hint}; not rewritten here: {p.why}", [], []
         return p.status, p.upstream, p.target, p.hint, p.edits, []
 
