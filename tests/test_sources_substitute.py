@@ -361,3 +361,44 @@ def test_a_helmrelease_values_map_flux_substitutes(tmp_path):
     ).replace("repository: bitnami/redis", "repository: docker-hub/bitnami/redis")
     rows = json.loads(run("list", "--format", "json", "apps/base/release.yaml", cwd=root).stdout)
     assert [r["status"] for r in rows] == ["mirrored"]
+
+
+def test_retemplate_property():
+    """Whatever the template and the target: a new text is only given when it substitutes to
+    the target, and the variables and expressions it keeps are the ones written."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from imagemirror.sources import substitute as s
+
+    lit = st.text(alphabet="abc./:-1", min_size=1, max_size=6)
+    var = st.builds(
+        lambda name, op, d: "${" + name + (op + d if op else "") + "}",
+        st.sampled_from(["reg", "tag", "org"]),
+        st.sampled_from(["", ":=", ":-", "=", "-"]),
+        st.text(alphabet="abc./:1", max_size=5),
+    )
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.lists(st.one_of(lit, var), min_size=1, max_size=5), st.text(alphabet="xyzab./:1", min_size=1, max_size=12))
+    def prop(pieces, new):
+        text = "".join(pieces)
+        toks = s.tokens(text)
+        assert toks is not None
+        subst = s.Subst("ks.yaml", 1)
+        subst.vars["tag"] = s.Origin("1.2", "inline", "ks.yaml", object())
+        res = s.resolve(text, toks, subst)
+        new_text, variable, why = s.retemplate(text, toks, res, new, subst)
+        assert [new_text, variable, why].count(None) == 2
+        if new_text is not None:
+            again = s.tokens(new_text)
+            assert again is not None
+            assert s.resolve(new_text, again, subst).value == new
+            assert [t.name for t in again if t.name] == [t.name for t in toks if t.name]
+        if variable is not None:
+            name, origin, value = variable
+            subst.vars[name] = s.Origin(value, "inline")
+            if value:
+                assert s.resolve(text, toks, subst).value == new
+
+    prop()

@@ -385,7 +385,7 @@ def _spans(toks: list[Token], res: Resolution, text: str, subst: Subst) -> list[
         elif origin == "default":
             n = len(tok.default or "")
         else:
-            n = len(origin.value)
+            n = len(origin.value) if origin is not None else 0  # (None: a missing variable)
         spans.append((pos, pos + n))
         pos += n
     return spans
