@@ -282,6 +282,8 @@ def test_a_variable_the_repository_does_not_set_fails_check(tmp_path):
     assert "Secret 'cluster-secrets' (substituteFrom, clusters/prod/apps.yaml:20)" in lines[0]
     # a default does not help when a Secret may set the variable
     assert any(line.startswith("apps/base/deploy.yaml:15:18: IM011") for line in lines), gate.stdout
+    listed = run("list", "apps", cwd=root).stdout
+    assert "apps/base/deploy.yaml:10:18: unresolved " in listed and "from Secret 'cluster-secrets'" in listed
     rewrite = run("rewrite", "apps", cwd=root)
     assert rewrite.returncode == 0 and (root / "apps/base/deploy.yaml").read_text() == deploy
 
