@@ -404,3 +404,12 @@ def test_retemplate_property():
                 assert s.resolve(text, toks, subst).value == new
 
     prop()
+
+
+def test_a_kustomization_that_builds_its_own_file(tmp_path):
+    """``spec.path: ./``: the Flux Kustomization is among the files it builds (read once)."""
+    root = make_repo(tmp_path / "repo", ks=KS.replace("path: ./apps/prod", "path: ./"))
+    done = run("check", ".", cwd=root)
+    assert done.returncode == 1, done.stderr
+    assert "clusters/prod/apps.yaml:15:17: IM001 docker.io is not pulled through the cache" in done.stdout
+    assert "apps/base/deploy.yaml:13:18: IM001 ${registry}/app:${tag}" in done.stdout
