@@ -382,7 +382,9 @@ def test_retemplate_property():
     )
 
     @settings(max_examples=300, deadline=None)
-    @given(st.lists(st.one_of(lit, var), min_size=1, max_size=5), st.text(alphabet="xyzab./:1", min_size=1, max_size=12))
+    @given(
+        st.lists(st.one_of(lit, var), min_size=1, max_size=5), st.text(alphabet="xyzab./:1", min_size=1, max_size=12)
+    )
     def prop(pieces, new):
         text = "".join(pieces)
         toks = s.tokens(text)
