@@ -194,6 +194,7 @@ def analyse(text: str, file: str, settings: Settings, revert: bool = False) -> A
                     "inserts": inserts,
                     "source": item.source,
                     "kept": kept,
+                    "resolved": item.resolved,
                 },
             )
         )
@@ -275,6 +276,7 @@ def analyse(text: str, file: str, settings: Settings, revert: bool = False) -> A
                 hint=hint,
                 lines=_own_lines(site),
                 source=None if info["source"] == "values" else info["source"],
+                resolved=info["resolved"],
             )
         )
         if info["kept"]:

@@ -111,7 +111,8 @@ class ImageRef:
     ``# imagemirror: ignore``: every code, every command), ``ignored`` (the codes an
     ``ignore[...]`` names), ``fix_span`` (columns of the reference in its line, when it has a
     target).  ``source`` is the kind of source that found it (None: the values text), and
-    ``context`` what pulls it (a release), when the source knows.
+    ``context`` what pulls it (a release), when the source knows.  ``resolved``: the reference
+    as deployed when ``written`` holds variables a source resolved (Flux ``postBuild``).
     """
 
     file: str
@@ -129,6 +130,7 @@ class ImageRef:
     fix_span: tuple[int, int] | None = None
     source: str | None = None  # argocd | flux | helmfile | kustomize | manifest | effective (None: values)
     context: Context | None = None
+    resolved: str | None = None  # what is deployed when ``written`` has variables (Flux substitution)
 
     def to_json(self) -> dict:
         out = {
@@ -144,6 +146,8 @@ class ImageRef:
         }
         if self.hint:
             out["hint"] = self.hint
+        if self.resolved is not None:
+            out["resolved"] = self.resolved
         if self.context is not None:
             out.update(self.context.to_json())
         return out

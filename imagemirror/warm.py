@@ -133,7 +133,7 @@ def targets_from_refs(refs: Iterable) -> tuple[list[Target], list[str]]:
         if getattr(item, "suppressed", False):
             continue
         if item.status == MIRRORED:
-            text = item.written
+            text = getattr(item, "resolved", None) or item.written
         elif item.status == UNMIRRORED and item.target:
             text = item.target
         else:

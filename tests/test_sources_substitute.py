@@ -415,3 +415,29 @@ def test_a_kustomization_that_builds_its_own_file(tmp_path):
     assert done.returncode == 1, done.stderr
     assert "clusters/prod/apps.yaml:15:17: IM001 docker.io is not pulled through the cache" in done.stdout
     assert "apps/base/deploy.yaml:13:18: IM001 ${registry}/app:${tag}" in done.stdout
+
+
+def test_warm_pulls_a_substituted_image_as_it_is_deployed(tmp_path):
+    """A substituted reference already on the cache is warmed as Flux deploys it (the
+    resolved reference), not as written (``${registry}/nginx:${tag}`` is no reference)."""
+    from imagemirror.config import parse_settings
+    from imagemirror.inventory import scan
+    from imagemirror.warm import targets_from_refs
+
+    (tmp_path / ".git").mkdir()
+    (tmp_path / "clusters").mkdir()
+    (tmp_path / "apps" / "prod").mkdir(parents=True)
+    (tmp_path / "clusters" / "apps.yaml").write_text(
+        KS.replace("docker.io   # Docker Hub", f"{REG}/docker-hub/library").replace(
+            "    substituteFrom:\n      - kind: ConfigMap\n        name: cluster-vars\n", ""
+        )
+    )
+    (tmp_path / "apps" / "prod" / "web.yaml").write_text(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  template:\n    spec:\n"
+        "      containers:\n        - name: web\n          image: ${registry}/nginx:${tag}\n"
+    )
+    found = scan([tmp_path], parse_settings({"registry": REG}))
+    (ref,) = [r for r in found.refs if r.path.endswith("image")]
+    assert ref.status == "mirrored" and ref.resolved == f"{REG}/docker-hub/library/nginx:1.2"
+    targets, problems = targets_from_refs(found.refs)
+    assert problems == [] and [str(t.ref) for t in targets] == [f"{REG}/docker-hub/library/nginx:1.2"]

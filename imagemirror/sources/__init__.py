@@ -33,13 +33,14 @@ _HELMFILE_NAME = re.compile(r"helmfile(?:\.[^/]*)?\.ya?ml(?:\.gotmpl)?\Z")
 
 
 class Found:
-    __slots__ = ("site", "source", "adjust", "why")
+    __slots__ = ("site", "source", "adjust", "why", "resolved")
 
     def __init__(self, site: Site, source: str, adjust=None):
         self.site = site
         self.source = source
         self.adjust = adjust
         self.why: str | None = None  # set by ``adjust``: why a rewrite leaves it as written ("": no note)
+        self.resolved: str | None = None  # set by ``adjust``: the reference as it is deployed (Flux substitution)
 
 
 class Context:

@@ -552,6 +552,7 @@ def _adjust(item: Found, substs: list[Subst], ctx: Context):
             where = ", ".join(f"{s.file} ({p.value})" for s, p in zip(substs, plans))
             return AMBIGUOUS, None, None, f"resolves differently for {where}", [], []
         p = plans[0]
+        item.resolved = p.value
         if p.why is not None and p.target is not None:
             # (no note when the Flux Kustomization's own rewrite makes the change: see ``value_sites``)
             item.why = "" if p.variables and all(o.node is not None for _, o, _ in p.variables) else p.why
