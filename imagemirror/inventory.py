@@ -67,8 +67,13 @@ from .walker import (
     gc_paused,
     image_positions,
     parse_events,
+    stream_values,
     value_start,
 )
+
+# Texts from this size on are read by walker.stream_values when they are plain values files:
+# memory then follows the largest top-level entry, not the file (issue 14: 40x a 200 MB file).
+STREAM_FROM = 1 << 20
 
 
 @lru_cache(maxsize=4096)
@@ -134,6 +139,7 @@ def analyse(text: str, file: str, settings: Settings, revert: bool = False) -> A
     masked = sources.is_templated_file(file) and templates.has_template(text)
     parse_text, spans = templates.mask(text) if masked else (text, [])
     pure = False
+    streamed = None
     if masked:
         evts = parse_events(parse_text)
         docs = compose(evts)
@@ -141,7 +147,12 @@ def analyse(text: str, file: str, settings: Settings, revert: bool = False) -> A
         # from the parser's stream: the events are never all held (a 200 MB file's take
         # gigabytes); old_events reads them again when the rewrite verifies
         evts = None
-        docs, pure = compose_text(parse_text)
+        if len(parse_text) >= STREAM_FROM:  # a large values file: one top-level entry at a time
+            streamed = stream_values(parse_text, lambda probe: sources.kind_of(probe, file) == "values")
+        if streamed is not None:
+            docs = streamed[0]
+        else:
+            docs, pure = compose_text(parse_text)
     if spans:
         templates.restore(docs, text, spans)
     analysis = Analysis(text, evts, docs)
@@ -149,7 +160,11 @@ def analyse(text: str, file: str, settings: Settings, revert: bool = False) -> A
     analysis.pure = pure
     rules = settings.ruleset
     ctx = sources.Context(file, text, rules, revert)
-    found = sources.find(docs, ctx)
+    if streamed is not None:
+        found = [sources.Found(site, "values") for site in streamed[1]]
+        streamed = None
+    else:
+        found = sources.find(docs, ctx)
     analysis.embedded = ctx.embedded
     analysis.valuesfrom = ctx.valuesfrom
     if not found:
