@@ -170,11 +170,11 @@ def analyse(text: str, file: str, settings: Settings, revert: bool = False) -> A
     if not found:
         return analysis
     lines: LineIndex | None = None
-    planned: list[tuple[Site, dict]] = []
+    planned: list = []  # (site, _Plan), then None once its record is made
     for item in found:
         site = item.site
         status, upstream, target, hint, edits = classify_site(site, rules, revert)
-        inserts: list = []
+        inserts: list | tuple = ()
         if item.adjust is not None:
             status, upstream, target, hint, edits, inserts = item.adjust(status, upstream, target, hint, edits)
         if edits and ctx.frozen and any(id(node) in ctx.frozen for node, _ in edits):
@@ -183,36 +183,33 @@ def analyse(text: str, file: str, settings: Settings, revert: bool = False) -> A
         planned.append(
             (
                 site,
-                {
-                    "status": status,
-                    "upstream": upstream,
-                    "target": target,
-                    "hint": hint,
-                    "edits": edits,
-                    "inserts": inserts,
-                    "source": item.source,
-                },
+                _Plan(status, upstream, target, hint, edits, inserts, item.source),
             )
         )
     # Two images that need different values in one shared scalar (a global registry, an
     # anchored node) cannot both be served: report them, change neither.
-    wanted: dict[int, set[str]] = {}
+    wanted: dict[int, str] = {}  # the first value each scalar is wanted to hold
+    clashing: set[int] = set()
     for _site, info in planned:
-        for node, value in info["edits"]:
-            wanted.setdefault(id(node), set()).add(value)
-    clashing = {key for key, values in wanted.items() if len(values) > 1}
+        for node, value in info.edits:
+            if wanted.setdefault(id(node), value) != value:
+                clashing.add(id(node))
+    del wanted
     # An anchored scalar that a non-image key aliases too (``hub: &hub docker.io`` used by
     # ``image.registry`` and ``imageCredentials.registry``) is never rewritten: that key would
     # change with it.  The image stays what it is (unmirrored: the gate still fails) with a hint.
-    aliased = {id(node) for _site, info in planned for node, _value in info["edits"] if node.aliased}
+    aliased = {id(node) for _site, info in planned for node, _value in info.edits if node.aliased}
     shared_with: dict[int, list[str]] = {}
     if aliased:
         for node_id, places in image_positions(docs, [item.site for item in found], aliased).items():
             others = [where for where, image in places if not image]
             if others:
                 shared_with[node_id] = others
-    for site, info in planned:
-        if clashing and any(id(node) in clashing for node, _ in info["edits"]):
+    del found
+    for i in range(len(planned)):  # each site let go once its record is made (a large file has many)
+        site, info = planned[i]
+        planned[i] = None
+        if clashing and any(id(node) in clashing for node, _ in info.edits):
             info.update(
                 status=AMBIGUOUS,
                 target=None,
@@ -220,7 +217,7 @@ def analyse(text: str, file: str, settings: Settings, revert: bool = False) -> A
                 inserts=[],
                 hint="shares a scalar (anchor or global registry) with an image that needs another value",
             )
-        blocked = [(node, shared_with[id(node)]) for node, _ in info["edits"] if id(node) in shared_with]
+        blocked = [(node, shared_with[id(node)]) for node, _ in info.edits if id(node) in shared_with]
         if blocked:
             node, others = blocked[0]
             why = (
@@ -228,18 +225,18 @@ def analyse(text: str, file: str, settings: Settings, revert: bool = False) -> A
                 f"{' and more' if len(others) > 3 else ''} (not an image key): rewriting it would change "
                 "that too, so it is left; give the image its own value (break the alias) to rewrite it"
             )
-            info.update(edits=[], hint="; ".join(x for x in (info["hint"], why) if x))
+            info.update(edits=[], hint="; ".join(x for x in (info.hint, why) if x))
             lines = lines or LineIndex(text)
             line, column = lines.position(value_start(text, site.main.node))
             analysis.notes.append(f"{file}:{line}:{column}: {site.written()} not rewritten: {why}")
-        for node, value in info["edits"]:
+        for node, value in info.edits:
             analysis.edits[id(node)] = (node, value)
-        analysis.inserts.extend(info["inserts"])
+        analysis.inserts.extend(info.inserts)
         if (
-            (info["edits"] or info["inserts"])
+            (info.edits or info.inserts)
             and not revert
-            and is_bitnami(info["upstream"])
-            and info["source"] == "values"
+            and is_bitnami(info.upstream)
+            and info.source == "values"
         ):  # (the flag is a values key)
             analysis.bitnami_relocated = True
         main = site.main.node
@@ -248,9 +245,9 @@ def analyse(text: str, file: str, settings: Settings, revert: bool = False) -> A
             line, column = lines.position(value_start(text, main))
         else:
             line, column = main.line + 1, main.column + 1
-        upstream = info["upstream"]
-        hint = info["hint"]
-        extra = site_hints(site, tagless=info["source"] == "values")  # (other sources say it their way)
+        upstream = info.upstream
+        hint = info.hint
+        extra = site_hints(site, tagless=info.source == "values")  # (other sources say it their way)
         if extra:
             hint = "; ".join(([hint] if hint else []) + extra)
         analysis.refs.append(
@@ -261,16 +258,35 @@ def analyse(text: str, file: str, settings: Settings, revert: bool = False) -> A
                 path=site.path,
                 written=site.written(),
                 upstream=upstream.qualified() if upstream is not None else None,
-                status=info["status"],
-                target=str(info["target"]) if info["target"] is not None else None,
+                status=info.status,
+                target=str(info.target) if info.target is not None else None,
                 hint=hint,
                 lines=_own_lines(site),
-                source=None if info["source"] == "values" else info["source"],
+                source=None if info.source == "values" else info.source,
             )
         )
     if any(ref.source is not None for ref in analysis.refs):
         analysis.refs.sort(key=lambda r: (r.line, r.column))
     return analysis
+
+
+class _Plan:
+    """What :func:`analyse` plans for one site (slotted: a large file has one per image)."""
+
+    __slots__ = ("status", "upstream", "target", "hint", "edits", "inserts", "source")
+
+    def __init__(self, status, upstream, target, hint, edits, inserts, source):
+        self.status = status
+        self.upstream = upstream
+        self.target = target
+        self.hint = hint
+        self.edits = edits
+        self.inserts = inserts
+        self.source = source
+
+    def update(self, **changes) -> None:
+        for key, value in changes.items():
+            setattr(self, key, value)
 
 
 NUMERIC_TAG_MARK = "is a number in YAML"  # (walker.Site.numeric_tag's wording; check's IM010)

@@ -1175,6 +1175,8 @@ def _stream(text: str, surveys: list[_Survey], aliased: set[int]) -> tuple[list,
                     witness.end = value.end
                     witness.pairs.append((value.pairs[0][0], LEAN))
                     skel.pairs.append((key, witness))
+            for site in found:
+                site.lines = tuple(site.lines)  # (a set takes three times the memory)
             sites.extend(found)
     return docs, sites
 
