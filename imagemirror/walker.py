@@ -1007,6 +1007,9 @@ def _survey(text: str) -> tuple[list[_Survey], set[int]]:
                 first = value.pairs[0][0] if value.__class__ is Mapping and value.pairs else None
                 first = (first.line, first.column) if first is not None else None
             else:
+                if vev.anchor is not None:
+                    count[0] += 1
+                    defs[vev.anchor] = (count[0], idx)
                 first = None
                 depth = 1
                 e = None
