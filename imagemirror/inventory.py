@@ -233,10 +233,7 @@ def analyse(text: str, file: str, settings: Settings, revert: bool = False) -> A
             analysis.edits[id(node)] = (node, value)
         analysis.inserts.extend(info.inserts)
         if (
-            (info.edits or info.inserts)
-            and not revert
-            and is_bitnami(info.upstream)
-            and info.source == "values"
+            (info.edits or info.inserts) and not revert and is_bitnami(info.upstream) and info.source == "values"
         ):  # (the flag is a values key)
             analysis.bitnami_relocated = True
         main = site.main.node

@@ -864,7 +864,13 @@ class _Survey:
 def _scalar(ev, inflow: bool = False) -> Scalar:
     sm = ev.start_mark
     node = Scalar(
-        ev.value, ev.style or "", sm.index, ev.end_mark.index, ev.anchor is not None or ev.ctag is not None, sm.line, sm.column
+        ev.value,
+        ev.style or "",
+        sm.index,
+        ev.end_mark.index,
+        ev.anchor is not None or ev.ctag is not None,
+        sm.line,
+        sm.column,
     )
     if node.style == "|" or node.style == ">":
         _block_value(node)
@@ -876,7 +882,7 @@ def _container(first, it, anchors, aliased, count: list):
     """The node of the container ``first`` starts, from the events of ``it`` (as :func:`compose`
     makes it).  ``count[0]``: anchors defined so far; only those in ``aliased`` are remembered.
     ``anchors`` None: an anchor or an alias inside raises :class:`_Whole`."""
-    from ruamel.yaml.events import AliasEvent, MappingEndEvent, MappingStartEvent, ScalarEvent, SequenceStartEvent
+    from ruamel.yaml.events import AliasEvent, MappingStartEvent, ScalarEvent, SequenceStartEvent
 
     stack: list = []
     pending: list = []
@@ -893,7 +899,9 @@ def _container(first, it, anchors, aliased, count: list):
                     anchors[ev.anchor] = node
         elif cls is MappingStartEvent or cls is SequenceStartEvent:
             sm = ev.start_mark
-            node = (Mapping if cls is MappingStartEvent else Sequence)(sm.index, bool(ev.flow_style), sm.line, sm.column)
+            node = (Mapping if cls is MappingStartEvent else Sequence)(
+                sm.index, bool(ev.flow_style), sm.line, sm.column
+            )
             if ev.anchor is not None:
                 if anchors is None:
                     raise _Whole

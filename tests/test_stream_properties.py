@@ -135,7 +135,9 @@ def entries(draw) -> str:
             q = draw(st.sampled_from(["", "'", '"']))
             name = f"k{d}_{i}"
             if kind == 0:
-                out.append(f"{name}:\n  image:\n    registry: {q}{host}{q}\n    repository: org/app{i}\n    tag: '1.{i}'\n")
+                out.append(
+                    f"{name}:\n  image:\n    registry: {q}{host}{q}\n    repository: org/app{i}\n    tag: '1.{i}'\n"
+                )
             elif kind == 1:
                 out.append(f"{name}:\n  image: {q}{host}/org/app{i}:2.{i}{q}\n  replicas: {i}\n")
             elif kind == 2:  # an anchored root scalar (maybe aliased later, by an image or not)
@@ -192,10 +194,12 @@ def entries(draw) -> str:
             elif kind == 9:
                 out.append(
                     f"{name}:\n  containers:\n    - name: c{i}\n      image: {host}/org/c{i}:3\n"
-                    f"    - {{name: d{i}, image: \"{host}/org/d{i}:4\"}}\n"
+                    f'    - {{name: d{i}, image: "{host}/org/d{i}:4"}}\n'
                 )
             elif kind == 10:  # cert-manager / strimzi shapes: a registry an ancestor gives
-                out.append(f"{name}:\n  imageRegistry: {host}\n  sub:\n    image:\n      name: tool{i}\n      tag: t{i}\n")
+                out.append(
+                    f"{name}:\n  imageRegistry: {host}\n  sub:\n    image:\n      name: tool{i}\n      tag: t{i}\n"
+                )
             elif kind == 11:
                 out.append(f"{name}:\n  image:\n    name: sub{i}\n    tag: s{i}\n")
             elif kind == 12:

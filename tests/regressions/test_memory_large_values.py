@@ -55,5 +55,7 @@ def test_rewrite_of_a_large_values_file_stays_within_a_multiple_of_it():
     assert len(done.result.refs) == images
     assert all(ref.target and ref.target.startswith(ECR) for ref in done.result.refs)
     assert done.text.count(f"registry: {ECR}\n    repository: docker-hub/bitnami/nginx") == images
-    assert done.text.endswith("allowInsecureImages: true  # imagemirror: Bitnami charts refuse relocated images without this\n")
+    assert done.text.endswith(
+        "allowInsecureImages: true  # imagemirror: Bitnami charts refuse relocated images without this\n"
+    )
     assert peak < BOUND * len(text), f"peak {peak / len(text):.1f}x the file"
