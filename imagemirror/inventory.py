@@ -55,7 +55,7 @@ from . import sources
 from .sources import templates
 from .sources.kustomize import SourceError
 from .sources.related import scan_related
-from .suppress import annotate
+from .suppress import annotate, ignore_directives, is_ignored
 from .walker import (
     LineIndex,
     Scalar,
@@ -104,6 +104,7 @@ class Analysis:
         "masked",
         "valuesfrom",
         "pure",
+        "unedited",
     )
 
     def __init__(self, text: str, events: list, docs: list):
@@ -114,6 +115,7 @@ class Analysis:
         self.refs: list[ImageRef] = []
         self.edits: dict[int, tuple[Scalar, str]] = {}  # id(node) -> new value
         self.bitnami_relocated = False
+        self.unedited: list[ImageRef] = []  # refs a rewrite would fix that are left as written
         self.notes: list[str] = []
         self.inserts: list = []  # sources.kustomize.Insert: keys a rewrite adds
         self.embedded: list = []  # sources.embedded.Embedded: strings holding YAML, edited inside
@@ -171,19 +173,27 @@ def analyse(text: str, file: str, settings: Settings, revert: bool = False) -> A
         return analysis
     lines: LineIndex | None = None
     planned: list = []  # (site, _Plan), then None once its record is made
+    # ``# imagemirror: ignore`` (or one naming the findings a rewrite fixes) keeps the reference
+    # as written: its scalars are held, and an image sharing one of them is not rewritten either
+    directives = ignore_directives(text)
+    held: set[int] = set()
     for item in found:
         site = item.site
         status, upstream, target, hint, edits = classify_site(site, rules, revert)
         inserts: list | tuple = ()
         if item.adjust is not None:
             status, upstream, target, hint, edits, inserts = item.adjust(status, upstream, target, hint, edits)
+        kept = False
+        if (edits or inserts) and directives and _held_back(site, directives):
+            held.update(id(node) for node, _ in edits)
+            edits, inserts, kept = [], [], True
         if edits and ctx.frozen and any(id(node) in ctx.frozen for node, _ in edits):
             edits = []
             hint = "inside a string that is not a literal block (`|`): rewrite it by hand"
         planned.append(
             (
                 site,
-                _Plan(status, upstream, target, hint, edits, inserts, item.source),
+                _Plan(status, upstream, target, hint, edits, inserts, item.source, kept),
             )
         )
     # Two images that need different values in one shared scalar (a global registry, an
@@ -209,6 +219,12 @@ def analyse(text: str, file: str, settings: Settings, revert: bool = False) -> A
     for i in range(len(planned)):  # each site let go once its record is made (a large file has many)
         site, info = planned[i]
         planned[i] = None
+        if held and any(id(node) in held for node, _ in info.edits):
+            why = "it shares a scalar (an anchor, a global registry) with a suppressed image"
+            info.update(edits=[], inserts=[], kept=True, hint="; ".join(x for x in (info.hint, why) if x))
+            lines = lines or LineIndex(text)
+            line, column = lines.position(value_start(text, site.main.node))
+            analysis.notes.append(f"{file}:{line}:{column}: {site.written()} not rewritten: {why}")
         if clashing and any(id(node) in clashing for node, _ in info.edits):
             info.update(
                 status=AMBIGUOUS,
@@ -225,7 +241,7 @@ def analyse(text: str, file: str, settings: Settings, revert: bool = False) -> A
                 f"{' and more' if len(others) > 3 else ''} (not an image key): rewriting it would change "
                 "that too, so it is left; give the image its own value (break the alias) to rewrite it"
             )
-            info.update(edits=[], hint="; ".join(x for x in (info.hint, why) if x))
+            info.update(edits=[], kept=True, hint="; ".join(x for x in (info.hint, why) if x))
             lines = lines or LineIndex(text)
             line, column = lines.position(value_start(text, site.main.node))
             analysis.notes.append(f"{file}:{line}:{column}: {site.written()} not rewritten: {why}")
@@ -262,6 +278,8 @@ def analyse(text: str, file: str, settings: Settings, revert: bool = False) -> A
                 source=None if info.source == "values" else info.source,
             )
         )
+        if info.kept:
+            analysis.unedited.append(analysis.refs[-1])
     if any(ref.source is not None for ref in analysis.refs):
         analysis.refs.sort(key=lambda r: (r.line, r.column))
     return analysis
@@ -270,9 +288,9 @@ def analyse(text: str, file: str, settings: Settings, revert: bool = False) -> A
 class _Plan:
     """What :func:`analyse` plans for one site (slotted: a large file has one per image)."""
 
-    __slots__ = ("status", "upstream", "target", "hint", "edits", "inserts", "source")
+    __slots__ = ("status", "upstream", "target", "hint", "edits", "inserts", "source", "kept")
 
-    def __init__(self, status, upstream, target, hint, edits, inserts, source):
+    def __init__(self, status, upstream, target, hint, edits, inserts, source, kept):
         self.status = status
         self.upstream = upstream
         self.target = target
@@ -280,6 +298,7 @@ class _Plan:
         self.edits = edits
         self.inserts = inserts
         self.source = source
+        self.kept = kept
 
     def update(self, **changes) -> None:
         for key, value in changes.items():
@@ -300,6 +319,15 @@ def site_hints(site: Site, tagless: bool = True) -> list[str]:
     if tagless and site.kind == "map" and site.tag is None and site.digest is None:
         out.append(NO_TAG_HINT)
     return out
+
+
+REWRITE_CODES = ("IM001", "IM002")  # the findings a rewrite fixes (check's codes)
+
+
+def _held_back(site: Site, directives) -> bool:
+    """A suppression on the reference's own lines that covers what a rewrite would fix."""
+    own = _own_lines(site)
+    return any(is_ignored(code, own, directives) for code in REWRITE_CODES)
 
 
 def _own_lines(site: Site) -> tuple[int, ...]:

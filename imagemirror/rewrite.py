@@ -16,7 +16,7 @@ from .config import Settings
 from .errors import FileError
 from .inventory import analyse
 from .model import FileResult
-from .rules import MIRRORED, is_bitnami
+from .rules import MIRRORED, UNMIRRORED, is_bitnami
 from .sources.kustomize import SourceError
 from .sources.templates import mask
 from .walker import Mapping, Scalar, YAMLSyntaxError, content_start, gc_paused
@@ -45,6 +45,7 @@ class Rewritten:
     result: FileResult
     changed: bool
     notes: list[str] = field(default_factory=list)
+    unedited: int = 0  # references a rewrite would fix, left as written (not counted as edited)
 
 
 def rewrite_text(text: str, file: str, settings: Settings, revert: bool = False) -> Rewritten:
@@ -67,6 +68,9 @@ def _rewrite_text(text: str, file: str, settings: Settings, revert: bool) -> Rew
     except YAMLSyntaxError as exc:
         raise FileError(file, f"invalid YAML: {exc.message}", exc.line, exc.column) from None
     result = FileResult(file, refs=analysis.refs, notes=list(analysis.notes))
+    # left as written although a rewrite would fix them (suppressed, or sharing a scalar)
+    wanted = MIRRORED if revert else UNMIRRORED
+    unedited = sum(1 for r in analysis.unedited if r.status == wanted and r.target)
     # the flag when a Bitnami image moves here or is already on the cache (one left unmoved --
     # an anchor shared with a non-image key -- does not need it)
     insecure = not revert and (
@@ -93,7 +97,7 @@ def _rewrite_text(text: str, file: str, settings: Settings, revert: bool) -> Rew
                 "global.security.allowInsecureImages: true there by hand (Bitnami charts refuse them without it)"
             )
     if not analysis.edits and not insecure and not analysis.inserts:
-        return Rewritten(text, result, False)
+        return Rewritten(text, result, False, unedited=unedited)
     scalar_edits = list(analysis.edits.values())
     if analysis.inserts or analysis.embedded or analysis.masked:
         if insecure and _flag_state(analysis.docs) != "true":
@@ -105,8 +109,8 @@ def _rewrite_text(text: str, file: str, settings: Settings, revert: bool) -> Rew
     else:
         new_body = _edit(body, analysis.old_events, analysis.docs, scalar_edits, insecure, file, result.notes)
     if new_body == body:
-        return Rewritten(text, result, False)
-    return Rewritten(bom + new_body, result, True)
+        return Rewritten(text, result, False, unedited=unedited)
+    return Rewritten(bom + new_body, result, True, unedited=unedited)
 
 
 def _edit_sources(body: str, analysis, scalar_edits: list, file: str) -> str:

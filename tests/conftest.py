@@ -64,3 +64,32 @@ def corpus_dir() -> Path:
     if not (CORPUS / "SOURCES.tsv").is_file():
         skip_or_fail(f"shared corpus not found at {CORPUS}")
     return CORPUS
+
+
+@pytest.fixture(scope="session")
+def moto_server():
+    """moto as a real server on 127.0.0.1 with the test-side ECR extension
+    (``tests/integration/moto_ecr_ext.py``): one for the whole run, reset by each user."""
+    try:
+        from integration.moto_ecr_ext import Server
+    except ImportError as exc:  # moto[server] (flask, werkzeug) not installed
+        skip_or_fail(f"moto[server] is not installed (pip install -e '.[test]'): {exc}")
+    srv = Server()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def aws(moto_server, monkeypatch):
+    """A reset moto and an environment that reaches nothing else: test credentials, the
+    endpoint, no AWS config or credentials files, no AWS_*/IMAGEMIRROR_* of the caller's."""
+    moto_server.reset()
+    for var in list(os.environ):
+        if var.startswith(("AWS_", "IMAGEMIRROR_")) or var in ("HUB_USER", "HUB_TOKEN"):
+            monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server.url)
+    monkeypatch.setenv("AWS_CONFIG_FILE", os.devnull)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
+    return moto_server

@@ -66,11 +66,12 @@ def test_argocd_multi_source_values_ref_and_inline_values(tmp_path):
     assert [layer.label for layer in rel.layers] == [
         "environments/common/wordpress.yaml",
         "environments/prod/wordpress.yaml",
-        "apps/wordpress.yaml (wordpress-prod: helm.values)",
+        # Argo CD renders valuesObject when it is set, and then not the values string
         "apps/wordpress.yaml (wordpress-prod: helm.valuesObject)",
+        "apps/wordpress.yaml (wordpress-prod: helm.values, ignored)",
         "apps/wordpress.yaml (wordpress-prod: helm.parameters)",
     ]
-    assert rel.layers[2].data == {"image": {"tag": "6.7"}}
+    assert rel.layers[2].data == {"replicaCount": 2} and rel.layers[3].data == {}
     assert rel.layers[4].data == {"image": {"tag": "6.8"}, "mariadb": {"enabled": False}}
     assert releases_for(tmp_path / "environments/prod/other.yaml", s) == []
 

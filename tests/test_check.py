@@ -815,3 +815,22 @@ def test_internal_error_exits_5_as_a_process(gitops):
     assert out.stderr == (
         "imagemirror: internal error: KeyError: 'x' (please report; IMAGEMIRROR_DEBUG=1 shows the traceback)\n"
     )
+
+
+def test_the_fix_hint_is_a_command_that_runs(gitops):
+    """The hint names the files (up to five), else the paths checked -- never a list cut
+    with ``...`` that a shell would pass on as a file name."""
+    for i in range(7):
+        app = Path("environments", "dev", f"app{i}")
+        app.mkdir(parents=True)
+        (app / "values.yaml").write_text(f"image: nginx:1.{i}\n")
+    res = invoke("check", "environments")
+    assert res.exit_code == 1
+    assert res.stderr.splitlines()[-1] == "imagemirror check: to apply the fixes: imagemirror rewrite environments"
+    res = invoke("check", "environments/dev/app1", "environments/dev/app2")
+    assert res.stderr.splitlines()[-1] == (
+        "imagemirror check: to apply the fixes: imagemirror rewrite "
+        "environments/dev/app1/values.yaml environments/dev/app2/values.yaml"
+    )
+    done = invoke("rewrite", "environments")
+    assert done.exit_code == 0 and invoke("check", "environments").exit_code == 0

@@ -231,19 +231,6 @@ def test_docker_config_errors_do_not_quote_the_secret(tmp_path):
         assert_no_canary(proc.stdout + proc.stderr, f"warm with docker config {config[:40]}")
 
 
-@pytest.fixture(scope="module")
-def moto_server():
-    from conftest import skip_or_fail
-
-    try:
-        from integration.moto_ecr_ext import Server
-    except ImportError as exc:  # moto[server] missing
-        skip_or_fail(f"moto[server] is not installed (pip install -e '.[test]'): {exc}")
-    srv = Server()
-    yield srv
-    srv.stop()
-
-
 def test_ecr_apply_credential_input_errors_do_not_quote_the_secret(moto_server, tmp_path):
     """``ecr apply --credentials-stdin`` with malformed input, against moto on 127.0.0.1: the
     error names the option and the expected shape, never the value."""

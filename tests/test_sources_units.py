@@ -159,3 +159,50 @@ def test_an_entry_on_the_cache_that_no_longer_matches_its_moved_base_fails_check
     assert out == text.replace("name: quay.io/org/app", f"name: {REG}/quay/org/app")
     kustomize.clear_cache()
     assert scan_text(out, "kustomization.yaml", SETTINGS).refs[0].status == "mirrored"
+
+
+def test_parameters_with_list_indexes_are_checked_and_edited_in_place():
+    """``sidecars[0].image`` is a list item's key, as ``helm --set`` reads it (it was skipped)."""
+    text = (
+        APP + "      parameters:\n        - name: sidecars[1].image\n          value: nginx:1.25\n"
+        "        - name: jobs[0].image.repository\n          value: quay.io/org/job\n"
+        "        - name: jobs[0].image.tag\n          value: v1\n"
+        "        - name: bad.[0].image\n          value: ghcr.io/not/read:1\n"
+    )
+    refs = scan_text(text, "app.yaml", SETTINGS).refs
+    assert [(r.path, r.line, r.written, r.status) for r in refs] == [
+        ("spec.source.helm.parameters.sidecars[1].image", 10, "nginx:1.25", "unmirrored"),
+        ("spec.source.helm.parameters.jobs[0].image", 12, "quay.io/org/job:v1", "unmirrored"),
+    ]
+    out = rw(text)
+    assert out == text.replace("value: nginx:1.25", f"value: {REG}/docker-hub/library/nginx:1.25").replace(
+        "value: quay.io/org/job", f"value: {REG}/quay/org/job"
+    )
+    assert rw(out) == out
+
+
+def test_generator_files_are_values_only_when_their_key_is_yaml(tmp_path):
+    """A kustomization's configMapGenerator names a values file for Flux ``valuesFrom``
+    (``values.yaml=./helm-values.yaml``) beside scripts and configs (onedr0p/home-ops'
+    ``refresh-series.sh=./resources/refresh-series.sh``): only the YAML one is read, and a
+    shell script is not an invalid-YAML error (exit 3) of ``check``."""
+    from click.testing import CliRunner
+
+    from imagemirror.cli import main
+
+    (tmp_path / ".git").mkdir()
+    (tmp_path / ".imagemirror.yaml").write_text(f"registry: {REG}\n")
+    app = tmp_path / "app"
+    (app / "resources").mkdir(parents=True)
+    (app / "kustomization.yaml").write_text(
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nconfigMapGenerator:\n"
+        "  - name: app-values\n    files:\n      - values.yaml=./helm-values.yaml\n"
+        "  - name: scripts\n    files:\n      - refresh.sh=./resources/refresh.sh\n      - ./resources/run.sh\n"
+    )
+    (app / "helm-values.yaml").write_text("image:\n  repository: quay.io/org/app\n  tag: v1\n")
+    (app / "resources" / "refresh.sh").write_text('#!/bin/sh\nset -e\ncurl -s "$URL" | jq .\n: [x\n')
+    (app / "resources" / "run.sh").write_text("#!/bin/sh\n: {x\n")
+    result = CliRunner().invoke(main, ["check", str(tmp_path), "--format", "json"])
+    assert result.exit_code == 1, result.output
+    assert "IM100" not in result.output and "refresh.sh" not in result.output
+    assert "helm-values.yaml" in result.output and "quay.io/org/app:v1" in result.output

@@ -32,7 +32,8 @@ from pathlib import Path
 from typing import Any
 
 from ..config import Settings
-from .values import SetValues
+from ..sources.params import set_path
+from .values import SetInt, SetValues
 from ..files import glob_regex
 
 YAML_SUFFIXES = (".yaml", ".yml")
@@ -67,6 +68,9 @@ class Layer:
     label: str
     path: Path | None = None
     data: Any = None
+    #: inline values: where the release's manifest writes them, as the scan's paths say it
+    #: (``spec.source.helm.values``, ``spec.values``, ``helmCharts[0].valuesInline``)
+    site: str = ""
 
 
 @dataclass
@@ -211,72 +215,115 @@ def _rel(idx: Index, path: Path) -> str:
 # --------------------------------------------------------------------------- --set
 
 
-def set_values(params: Any) -> dict:
+def set_values(params: Any, tool: str = "argocd") -> dict:
     """``--set``-style ``[{name: a.b, value: v, forceString: bool}]`` (Argo CD ``helm.parameters``,
     helmfile ``set``) as values, applied as ``helm --set`` applies them (:class:`SetValues`):
     dots separate keys (``\\.`` is a literal dot), ``[i]`` indexes a list (``sidecars[0].image``),
-    ``{a,b}`` is a list; values are typed as Helm's ``strvals`` types them."""
-    ops = []
+    ``{a,b}`` is a list; values are typed as Helm's ``strvals`` types them.
+
+    ``tool="argocd"``: as Argo CD's repo server runs ``helm template`` (util/helm/cmd.go): one
+    ``--set name=value`` per parameter, ``--set-string`` for ``forceString: true``, every ``--set``
+    before every ``--set-string`` (Helm applies them in that order), one value per name (Argo CD
+    keeps them in a map: the last one wins), and the value's commas escaped (``\\,``) unless it
+    is a ``{...}`` list or the comma is already escaped; Helm then reads the value as its
+    ``strvals`` does (a backslash escapes the next character).  The flags are kept on the
+    result (``SetValues.flags``) so that the ``helm`` binary gets exactly them.  Any other tool:
+    the values as written, typed (the ``helm`` binary then gets them merged, see
+    :class:`~imagemirror.charts.render.HelmCli`)."""
+    items = []
     for item in params or []:
         if not isinstance(item, dict) or not isinstance(item.get("name"), str):
             continue
-        path = set_path(item["name"])
-        if path is None:
-            continue
+        items.append(item)
+    if tool != "argocd":
+        ops = []
+        for item in items:
+            path = set_path(item["name"])
+            if path is None:
+                continue
+            value = item.get("value")
+            if isinstance(value, str):
+                value = _set_value(value, bool(item.get("forceString")))
+            ops.append((path, value))
+        return SetValues(ops)
+    plain: dict[str, str] = {}
+    strings: dict[str, str] = {}
+    for item in items:
         value = item.get("value")
-        if isinstance(value, str):
-            value = _set_value(value, bool(item.get("forceString")))
-        ops.append((path, value))
-    return SetValues(ops)
+        value = "" if value is None else value if isinstance(value, str) else _go_string(value)
+        (strings if item.get("forceString") is True else plain)[item["name"]] = value
+    ops, flags = [], []
+    for flag, table in (("--set", plain), ("--set-string", strings)):
+        for name, value in table.items():
+            cleaned = clean_set_parameter(value)
+            path = set_path(name)
+            parsed = strvals_value(cleaned, flag == "--set-string")
+            flags.append((flag, f"{name}={cleaned}"))
+            if path is None or parsed is None:
+                continue  # Helm refuses it (Argo CD's render fails) or reads more than one key
+            ops.append((path, parsed[0]))
+    return SetValues(ops, flags)
 
 
-MAX_INDEX = 65536  # Helm's strvals.MaxIndex
+def _go_string(value: Any) -> str:
+    """A non-string YAML ``value:`` as Argo CD reads it into its string field."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
 
 
-def set_path(name: str) -> tuple | None:
-    """``a.b[0].c`` -> ``("a", "b", 0, "c")`` (``\\`` escapes the next character); None when
-    Helm would refuse the name (an empty key, a bad or too large index)."""
-    out: list = []
-    key = ""
-    i, n = 0, len(name)
-    after_index = False
-    while i < n:
-        ch = name[i]
-        if ch == "\\" and i + 1 < n:
-            key += name[i + 1]
-            i += 2
-            continue
-        if ch == ".":
-            if not key and not after_index:
-                return None
-            if key:
-                out.append(key)
-            key, after_index = "", False
+def clean_set_parameter(value: str) -> str:
+    """Argo CD's ``cleanSetParameters``: a ``{...}`` list as is, else every comma not preceded
+    by a backslash escaped."""
+    if value.startswith("{") and value.endswith("}"):
+        return value
+    out = []
+    prev = ""
+    for ch in value:
+        out.append("\\," if ch == "," and prev != "\\" else ch)
+        prev = ch
+    return "".join(out)
+
+
+def strvals_value(text: str, string_mode: bool) -> tuple[Any] | None:
+    """What Helm's ``strvals`` sets for ``key=<text>`` (``--set``; ``--set-string`` when
+    ``string_mode``), as a 1-tuple; None when Helm refuses it or reads more than this one key
+    (an unescaped comma ending the value early).  A backslash takes the next character
+    literally (a trailing one is dropped); ``{a,b}`` is a list; an empty value is ``""``."""
+
+    def until(i: int, stops: str) -> tuple[str, int, str]:
+        out = []
+        while i < len(text):
+            ch = text[i]
+            if ch in stops:
+                return "".join(out), i + 1, ch
+            if ch == "\\":
+                if i + 1 < len(text):
+                    out.append(text[i + 1])
+                i += 2
+                continue
+            out.append(ch)
             i += 1
-            continue
-        if ch == "[":
-            close = name.find("]", i)
-            if close < 0 or not name[i + 1 : close].isdigit():
-                return None
-            if key:
-                out.append(key)
-                key = ""
-            elif not out:
-                return None
-            index = int(name[i + 1 : close])
-            if index > MAX_INDEX:
-                return None
-            out.append(index)
-            after_index = True
-            i = close + 1
-            continue
-        key += ch
-        i += 1
-    if key:
-        out.append(key)
-    elif not after_index:
+        return "".join(out), i, ""
+
+    def typed(raw: str) -> Any:
+        return raw if string_mode else _typed(raw)
+
+    if text == "":
+        return ("",)
+    if text[0] == "{":
+        items, i = [], 1
+        while True:
+            raw, i, last = until(i, ",}")
+            if last == "":
+                return None  # "list must terminate with '}'"
+            items.append(typed(raw))
+            if last == "}":
+                return (items,) if i == len(text) else None
+    raw, i, last = until(0, ",")
+    if last == ",":
         return None
-    return tuple(out) if out else None
+    return (typed(raw),)
 
 
 def _set_value(text: str, force_string: bool) -> Any:
@@ -293,11 +340,11 @@ def _typed(text: str) -> Any:
     if low == "null":
         return None
     if text == "0":
-        return 0
+        return SetInt(0)
     if text and text[0] != "0" and re.fullmatch(r"[-+]?[0-9]+", text):
         number = int(text)
         if -(1 << 63) <= number < (1 << 63):
-            return number
+            return SetInt(number)
     return text
 
 
@@ -317,13 +364,16 @@ def _argocd(idx: Index, path: Path, doc: dict) -> None:
         spec = ((spec.get("template") or {}).get("spec")) or {}
     if not isinstance(spec, dict):
         return
+    prefix = "spec.template.spec" if doc.get("kind") == "ApplicationSet" else "spec"
     sources = spec.get("sources")
-    if not isinstance(sources, list):
-        sources = [spec.get("source")] if isinstance(spec.get("source"), dict) else []
-    sources = [s for s in sources if isinstance(s, dict)]
+    if isinstance(sources, list):
+        placed = [(s, f"{prefix}.sources[{i}]") for i, s in enumerate(sources) if isinstance(s, dict)]
+    else:
+        placed = [(spec["source"], f"{prefix}.source")] if isinstance(spec.get("source"), dict) else []
+    sources = [s for s, _ in placed]
     refs = {str(s["ref"]): s for s in sources if s.get("ref")}
     name = _meta(doc, "name")
-    for source in sources:
+    for source, site in placed:
         chart_name, repo_url, chart_path = source.get("chart"), source.get("repoURL", ""), source.get("path")
         version = str(source.get("targetRevision") or "")
         if chart_name:
@@ -358,7 +408,21 @@ def _argocd(idx: Index, path: Path, doc: dict) -> None:
             else:
                 continue  # a file inside the chart itself
             layers.append(Layer(_rel(idx, file), file))
-        if isinstance(helm.get("values"), str) and helm["values"].strip():
+        # Argo CD renders one of the two (ApplicationSourceHelm.ValuesYAML): valuesObject when set
+        # (even ``{}``), else the values string
+        if isinstance(helm.get("valuesObject"), dict):
+            layers.append(
+                Layer(
+                    f"{_rel(idx, path)} ({name}: helm.valuesObject)",
+                    data=helm["valuesObject"],
+                    site=f"{site}.helm.valuesObject",
+                )
+            )
+            if helm.get("values"):  # what it names is not deployed: an empty layer claims its site
+                layers.append(
+                    Layer(f"{_rel(idx, path)} ({name}: helm.values, ignored)", data={}, site=f"{site}.helm.values")
+                )
+        elif isinstance(helm.get("values"), str) and helm["values"].strip():
             from ruamel.yaml import YAML
             from ruamel.yaml.error import YAMLError
 
@@ -367,14 +431,15 @@ def _argocd(idx: Index, path: Path, doc: dict) -> None:
             except YAMLError:
                 data = None
             if isinstance(data, dict):
-                layers.append(Layer(f"{_rel(idx, path)} ({name}: helm.values)", data=data))
+                layers.append(Layer(f"{_rel(idx, path)} ({name}: helm.values)", data=data, site=f"{site}.helm.values"))
         elif isinstance(helm.get("values"), dict):
-            layers.append(Layer(f"{_rel(idx, path)} ({name}: helm.values)", data=helm["values"]))
-        if isinstance(helm.get("valuesObject"), dict):
-            layers.append(Layer(f"{_rel(idx, path)} ({name}: helm.valuesObject)", data=helm["valuesObject"]))
+            layers.append(
+                Layer(f"{_rel(idx, path)} ({name}: helm.values)", data=helm["values"], site=f"{site}.helm.values")
+            )
         params = set_values(helm.get("parameters"))
-        if params:
-            layers.append(Layer(f"{_rel(idx, path)} ({name}: helm.parameters)", data=params))
+        if params or params.ops:
+            params.where = f"{_rel(idx, path)} ({name}: helm.parameters)"
+            layers.append(Layer(params.where, data=params, site=f"{site}.helm.parameters"))
         release = str(helm.get("releaseName") or name)
         dest = spec.get("destination") if isinstance(spec.get("destination"), dict) else {}
         apis = helm.get("apiVersions") if isinstance(helm.get("apiVersions"), list) else []
@@ -396,7 +461,7 @@ def _argocd(idx: Index, path: Path, doc: dict) -> None:
 
 
 def _kustomization(idx: Index, path: Path, doc: dict) -> None:
-    for chart in doc.get("helmCharts") or []:  # kustomize's Helm inflator: a release
+    for n, chart in enumerate(doc.get("helmCharts") or []):  # kustomize's Helm inflator: a release
         if not isinstance(chart, dict) or not chart.get("name") or _templated(chart.get("name")):
             continue
         repo = str(chart.get("repo") or "")
@@ -410,7 +475,13 @@ def _kustomization(idx: Index, path: Path, doc: dict) -> None:
                 file = (path.parent / entry).resolve()
                 layers.append(Layer(_rel(idx, file), file))
         if isinstance(chart.get("valuesInline"), dict):
-            layers.append(Layer(f"{_rel(idx, path)} ({chart['name']}: valuesInline)", data=chart["valuesInline"]))
+            layers.append(
+                Layer(
+                    f"{_rel(idx, path)} ({chart['name']}: valuesInline)",
+                    data=chart["valuesInline"],
+                    site=f"helmCharts[{n}].valuesInline",
+                )
+            )
         name = str(chart.get("releaseName") or chart["name"])
         idx.releases.append(Release(name, ref, layers, _rel(idx, path), "kustomize"))
     for gen in doc.get("configMapGenerator") or []:
@@ -472,7 +543,9 @@ def _helmrelease(idx: Index, path: Path, doc: dict) -> None:
             if ckey == key:
                 layers.append(Layer(_rel(idx, file), file))
     if isinstance(spec.get("values"), dict):
-        layers.append(Layer(f"{_rel(idx, path)} ({_meta(doc, 'name')}: spec.values)", data=spec["values"]))
+        layers.append(
+            Layer(f"{_rel(idx, path)} ({_meta(doc, 'name')}: spec.values)", data=spec["values"], site="spec.values")
+        )
     name = str(spec.get("releaseName") or _meta(doc, "name"))
     idx.releases.append(
         Release(name, ref, layers, _rel(idx, path), "flux", namespace=_plain_str(spec.get("targetNamespace")) or ns)
@@ -492,7 +565,7 @@ def _helmfile(idx: Index, path: Path, doc: Any) -> None:
             if repo.get("oci") and "://" not in url:
                 url = "oci://" + url
             repos[str(repo["name"])] = url.rstrip("/")
-    for rel in doc.get("releases") or []:
+    for n, rel in enumerate(doc.get("releases") or []):
         if not isinstance(rel, dict) or not rel.get("chart") or _templated(rel.get("chart")):
             continue
         chart = str(rel["chart"])
@@ -515,10 +588,17 @@ def _helmfile(idx: Index, path: Path, doc: Any) -> None:
                 file = (path.parent / item).resolve()
                 layers.append(Layer(_rel(idx, file), file))
             elif isinstance(item, dict):
-                layers.append(Layer(f"{_rel(idx, path)} ({rel.get('name')}: values[{i}])", data=item))
-        params = set_values(rel.get("set"))
-        if params:
-            layers.append(Layer(f"{_rel(idx, path)} ({rel.get('name')}: set)", data=params))
+                layers.append(
+                    Layer(
+                        f"{_rel(idx, path)} ({rel.get('name')}: values[{i}])",
+                        data=item,
+                        site=f"releases[{n}].values[{i}]",
+                    )
+                )
+        params = set_values(rel.get("set"), tool="helmfile")
+        if params or params.ops:
+            params.where = f"{_rel(idx, path)} ({rel.get('name')}: set)"
+            layers.append(Layer(params.where, data=params, site=f"releases[{n}].set"))
         apis = doc.get("apiVersions") if isinstance(doc.get("apiVersions"), list) else []
         idx.releases.append(
             Release(

@@ -29,7 +29,7 @@ from ..rules import AMBIGUOUS, UNMIRRORED
 from ..walker import LineIndex, Mapping, Scalar, Sequence, compose, content_start, find_sites, parse_events
 from .chart import Chart, load_yaml
 from .discover import Layer, Release
-from .values import Scope, effective_values, path_value
+from .values import Scope, SetInt, effective_values, path_value
 
 KeyPath = tuple  # of str keys (and int indexes for sequences)
 
@@ -164,6 +164,8 @@ def nodes_of(data: Any):
             node = Scalar("true" if value else "false", "", counter[0], counter[0], False, 0, 0)
         elif value is None:
             node = Scalar("null", "", counter[0], counter[0], False, 0, 0)
+        elif isinstance(value, SetInt):  # a --set integer: Helm's int64 prints in full (never 2e+07)
+            node = Scalar(str(int(value)), '"', counter[0], counter[0], False, 0, 0)
         elif isinstance(value, (int, float)):
             text = getattr(value, "text", None) or go_float(float(value))
             node = Scalar(text, "", counter[0], counter[0], False, 0, 0)

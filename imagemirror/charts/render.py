@@ -4,8 +4,8 @@ Two renderers run real Helm; neither is a hard dependency:
 
 - ``helm``: the user's ``helm`` binary, ``helm template`` as Argo CD runs it (release name and
   namespace from the Application / HelmRelease / helmfile release, ``--include-crds``, each
-  values layer as one ``-f`` in order, ``--kube-version`` / ``--api-versions`` where the source
-  sets them).
+  values layer as one ``-f`` in order, Argo CD ``helm.parameters`` as its ``--set`` /
+  ``--set-string`` flags, ``--kube-version`` / ``--api-versions`` where the source sets them).
 - ``sdk``: the PyPI package ``helm-python-sdk`` (``pip install 'imagemirror[helm]'``; Helm v4's
   Go SDK through ctypes), imported only here, only when a release is rendered.  The SDK has no
   kube version or API versions option: Helm's defaults are used.
@@ -276,11 +276,11 @@ class Sdk(Renderer):
             raise RenderError(where, f"rendered manifest is not YAML: {_first(exc)}") from None
 
     def render(self, chart: Path, layers: list[dict], options: RenderOptions) -> dict[str, str]:
-        from .values import merge_user
+        from .values import ints_as_text, merge_user
 
         loaded = self._chart(chart)
         try:
-            return loaded.render(merge_user(layers), name=options.name, namespace=options.namespace)
+            return loaded.render(ints_as_text(merge_user(layers)), name=options.name, namespace=options.namespace)
         except self.helm.HelmError as exc:
             raise RenderError(str(chart), f"helm template failed: {_first(exc)}") from None
 
@@ -308,17 +308,43 @@ class HelmCli(Renderer):
     def __init__(self, binary: str) -> None:
         self.binary = binary
 
-    def command(self, chart: Path, files: list[str], options: RenderOptions) -> list[str]:
+    def command(
+        self, chart: Path, files: list[str], options: RenderOptions, sets: list[tuple[str, str]] = ()
+    ) -> list[str]:
         cmd = [self.binary, "template", options.name, str(chart), "--namespace", options.namespace, "--include-crds"]
         for file in files:
             cmd += ["-f", file]
+        for flag, assignment in sets:
+            cmd += [flag, assignment]
         if options.kube_version:
             cmd += ["--kube-version", options.kube_version]
         for api in options.api_versions:
             cmd += ["--api-versions", api]
         return cmd
 
+    @staticmethod
+    def arguments(layers: list[dict]) -> tuple[list[dict], list[tuple[str, str]]]:
+        """-> (the ``-f`` layers, the ``--set``/``--set-string`` flags) that give Helm ``layers``.
+
+        Helm applies every ``-f`` first, then ``--set``, then ``--set-string``, whatever their
+        order on the command line.  Argo CD's ``helm.parameters`` (a :class:`SetValues` that
+        knows its flags) come last in a release, so they are passed as the flags Argo CD passes
+        (a list index sets one item of the list the values give, ``forceString`` is kept).  A
+        layer that must apply after ``--set`` values (the provenance sentinels), or ``--set``
+        values whose tool's flags are not modelled (helmfile ``set``), have everything before
+        them merged here as Helm merges it into one ``-f``."""
+        from .values import SetValues, merge_user
+
+        last_set = max((i for i, layer in enumerate(layers) if isinstance(layer, SetValues)), default=-1)
+        if last_set < 0:
+            return list(layers), []
+        head, sets, tail = layers[:last_set], layers[last_set], layers[last_set + 1 :]
+        if tail or sets.flags is None or any(isinstance(layer, SetValues) for layer in head):
+            return [merge_user(layers[: last_set + 1]), *tail], []
+        return list(head), list(sets.flags)
+
     def render(self, chart: Path, layers: list[dict], options: RenderOptions) -> dict[str, str]:
+        layers, sets = self.arguments(layers)
         with tempfile.TemporaryDirectory(prefix="imagemirror-values-") as tmp:
             files = []
             for i, layer in enumerate(layers):
@@ -328,7 +354,7 @@ class HelmCli(Renderer):
                 files.append(file)
             try:
                 done = subprocess.run(
-                    self.command(chart, files, options),
+                    self.command(chart, files, options, sets),
                     capture_output=True,
                     timeout=HELM_TIMEOUT,
                     stdin=subprocess.DEVNULL,

@@ -289,6 +289,7 @@ class EffectiveSource:
         if self.announce:
             self._announce(views, fell_back, shown_as_text, renderer)
         results: list[FileResult] = list(problems)
+        placed: list[tuple] = []  # (release, its refs) for :func:`place_inline`
         for view in views:
             if isinstance(view, ReleaseView):
                 refs = to_refs(view)
@@ -309,7 +310,10 @@ class EffectiveSource:
             for path in origins:
                 if path in texts:
                     refs = annotate(refs, texts[path], file=display_name(path))
-            results.append(FileResult(f"release {view.release.name}", refs=refs))
+            result = FileResult(f"release {view.release.name}", refs=refs)
+            placed.append((view.release, result))
+            results.append(result)
+        text_results = place_inline(placed, text_results, root)
         results.extend(text_results)
         n = sum(len(v.images) for v in views)
         summary = (
@@ -415,6 +419,71 @@ class EffectiveSource:
 
         edits.verify = verify
         return edits
+
+
+def place_inline(placed: list[tuple], text_results: list[FileResult], root: Path) -> list[FileResult]:
+    """Each image a release takes from its inline values (an Application's ``helm.values`` /
+    ``valuesObject`` / ``parameters``, a HelmRelease's ``spec.values``, kustomize
+    ``valuesInline``, helmfile ``values``/``set``) once, where it is written.
+
+    The manifest that writes them is also scanned as text (it is no values file a release
+    reads), so the release's image and the text's site would both be reported, the release's
+    at the manifest's 1:1.  The release's record takes the text's place (file, line, column,
+    the lines its suppression comments apply to) and the text's record goes.  A text record
+    under the inline values of an evaluated release that none of its images matches is not
+    pulled by the release (overridden by a later layer, or not rendered: ``list --all`` shows
+    it): it goes too.  ``placed``: ``(release, its FileResult)``; returns the text results."""
+    by_file: dict[str, list[tuple]] = {}
+    for release, result in placed:
+        sites = {layer.label: layer.site for layer in release.layers if layer.path is None and layer.site}
+        if sites:
+            by_file.setdefault(display_name(root / release.origin), []).append((result, sites))
+    if not by_file:
+        return text_results
+    out = []
+    for text in text_results:
+        users = by_file.get(text.file)
+        if not users or not text.refs:
+            out.append(text)
+            continue
+        taken: set[int] = set()
+        for result, sites in users:
+            moved = []
+            for ref in result.refs:
+                site = sites.get(ref.context.origin) if ref.context is not None and ref.context.origin else None
+                match = _inline_match(ref, site, text.refs) if site else None
+                if match is None:
+                    moved.append(ref)
+                    continue
+                taken.add(id(match))
+                moved.append(
+                    replace(
+                        ref,
+                        file=match.file,
+                        line=match.line,
+                        column=match.column,
+                        lines=match.lines,
+                        suppressed=match.suppressed,
+                        ignored=match.ignored,
+                        fix_span=match.fix_span if (match.written, match.target) == (ref.written, ref.target) else None,
+                    )
+                )
+            result.refs = moved
+        under = [site + "." for _result, sites in users for site in sites.values()]
+        keep = [r for r in text.refs if id(r) not in taken and not any(r.path.startswith(p) for p in under)]
+        out.append(replace(text, refs=keep) if len(keep) != len(text.refs) else text)
+    return out
+
+
+def _inline_match(ref: ImageRef, site: str, refs: list[ImageRef]) -> ImageRef | None:
+    """The text record at the inline values key ``ref`` (of the release) comes from: its path
+    is the site's plus the key path (a map's: the key path's parent), the same image first."""
+    paths = {f"{site}.{ref.path}"}
+    if "." in ref.path:
+        paths.add(f"{site}.{ref.path.rsplit('.', 1)[0]}")
+    found = [r for r in refs if r.path in paths]
+    same = [r for r in found if r.upstream == ref.upstream]
+    return (same or found or [None])[0]
 
 
 def _settled(image: EffectiveImage) -> ImageRef:

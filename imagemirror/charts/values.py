@@ -87,22 +87,64 @@ def merge_user(layers: list[dict]) -> dict:
     memo: dict = {}  # one deepcopy memo for the whole merge: shared (aliased) data is copied once
     for layer in layers:
         if isinstance(layer, SetValues):
-            out = layer.apply(out)
+            try:
+                out = layer.apply(out)
+            except SetConflict as exc:
+                from ..errors import FileError
+
+                raise FileError(layer.where, f"Helm refuses these --set values: {exc}") from None
         else:
             out = _merge_maps(out, layer or {}, memo)
     return out
+
+
+class SetInt(int):
+    """An integer a ``--set`` value was typed as (Helm: an ``int64``).  Values files give Helm
+    floats (``1e+06``); a ``--set`` integer prints in full (``20240101``).  The SDK renderer
+    hands values over as JSON, where Go reads every number as a float, so it passes these as
+    the text Helm prints for them (:func:`ints_as_text`)."""
+
+    __slots__ = ()
+
+    def __deepcopy__(self, memo):
+        return self
+
+
+def ints_as_text(value: Any) -> Any:
+    """``value`` with every :class:`SetInt` whose float form would print otherwise (from 1e6 on)
+    as its decimal text, which a template prints as Helm prints the ``int64``."""
+    kind = type(value)
+    if kind is SetInt:
+        return str(int(value)) if abs(value) >= 1_000_000 else int(value)
+    if kind is dict:
+        return {k: ints_as_text(v) for k, v in value.items()}
+    if kind is list:
+        return [ints_as_text(v) for v in value]
+    return value
+
+
+class SetConflict(ValueError):
+    """Helm's strvals refuses an assignment: its key path crosses a value of another type."""
 
 
 class SetValues(dict):
     """``--set`` assignments (``(key path, value)``, int steps index lists).  As a dict it holds
     what they set on their own (parsed into an empty map), for lookups of which layer sets a
     key; :meth:`apply` sets them into given values as Helm's ``strvals.ParseInto`` does: a list
-    index sets that item (padding with nulls), keeping the item's other keys."""
+    index sets that item (padding with nulls), keeping the item's other keys; a key path
+    through a value of another type is refused as Helm refuses it (:class:`SetConflict`;
+    ``merge_user`` raises it as the layer's error)."""
 
-    def __init__(self, ops: list[tuple[tuple, Any]]):
+    def __init__(self, ops: list[tuple[tuple, Any]], flags: list[tuple[str, str]] | None = None, where: str = "--set"):
         super().__init__()
         self.ops = list(ops)
-        self.update(self.apply({}))
+        #: the ``helm`` flags that set them (``("--set", "a.b=v")``), when the tool's are known
+        self.flags = flags
+        self.where = where  # the layer's label, for errors
+        try:
+            self.update(self.apply({}))
+        except SetConflict:
+            pass  # refused whatever the values: merge_user says so
 
     def apply(self, values: dict) -> dict:
         out = copy.deepcopy(values)
@@ -112,6 +154,9 @@ class SetValues(dict):
 
 
 def _set_into(root: dict, path: tuple, value: Any) -> None:
+    """strvals.ParseInto's walk: in a map, an existing key must hold a map (or, before an index,
+    a list) -- anything else, null included, is refused; in a list, an item that is not a map
+    is replaced by one, and a null item by a new list."""
     node: Any = root
     for i, step in enumerate(path):
         last = i == len(path) - 1
@@ -123,18 +168,36 @@ def _set_into(root: dict, path: tuple, value: Any) -> None:
                 node[step] = value
                 return
             child = node[step]
+            if isinstance(nxt, int):
+                if child is None:
+                    child = []
+                elif not isinstance(child, list):
+                    raise SetConflict(f"item {step} is {_type(child)}, not a list")
+            elif not isinstance(child, dict):
+                child = {}
         else:
             if last:
                 node[step] = value
                 return
-            child = node.get(step)
-        if isinstance(nxt, int):
-            if not isinstance(child, list):
-                child = []
-        elif not isinstance(child, dict):
-            child = {}
+            if step in node:
+                child = node[step]
+                want = list if isinstance(nxt, int) else dict
+                if not isinstance(child, want):
+                    raise SetConflict(f"key {step!r} is {_type(child)}, not a {'list' if want is list else 'map'}")
+            else:
+                child = [] if isinstance(nxt, int) else {}
         node[step] = child
         node = child
+
+
+def _type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, dict):
+        return "a map"
+    if isinstance(value, list):
+        return "a list"
+    return "a " + type(value).__name__
 
 
 def _merge_maps(a: dict, b: dict, memo: dict | None = None) -> dict:

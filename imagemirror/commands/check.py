@@ -278,7 +278,14 @@ def check_paths(
             shown = " ".join([*found.rewrite_flags, *(_shell_quote(str(p)) for p in paths)])
             output.err(f"imagemirror check: to apply the fixes: imagemirror rewrite {shown}")
         elif fixable:
-            shown = " ".join(_shell_quote(f) for f in fixable[:5]) + (" ..." if len(fixable) > 5 else "")
+            # a command to copy: the files, or the paths checked when there are many files
+            # (a rewrite of those changes the same references: it honours the same suppressions)
+            if len(fixable) <= 5:
+                shown = " ".join(_shell_quote(f) for f in fixable)
+            elif len(paths) <= 5:
+                shown = " ".join(_shell_quote(str(p)) for p in paths)
+            else:
+                shown = " ".join(_shell_quote(f) for f in fixable[:5]) + f" ... ({len(fixable)} files)"
             output.err(f"imagemirror check: to apply the fixes: imagemirror rewrite {shown}")
     if found.service_failed:
         return max(code, Exit.SERVICE_ERROR)

@@ -29,7 +29,9 @@ def with_source_plan(source: Source, path: Path, display: str, done: Rewritten, 
     notes = list(done.result.notes)
     if not extra.assignments:
         notes.extend(n for n in extra.notes if n not in notes)
-        return Rewritten(done.text, FileResult(display, refs=done.result.refs, notes=notes), done.changed)
+        return Rewritten(
+            done.text, FileResult(display, refs=done.result.refs, notes=notes), done.changed, unedited=done.unedited
+        )
     text = set_values(done.text, extra.assignments, str(path), what="chart overrides")
     extra.verify(text)
     notes.extend(n for n in extra.notes if n not in notes)
@@ -39,7 +41,9 @@ def with_source_plan(source: Source, path: Path, display: str, done: Rewritten, 
     if text != done.text:
         notes.extend(extra.closing)
     refs = settle(done.result.refs, extra.settled)
-    return Rewritten(text, FileResult(display, refs=refs, notes=notes), done.changed or text != done.text)
+    return Rewritten(
+        text, FileResult(display, refs=refs, notes=notes), done.changed or text != done.text, unedited=done.unedited
+    )
 
 
 class _Job:
@@ -112,19 +116,19 @@ def rewrite_one(job: _Job, item, writes: BackgroundWrites | None = None):
                 writes.submit(display, path, new, original, display)
             elif job.write:
                 write_atomic(path, new, original, display)
-        return done.result, done.changed, diff
+        return done.result, done.changed, diff, done.unedited
     except FileError as exc:
-        return FileResult(display, error=exc), False, None
+        return FileResult(display, error=exc), False, None, 0
 
 
 def _outcome(job: _Job, outcome):
     """What the summary needs of one file, small to send back from a worker: the references
     themselves stay there (pickling thousands of them costs more than the report)."""
-    result, was_changed, diff = outcome
+    result, was_changed, diff, unedited = outcome
     if result.error is not None:
         return result, was_changed, diff, 0, []
     wanted = MIRRORED if job.revert else UNMIRRORED
-    n = sum(1 for r in result.refs if r.status == wanted and r.target)
+    n = sum(1 for r in result.refs if r.status == wanted and r.target) - unedited
     skipped = [
         f"{ref.file}:{ref.line}:{ref.column}: {ref.status}: {ref.path} {ref.written!r}: {ref.hint}"
         for ref in result.refs
@@ -149,7 +153,9 @@ def write_files(job: _Job, targets, jobs: int) -> list:
         done = [rewrite_one(job, item, writes) for item in items]
         failed = writes.wait()
         return [
-            _outcome(job, (FileResult(o[0].file, error=failed[o[0].file]), False, None) if o[0].file in failed else o)
+            _outcome(
+                job, (FileResult(o[0].file, error=failed[o[0].file]), False, None, 0) if o[0].file in failed else o
+            )
             for o in done
         ]
 

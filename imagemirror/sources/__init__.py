@@ -5,7 +5,7 @@ One YAML text is one or more documents; each is read as what it is:
 | document                                                     | source      | module        |
 |--------------------------------------------------------------|-------------|---------------|
 | Argo CD ``Application`` / ``ApplicationSet``                 | argocd      | argocd.py     |
-| Flux ``HelmRelease``                                         | flux        | flux.py       |
+| Flux ``HelmRelease``, Flux ``Kustomization`` (``spec.images``) | flux      | flux.py       |
 | ``kustomization.yaml`` (``Kustomization`` of kustomize)      | kustomize   | kustomize.py  |
 | ``helmfile.yaml``, ``helmfile.d/*.yaml`` (``releases:``)     | helmfile    | helmfile.py   |
 | any other ``apiVersion`` + ``kind`` (workloads, custom kinds) | manifest    | manifests.py  |
@@ -13,7 +13,7 @@ One YAML text is one or more documents; each is read as what it is:
 
 Each yields :class:`Found` records: a walker :class:`~imagemirror.walker.Site` (its scalars are
 the text's own, or proxies of scalars embedded in a string, :mod:`.embedded`), the source, and
-for kustomize ``images:`` entries an ``adjust`` step that turns the planned edits into what
+for kustomize ``images:`` entries (and Flux ``spec.images``) an ``adjust`` step that turns the planned edits into what
 kustomize needs (``newName`` inserted, ``name`` following its base).  Pure but for
 :mod:`.kustomize` reading the resources a kustomization lists (through :class:`Context`).
 """
@@ -100,6 +100,23 @@ def join(prefix: str, path: str) -> str:
     return f"{prefix}{path}" if path.startswith("[") else f"{prefix}.{path}"
 
 
+def local_folder(path: str | None, file: str) -> str | None:
+    """The folder of this repository a ``path`` field names (Argo CD ``spec.source.path``, Flux
+    ``spec.path``; the repository being the nearest folder above ``file`` with ``.git`` or
+    ``.imagemirror.yaml``), or None (templated, absent, or not a folder here)."""
+    if not path or "{{" in path:
+        return None
+    here = os.path.dirname(os.path.abspath(file))
+    while True:
+        if os.path.exists(os.path.join(here, ".git")) or os.path.exists(os.path.join(here, ".imagemirror.yaml")):
+            folder = os.path.join(here, path)
+            return folder if os.path.isdir(folder) else None
+        parent = os.path.dirname(here)
+        if parent == here:
+            return None
+        here = parent
+
+
 def values_sites(node, prefix: str, source: str) -> list[Found]:
     """The values detector on a subtree (a values map written inside another document)."""
     if node.__class__ is not Mapping and node.__class__ is not Sequence:
@@ -131,6 +148,8 @@ def kind_of(doc, file: str) -> str:
         if api.startswith("argoproj.io/") and kind in ("Application", "ApplicationSet"):
             return "argocd"
         if api.startswith("helm.toolkit.fluxcd.io/") and kind == "HelmRelease":
+            return "flux"
+        if api.startswith("kustomize.toolkit.fluxcd.io/") and kind == "Kustomization":
             return "flux"
         if api.startswith("kustomize.config.k8s.io/") and kind in ("Kustomization", "Component"):
             return "kustomize"

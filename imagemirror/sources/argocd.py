@@ -10,10 +10,8 @@ reported ``templated``.
 
 from __future__ import annotations
 
-import os
-
 from ..walker import Mapping, Part, Scalar, Sequence, Site, YAMLSyntaxError, find_sites
-from . import Context, Found, by_key, join, kustomize, string, values_sites
+from . import Context, Found, by_key, join, kustomize, local_folder, string, values_sites
 from . import params as params_mod
 from .embedded import Embedded
 
@@ -78,19 +76,7 @@ def embedded_sites(block: Scalar, prefix: str, source: str, ctx: Context) -> lis
 
 
 def _local_path(path: str | None, ctx: Context) -> str | None:
-    """The folder of this repository a source's ``path`` names (the repository being the
-    nearest folder above the file with ``.git`` or ``.imagemirror.yaml``), or None."""
-    if not path or "{{" in path:
-        return None
-    here = os.path.dirname(os.path.abspath(ctx.file))
-    while True:
-        if os.path.exists(os.path.join(here, ".git")) or os.path.exists(os.path.join(here, ".imagemirror.yaml")):
-            folder = os.path.join(here, path)
-            return folder if os.path.isdir(folder) else None
-        parent = os.path.dirname(here)
-        if parent == here:
-            return None
-        here = parent
+    return local_folder(path, ctx.file)
 
 
 def kustomize_image(item, path: str, folder: str | None, ctx: Context) -> Found | None:

@@ -1,18 +1,31 @@
-"""Flux ``HelmRelease``: inline ``spec.values``, and where ``valuesFrom`` reads the rest.
+"""Flux ``HelmRelease`` (inline ``spec.values``, and where ``valuesFrom`` reads the rest) and
+Flux ``Kustomization`` (``kustomize.toolkit.fluxcd.io``: ``spec.images``).
 
 ``spec.values`` is a values map written inside the manifest: read and edited in place.
 ``valuesFrom`` names ConfigMaps and Secrets; those a kustomize ``configMapGenerator`` /
 ``secretGenerator`` of the repository makes from files are scanned as the values files they
 are (see :func:`valuesfrom_notes`); any other is outside the repository, and said so.
+
+A Flux ``Kustomization``'s ``spec.images`` are kustomize ``images:`` entries (``name``,
+``newName``, ``newTag``, ``digest``) that kustomize-controller writes into the kustomization at
+``spec.path`` (replacing an entry of the same ``name``, else appended; a folder without one
+gets a generated kustomization listing its YAML files) before it builds: they match the images
+of the resources under ``spec.path``, read and rewritten as a kustomization's own entries are
+(:func:`.kustomize.image_entry`: ``newName`` rewritten or inserted, ``name`` following its
+base).  ``spec.path`` is a folder of this repository when it exists here (the usual
+``flux-system`` GitRepository); otherwise nothing here is matched.  The rest of the ``spec``
+is read with the values detector, as any custom resource's.
 """
 
 from __future__ import annotations
 
-from ..walker import Mapping, Sequence
-from . import Context, Found, by_key, string, values_sites
+from ..walker import Mapping, Scalar, Sequence
+from . import Context, Found, by_key, join, kustomize, local_folder, string, values_sites
 
 
 def find(doc: Mapping, ctx: Context) -> list[Found]:
+    if string(by_key(doc).get("kind")) == "Kustomization":
+        return _kustomization(doc, ctx)
     spec = by_key(by_key(doc).get("spec"))
     out: list[Found] = []
     values = spec.get("values")
@@ -26,6 +39,26 @@ def find(doc: Mapping, ctx: Context) -> list[Found]:
             if kind in ("ConfigMap", "Secret") and string(name):
                 optional = string(keys.get("optional")) in ("true", "True")
                 ctx.valuesfrom.append((kind, name.value, name.line + 1, name.column + 1, optional))
+    return out
+
+
+def _kustomization(doc: Mapping, ctx: Context) -> list[Found]:
+    spec_node = by_key(doc).get("spec")
+    if spec_node.__class__ is not Mapping:
+        return []
+    spec = by_key(spec_node)
+    out: list[Found] = []
+    for k, v in spec_node.items():
+        if k.__class__ is Scalar and k.value != "images":
+            out.extend(values_sites(v, join("spec", k.value), "flux"))
+    images = spec.get("images")
+    if images.__class__ is Sequence:
+        path = string(spec.get("path"))
+        folder = local_folder(path or ".", ctx.file)
+        for i, entry in enumerate(images.items):
+            found = kustomize.image_entry(entry, f"spec.images[{i}]", folder, ctx, source="flux")
+            if found is not None:
+                out.append(found)
     return out
 
 

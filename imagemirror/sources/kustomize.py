@@ -163,7 +163,13 @@ def future(name: str, rules, revert: bool) -> str:
     return name
 
 
-def image_entry(entry, path: str, base: str, ctx: Context, kkeys: dict | None = None) -> Found | None:
+def image_entry(
+    entry, path: str, base: str | None, ctx: Context, kkeys: dict | None = None, source: str = "kustomize"
+) -> Found | None:
+    """One ``images:`` entry.  ``base``: the folder of the kustomization whose resources it
+    matches (None: none in this repository); ``kkeys``: that kustomization's document when
+    the entry is its own.  A Flux ``Kustomization``'s ``spec.images`` are entries of the
+    kustomization at its ``spec.path`` (``source="flux"``)."""
     if entry.__class__ is not Mapping:
         return None
     keys = by_key(entry)
@@ -189,7 +195,7 @@ def image_entry(entry, path: str, base: str, ctx: Context, kkeys: dict | None = 
     site.lines = {p.node.line for p in (*site.names, site.tag, site.digest) if p is not None} | {name.line, entry.line}
 
     def adjust(status, upstream, target, hint, edits):
-        incoming = resolved(base, ctx, kkeys)
+        incoming = resolved(base, ctx, kkeys, generate=source == "flux") if base is not None else []
         n = name.value
         follows = {a for b, a in incoming if b == n and a != n}
         moved = future(n, ctx.rules, ctx.revert)
@@ -222,7 +228,7 @@ def image_entry(entry, path: str, base: str, ctx: Context, kkeys: dict | None = 
             out_edits = []
         return status, upstream, target, hint, out_edits, inserts
 
-    return Found(site, "kustomize", adjust)
+    return Found(site, source, adjust)
 
 
 # --------------------------------------------------------------------------- resources
@@ -230,13 +236,17 @@ def image_entry(entry, path: str, base: str, ctx: Context, kkeys: dict | None = 
 _RESOLVED: dict[tuple, list[tuple[str, str]]] = {}
 
 
-def resolved(folder: str, ctx: Context, keys: dict | None = None) -> list[tuple[str, str]]:
+def resolved(folder: str, ctx: Context, keys: dict | None = None, generate: bool = False) -> list[tuple[str, str]]:
     """``(name now, name after the rewrite)`` of every container image the resources of the
     kustomization in ``folder`` give it (its ``images:`` not applied).  ``keys``: the
-    kustomization's document, when the caller has it."""
-    key = (os.path.abspath(folder), id(ctx.rules), ctx.revert)
+    kustomization's document, when the caller has it.  ``generate``: a folder without one is
+    read as Flux generates it (:func:`_generated`)."""
+    key = (os.path.abspath(folder), id(ctx.rules), ctx.revert, generate)
     if key not in _RESOLVED:
-        _RESOLVED[key] = _incoming(folder, ctx, set(), keys)
+        if generate and keys is None and _kustomization_file(folder) is None:
+            _RESOLVED[key] = _generated(folder, ctx)
+        else:
+            _RESOLVED[key] = _incoming(folder, ctx, set(), keys)
     return _RESOLVED[key]
 
 
@@ -365,4 +375,28 @@ def _output(folder: str, ctx: Context, stack: set) -> list[tuple[str, str]]:
                 out.append((before, future(before, ctx.rules, ctx.revert)))
         else:
             out.append((before, after))
+    return out
+
+
+def _generated(folder: str, ctx: Context) -> list[tuple[str, str]]:
+    """A folder without a kustomization, as Flux's kustomize-controller builds it (fluxcd/pkg
+    ``kustomize.Generator``): every ``.yaml``/``.yml`` file below it is a resource, and a
+    sub-folder holding a kustomization is a resource of its own (not descended into).
+    Symbolic links are not followed."""
+    out: list[tuple[str, str]] = []
+    for here, dirs, files in os.walk(folder):
+        keep = []
+        for d in sorted(dirs):
+            sub = os.path.join(here, d)
+            if os.path.islink(sub):
+                continue
+            if _kustomization_file(sub) is not None:
+                out.extend(_output(sub, ctx, {os.path.realpath(folder)}))
+            else:
+                keep.append(d)
+        dirs[:] = keep
+        for name in sorted(files):
+            if name.endswith((".yaml", ".yml")):
+                for n in _image_names(os.path.join(here, name), ctx):
+                    out.append((n, future(n, ctx.rules, ctx.revert)))
     return out

@@ -1,7 +1,7 @@
 """Files that hold values because another file says so, whatever their names.
 
-A kustomization's ``configMapGenerator`` / ``secretGenerator`` files (Flux ``valuesFrom``
-reads them as values) and ``helmCharts`` ``valuesFile`` / ``additionalValuesFiles``, and a
+A kustomization's ``configMapGenerator`` / ``secretGenerator`` files whose keys are YAML
+(``values.yaml=./helm-values.yaml``: Flux ``valuesFrom`` reads them as values) and ``helmCharts`` ``valuesFile`` / ``additionalValuesFiles``, and a
 helmfile's ``releases[].values`` files, are scanned as values files.  The names of the
 ConfigMaps and Secrets the generators make are what Flux ``valuesFrom`` can find in the
 repository (:func:`generated`).
@@ -10,12 +10,15 @@ repository (:func:`generated`).
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from ..files import display_name
 from ..walker import Mapping, Scalar, Sequence, YAMLSyntaxError, compose, parse_events
 from . import by_key, is_helmfile, is_kustomization, string, templates
 from .kustomize import _remote
+
+_YAML_KEY = re.compile(r"\.ya?ml\Z")
 
 
 def _docs(path: Path) -> list:
@@ -79,7 +82,11 @@ def scan_related(targets: list[tuple[Path, str]]) -> tuple[list[tuple[Path, str]
                         if string(g.get("name")):
                             generated[kind].add(g["name"].value)
                         for entry in _strings(g.get("files")):
-                            add(path.parent, entry.partition("=")[2] or entry)
+                            key, eq, file = entry.partition("=")
+                            # a ConfigMap key that holds YAML (Flux ``valuesKey`` defaults to
+                            # ``values.yaml``); a script or a config file is not values
+                            if _YAML_KEY.search(key if eq else entry):
+                                add(path.parent, file if eq else entry)
                 charts = keys.get("helmCharts")
                 for chart in charts.items if charts.__class__ is Sequence else ():
                     c = by_key(chart)

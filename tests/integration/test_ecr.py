@@ -17,7 +17,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import skip_or_fail
 from click.testing import CliRunner
 
 from imagemirror.cli import main
@@ -44,28 +43,10 @@ ecr:
 """
 
 
-@pytest.fixture(scope="module")
-def server():
-    try:
-        from integration.moto_ecr_ext import Server
-    except ImportError as exc:  # moto[server] (flask, werkzeug) not installed
-        skip_or_fail(f"moto[server] is not installed (pip install -e '.[test]'): {exc}")
-    srv = Server()
-    yield srv
-    srv.stop()
-
-
 @pytest.fixture
-def aws(server, monkeypatch):
-    server.reset()
-    for var in list(os.environ):
-        if var.startswith(("AWS_", "IMAGEMIRROR_")) or var in ("HUB_USER", "HUB_TOKEN"):
-            monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_ENDPOINT_URL", server.url)
-    monkeypatch.setenv("AWS_CONFIG_FILE", os.devnull)
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
+def aws(aws):
+    """moto (tests/conftest.py) with a node role as AmazonEC2ContainerRegistryReadOnly makes it."""
+    server = aws
     iam = server.client("iam")
     # A node role with what AmazonEC2ContainerRegistryReadOnly grants: not enough for first pulls.
     iam.create_role(

@@ -9,22 +9,15 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import skip_or_fail
 
 RULE_QUOTA = 50  # pull-through cache rules per registry (ECR service quotas)
 
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(scope="module")
-def server():
-    try:
-        from integration.moto_ecr_ext import Server
-    except ImportError as exc:  # moto[server] (flask, werkzeug) not installed
-        skip_or_fail(f"moto[server] is not installed (pip install -e '.[test]'): {exc}")
-    srv = Server()
-    yield srv
-    srv.stop()
+@pytest.fixture
+def server(moto_server):
+    return moto_server
 
 
 @pytest.fixture

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import skip_or_fail
 
 from imagemirror.cli import main
 
@@ -32,30 +31,11 @@ CREDS = {
 }
 
 
-@pytest.fixture(scope="module")
-def server():
-    try:
-        from integration.moto_ecr_ext import Server
-    except ImportError as exc:  # moto[server] (flask, werkzeug) not installed
-        skip_or_fail(f"moto[server] is not installed (pip install -e '.[test]'): {exc}")
-    srv = Server()
-    yield srv
-    srv.stop()
-
-
 @pytest.fixture
-def aws(server, monkeypatch):
-    server.reset()
-    for var in list(os.environ):
-        if var.startswith(("AWS_", "IMAGEMIRROR_")):
-            monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_ENDPOINT_URL", server.url)
+def aws(aws, monkeypatch):
+    """moto (tests/conftest.py), the region in the environment."""
     monkeypatch.setenv("AWS_REGION", REGION)
-    monkeypatch.setenv("AWS_CONFIG_FILE", os.devnull)
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
-    return server
+    return aws
 
 
 @pytest.fixture

@@ -80,3 +80,44 @@ def test_an_empty_code_list_silences_nothing(tmp_path):
     assert report["suppressed"] == 0 and code == 1
     [ref] = scan([tmp_path / "values.yaml"], Settings(registry=REG)).refs
     assert not ref.suppressed and ref.ignored == frozenset()
+
+
+def test_rewrite_leaves_a_suppressed_reference_as_written():
+    """``check`` skipped a suppressed reference, but ``rewrite`` (and so the pre-commit fixer)
+    rewrote it on every run: the fixer fought the comment.  A bare ``ignore``, or one naming a
+    finding the rewrite fixes (IM001, IM002), keeps the reference; another code does not."""
+    from imagemirror.config import parse_settings
+    from imagemirror.rewrite import rewrite_text
+
+    settings = parse_settings({"registry": REG})
+    text = (
+        "a:\n  image: nginx:1.25  # imagemirror: ignore\n"
+        "b:\n  image: redis:7\n"
+        "c:\n  image: quay.io/x/y:1  # imagemirror: ignore[IM001]\n"
+        "d:\n  image: quay.io/x/z:1  # imagemirror: ignore[IM003]\n"
+    )
+    done = rewrite_text(text, "values.yaml", settings)
+    assert done.text == text.replace("redis:7", f"{REG}/docker-hub/library/redis:7").replace(
+        "quay.io/x/z:1", f"{REG}/quay/x/z:1"
+    )
+    assert done.unedited == 2  # the summary counts what was edited, not what was left
+
+
+def test_an_image_sharing_a_scalar_with_a_suppressed_one_is_not_rewritten():
+    """Rewriting the anchored node (or the global registry) would change the suppressed image
+    too: neither changes, a note says why, and ``check`` still reports the other (fail closed)."""
+    from imagemirror.config import parse_settings
+    from imagemirror.rewrite import rewrite_text
+
+    settings = parse_settings({"registry": REG})
+    done = rewrite_text(ANCHORED, "values.yaml", settings)
+    assert done.text.splitlines()[:7] == ANCHORED.splitlines()[:7]  # proxy's anchor: as written
+    assert "sidecar" in done.text and done.text.count("&img docker.io/library/haproxy:3.0") == 1
+    assert any("not rewritten" in n and "suppressed image" in n for n in done.result.notes)
+    glob = (
+        "global:\n  imageRegistry: docker.io\n"
+        "a:\n  image:\n    repository: bitnami/nginx\n    tag: '1'\n"
+        "b:\n  image:\n    repository: bitnami/redis  # imagemirror: ignore\n    tag: '7'\n"
+    )
+    done = rewrite_text(glob, "values.yaml", settings)
+    assert not done.changed and any("a.image" in n or "bitnami/nginx" in n for n in done.result.notes)
