@@ -1062,7 +1062,7 @@ def _survey(text: str) -> tuple[list[_Survey], set[int]]:
     return surveys, aliased
 
 
-def stream_values(text: str, accept) -> tuple[list, list[Site]] | None:
+def stream_values(text: str, accept, once: bool | None = None) -> tuple[list, list[Site]] | None:
     """The image sites of a large values text without its whole tree -> ``(docs, sites)``,
     the same sites :func:`find_sites` finds on ``compose_text(text)``; None when the text is
     not for this reader (then compose it whole): a document that ``accept(probe)`` refuses
@@ -1077,11 +1077,17 @@ def stream_values(text: str, accept) -> tuple[list, list[Site]] | None:
     documents: each root with only ``global``, its scalars the detector reads, the entries
     that hold an alias or an anchor an alias uses (whole), and the first entry that shows the
     indentation step (its first key only) -- all that :func:`image_positions`,
-    :func:`yaml_edit.edit` (the Bitnami flag) and the rewrite read of them."""
+    :func:`yaml_edit.edit` (the Bitnami flag) and the rewrite read of them.
+
+    A text with no ``&`` (``once`` None) has no anchor, so no alias: one pass
+    (:func:`_stream_once`) does, unless ``global`` or a registry key of the root comes after an
+    entry that needed it."""
     from ruamel.yaml.error import YAMLError
 
     try:
         with gc_paused():
+            if once if once is not None else "&" not in text:
+                return _stream_once(text, accept)
             surveys, aliased = _survey(text)
             if not all(accept(sv.probe) for sv in surveys if sv.root.__class__ is Mapping):
                 return None
@@ -1189,6 +1195,129 @@ def _stream(text: str, surveys: list[_Survey], aliased: set[int]) -> tuple[list,
             for site in found:
                 site.lines = tuple(site.lines)  # (a set takes three times the memory)
             sites.extend(found)
+    return docs, sites
+
+
+# root keys whose value the entries below read (as an ancestor's registry, or ``global``)
+_ROOT_FOR_ENTRIES = frozenset(k for pair in _ANCESTOR_KEYS for k in pair) | {"global"}
+
+
+def _stream_once(text: str, accept) -> tuple[list, list[Site]] | None:
+    """:func:`stream_values` in one pass, for a text without anchors: what the survey keeps is
+    gathered on the way; :class:`_Whole` when ``global`` or a registry key of the root comes
+    after an entry that was walked without it (or an alias, which can only be undefined)."""
+    from ruamel.yaml.events import (
+        AliasEvent,
+        MappingEndEvent,
+        MappingStartEvent,
+        ScalarEvent,
+        SequenceStartEvent,
+    )
+
+    docs: list = []
+    sites: list[Site] = []
+    it = event_stream(text)
+    for ev in it:
+        cls = ev.__class__
+        if cls is ScalarEvent:  # a document that is one scalar
+            docs.append(_scalar(ev))
+            continue
+        if cls is not MappingStartEvent:
+            if cls is SequenceStartEvent or cls is AliasEvent:
+                raise _Whole
+            continue
+        if ev.anchor is not None:
+            raise _Whole
+        sm = ev.start_mark
+        skel = Mapping(sm.index, bool(ev.flow_style), sm.line, sm.column)
+        docs.append(skel)
+        flow = skel.flow
+        by_key: dict = {}
+        ancestors = (by_key,)  # (complete before any entry is walked: see _ROOT_FOR_ENTRIES)
+        globals_: list = []
+        glob: dict = {}
+        probe = Mapping(0, False, 0, 0)
+        special: set[str] = set()
+        walked = False
+        stepped = flow  # the witness of the indentation step is found (none is read in a flow root)
+        found: list[Site] = []
+        while True:
+            kev = next(it)
+            kc = kev.__class__
+            if kc is MappingEndEvent:
+                skel.end = kev.end_mark.index
+                break
+            if kc is not ScalarEvent or kev.anchor is not None or (kev.value == "<<" and not kev.style):
+                raise _Whole
+            name = kev.value
+            if name in _HELMFILE_KEYS:
+                special.add(name)
+            if walked and name in _ROOT_FOR_ENTRIES:
+                raise _Whole
+            vev = next(it)
+            vc = vev.__class__
+            if vc is AliasEvent:
+                raise _Whole
+            if vc is ScalarEvent:
+                if name in _ROOT_KEEP or _IMAGE_KEY.match(name):
+                    key, value = _scalar(kev, flow), _scalar(vev, flow)
+                    skel.pairs.append((key, value))
+                    if name in _ROOT_READ:
+                        by_key[name] = value
+                    if name == "kind" or name == "apiVersion":
+                        probe.pairs.append((key, value))
+                        if len(probe.pairs) > 1 and not accept(probe):
+                            return None  # (a large manifest: not read twice to the end)
+                    elif name == "global":
+                        globals_.append((key, value))
+                        glob = _globals(_Mapping_of(globals_))
+                continue
+            if name in _ROOT_READ:
+                by_key[name] = _CONTAINER
+            key = _scalar(kev, flow)
+            value = _container(vev, it, None, set(), [0])
+            witness = None
+            if not stepped and vc is MappingStartEvent and not value.flow and value.pairs:
+                first = value.pairs[0][0]
+                if not (first.line > key.line and first.column > key.column):
+                    raise _Whole
+                stepped = True
+                witness = Mapping(value.start, value.flow, value.line, value.column)
+                witness.end = value.end
+                witness.pairs.append((first, LEAN))
+            here: list[Site] = []
+            if name == "global":
+                globals_.append((key, value))
+                glob = _globals(_Mapping_of(globals_))
+                skel.pairs.append((key, value))
+                _walk([(value, name, name, key.line, ancestors, False)], set(), glob, here)
+            else:
+                _walk([(value, name, name, key.line, ancestors, False)], set(), glob, here)
+                for site in here:
+                    site.holder = None
+                if witness is not None:
+                    skel.pairs.append((key, witness))
+            for site in here:
+                site.lines = tuple(site.lines)
+            found.extend(here)
+            walked = True
+        if "releases" in special and len(special) > 1:
+            raise _Whole
+        if not accept(probe):
+            return None
+        # the root's own sites come first, as find_sites walks it
+        site = _map_site(skel, by_key, "", None, 0, (), glob)
+        if site is not None:
+            site.holder = skel
+            sites.append(site)
+        for key, value in skel.pairs:
+            kk = key.value
+            if value.__class__ is Scalar:
+                if _IMAGE_KEY.match(kk) and value.string is not None and not _is_component(kk, by_key):
+                    string_site = _string_site(value, kk, key, by_key, False)
+                    string_site.holder = skel
+                    sites.append(string_site)
+        sites.extend(found)
     return docs, sites
 
 
