@@ -263,14 +263,15 @@ def analyse(text: str, file: str, settings: Settings, revert: bool = False) -> A
         extra = site_hints(site, tagless=info.source == "values")  # (other sources say it their way)
         if extra:
             hint = "; ".join(([hint] if hint else []) + extra)
+        written = site.written()
         analysis.refs.append(
             ImageRef(
                 file=file,
                 line=line,
                 column=column,
                 path=site.path,
-                written=site.written(),
-                upstream=upstream.qualified() if upstream is not None else None,
+                written=written,
+                upstream=_same_string(upstream.qualified(), written) if upstream is not None else None,
                 status=info.status,
                 target=str(info.target) if info.target is not None else None,
                 hint=hint,
@@ -303,6 +304,11 @@ class _Plan:
     def update(self, **changes) -> None:
         for key, value in changes.items():
             setattr(self, key, value)
+
+
+def _same_string(value: str, other: str) -> str:
+    """``other`` when it is equal (one string kept for both: a large file has many records)."""
+    return other if value == other else value
 
 
 NUMERIC_TAG_MARK = "is a number in YAML"  # (walker.Site.numeric_tag's wording; check's IM010)
