@@ -160,8 +160,7 @@ def apply_replacements(text: str, replacements: list[tuple[int, int, str]]) -> s
     in reverse order of ``replacements``, as when applied one by one from the end."""
     ordered = sorted(replacements, key=lambda r: (r[0], r[1]), reverse=True)
     ordered.reverse()
-    parts: list[str] = []
-    chunks: list[str] = []  # joined every few thousand pieces: not a small string per edit held
+    parts = []
     pos = 0
     for start, end, new in ordered:
         if start < pos:
@@ -169,14 +168,8 @@ def apply_replacements(text: str, replacements: list[tuple[int, int, str]]) -> s
         parts.append(text[pos:start])
         parts.append(new)
         pos = end
-        if len(parts) >= 8192:
-            chunks.append("".join(parts))
-            parts.clear()
     parts.append(text[pos:])
-    if not chunks:
-        return "".join(parts)
-    chunks.append("".join(parts))
-    return "".join(chunks)
+    return "".join(parts)
 
 
 def verify_events(old_events, new_body: str, expected_scalars, splice, file: str, what: str = "rewrite") -> None:
