@@ -179,6 +179,8 @@ def hint_for(ref: Reference, error: Exception, prefixes: dict[str, str] | None =
     auth = getattr(error, "auth", None)
     message = str(error).lower()
     split = _split_prefix(ref, prefixes)
+    if "deadline exceeded" in message:
+        return None  # no hint about credentials or paths: the run ran out of time
     if PINNED_NOT_CACHED in message:
         return (
             "the tag now points to another image upstream; pin the new digest, or keep the old "
@@ -530,7 +532,9 @@ def warm_with_engine(
 ) -> list[ImageResult]:
     """Pull every target through a Docker engine (``registry.engine.DockerEngine``).
 
-    ``deadline`` (seconds from now): images not started by then fail without being tried."""
+    ``deadline`` (seconds from now): images not started by then fail without being tried; a pull
+    still running then is cut by the engine's own deadline (``DockerEngine(deadline=...)``, which
+    ``run_warm`` gives the same wall clock)."""
     progress = progress or _NoProgress()
     end = None if deadline is None else clock() + deadline
 

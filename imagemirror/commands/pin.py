@@ -49,7 +49,7 @@ def make_client(
 ):
 
     return RegistryClient(
-        credential_store(),
+        credential_store(deadline),
         insecure=insecure,
         ca_bundle=str(ca_bundle) if ca_bundle else None,
         jobs=jobs,

@@ -191,7 +191,7 @@ def run_warm(
     start = time.monotonic()
     if engine == "docker":
         timeout = 600.0 if deadline is None else min(600.0, deadline)
-        docker_engine = docker_engine or DockerEngine(credential_store(), timeout=timeout)
+        docker_engine = docker_engine or DockerEngine(credential_store(deadline), timeout=timeout, deadline=deadline)
         results = warm_with_engine(
             targets,
             docker_engine,
@@ -204,7 +204,7 @@ def run_warm(
     else:
         own = client is None
         client = client or RegistryClient(
-            credential_store(), insecure=insecure, ca_bundle=ca_bundle, jobs=jobs, deadline=deadline
+            credential_store(deadline), insecure=insecure, ca_bundle=ca_bundle, jobs=jobs, deadline=deadline
         )
         try:
             results = warm_images(targets, client, jobs=jobs, platform=platform, progress=progress, prefixes=prefixes)

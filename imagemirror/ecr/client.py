@@ -8,6 +8,10 @@
   Debug logging names operations and parameter *names*, never values; botocore's own loggers
   are never set to DEBUG by imagemirror (their wire logs would contain request bodies).
 
+* Every call is bounded: in time by a wall clock (``call_deadline``, retries included: an
+  endpoint that drip-feeds its answer, or never finishes it, cannot hold a command), in size by
+  :data:`MAX_ANSWER_BYTES` (botocore would read any answer whole into memory).
+
 The endpoint is injectable (``endpoint_url``, else boto3 honours ``AWS_ENDPOINT_URL``), and so
 is the boto3 session.
 """
@@ -18,7 +22,10 @@ import base64
 import json
 import logging
 import re
-from typing import Any, Iterator
+import socket
+import threading
+import time
+from typing import Any, Callable, Iterator, TypeVar
 
 from ..errors import ServiceError
 
@@ -33,6 +40,57 @@ _NOT_FOUND = {
     "ResourceNotFoundException",
     "NoSuchEntity",
 }
+
+
+#: every AWS call, its retries included, ends within this many seconds (a wall clock)
+CALL_DEADLINE = 60.0
+#: the largest answer read from an AWS endpoint (ECR's, STS's and IAM's are kilobytes)
+MAX_ANSWER_BYTES = 32 << 20
+_CHUNK = 64 << 10
+
+T = TypeVar("T")
+
+
+class _Expired(Exception):
+    """Raised in place of a request once its call's deadline passed (botocore does not retry it)."""
+
+
+class _TooLarge(Exception):
+    """An answer larger than :data:`MAX_ANSWER_BYTES` (botocore does not retry it)."""
+
+
+class _Call:
+    """The HTTP responses of one bounded AWS call: shut when its deadline passes."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.responses: list = []
+        self.expired = False
+
+    def add(self, raw: Any) -> None:
+        with self.lock:
+            self.responses.append(raw)
+            expired = self.expired
+        if expired:
+            _shut(raw)
+
+    def expire(self) -> None:
+        with self.lock:
+            self.expired = True
+            responses = list(self.responses)
+        for raw in responses:
+            _shut(raw)
+
+
+def _shut(raw: Any) -> None:
+    """Shut the socket under a urllib3 response (a read blocked on it returns at once)."""
+    sock = getattr(getattr(raw, "connection", None), "sock", None)
+    if sock is None:
+        return
+    try:
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+    except (OSError, TypeError, ValueError):
+        pass
 
 
 class Credential:
@@ -57,10 +115,24 @@ class Credential:
 
 
 class AwsClient:
-    def __init__(self, region: str | None = None, endpoint_url: str | None = None, session: Any = None):
+    def __init__(
+        self,
+        region: str | None = None,
+        endpoint_url: str | None = None,
+        session: Any = None,
+        *,
+        call_deadline: float | None = None,
+        until: float | None = None,
+    ):
+        """``call_deadline``: seconds each call may take, retries included (default
+        :data:`CALL_DEADLINE`); ``until``: a ``time.monotonic()`` no call runs past (a run's
+        deadline, e.g. ``warm --deadline`` fetching an ECR token)."""
         self.session = session if session is not None else _new_session()
         self.region = region or self.session.region_name
         self.endpoint_url = endpoint_url
+        self.call_deadline = CALL_DEADLINE if call_deadline is None else call_deadline
+        self.until = until
+        self._local = threading.local()
         self._clients: dict[str, Any] = {}
         self._tokens: list[str] = []  # always masked (whole occurrences)
         self._names: list[str] = []  # usernames: masked when long enough to be secret
@@ -83,7 +155,73 @@ class AwsClient:
                 )
             except Exception as exc:  # NoRegionError, unknown endpoint, bad profile
                 raise ServiceError(f"AWS {service}: {self._scrub(str(exc))}") from None
+            self._bound_reads(self._clients[service])
         return self._clients[service]
+
+    def _bound_reads(self, client: Any) -> None:
+        """Wrap the client's HTTP session so that every answer is read here: at most
+        :data:`MAX_ANSWER_BYTES`, and its socket known to the call's deadline (see
+        :meth:`_bounded`).  botocore's own reading (``AWSResponse.content``) has no cap."""
+        http = getattr(getattr(client, "_endpoint", None), "http_session", None)
+        send = getattr(http, "send", None)
+        if send is None:  # not botocore's URLLib3Session: left as it is
+            return
+        local = self._local
+
+        def bounded_send(request: Any) -> Any:
+            call = getattr(local, "call", None)
+            if call is not None and call.expired:
+                raise _Expired()
+            wanted = getattr(request, "stream_output", False)
+            request.stream_output = True  # the body is read below, not by botocore
+            try:
+                response = send(request)
+            finally:
+                request.stream_output = wanted
+            if call is not None:
+                call.add(response.raw)
+            if not wanted:
+                response._content = _read_capped(response.raw, request)
+            if call is not None and call.expired:
+                raise _Expired()  # a socket shut at the deadline ends a body early
+            return response
+
+        http.send = bounded_send
+
+    def _bounded(self, func: Callable[[], T]) -> T:
+        """``func()`` (one botocore call, its retries included) on a thread of its own, waited
+        for until ``call_deadline``; then its sockets are shut and :class:`_Expired` raised."""
+        wait = self.call_deadline
+        if self.until is not None:
+            wait = min(wait, self.until - time.monotonic())
+            if wait <= 0:
+                raise _Expired("deadline exceeded")
+        call = _Call()
+        outcome: list = []
+        done = threading.Event()
+        local = self._local
+
+        def run() -> None:
+            local.call = call
+            try:
+                outcome.append((True, func()))
+            except BaseException as exc:  # noqa: BLE001 - handed to the waiting caller
+                outcome.append((False, exc))
+            finally:
+                local.call = None
+                done.set()
+
+        # a daemon thread: one blocked on an endpoint that never answers ends with the process
+        threading.Thread(target=run, name="aws-call", daemon=True).start()
+        if not done.wait(wait):
+            call.expire()
+            raise _Expired("deadline exceeded" if wait < self.call_deadline else "")
+        ok, value = outcome[0]
+        if ok:
+            return value
+        if call.expired:
+            raise _Expired()
+        raise value
 
     def _scrub(self, text: str) -> str:
         """One line with every secret masked (see :func:`scrub`), AWS's own keys included."""
@@ -100,6 +238,18 @@ class AwsClient:
         from botocore.parsers import ResponseParserError
 
         where = f"AWS {service} {_op_name(client, operation)}"
+        if isinstance(exc, _Expired) and str(exc):
+            return ServiceError(f"{where}: {exc}")
+        if isinstance(exc, _Expired):
+            return ServiceError(
+                f"{where}: no complete answer within {self.call_deadline:g} s (the endpoint is too slow "
+                "or never finishes its answer); check --endpoint-url / AWS_ENDPOINT_URL and any proxy"
+            )
+        if isinstance(exc, _TooLarge):
+            return ServiceError(
+                f"{where}: the endpoint's answer is larger than {MAX_ANSWER_BYTES >> 20} MiB (not an AWS "
+                "response); check --endpoint-url / AWS_ENDPOINT_URL and any proxy"
+            )
         if isinstance(exc, ResponseParserError):
             # botocore's message quotes the whole body, and a proxy's page may echo the request
             # (its signature, X-Amz-Security-Token): say what happened, quote nothing.
@@ -129,12 +279,12 @@ class AwsClient:
         log.debug("%s.%s(%s)", service, operation, ", ".join(sorted(params)))
         client = self._client(service)
         try:
-            return getattr(client, operation)(**params)
+            return self._bounded(lambda: getattr(client, operation)(**params))
         except ClientError as exc:
             if missing and (exc.response.get("Error", {}) or {}).get("Code") in _NOT_FOUND:
                 return None
             raise self._error(service, client, operation, exc) from None
-        except (BotoCoreError, ResponseParserError) as exc:  # no endpoint, no credentials, not AWS ...
+        except (BotoCoreError, ResponseParserError, _Expired, _TooLarge) as exc:  # no endpoint, not AWS ...
             raise self._error(service, client, operation, exc) from None
 
     def _pages(self, service: str, operation: str, key: str, **params: Any) -> Iterator[dict]:
@@ -145,12 +295,16 @@ class AwsClient:
         client = self._client(service)
         config = params.pop("PaginationConfig", None)
         try:
-            pages = client.get_paginator(operation).paginate(
-                **params, **({"PaginationConfig": config} if config else {})
+            pages = iter(
+                client.get_paginator(operation).paginate(**params, **({"PaginationConfig": config} if config else {}))
             )
-            for page in pages:
+            end = object()
+            while True:
+                page = self._bounded(lambda: next(pages, end))  # each page its own call
+                if page is end:
+                    return
                 yield from page.get(key, [])
-        except (ClientError, BotoCoreError, ResponseParserError) as exc:
+        except (ClientError, BotoCoreError, ResponseParserError, _Expired, _TooLarge) as exc:
             raise self._error(service, client, operation, exc) from None
 
     # ------------------------------------------------------------ STS
@@ -429,7 +583,13 @@ class AwsClient:
 
     def in_region(self, region: str) -> AwsClient:
         """A client for another Region, same session and endpoint (for global resources)."""
-        other = AwsClient(region=region, endpoint_url=self.endpoint_url, session=self.session)
+        other = AwsClient(
+            region=region,
+            endpoint_url=self.endpoint_url,
+            session=self.session,
+            call_deadline=self.call_deadline,
+            until=self.until,
+        )
         other._tokens, other._names = self._tokens, self._names
         return other
 
@@ -448,6 +608,31 @@ class AwsClient:
                 doc = json.loads(unquote(doc))
             docs.append(doc)
         return docs
+
+
+def _read_capped(raw: Any, request: Any) -> bytes:
+    """An answer's body, at most :data:`MAX_ANSWER_BYTES`; read errors as botocore names them."""
+    from botocore.exceptions import ConnectionClosedError, HTTPClientError, ReadTimeoutError
+    from urllib3.exceptions import ProtocolError
+    from urllib3.exceptions import ReadTimeoutError as Urllib3ReadTimeout
+
+    chunks, total = [], 0
+    try:
+        for chunk in raw.stream(_CHUNK):
+            total += len(chunk)
+            if total > MAX_ANSWER_BYTES:
+                raw.close()
+                raise _TooLarge()
+            chunks.append(chunk)
+    except Urllib3ReadTimeout as exc:
+        raise ReadTimeoutError(endpoint_url=request.url, error=exc) from None
+    except ProtocolError as exc:
+        raise ConnectionClosedError(error=exc, request=request, endpoint_url=request.url) from None
+    except (_TooLarge, _Expired):
+        raise
+    except Exception as exc:  # noqa: BLE001 - as botocore's own send does
+        raise HTTPClientError(error=exc) from None
+    return b"".join(chunks)
 
 
 _CODE = re.compile(r"[A-Za-z][A-Za-z0-9.]*\Z")

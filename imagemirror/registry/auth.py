@@ -17,6 +17,7 @@ import os
 import re
 import subprocess
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -24,6 +25,8 @@ from typing import Any, Callable, Iterable
 from ..errors import ServiceError
 
 ECR_HOST = re.compile(r"(?P<account>[0-9]{12})\.dkr\.ecr(?:-fips)?\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(?:\.cn)?\Z")
+#: the longest a ``docker-credential-*`` helper may take
+HELPER_TIMEOUT = 60.0
 DOCKER_HUB_KEYS = ("https://index.docker.io/v1/", "index.docker.io", "docker.io", "registry-1.docker.io")
 
 
@@ -80,12 +83,16 @@ def _host_keys(host: str) -> list[str]:
     return keys
 
 
-def run_credential_helper(helper: str, host: str, runner: Callable | None = None) -> Credentials | None:
+def run_credential_helper(
+    helper: str, host: str, runner: Callable | None = None, timeout: float = HELPER_TIMEOUT
+) -> Credentials | None:
     """``docker-credential-<helper> get`` with the server URL on stdin (the helper protocol)."""
     runner = runner or subprocess.run
     argv = [f"docker-credential-{helper}", "get"]
+    if timeout <= 0:
+        raise CredentialError(f"credential helper {argv[0]!r} (for {host}): deadline exceeded")
     try:
-        done = runner(argv, input=host.encode(), capture_output=True, timeout=60)
+        done = runner(argv, input=host.encode(), capture_output=True, timeout=timeout)
     except FileNotFoundError:
         raise CredentialError(f"credential helper {argv[0]!r} (for {host}) is not installed") from None
     except subprocess.TimeoutExpired:
@@ -105,12 +112,14 @@ def run_credential_helper(helper: str, host: str, runner: Callable | None = None
     return Credentials(user, secret, f"credential helper {helper}")
 
 
-def from_docker_config(host: str, config: dict, runner: Callable | None = None) -> Credentials | None:
+def from_docker_config(
+    host: str, config: dict, runner: Callable | None = None, timeout: float = HELPER_TIMEOUT
+) -> Credentials | None:
     """Credentials for ``host`` from a parsed docker config (helpers first, like docker)."""
     helpers = config.get("credHelpers") or {}
     for key in _host_keys(host):
         if key in helpers:
-            return run_credential_helper(helpers[key], host, runner)
+            return run_credential_helper(helpers[key], host, runner, timeout)
     auths = config.get("auths") or {}
     for key in _host_keys(host):
         entry = auths.get(key)
@@ -130,7 +139,7 @@ def from_docker_config(host: str, config: dict, runner: Callable | None = None) 
             return Credentials(entry["username"], entry["password"], "docker config")
     store = config.get("credsStore")
     if store:
-        return run_credential_helper(store, host, runner)
+        return run_credential_helper(store, host, runner, timeout)
     return None
 
 
@@ -176,7 +185,13 @@ class CredentialStore:
         ecr: Callable[[str], Credentials] = no_ecr_tokens,
         runner: Callable | None = None,
         static: dict[str, Credentials] | None = None,
+        until: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ):
+        """``until``: a ``clock()`` time no credential helper runs past (a run's deadline; the
+        ECR token source carries its own)."""
+        self._until = until
+        self._clock = clock
         self._config = docker_config
         self._ecr = ecr
         self._runner = runner
@@ -204,7 +219,8 @@ class CredentialStore:
             return self._ecr(host)
         if self._config is None:
             self._config = load_docker_config()
-        return from_docker_config(host, self._config, self._runner)
+        timeout = HELPER_TIMEOUT if self._until is None else min(HELPER_TIMEOUT, self._until - self._clock())
+        return from_docker_config(host, self._config, self._runner, timeout)
 
 
 _CHALLENGE = re.compile(r'([A-Za-z][A-Za-z0-9_-]*)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^,\s]*))')
