@@ -184,6 +184,13 @@ def analyse(text: str, file: str, settings: Settings, revert: bool = False) -> A
         if item.adjust is not None:
             status, upstream, target, hint, edits, inserts = item.adjust(status, upstream, target, hint, edits)
         kept = False
+        if item.why is not None and target is not None:  # the source leaves it as written (and says why)
+            kept = True
+            node = site.main.node
+            if item.why:
+                analysis.notes.append(
+                    f"{file}:{node.line + 1}:{node.column + 1}: {site.written()} not rewritten: {item.why}"
+                )
         if (edits or inserts) and directives and _held_back(site, directives):
             held.update(id(node) for node, _ in edits)
             edits, inserts, kept = [], [], True

@@ -122,6 +122,16 @@ RULES: dict[str, Rule] = {
             "`1000000` as `1e+06`), so the release pulls another tag. Quote the tag.",
         ),
         Rule(
+            "IM011",
+            "unresolved-variable",
+            ERROR,
+            "Image set by a Flux variable the repository does not set",
+            "A Flux Kustomization's `postBuild` substitutes `${var}` in this reference, and the "
+            "variable's value is not in the repository (a `substituteFrom` Secret, a ConfigMap made "
+            "in the cluster, or set nowhere), so the image it deploys cannot be checked. Set the "
+            "value in `postBuild.substitute` or a default (`${var:=value}`), or ignore it.",
+        ),
+        Rule(
             "IM100",
             "file-error",
             ERROR,

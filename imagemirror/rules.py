@@ -23,7 +23,8 @@ NO_RULE = "no-rule"
 AMBIGUOUS = "ambiguous"
 TEMPLATED = "templated"
 INVALID = "invalid"
-STATUSES = (UNMIRRORED, MIRRORED, NO_RULE, AMBIGUOUS, TEMPLATED, INVALID)
+UNRESOLVED = "unresolved"  # a Flux post-build variable the repository does not set
+STATUSES = (UNMIRRORED, MIRRORED, NO_RULE, AMBIGUOUS, TEMPLATED, INVALID, UNRESOLVED)
 
 # Docker Hub namespaces of Bitnami's images: their charts refuse relocated images unless
 # ``global.security.allowInsecureImages`` is true

@@ -54,6 +54,8 @@ from .walker import Mapping, Scalar, Sequence, YAMLSyntaxError, block_span, comp
 # (``=``: an Argo CD ``kustomize.images`` entry is ``name=newName:tag``)
 _SAFE_VALUE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/@:+=\-\[\]]*\Z")
 _PLAIN_OK = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/@:+=\-]*\Z")
+# a reference Flux substitutes (``${registry:=docker.io}/app:${tag}``, sources.substitute)
+_SAFE_SUBST = re.compile(r"(?:[A-Za-z0-9._/@:+=\-]|\$\{[_A-Za-z][_A-Za-z0-9]*(?::?[-=][A-Za-z0-9._/@:+=\-]*)?\})+\Z")
 # values and keys an assignment may write plain (anything else is double-quoted)
 _PLAIN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/@+\-]*(?::[A-Za-z0-9._+\-]+)?(?:@[A-Za-z0-9:]+)?\Z")
 _PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*\Z")
@@ -82,7 +84,8 @@ def plain_ok(value: str) -> bool:
 
 def render(node: Scalar, value: str) -> tuple[str, str]:
     """The scalar text for ``value`` in ``node``'s quote style -> (text, style)."""
-    if not _SAFE_VALUE.match(value) or "{{" in value:
+    subst = "${" in value and _SAFE_SUBST.match(value) is not None
+    if not (subst or _SAFE_VALUE.match(value)) or "{{" in value:
         raise UnsafeValue(f"refusing to write {value!r}: not a plain image reference")
     if node.style in ("|", ">"):  # a one-word block scalar: the word on its line (see edit)
         return value, node.style
@@ -90,6 +93,8 @@ def render(node: Scalar, value: str) -> tuple[str, str]:
         return f"'{value}'", "'"
     if node.style == '"':
         return f'"{value}"', '"'
+    if subst and not node.inflow and plain_ok(value) and not value.endswith(":") and ": " not in value:
+        return value, ""
     if _PLAIN_OK.match(value) and plain_ok(value) and not value.endswith(":") and not (node.inflow and ":" in value):
         return value, ""
     return f'"{value}"', '"'

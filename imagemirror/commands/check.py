@@ -7,6 +7,7 @@ Every reference gets at most one finding:
 |---------------------------------------------|-------|--------------------------------|
 | templated                                   | IM006 | note (never fails)             |
 | invalid                                     | IM005 | warning; error with --strict   |
+| unresolved (a Flux post-build variable)     | IM011 | error                          |
 | pulled from a denied host (not the cache)   | IM002 | error                          |
 | unmirrored (a cache rule applies)           | IM001 | error                          |
 | no-rule                                     | IM003 | warning; error with --strict   |
@@ -49,7 +50,7 @@ from ..inventory import NUMERIC_TAG_MARK, Scan, Source, scan
 from ..model import ImageRef
 from ..reference import InvalidReference, canonical_host, is_domain, parse
 from ..report import ERROR, RULES, WARNING, Finding, Report
-from ..rules import AMBIGUOUS, INVALID, MIRRORED, NO_RULE, TEMPLATED, UNMIRRORED
+from ..rules import AMBIGUOUS, INVALID, MIRRORED, NO_RULE, TEMPLATED, UNMIRRORED, UNRESOLVED
 from .common import settings_for
 
 _HOST = re.compile(r"[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]+)?\Z")
@@ -142,6 +143,8 @@ def _finding_for(ref: ImageRef, deny: frozenset[str], strict: bool) -> Finding |
         return make("IM006", f"{ref.written} is templated; not checked")
     if status == INVALID:
         return make("IM005", f"{ref.written!r} is not a valid image reference{hint}")
+    if status == UNRESOLVED:
+        return make("IM011", f"{ref.written} is substituted by Flux from a variable not set here{hint}")
     host = denied_host(ref, deny)
     if host is not None:
         if status == AMBIGUOUS:

@@ -9,7 +9,7 @@ from ..errors import Exit
 from ..inventory import Source, scan
 from ..model import ImageRef
 from ..report import printable
-from ..rules import AMBIGUOUS, INVALID, NO_RULE
+from ..rules import AMBIGUOUS, INVALID, NO_RULE, UNRESOLVED
 from .common import report_errors, settings_for
 
 
@@ -18,7 +18,7 @@ def format_line(ref: ImageRef) -> str:
     line = f"{ref.file}:{ref.line}:{ref.column}: {ref.status:<10} {ref.path}  {ref.written}"
     if ref.target:
         line += f"  ->  {ref.target}"
-    elif ref.hint and ref.status in (AMBIGUOUS, INVALID, NO_RULE):
+    elif ref.hint and ref.status in (AMBIGUOUS, INVALID, NO_RULE, UNRESOLVED):
         line += f"  ({ref.hint})"
     if ref.context is not None:
         line += f"  [{ref.context.label}]"

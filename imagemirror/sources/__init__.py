@@ -9,6 +9,7 @@ One YAML text is one or more documents; each is read as what it is:
 | ``kustomization.yaml`` (``Kustomization`` of kustomize)      | kustomize   | kustomize.py  |
 | ``helmfile.yaml``, ``helmfile.d/*.yaml`` (``releases:``)     | helmfile    | helmfile.py   |
 | any other ``apiVersion`` + ``kind`` (workloads, custom kinds) | manifest    | manifests.py  |
+| ``${var}`` in a file a Flux ``Kustomization`` with ``postBuild`` builds | (its own) | substitute.py |
 | anything else (a Helm values file)                           | values      | the walker    |
 
 Each yields :class:`Found` records: a walker :class:`~imagemirror.walker.Site` (its scalars are
@@ -32,12 +33,13 @@ _HELMFILE_NAME = re.compile(r"helmfile(?:\.[^/]*)?\.ya?ml(?:\.gotmpl)?\Z")
 
 
 class Found:
-    __slots__ = ("site", "source", "adjust")
+    __slots__ = ("site", "source", "adjust", "why")
 
     def __init__(self, site: Site, source: str, adjust=None):
         self.site = site
         self.source = source
         self.adjust = adjust
+        self.why: str | None = None  # set by ``adjust``: why a rewrite leaves it as written ("": no note)
 
 
 class Context:
@@ -174,21 +176,27 @@ def find(docs: list, ctx: Context) -> list[Found]:
     """Every image site of every document, in document order."""
     out: list[Found] = []
     manifest = False
+    dollar = "${" in ctx.text
     for doc in docs:
         what = kind_of(doc, ctx.file)
         manifest = manifest or what in ("manifest", "argocd", "flux")
         if what == "values":
-            out.extend(values_sites(doc, "", "values"))
+            found = values_sites(doc, "", "values")
         elif what == "manifest":
-            out.extend(manifests.find(doc, ctx))
+            found = manifests.find(doc, ctx)
         elif what == "argocd":
-            out.extend(argocd.find(doc, ctx))
+            found = argocd.find(doc, ctx)
         elif what == "flux":
-            out.extend(flux.find(doc, ctx))
+            found = flux.find(doc, ctx)
         elif what == "kustomize":
-            out.extend(kustomize.find(doc, ctx))
+            found = kustomize.find(doc, ctx)
         elif what == "helmfile":
-            out.extend(helmfile.find(doc, ctx))
+            found = helmfile.find(doc, ctx)
+        else:
+            found = []
+        if dollar and what in ("manifest", "kustomize", "flux"):
+            substitute.substituted(found, doc, ctx)  # Flux post-build variables
+        out.extend(found)
     if manifest:  # what kustomize's images: would match, for a kustomization listing this file
         kustomize.remember(
             ctx.file,
@@ -203,4 +211,4 @@ def find(docs: list, ctx: Context) -> list[Found]:
 
 
 # the readers (they use the helpers above)
-from . import argocd, flux, helmfile, kustomize, manifests  # noqa: E402
+from . import argocd, flux, helmfile, kustomize, manifests, substitute  # noqa: E402

@@ -4,7 +4,8 @@ The string's value is parsed on its own; each scalar found there gets a *proxy*:
 :class:`~imagemirror.walker.Scalar` with the same value and style whose offsets are those of
 its characters in the outer text.  That is exact for a literal block scalar (``|``, ``|-``,
 ``|+``, with or without an indentation indicator): every line of the value is one line of
-the outer text minus the block's indentation.  Whether the mapping holds is checked line by
+the outer text minus the block's indentation; and for a one-line quoted or plain string without
+escapes (``patch: '[{"op": "replace", ...}]'``): the value is its text.  Whether the mapping holds is checked line by
 line; where it does not (a folded ``>`` block, a quoted string with escapes), the references
 are still reported, but not edited.
 
@@ -63,6 +64,8 @@ class Embedded:
     # -- offsets
 
     def _map(self, outer: str) -> bool:
+        if self.block.style in ("'", '"', "") and "\n" not in self.text:
+            return self._map_line(outer)
         if self.block.style != "|":
             return False
         header = content_start(outer, self.block)
@@ -88,6 +91,17 @@ class Embedded:
                 return False
         self._first = first
         self._indent = indent or 0
+        return True
+
+    def _map_line(self, outer: str) -> bool:
+        """A one-line quoted (or plain) string without escapes: its value is its text."""
+        start = content_start(outer, self.block)
+        quote = 1 if self.block.style else 0
+        if outer[start + quote : self.block.end - quote] != self.text:
+            return False  # an escape (``''``, ``\"``) or a line break inside
+        line = outer.count("\n", 0, start)
+        self._first = line
+        self._indent = start + quote - self._outer_starts[line]
         return True
 
     def outer_offset(self, inner: int) -> int:

@@ -14,13 +14,16 @@ of the resources under ``spec.path``, read and rewritten as a kustomization's ow
 (:func:`.kustomize.image_entry`: ``newName`` rewritten or inserted, ``name`` following its
 base).  ``spec.path`` is a folder of this repository when it exists here (the usual
 ``flux-system`` GitRepository); otherwise nothing here is matched.  The rest of the ``spec``
-is read with the values detector, as any custom resource's.
+is read with the values detector, as any custom resource's; ``spec.patches[].patch`` strings
+as a kustomization's inline patches (:mod:`.patches`); ``spec.postBuild.substitute`` values
+that compose images of the files it builds are edited where they are written
+(:mod:`.substitute`).
 """
 
 from __future__ import annotations
 
 from ..walker import Mapping, Scalar, Sequence
-from . import Context, Found, by_key, join, kustomize, local_folder, string, values_sites
+from . import Context, Found, by_key, join, kustomize, local_folder, patches, string, substitute, values_sites
 
 
 def find(doc: Mapping, ctx: Context) -> list[Found]:
@@ -49,8 +52,9 @@ def _kustomization(doc: Mapping, ctx: Context) -> list[Found]:
     spec = by_key(spec_node)
     out: list[Found] = []
     for k, v in spec_node.items():
-        if k.__class__ is Scalar and k.value != "images":
+        if k.__class__ is Scalar and k.value not in ("images", "patches"):
             out.extend(values_sites(v, join("spec", k.value), "flux"))
+    out.extend(patches.find({"patches": spec["patches"]} if "patches" in spec else {}, "spec", ctx, "flux"))
     images = spec.get("images")
     if images.__class__ is Sequence:
         path = string(spec.get("path"))
@@ -59,6 +63,8 @@ def _kustomization(doc: Mapping, ctx: Context) -> list[Found]:
             found = kustomize.image_entry(entry, f"spec.images[{i}]", folder, ctx, source="flux")
             if found is not None:
                 out.append(found)
+    if "postBuild" in spec:
+        out.extend(substitute.value_sites(doc, ctx))
     return out
 
 

@@ -1,4 +1,5 @@
-"""kustomize: ``images:`` entries, ``helmCharts[].valuesInline``, and the files it lists.
+"""kustomize: ``images:`` entries, ``helmCharts[].valuesInline``, inline patches (:mod:`.patches`),
+and the files it lists.
 
 ``images:`` entries (``name``, ``newName``, ``newTag``, ``digest``) change the images of the
 resources whose image *name* is exactly ``name`` (kustomize compares the written strings:
@@ -54,6 +55,9 @@ def _remote(entry: str) -> bool:
     )
 
 
+_PATCH_KEYS = frozenset({"patches", "patchesJson6902", "patchesStrategicMerge"})
+
+
 def find(doc: Mapping, ctx: Context) -> list[Found]:
     keys = by_key(doc)
     base = os.path.dirname(ctx.file) or "."
@@ -65,6 +69,8 @@ def find(doc: Mapping, ctx: Context) -> list[Found]:
             inline = by_key(chart).get("valuesInline")
             if inline.__class__ is Mapping:
                 out.extend(values_sites(inline, f"helmCharts[{i}].valuesInline", "kustomize"))
+    if keys.keys() & _PATCH_KEYS:
+        out.extend(patches.find(keys, "", ctx, "kustomize"))
     images = keys.get("images")
     if images.__class__ is Sequence:
         for i, entry in enumerate(images.items):
@@ -400,3 +406,6 @@ def _generated(folder: str, ctx: Context) -> list[tuple[str, str]]:
                 for n in _image_names(os.path.join(here, name), ctx):
                     out.append((n, future(n, ctx.rules, ctx.revert)))
     return out
+
+
+from . import patches  # noqa: E402  (it reads manifests' container lists too)
