@@ -67,8 +67,13 @@ from .walker import (
     gc_paused,
     image_positions,
     parse_events,
+    stream_values,
     value_start,
 )
+
+# Texts from this size on are read by walker.stream_values when they are plain values files:
+# memory then follows the largest top-level entry, not the file (issue 14: 40x a 200 MB file).
+STREAM_FROM = 1 << 20
 
 
 @lru_cache(maxsize=4096)
@@ -136,6 +141,7 @@ def analyse(text: str, file: str, settings: Settings, revert: bool = False) -> A
     masked = sources.is_templated_file(file) and templates.has_template(text)
     parse_text, spans = templates.mask(text) if masked else (text, [])
     pure = False
+    streamed = None
     if masked:
         evts = parse_events(parse_text)
         docs = compose(evts)
@@ -143,7 +149,12 @@ def analyse(text: str, file: str, settings: Settings, revert: bool = False) -> A
         # from the parser's stream: the events are never all held (a 200 MB file's take
         # gigabytes); old_events reads them again when the rewrite verifies
         evts = None
-        docs, pure = compose_text(parse_text)
+        if len(parse_text) >= STREAM_FROM:  # a large values file: one top-level entry at a time
+            streamed = stream_values(parse_text, lambda probe: sources.kind_of(probe, file) == "values")
+        if streamed is not None:
+            docs = streamed[0]
+        else:
+            docs, pure = compose_text(parse_text)
     if spans:
         templates.restore(docs, text, spans)
     analysis = Analysis(text, evts, docs)
@@ -151,13 +162,17 @@ def analyse(text: str, file: str, settings: Settings, revert: bool = False) -> A
     analysis.pure = pure
     rules = settings.ruleset
     ctx = sources.Context(file, text, rules, revert)
-    found = sources.find(docs, ctx)
+    if streamed is not None:
+        found = [sources.Found(site, "values") for site in streamed[1]]
+        streamed = None
+    else:
+        found = sources.find(docs, ctx)
     analysis.embedded = ctx.embedded
     analysis.valuesfrom = ctx.valuesfrom
     if not found:
         return analysis
     lines: LineIndex | None = None
-    planned: list[tuple[Site, dict]] = []
+    planned: list = []  # (site, _Plan), then None once its record is made
     # ``# imagemirror: ignore`` (or one naming the findings a rewrite fixes) keeps the reference
     # as written: its scalars are held, and an image sharing one of them is not rewritten either
     directives = ignore_directives(text)
@@ -165,7 +180,7 @@ def analyse(text: str, file: str, settings: Settings, revert: bool = False) -> A
     for item in found:
         site = item.site
         status, upstream, target, hint, edits = classify_site(site, rules, revert)
-        inserts: list = []
+        inserts: list | tuple = ()
         if item.adjust is not None:
             status, upstream, target, hint, edits, inserts = item.adjust(status, upstream, target, hint, edits)
         kept = False
@@ -185,44 +200,39 @@ def analyse(text: str, file: str, settings: Settings, revert: bool = False) -> A
         planned.append(
             (
                 site,
-                {
-                    "status": status,
-                    "upstream": upstream,
-                    "target": target,
-                    "hint": hint,
-                    "edits": edits,
-                    "inserts": inserts,
-                    "source": item.source,
-                    "kept": kept,
-                    "resolved": item.resolved,
-                },
+                _Plan(status, upstream, target, hint, edits, inserts, item.source, kept, item.resolved),
             )
         )
     # Two images that need different values in one shared scalar (a global registry, an
     # anchored node) cannot both be served: report them, change neither.
-    wanted: dict[int, set[str]] = {}
+    wanted: dict[int, str] = {}  # the first value each scalar is wanted to hold
+    clashing: set[int] = set()
     for _site, info in planned:
-        for node, value in info["edits"]:
-            wanted.setdefault(id(node), set()).add(value)
-    clashing = {key for key, values in wanted.items() if len(values) > 1}
+        for node, value in info.edits:
+            if wanted.setdefault(id(node), value) != value:
+                clashing.add(id(node))
+    del wanted
     # An anchored scalar that a non-image key aliases too (``hub: &hub docker.io`` used by
     # ``image.registry`` and ``imageCredentials.registry``) is never rewritten: that key would
     # change with it.  The image stays what it is (unmirrored: the gate still fails) with a hint.
-    aliased = {id(node) for _site, info in planned for node, _value in info["edits"] if node.aliased}
+    aliased = {id(node) for _site, info in planned for node, _value in info.edits if node.aliased}
     shared_with: dict[int, list[str]] = {}
     if aliased:
         for node_id, places in image_positions(docs, [item.site for item in found], aliased).items():
             others = [where for where, image in places if not image]
             if others:
                 shared_with[node_id] = others
-    for site, info in planned:
-        if held and any(id(node) in held for node, _ in info["edits"]):
+    del found
+    for i in range(len(planned)):  # each site let go once its record is made (a large file has many)
+        site, info = planned[i]
+        planned[i] = None
+        if held and any(id(node) in held for node, _ in info.edits):
             why = "it shares a scalar (an anchor, a global registry) with a suppressed image"
-            info.update(edits=[], inserts=[], kept=True, hint="; ".join(x for x in (info["hint"], why) if x))
+            info.update(edits=[], inserts=[], kept=True, hint="; ".join(x for x in (info.hint, why) if x))
             lines = lines or LineIndex(text)
             line, column = lines.position(value_start(text, site.main.node))
             analysis.notes.append(f"{file}:{line}:{column}: {site.written()} not rewritten: {why}")
-        if clashing and any(id(node) in clashing for node, _ in info["edits"]):
+        if clashing and any(id(node) in clashing for node, _ in info.edits):
             info.update(
                 status=AMBIGUOUS,
                 target=None,
@@ -230,7 +240,7 @@ def analyse(text: str, file: str, settings: Settings, revert: bool = False) -> A
                 inserts=[],
                 hint="shares a scalar (anchor or global registry) with an image that needs another value",
             )
-        blocked = [(node, shared_with[id(node)]) for node, _ in info["edits"] if id(node) in shared_with]
+        blocked = [(node, shared_with[id(node)]) for node, _ in info.edits if id(node) in shared_with]
         if blocked:
             node, others = blocked[0]
             why = (
@@ -238,18 +248,15 @@ def analyse(text: str, file: str, settings: Settings, revert: bool = False) -> A
                 f"{' and more' if len(others) > 3 else ''} (not an image key): rewriting it would change "
                 "that too, so it is left; give the image its own value (break the alias) to rewrite it"
             )
-            info.update(edits=[], kept=True, hint="; ".join(x for x in (info["hint"], why) if x))
+            info.update(edits=[], kept=True, hint="; ".join(x for x in (info.hint, why) if x))
             lines = lines or LineIndex(text)
             line, column = lines.position(value_start(text, site.main.node))
             analysis.notes.append(f"{file}:{line}:{column}: {site.written()} not rewritten: {why}")
-        for node, value in info["edits"]:
+        for node, value in info.edits:
             analysis.edits[id(node)] = (node, value)
-        analysis.inserts.extend(info["inserts"])
+        analysis.inserts.extend(info.inserts)
         if (
-            (info["edits"] or info["inserts"])
-            and not revert
-            and is_bitnami(info["upstream"])
-            and info["source"] == "values"
+            (info.edits or info.inserts) and not revert and is_bitnami(info.upstream) and info.source == "values"
         ):  # (the flag is a values key)
             analysis.bitnami_relocated = True
         main = site.main.node
@@ -258,32 +265,59 @@ def analyse(text: str, file: str, settings: Settings, revert: bool = False) -> A
             line, column = lines.position(value_start(text, main))
         else:
             line, column = main.line + 1, main.column + 1
-        upstream = info["upstream"]
-        hint = info["hint"]
-        extra = site_hints(site, tagless=info["source"] == "values")  # (other sources say it their way)
+        upstream = info.upstream
+        hint = info.hint
+        extra = site_hints(site, tagless=info.source == "values")  # (other sources say it their way)
         if extra:
             hint = "; ".join(([hint] if hint else []) + extra)
+        written = site.written()
         analysis.refs.append(
             ImageRef(
                 file=file,
                 line=line,
                 column=column,
                 path=site.path,
-                written=site.written(),
-                upstream=upstream.qualified() if upstream is not None else None,
-                status=info["status"],
-                target=str(info["target"]) if info["target"] is not None else None,
+                written=written,
+                upstream=_same_string(upstream.qualified(), written) if upstream is not None else None,
+                status=info.status,
+                target=str(info.target) if info.target is not None else None,
                 hint=hint,
                 lines=_own_lines(site),
-                source=None if info["source"] == "values" else info["source"],
-                resolved=info["resolved"],
+                source=None if info.source == "values" else info.source,
+                resolved=info.resolved,
             )
         )
-        if info["kept"]:
+        if info.kept:
             analysis.unedited.append(analysis.refs[-1])
     if any(ref.source is not None for ref in analysis.refs):
         analysis.refs.sort(key=lambda r: (r.line, r.column))
     return analysis
+
+
+class _Plan:
+    """What :func:`analyse` plans for one site (slotted: a large file has one per image)."""
+
+    __slots__ = ("status", "upstream", "target", "hint", "edits", "inserts", "source", "kept", "resolved")
+
+    def __init__(self, status, upstream, target, hint, edits, inserts, source, kept, resolved=None):
+        self.status = status
+        self.upstream = upstream
+        self.target = target
+        self.hint = hint
+        self.edits = edits
+        self.inserts = inserts
+        self.source = source
+        self.kept = kept
+        self.resolved = resolved
+
+    def update(self, **changes) -> None:
+        for key, value in changes.items():
+            setattr(self, key, value)
+
+
+def _same_string(value: str, other: str) -> str:
+    """``other`` when it is equal (one string kept for both: a large file has many records)."""
+    return other if value == other else value
 
 
 NUMERIC_TAG_MARK = "is a number in YAML"  # (walker.Site.numeric_tag's wording; check's IM010)

@@ -600,48 +600,51 @@ def find_sites(docs: list) -> list[Site]:
         glob = _globals(root)
         if root.__class__ is Scalar:
             continue
-        seen: set[int] = set()
         # (container, path, parent key, its line, ancestors' item dicts, in-sequence);
         # only containers are pushed: a scalar is looked at from its mapping
-        stack = [(root, "", None, 0, (), False)]
-        while stack:
-            node, path, pkey, pline, ancestors, in_seq = stack.pop()
-            if id(node) in seen:
-                continue
-            seen.add(id(node))
-            if node.__class__ is Sequence:
-                children = [
-                    (item, f"{path}[{i}]", pkey, item.line, ancestors, True)
-                    for i, item in enumerate(node.items)
-                    if item.__class__ is not Scalar
-                ]
-                children.reverse()
-                stack.extend(children)
-                continue
-            items = node.items()
-            by_key = {k.value: v for k, v in items if k.__class__ is Scalar}
-            site = _map_site(node, by_key, path, pkey, pline, ancestors, glob)
-            if site is not None:
-                site.holder = node
-                sites.append(site)
-            children = []
-            below = None  # ancestors + (by_key,), made once for all the children
-            for k, v in items:
-                if k.__class__ is not Scalar:
-                    continue
-                kk = k.value
-                if v.__class__ is Scalar:
-                    if _IMAGE_KEY.match(kk) and v.string is not None and not _is_component(kk, by_key):
-                        string_site = _string_site(v, f"{path}.{kk}" if path else kk, k, by_key, in_seq)
-                        string_site.holder = node
-                        sites.append(string_site)
-                else:
-                    if below is None:
-                        below = ancestors + (by_key,)
-                    children.append((v, f"{path}.{kk}" if path else kk, kk, k.line, below, False))
+        _walk([(root, "", None, 0, (), False)], set(), glob, sites)
+    return sites
+
+
+def _walk(stack: list, seen: set, glob: dict, sites: list) -> None:
+    """The detector's depth-first walk from the containers on ``stack`` (see :func:`find_sites`)."""
+    while stack:
+        node, path, pkey, pline, ancestors, in_seq = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if node.__class__ is Sequence:
+            children = [
+                (item, f"{path}[{i}]", pkey, item.line, ancestors, True)
+                for i, item in enumerate(node.items)
+                if item.__class__ is not Scalar
+            ]
             children.reverse()
             stack.extend(children)
-    return sites
+            continue
+        items = node.items()
+        by_key = {k.value: v for k, v in items if k.__class__ is Scalar}
+        site = _map_site(node, by_key, path, pkey, pline, ancestors, glob)
+        if site is not None:
+            site.holder = node
+            sites.append(site)
+        children = []
+        below = None  # ancestors + (by_key,), made once for all the children
+        for k, v in items:
+            if k.__class__ is not Scalar:
+                continue
+            kk = k.value
+            if v.__class__ is Scalar:
+                if _IMAGE_KEY.match(kk) and v.string is not None and not _is_component(kk, by_key):
+                    string_site = _string_site(v, f"{path}.{kk}" if path else kk, k, by_key, in_seq)
+                    string_site.holder = node
+                    sites.append(string_site)
+            else:
+                if below is None:
+                    below = ancestors + (by_key,)
+                children.append((v, f"{path}.{kk}" if path else kk, kk, k.line, below, False))
+        children.reverse()
+        stack.extend(children)
 
 
 def _is_component(key: str, by_key: dict) -> bool:
@@ -826,6 +829,502 @@ def _ancestor_registry(ancestors, keys=_ANCESTOR_KEYS) -> tuple[Scalar | None, S
             if reg is not None or ns is not None:
                 return reg, ns
     return None, None
+
+
+# --------------------------------------------------------------------------- one large values file
+
+
+class _Whole(Exception):
+    """A shape :func:`stream_values` leaves to the whole-tree reader (:func:`compose_text`)."""
+
+
+# a root key's value that is a container: only that the key is there is read
+_CONTAINER = Mapping(-1, False, -1, -1)
+# root keys the detector reads (the root's own image map, an image string, the registry keys
+# images below take from an ancestor), and those the sources and the Bitnami flag read
+_ROOT_READ = _MAP_HINT_KEYS | {"image", "name"} | _SHARED_KEYS
+_ROOT_KEEP = _ROOT_READ | {"global", "kind", "apiVersion"}
+_HELMFILE_KEYS = frozenset(("releases", "repositories", "helmDefaults", "environments", "bases"))
+
+
+class _Survey:
+    """What the first pass keeps of one document (see :func:`stream_values`)."""
+
+    __slots__ = ("root", "pairs", "by_key", "kept", "step", "probe")
+
+    def __init__(self, root):
+        self.root = root  # the document's Scalar, or its root Mapping with no pairs
+        self.pairs: dict[int, tuple] = {}  # entry index -> (key, value): root scalars kept, ``global``
+        self.by_key: dict = {}  # the root's keys the detector reads -> scalar (or _CONTAINER)
+        self.kept: set[int] = set()  # entries composed whole: an alias, or an anchor some alias uses
+        self.step = -1  # the first entry that shows the indentation step (yaml_edit.indent_step)
+        self.probe = Mapping(0, False, 0, 0)  # ``kind``/``apiVersion``, for sources.kind_of
+
+
+def _scalar(ev, inflow: bool = False) -> Scalar:
+    sm = ev.start_mark
+    node = Scalar(
+        ev.value,
+        ev.style or "",
+        sm.index,
+        ev.end_mark.index,
+        ev.anchor is not None or ev.ctag is not None,
+        sm.line,
+        sm.column,
+    )
+    if node.style == "|" or node.style == ">":
+        _block_value(node)
+    node.inflow = inflow
+    return node
+
+
+def _container(first, it, anchors, aliased, count: list):
+    """The node of the container ``first`` starts, from the events of ``it`` (as :func:`compose`
+    makes it).  ``count[0]``: anchors defined so far; only those in ``aliased`` are remembered.
+    ``anchors`` None: an anchor or an alias inside raises :class:`_Whole`."""
+    from ruamel.yaml.events import AliasEvent, MappingStartEvent, ScalarEvent, SequenceStartEvent
+
+    stack: list = []
+    pending: list = []
+    ev = first
+    while True:
+        cls = ev.__class__
+        if cls is ScalarEvent:
+            node = _scalar(ev)
+            if ev.anchor is not None:
+                if anchors is None:
+                    raise _Whole
+                count[0] += 1
+                if count[0] in aliased:
+                    anchors[ev.anchor] = node
+        elif cls is MappingStartEvent or cls is SequenceStartEvent:
+            sm = ev.start_mark
+            node = (Mapping if cls is MappingStartEvent else Sequence)(
+                sm.index, bool(ev.flow_style), sm.line, sm.column
+            )
+            if ev.anchor is not None:
+                if anchors is None:
+                    raise _Whole
+                count[0] += 1
+                if count[0] in aliased:
+                    anchors[ev.anchor] = node
+            stack.append(node)
+            pending.append(None)
+            ev = next(it)
+            continue
+        elif cls is AliasEvent:
+            if anchors is None:
+                raise _Whole
+            node = anchors[ev.anchor]
+            if node.__class__ is Scalar:
+                node.aliased = True
+        else:  # the end of a mapping or a sequence
+            node = stack.pop()
+            pending.pop()
+            node.end = ev.end_mark.index
+            if not stack:
+                return node
+        parent = stack[-1]
+        if parent.flow and node.__class__ is Scalar:
+            node.inflow = True
+        if parent.__class__ is Sequence:
+            parent.items.append(node)
+        elif pending[-1] is None:
+            pending[-1] = (node,)
+        else:
+            parent.pairs.append((pending[-1][0], node))
+            pending[-1] = None
+        ev = next(it)
+
+
+def _survey(text: str) -> tuple[list[_Survey], set[int]]:
+    """Pass 1: each document's root keys, the root scalars the detector reads, the ``global``
+    subtree, and which anchors an alias uses -> (surveys, aliased anchors by their count).
+    Raises :class:`_Whole` for a shape the stream does not handle."""
+    from ruamel.yaml.events import (
+        AliasEvent,
+        DocumentStartEvent,
+        MappingEndEvent,
+        MappingStartEvent,
+        ScalarEvent,
+        SequenceEndEvent,
+        SequenceStartEvent,
+    )
+
+    surveys: list[_Survey] = []
+    aliased: set[int] = set()
+    count = [0]
+    defs: dict[str, tuple[int, int]] = {}  # anchor -> (its count, the entry it is in)
+    it = event_stream(text)
+    for ev in it:
+        cls = ev.__class__
+        if cls is DocumentStartEvent:
+            defs = {}
+            continue
+        if cls is ScalarEvent:  # a document that is one scalar
+            if ev.anchor is not None:
+                count[0] += 1
+            surveys.append(_Survey(_scalar(ev)))
+            continue
+        if cls is not MappingStartEvent:
+            if cls is SequenceStartEvent or cls is AliasEvent:
+                raise _Whole
+            continue
+        if ev.anchor is not None:
+            raise _Whole
+        sm = ev.start_mark
+        root = Mapping(sm.index, bool(ev.flow_style), sm.line, sm.column)
+        sv = _Survey(root)
+        surveys.append(sv)
+        flow = root.flow
+        special: set[str] = set()
+        idx = -1
+        while True:
+            kev = next(it)
+            kc = kev.__class__
+            if kc is MappingEndEvent:
+                root.end = kev.end_mark.index
+                break
+            idx += 1
+            if kc is not ScalarEvent or kev.anchor is not None or (kev.value == "<<" and not kev.style):
+                raise _Whole
+            name = kev.value
+            if name in _HELMFILE_KEYS:
+                special.add(name)
+            vev = next(it)
+            vc = vev.__class__
+            if vc is AliasEvent:
+                raise _Whole
+            if vc is ScalarEvent:
+                if vev.anchor is not None:
+                    count[0] += 1
+                    defs[vev.anchor] = (count[0], idx)
+                if vev.anchor is not None or name in _ROOT_KEEP or _IMAGE_KEY.match(name):
+                    key, value = _scalar(kev, flow), _scalar(vev, flow)
+                    sv.pairs[idx] = (key, value)
+                    if name in _ROOT_READ:
+                        sv.by_key[name] = value
+                    if name == "kind" or name == "apiVersion":
+                        sv.probe.pairs.append((key, value))
+                continue
+            if name in _ROOT_READ:
+                sv.by_key[name] = _CONTAINER
+            if name == "global":
+                value = _container(vev, it, None, aliased, count)
+                sv.pairs[idx] = (_scalar(kev, flow), value)
+                first = value.pairs[0][0] if value.__class__ is Mapping and value.pairs else None
+                first = (first.line, first.column) if first is not None else None
+            else:
+                if vev.anchor is not None:
+                    count[0] += 1
+                    defs[vev.anchor] = (count[0], idx)
+                first = None
+                depth = 1
+                e = None
+                while depth:
+                    e = next(it)
+                    c = e.__class__
+                    if first is None:
+                        first = e
+                    if c is ScalarEvent:
+                        if e.anchor is not None:
+                            count[0] += 1
+                            defs[e.anchor] = (count[0], idx)
+                    elif c is MappingStartEvent or c is SequenceStartEvent:
+                        depth += 1
+                        if e.anchor is not None:
+                            count[0] += 1
+                            defs[e.anchor] = (count[0], idx)
+                    elif c is MappingEndEvent or c is SequenceEndEvent:
+                        depth -= 1
+                    elif c is AliasEvent:
+                        where = defs.get(e.anchor)
+                        if where is None:
+                            raise _Whole  # an undefined alias: the whole reader says so
+                        aliased.add(where[0])
+                        sv.kept.add(where[1])
+                        sv.kept.add(idx)
+                if first.__class__ is MappingEndEvent or first.__class__ is SequenceEndEvent:
+                    first = None  # empty
+                elif first.__class__ is AliasEvent:
+                    first = (-1, -1)  # an alias key sits where its anchor is: not a witness
+                else:
+                    first = (first.start_mark.line, first.start_mark.column)
+            # yaml_edit.indent_step: the first nested block mapping whose first key sits right of
+            # and below its key (a block mapping's keys always do)
+            if vc is MappingStartEvent and not vev.flow_style and first is not None and sv.step < 0 and not flow:
+                if first[0] > kev.start_mark.line and first[1] > kev.start_mark.column:
+                    sv.step = idx
+                else:
+                    raise _Whole
+        if "releases" in special and len(special) > 1:
+            raise _Whole  # maybe a helmfile (sources.kind_of reads the releases)
+    return surveys, aliased
+
+
+def stream_values(text: str, accept, once: bool | None = None) -> tuple[list, list[Site]] | None:
+    """The image sites of a large values text without its whole tree -> ``(docs, sites)``,
+    the same sites :func:`find_sites` finds on ``compose_text(text)``; None when the text is
+    not for this reader (then compose it whole): a document that ``accept(probe)`` refuses
+    (``probe``: a mapping of the root's ``kind`` and ``apiVersion``), a sequence at the root,
+    an anchor on the root, a key that is not a plain scalar or a merge key at the root, an
+    alias among the root's values or in ``global``, or what libyaml refuses.
+
+    Two passes over the parser's events.  The first (:func:`_survey`) keeps the root's keys
+    the detector reads, ``global`` and which anchors some alias uses.  The second composes
+    one top-level entry at a time, walks it (:func:`_walk`, the root as its ancestor) and
+    drops it: what stays is the sites' own scalars.  ``docs`` are skeletons of the
+    documents: each root with only ``global``, its scalars the detector reads, the entries
+    that hold an alias or an anchor an alias uses (whole), and the first entry that shows the
+    indentation step (its first key only) -- all that :func:`image_positions`,
+    :func:`yaml_edit.edit` (the Bitnami flag) and the rewrite read of them.
+
+    A text with no ``&`` (``once`` None) has no anchor, so no alias: one pass
+    (:func:`_stream_once`) does, unless ``global`` or a registry key of the root comes after an
+    entry that needed it."""
+    from ruamel.yaml.error import YAMLError
+
+    try:
+        with gc_paused():
+            if once if once is not None else "&" not in text:
+                return _stream_once(text, accept)
+            surveys, aliased = _survey(text)
+            if not all(accept(sv.probe) for sv in surveys if sv.root.__class__ is Mapping):
+                return None
+            return _stream(text, surveys, aliased)
+    except (_Whole, YAMLError, RecursionError):
+        return None
+
+
+def _stream(text: str, surveys: list[_Survey], aliased: set[int]) -> tuple[list, list[Site]]:
+    """Pass 2 of :func:`stream_values`."""
+    from ruamel.yaml.events import (
+        DocumentStartEvent,
+        MappingEndEvent,
+        MappingStartEvent,
+        ScalarEvent,
+        SequenceEndEvent,
+        SequenceStartEvent,
+    )
+
+    docs: list = []
+    sites: list[Site] = []
+    count = [0]
+    anchors: dict = {}
+    d = -1
+    it = event_stream(text)
+    for ev in it:
+        cls = ev.__class__
+        if cls is DocumentStartEvent:
+            anchors = {}
+            continue
+        if cls is ScalarEvent:
+            d += 1
+            if ev.anchor is not None:
+                count[0] += 1
+            docs.append(surveys[d].root)
+            continue
+        if cls is not MappingStartEvent:
+            continue
+        d += 1
+        sv = surveys[d]
+        root = sv.root
+        skel = Mapping(root.start, root.flow, root.line, root.column)
+        skel.end = root.end
+        docs.append(skel)
+        flow = root.flow
+        by_key = sv.by_key
+        glob = _globals(_Mapping_of([pair for pair in sv.pairs.values() if pair[0].value == "global"]))
+        # the root's own sites first, as find_sites walks it: its image map, then its image strings
+        site = _map_site(skel, by_key, "", None, 0, (), glob)
+        if site is not None:
+            site.holder = skel
+            sites.append(site)
+        for key, value in sv.pairs.values():
+            kk = key.value
+            if value.__class__ is Scalar:
+                if _IMAGE_KEY.match(kk) and value.string is not None and not _is_component(kk, by_key):
+                    string_site = _string_site(value, kk, key, by_key, False)
+                    string_site.holder = skel
+                    sites.append(string_site)
+        ancestors = (by_key,)
+        seen: set[int] = {id(skel)}
+        idx = -1
+        while True:
+            kev = next(it)
+            if kev.__class__ is MappingEndEvent:
+                break
+            idx += 1
+            vev = next(it)
+            pair = sv.pairs.get(idx)
+            if vev.__class__ is ScalarEvent:
+                if vev.anchor is not None:
+                    count[0] += 1
+                    if count[0] in aliased:
+                        anchors[vev.anchor] = pair[1]
+                if pair is not None:
+                    skel.pairs.append(pair)
+                continue
+            if pair is not None:  # ``global``, composed by the survey (no anchor or alias in it)
+                depth = 1
+                while depth:
+                    c = next(it).__class__
+                    if c is MappingStartEvent or c is SequenceStartEvent:
+                        depth += 1
+                    elif c is MappingEndEvent or c is SequenceEndEvent:
+                        depth -= 1
+                skel.pairs.append(pair)
+                if pair[1].__class__ is not Scalar:
+                    _walk([(pair[1], "global", "global", pair[0].line, ancestors, False)], seen, glob, sites)
+                continue
+            key = _scalar(kev, flow)
+            value = _container(vev, it, anchors, aliased, count)
+            whole = idx in sv.kept
+            found: list[Site] = []
+            _walk([(value, key.value, key.value, key.line, ancestors, False)], seen if whole else set(), glob, found)
+            if whole:
+                skel.pairs.append((key, value))
+            else:
+                for site in found:
+                    site.holder = None  # (it goes with the entry; image_positions never meets it)
+                if idx == sv.step:
+                    witness = Mapping(value.start, value.flow, value.line, value.column)
+                    witness.end = value.end
+                    witness.pairs.append((value.pairs[0][0], LEAN))
+                    skel.pairs.append((key, witness))
+            for site in found:
+                site.lines = tuple(site.lines)  # (a set takes three times the memory)
+            sites.extend(found)
+    return docs, sites
+
+
+# root keys whose value the entries below read (as an ancestor's registry, or ``global``)
+_ROOT_FOR_ENTRIES = frozenset(k for pair in _ANCESTOR_KEYS for k in pair) | {"global"}
+
+
+def _stream_once(text: str, accept) -> tuple[list, list[Site]] | None:
+    """:func:`stream_values` in one pass, for a text without anchors: what the survey keeps is
+    gathered on the way; :class:`_Whole` when ``global`` or a registry key of the root comes
+    after an entry that was walked without it (or an alias, which can only be undefined)."""
+    from ruamel.yaml.events import (
+        AliasEvent,
+        MappingEndEvent,
+        MappingStartEvent,
+        ScalarEvent,
+        SequenceStartEvent,
+    )
+
+    docs: list = []
+    sites: list[Site] = []
+    it = event_stream(text)
+    for ev in it:
+        cls = ev.__class__
+        if cls is ScalarEvent:  # a document that is one scalar
+            docs.append(_scalar(ev))
+            continue
+        if cls is not MappingStartEvent:
+            if cls is SequenceStartEvent or cls is AliasEvent:
+                raise _Whole
+            continue
+        if ev.anchor is not None:
+            raise _Whole
+        sm = ev.start_mark
+        skel = Mapping(sm.index, bool(ev.flow_style), sm.line, sm.column)
+        docs.append(skel)
+        flow = skel.flow
+        by_key: dict = {}
+        ancestors = (by_key,)  # (complete before any entry is walked: see _ROOT_FOR_ENTRIES)
+        globals_: list = []
+        glob: dict = {}
+        probe = Mapping(0, False, 0, 0)
+        special: set[str] = set()
+        walked = False
+        stepped = flow  # the witness of the indentation step is found (none is read in a flow root)
+        found: list[Site] = []
+        while True:
+            kev = next(it)
+            kc = kev.__class__
+            if kc is MappingEndEvent:
+                skel.end = kev.end_mark.index
+                break
+            if kc is not ScalarEvent or kev.anchor is not None or (kev.value == "<<" and not kev.style):
+                raise _Whole
+            name = kev.value
+            if name in _HELMFILE_KEYS:
+                special.add(name)
+            if walked and name in _ROOT_FOR_ENTRIES:
+                raise _Whole
+            vev = next(it)
+            vc = vev.__class__
+            if vc is AliasEvent:
+                raise _Whole
+            if vc is ScalarEvent:
+                if name in _ROOT_KEEP or _IMAGE_KEY.match(name):
+                    key, value = _scalar(kev, flow), _scalar(vev, flow)
+                    skel.pairs.append((key, value))
+                    if name in _ROOT_READ:
+                        by_key[name] = value
+                    if name == "kind" or name == "apiVersion":
+                        probe.pairs.append((key, value))
+                        if len(probe.pairs) > 1 and not accept(probe):
+                            return None  # (a large manifest: not read twice to the end)
+                    elif name == "global":
+                        globals_.append((key, value))
+                        glob = _globals(_Mapping_of(globals_))
+                continue
+            if name in _ROOT_READ:
+                by_key[name] = _CONTAINER
+            key = _scalar(kev, flow)
+            value = _container(vev, it, None, set(), [0])
+            witness = None
+            if not stepped and vc is MappingStartEvent and not value.flow and value.pairs:
+                first = value.pairs[0][0]
+                if not (first.line > key.line and first.column > key.column):
+                    raise _Whole
+                stepped = True
+                witness = Mapping(value.start, value.flow, value.line, value.column)
+                witness.end = value.end
+                witness.pairs.append((first, LEAN))
+            here: list[Site] = []
+            if name == "global":
+                globals_.append((key, value))
+                glob = _globals(_Mapping_of(globals_))
+                skel.pairs.append((key, value))
+                _walk([(value, name, name, key.line, ancestors, False)], set(), glob, here)
+            else:
+                _walk([(value, name, name, key.line, ancestors, False)], set(), glob, here)
+                for site in here:
+                    site.holder = None
+                if witness is not None:
+                    skel.pairs.append((key, witness))
+            for site in here:
+                site.lines = tuple(site.lines)
+            found.extend(here)
+            walked = True
+        if "releases" in special and len(special) > 1:
+            raise _Whole
+        if not accept(probe):
+            return None
+        # the root's own sites come first, as find_sites walks it
+        site = _map_site(skel, by_key, "", None, 0, (), glob)
+        if site is not None:
+            site.holder = skel
+            sites.append(site)
+        for key, value in skel.pairs:
+            kk = key.value
+            if value.__class__ is Scalar:
+                if _IMAGE_KEY.match(kk) and value.string is not None and not _is_component(kk, by_key):
+                    string_site = _string_site(value, kk, key, by_key, False)
+                    string_site.holder = skel
+                    sites.append(string_site)
+        sites.extend(found)
+    return docs, sites
+
+
+def _Mapping_of(pairs: list) -> Mapping:
+    node = Mapping(0, False, 0, 0)
+    node.pairs = pairs
+    return node
 
 
 # --------------------------------------------------------------------------- text helpers

@@ -534,6 +534,7 @@ def edit(
     if assignments:
         _plan(body, events, docs, assignments, file, what, replacements, expected_scalars, splices)
     new_body = apply_replacements(body, replacements)
+    replacements.clear()  # (not held while both texts are parsed again: a large file has many)
     if new_body != body:
         verify_events(events, new_body, expected_scalars, splices, file, what)
     return new_body
