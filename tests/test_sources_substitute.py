@@ -278,12 +278,12 @@ def test_a_variable_the_repository_does_not_set_fails_check(tmp_path):
     assert gate.returncode == 1
     lines = [line for line in gate.stdout.splitlines() if " IM011 " in line]
     assert lines[0].startswith("apps/base/deploy.yaml:10:18: IM011 ${private_registry}/tool:1 is substituted by Flux")
-    assert "${private_registry} is not set in the repository" in lines[0]
+    assert "${private_registry} not set in the repository for clusters/prod/apps.yaml: it may come from" in lines[0]
     assert "Secret 'cluster-secrets' (substituteFrom, clusters/prod/apps.yaml:20)" in lines[0]
     # a default does not help when a Secret may set the variable
     assert any(line.startswith("apps/base/deploy.yaml:15:18: IM011") for line in lines), gate.stdout
     listed = run("list", "apps", cwd=root).stdout
-    assert "apps/base/deploy.yaml:10:18: unresolved " in listed and "from Secret 'cluster-secrets'" in listed
+    assert "apps/base/deploy.yaml:10:18: unresolved " in listed and "come from Secret 'cluster-secrets'" in listed
     rewrite = run("rewrite", "apps", cwd=root)
     assert rewrite.returncode == 0 and (root / "apps/base/deploy.yaml").read_text() == deploy
 
@@ -296,7 +296,7 @@ def test_a_variable_set_nowhere_or_an_expression_not_understood_fails_check(tmp_
     gate = run("check", "apps", cwd=root)
     assert gate.returncode == 1
     assert "apps/base/deploy.yaml:10:18: IM011 ${nowhere}/tool:1" in gate.stdout
-    assert "set nowhere: Flux substitutes an empty string" in gate.stdout
+    assert "it is set nowhere, so Flux substitutes an empty string" in gate.stdout
     assert "apps/base/deploy.yaml:13:18: IM011 ${registry/docker.io/quay.io}/app:1" in gate.stdout
 
 

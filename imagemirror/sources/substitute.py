@@ -489,13 +489,12 @@ def plan(site: Site, subst: Subst, ctx: Context) -> Plan:
             )
         res = resolve(text, toks, subst)
         if res.missing:
-            names = ", ".join(dict.fromkeys(res.missing))
-            whence = "; ".join(subst.unknown) if subst.unknown else "set nowhere: Flux substitutes an empty string"
-            return Plan(
-                UNRESOLVED,
-                hint=f"${{{res.missing[0]}}} is not set in the repository for {subst.file} "
-                f"(variables {names}; from {whence})",
-            )
+            names = ", ".join(f"${{{name}}}" for name in dict.fromkeys(res.missing))
+            if subst.unknown:
+                whence = f"it may come from {' or '.join(subst.unknown)}"
+            else:
+                whence = "it is set nowhere, so Flux substitutes an empty string"
+            return Plan(UNRESOLVED, hint=f"{names} not set in the repository for {subst.file}: {whence}")
         resolved[id(part)] = (toks, res)
     probes: dict[int, tuple] = {}  # id(probe node) -> (original part, tokens, resolution)
 
