@@ -125,11 +125,13 @@ RULES: dict[str, Rule] = {
             "IM011",
             "unresolved-variable",
             ERROR,
-            "Image set by a Flux variable the repository does not set",
+            "Image set by a variable the repository does not set",
             "A Flux Kustomization's `postBuild` substitutes `${var}` in this reference, and the "
             "variable's value is not in the repository (a `substituteFrom` Secret, a ConfigMap made "
-            "in the cluster, or set nowhere), so the image it deploys cannot be checked. Set the "
-            "value in `postBuild.substitute` or a default (`${var:=value}`), or ignore it.",
+            "in the cluster, or set nowhere), or no Flux Kustomization of the repository builds the "
+            "file (the variable is substituted elsewhere), so the image it deploys cannot be "
+            "checked. Set the value in `postBuild.substitute` or a default (`${var:=value}`), or "
+            "ignore it.",
         ),
         Rule(
             "IM100",

@@ -277,7 +277,7 @@ def test_a_variable_the_repository_does_not_set_fails_check(tmp_path):
     gate = run("check", "apps", cwd=root)
     assert gate.returncode == 1
     lines = [line for line in gate.stdout.splitlines() if " IM011 " in line]
-    assert lines[0].startswith("apps/base/deploy.yaml:10:18: IM011 ${private_registry}/tool:1 is substituted by Flux")
+    assert lines[0].startswith("apps/base/deploy.yaml:10:18: IM011 ${private_registry}/tool:1 is substituted from")
     assert "${private_registry} not set in the repository for clusters/prod/apps.yaml: it may come from" in lines[0]
     assert "Secret 'cluster-secrets' (substituteFrom, clusters/prod/apps.yaml:20)" in lines[0]
     # a default does not help when a Secret may set the variable
@@ -441,3 +441,24 @@ def test_warm_pulls_a_substituted_image_as_it_is_deployed(tmp_path):
     assert ref.status == "mirrored" and ref.resolved == f"{REG}/docker-hub/library/nginx:1.2"
     targets, problems = targets_from_refs(found.refs)
     assert problems == [] and [str(t.ref) for t in targets] == [f"{REG}/docker-hub/library/nginx:1.2"]
+
+
+def test_a_variable_no_flux_kustomization_here_substitutes_fails_closed(tmp_path):
+    """``${REG}/app:1`` in a manifest no Flux Kustomization of the repository builds (another
+    repository's Flux, envsubst in a pipeline fills it): it was IM005, a warning, so whatever
+    the variable pulls from passed the gate.  Now IM011, an error; a suppression still works."""
+    (tmp_path / ".git").mkdir()
+    (tmp_path / ".imagemirror.yaml").write_text(f"registry: {REG}\n")
+    manifest = (
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: o\nspec:\n  template:\n    spec:\n"
+        "      containers:\n        - name: o\n          image: ${REG}/app:1\n"
+    )
+    (tmp_path / "deploy.yaml").write_text(manifest)
+    gate = run("check", ".", cwd=tmp_path)
+    assert gate.returncode == 1, gate.stdout + gate.stderr
+    assert gate.stdout.startswith("deploy.yaml:10:18: IM011 ${REG}/app:1 is substituted from a variable not set here")
+    assert "no Flux Kustomization of this repository builds this file" in gate.stdout
+    (tmp_path / "deploy.yaml").write_text(manifest.replace(":1\n", ":1  # imagemirror: ignore\n"))
+    assert run("check", ".", cwd=tmp_path).returncode == 0
+    assert run("rewrite", ".", cwd=tmp_path).returncode == 0
+    assert (tmp_path / "deploy.yaml").read_text() == manifest.replace(":1\n", ":1  # imagemirror: ignore\n")

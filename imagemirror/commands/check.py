@@ -144,7 +144,7 @@ def _finding_for(ref: ImageRef, deny: frozenset[str], strict: bool) -> Finding |
     if status == INVALID:
         return make("IM005", f"{ref.written!r} is not a valid image reference{hint}")
     if status == UNRESOLVED:
-        return make("IM011", f"{ref.written} is substituted by Flux from a variable not set here{hint}")
+        return make("IM011", f"{ref.written} is substituted from a variable not set here{hint}")
     host = denied_host(ref, deny)
     if host is not None:
         if status == AMBIGUOUS:

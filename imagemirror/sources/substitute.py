@@ -178,8 +178,8 @@ def _env_lines(text: str) -> dict[str, str]:
 
 
 def index(root: str) -> list[Subst]:
-    """Every Flux Kustomization with ``postBuild`` under ``root``, resolved against the
-    ConfigMaps the repository writes or generates."""
+    """Every Flux Kustomization under ``root`` (with ``postBuild``: its variables, resolved
+    against the ConfigMaps the repository writes or generates; without: none)."""
     hit = _INDEX.get(root)
     if hit is not None and all(_stamp(path) == stamp for path, stamp in hit[0].items()):
         return hit[1]
@@ -190,7 +190,7 @@ def index(root: str) -> list[Subst]:
         text = _read(path)
         if text is None:
             continue
-        flux_file = "postBuild" in text and "kustomize.toolkit.fluxcd.io" in text
+        flux_file = "kustomize.toolkit.fluxcd.io" in text  # (those without postBuild: they build, not substitute)
         if not (flux_file or "ConfigMap" in text or "configMapGenerator" in text):
             continue
         read[path] = _stamp(path)
@@ -198,9 +198,7 @@ def index(root: str) -> list[Subst]:
             keys = by_key(doc)
             kind, api = string(keys.get("kind")), string(keys.get("apiVersion")) or ""
             if kind == "Kustomization" and api.startswith("kustomize.toolkit.fluxcd.io/"):
-                post = by_key(by_key(keys.get("spec")).get("postBuild"))
-                if post:
-                    flux.append((path, doc, post))
+                flux.append((path, doc, by_key(by_key(keys.get("spec")).get("postBuild"))))
             elif kind == "ConfigMap" and api == "v1":
                 name = string(by_key(keys.get("metadata")).get("name"))
                 data = by_key(keys.get("data"))
@@ -445,6 +443,7 @@ def substituted(found: list[Found], doc, ctx: Context) -> None:
     """Give the references of ``doc`` written with ``${...}`` the resolution of the Flux
     Kustomizations that build this file (in place: an ``adjust`` step)."""
     substs = None
+    built = True
     for item in found:
         site = item.site
         if item.adjust is not None or not any("$" in p.node.value for p in _parts(site)):
@@ -452,9 +451,29 @@ def substituted(found: list[Found], doc, ctx: Context) -> None:
         if disabled(doc):
             return
         if substs is None:
-            substs = [s for s in covering(ctx.file) if s.vars or s.unknown]
+            builders = covering(ctx.file)
+            substs = [s for s in builders if s.vars or s.unknown]
+            built = bool(builders)
         if substs:
             item.adjust = _adjust(item, substs, ctx)
+        elif not built:
+            item.adjust = _elsewhere
+
+
+UNSUBSTITUTED = (
+    "no Flux Kustomization of this repository builds this file: a variable substituted elsewhere "
+    "(another repository's Flux, envsubst in a pipeline) cannot be checked; resolve it or suppress it"
+)
+
+
+def _elsewhere(status, upstream, target, hint, edits):
+    """A ``${...}`` reference no Flux Kustomization of the repository builds: what it pulls is
+    decided elsewhere, so it fails closed (unresolved) instead of passing as merely invalid."""
+    from ..rules import INVALID
+
+    if status == INVALID:
+        return UNRESOLVED, None, None, UNSUBSTITUTED, [], []
+    return status, upstream, target, hint, edits, []
 
 
 class Plan:
