@@ -105,6 +105,8 @@ class Analysis:
         "valuesfrom",
         "pure",
         "unedited",
+        "prepared",
+        "raw",
     )
 
     def __init__(self, text: str, events: list, docs: list):
@@ -121,6 +123,11 @@ class Analysis:
         self.embedded: list = []  # sources.embedded.Embedded: strings holding YAML, edited inside
         self.masked = False  # parsed with Go templates masked (sources.templates)
         self.valuesfrom: list = []  # Flux valuesFrom items, resolved against the repository by the scan
+        # ``analyse(prepare=True)`` on a streamed file: the scalar edits as the edit engine's
+        # (replacements, expected scalars) instead of ``edits`` (yaml_edit.plan_scalar): the
+        # nodes are let go with their sites
+        self.prepared: tuple[list, dict] | None = None
+        self.raw: bytes | None = None  # the text's UTF-8 bytes, when the caller has them (read, not copied)
 
     def old_events(self):
         """The text's events again, one at a time (the C parser, or the pure one's list)."""
@@ -128,12 +135,14 @@ class Analysis:
             return iter(self.events)
         if self.pure:
             return iter(parse_events(self.text))
-        return event_stream(self.text)
+        return event_stream(self.text if self.raw is None else self.raw)
 
 
-def analyse(text: str, file: str, settings: Settings, revert: bool = False) -> Analysis:
+def analyse(text: str, file: str, settings: Settings, revert: bool = False, prepare: bool = False) -> Analysis:
     """Find, classify and plan.  ``text`` has no BOM.  Raises walker.YAMLSyntaxError (and
     its subclass ``sources.kustomize.SourceError``: a file a kustomization names is missing).
+    ``prepare`` (for ``rewrite``): a large values file's scalar edits are rendered as they are
+    planned (:attr:`Analysis.prepared`; a value that cannot be written raises FileError).
 
     Each document is read as what its content says it is (:mod:`imagemirror.sources`: a
     values file, a manifest, an Argo CD Application, a Flux HelmRelease, a kustomization, a
@@ -165,6 +174,8 @@ def analyse(text: str, file: str, settings: Settings, revert: bool = False) -> A
     if streamed is not None:
         found = [sources.Found(site, "values") for site in streamed[1]]
         streamed = None
+        if prepare:
+            analysis.prepared = ([], {})
     else:
         found = sources.find(docs, ctx)
     analysis.embedded = ctx.embedded
@@ -172,12 +183,19 @@ def analyse(text: str, file: str, settings: Settings, revert: bool = False) -> A
     if not found:
         return analysis
     lines: LineIndex | None = None
+    strings: dict[str, str] = {}  # one string per distinct reference and target (most repeat)
     planned: list = []  # (site, _Plan), then None once its record is made
     # ``# imagemirror: ignore`` (or one naming the findings a rewrite fixes) keeps the reference
     # as written: its scalars are held, and an image sharing one of them is not rewritten either
     directives = ignore_directives(text)
     held: set[int] = set()
-    for item in found:
+    # the sites are let go as they are planned, unless the anchors check below needs them all
+    # (an image name part some alias uses) or a source adjusts them
+    release = not any(item.adjust is not None or any(p.node.aliased for p in item.site.names) for item in found)
+    for i in range(len(found)):
+        item = found[i]
+        if release:
+            found[i] = None
         site = item.site
         status, upstream, target, hint, edits = classify_site(site, rules, revert)
         inserts: list | tuple = ()
@@ -199,10 +217,11 @@ def analyse(text: str, file: str, settings: Settings, revert: bool = False) -> A
             hint = "inside a string that is not a literal block (`|`): rewrite it by hand"
         planned.append(
             (
-                site,
+                _Site(site, item.source == "values"),
                 _Plan(status, upstream, target, hint, edits, inserts, item.source, kept, item.resolved),
             )
         )
+    del item, site
     # Two images that need different values in one shared scalar (a global registry, an
     # anchored node) cannot both be served: report them, change neither.
     wanted: dict[int, str] = {}  # the first value each scalar is wanted to hold
@@ -230,8 +249,8 @@ def analyse(text: str, file: str, settings: Settings, revert: bool = False) -> A
             why = "it shares a scalar (an anchor, a global registry) with a suppressed image"
             info.update(edits=[], inserts=[], kept=True, hint="; ".join(x for x in (info.hint, why) if x))
             lines = lines or LineIndex(text)
-            line, column = lines.position(value_start(text, site.main.node))
-            analysis.notes.append(f"{file}:{line}:{column}: {site.written()} not rewritten: {why}")
+            line, column = lines.position(value_start(text, site.main))
+            analysis.notes.append(f"{file}:{line}:{column}: {site.written} not rewritten: {why}")
         if clashing and any(id(node) in clashing for node, _ in info.edits):
             info.update(
                 status=AMBIGUOUS,
@@ -250,16 +269,25 @@ def analyse(text: str, file: str, settings: Settings, revert: bool = False) -> A
             )
             info.update(edits=[], kept=True, hint="; ".join(x for x in (info.hint, why) if x))
             lines = lines or LineIndex(text)
-            line, column = lines.position(value_start(text, site.main.node))
-            analysis.notes.append(f"{file}:{line}:{column}: {site.written()} not rewritten: {why}")
-        for node, value in info.edits:
-            analysis.edits[id(node)] = (node, value)
+            line, column = lines.position(value_start(text, site.main))
+            analysis.notes.append(f"{file}:{line}:{column}: {site.written} not rewritten: {why}")
+        if analysis.prepared is not None:
+            if info.edits:
+                from .yaml_edit import plan_scalar  # (rewrite only: not at check's start-up)
+
+                replacements, expected = analysis.prepared
+                for node, value in info.edits:
+                    if node.start not in expected:  # (a scalar several images share: once)
+                        plan_scalar(text, node, value, file, replacements, expected)
+        else:
+            for node, value in info.edits:
+                analysis.edits[id(node)] = (node, value)
         analysis.inserts.extend(info.inserts)
         if (
             (info.edits or info.inserts) and not revert and is_bitnami(info.upstream) and info.source == "values"
         ):  # (the flag is a values key)
             analysis.bitnami_relocated = True
-        main = site.main.node
+        main = site.main
         if main.props or main.tail or main.style in ("|", ">"):  # find the value itself
             lines = lines or LineIndex(text)
             line, column = lines.position(value_start(text, main))
@@ -267,10 +295,10 @@ def analyse(text: str, file: str, settings: Settings, revert: bool = False) -> A
             line, column = main.line + 1, main.column + 1
         upstream = info.upstream
         hint = info.hint
-        extra = site_hints(site, tagless=info.source == "values")  # (other sources say it their way)
+        extra = site.extra
         if extra:
             hint = "; ".join(([hint] if hint else []) + extra)
-        written = site.written()
+        written = strings.setdefault(site.written, site.written)
         analysis.refs.append(
             ImageRef(
                 file=file,
@@ -278,11 +306,11 @@ def analyse(text: str, file: str, settings: Settings, revert: bool = False) -> A
                 column=column,
                 path=site.path,
                 written=written,
-                upstream=_same_string(upstream.qualified(), written) if upstream is not None else None,
+                upstream=_one_of(strings, _same_string(upstream.qualified(), written)) if upstream is not None else None,
                 status=info.status,
-                target=str(info.target) if info.target is not None else None,
+                target=_one_of(strings, str(info.target)) if info.target is not None else None,
                 hint=hint,
-                lines=_own_lines(site),
+                lines=site.lines,
                 source=None if info.source == "values" else info.source,
                 resolved=info.resolved,
             )
@@ -292,6 +320,20 @@ def analyse(text: str, file: str, settings: Settings, revert: bool = False) -> A
     if any(ref.source is not None for ref in analysis.refs):
         analysis.refs.sort(key=lambda r: (r.line, r.column))
     return analysis
+
+
+class _Site:
+    """What a record needs of its site, taken when the site is planned (the site and the
+    nodes of its own that no edit holds are then let go: a large file has one per image)."""
+
+    __slots__ = ("main", "path", "written", "extra", "lines")
+
+    def __init__(self, site: Site, values: bool):
+        self.main = site.main.node
+        self.path = site.path
+        self.written = site.written()
+        self.extra = site_hints(site, tagless=values)  # (other sources say it their way)
+        self.lines = _own_lines(site)
 
 
 class _Plan:
@@ -313,6 +355,11 @@ class _Plan:
     def update(self, **changes) -> None:
         for key, value in changes.items():
             setattr(self, key, value)
+
+
+def _one_of(strings: dict[str, str], value: str) -> str:
+    """The equal string already in ``strings`` (``value`` added if none is)."""
+    return strings.setdefault(value, value)
 
 
 def _same_string(value: str, other: str) -> str:

@@ -48,25 +48,28 @@ class Rewritten:
     unedited: int = 0  # references a rewrite would fix, left as written (not counted as edited)
 
 
-def rewrite_text(text: str, file: str, settings: Settings, revert: bool = False) -> Rewritten:
-    """Rewrite ``text`` (a BOM is kept) -> :class:`Rewritten`.
+def rewrite_text(text: str, file: str, settings: Settings, revert: bool = False, raw: bytes | None = None) -> Rewritten:
+    """Rewrite ``text`` (a BOM is kept) -> :class:`Rewritten`.  ``raw``: the bytes ``text`` was
+    strictly decoded from, when the caller has them (the re-parses read them, not a copy).
 
     Raises :class:`FileError` for invalid YAML (with line and column) and when the
     result would not verify (the caller leaves the file untouched).
     """
     with gc_paused():  # the events and nodes of both parses live until the end
-        return _rewrite_text(text, file, settings, revert)
+        return _rewrite_text(text, file, settings, revert, raw)
 
 
-def _rewrite_text(text: str, file: str, settings: Settings, revert: bool) -> Rewritten:
+def _rewrite_text(text: str, file: str, settings: Settings, revert: bool, raw: bytes | None) -> Rewritten:
     bom = "\ufeff" if text.startswith("\ufeff") else ""
     body = text[len(bom) :]
     try:
-        analysis = analyse(body, file, settings, revert)
+        analysis = analyse(body, file, settings, revert, prepare=True)
     except SourceError as exc:
         raise FileError(file, exc.message, exc.line, exc.column) from None
     except YAMLSyntaxError as exc:
         raise FileError(file, f"invalid YAML: {exc.message}", exc.line, exc.column) from None
+    if raw is not None and not bom and analysis.events is None and not analysis.pure and not analysis.masked:
+        analysis.raw = raw
     result = FileResult(file, refs=analysis.refs, notes=list(analysis.notes))
     # left as written although a rewrite would fix them (suppressed, or sharing a scalar)
     wanted = MIRRORED if revert else UNMIRRORED
@@ -96,7 +99,7 @@ def _rewrite_text(text: str, file: str, settings: Settings, revert: bool) -> Rew
                 f"{file}: Bitnami images were relocated in {where}: set "
                 "global.security.allowInsecureImages: true there by hand (Bitnami charts refuse them without it)"
             )
-    if not analysis.edits and not insecure and not analysis.inserts:
+    if not analysis.edits and not analysis.prepared and not insecure and not analysis.inserts:
         return Rewritten(text, result, False, unedited=unedited)
     scalar_edits = list(analysis.edits.values())
     if analysis.inserts or analysis.embedded or analysis.masked:
@@ -107,7 +110,10 @@ def _rewrite_text(text: str, file: str, settings: Settings, revert: bool) -> Rew
             )
         new_body = _edit_sources(body, analysis, scalar_edits, file)
     else:
-        new_body = _edit(body, analysis.old_events, analysis.docs, scalar_edits, insecure, file, result.notes)
+        new_body = _edit(
+            body, analysis.old_events, analysis.docs, scalar_edits, insecure, file, result.notes, analysis.prepared
+        )
+        analysis.prepared = None
     if new_body == body:
         return Rewritten(text, result, False, unedited=unedited)
     return Rewritten(bom + new_body, result, True, unedited=unedited)
@@ -217,13 +223,23 @@ def _needs_insecure(refs) -> bool:
     )
 
 
-def _edit(body: str, events, docs: list, scalar_edits: list, insecure: bool, file: str, notes: list[str]) -> str:
-    """The scalar edits and, when ``insecure``, the Bitnami flag: one plan through the edit
-    engine (a note says what was done to the flag, or what to do by hand)."""
+def _edit(
+    body: str,
+    events,
+    docs: list,
+    scalar_edits: list,
+    insecure: bool,
+    file: str,
+    notes: list[str],
+    prepared: tuple[list, dict] | None = None,
+) -> str:
+    """The scalar edits (and those ``prepared``, see :func:`imagemirror.yaml_edit.edit`) and,
+    when ``insecure``, the Bitnami flag: one plan through the edit engine (a note says what
+    was done to the flag, or what to do by hand)."""
     state = _flag_state(docs) if insecure else "true"
     if state != "true":
         try:
-            new_body = edit(body, events, docs, scalar_edits, [FLAG], file)
+            new_body = edit(body, events, docs, scalar_edits, [FLAG], file, prepared=prepared)
         except Refused:
             notes.append(
                 f"{file}: Bitnami images were relocated: set global.security.allowInsecureImages: true "
@@ -232,7 +248,7 @@ def _edit(body: str, events, docs: list, scalar_edits: list, insecure: bool, fil
         else:
             notes.append(f"{file}: {state} global.security.allowInsecureImages: true (Bitnami images relocated)")
             return new_body
-    return edit(body, events, docs, scalar_edits, [], file)
+    return edit(body, events, docs, scalar_edits, [], file, prepared=prepared)
 
 
 def _flag_state(docs: list) -> str:

@@ -165,6 +165,7 @@ def apply_replacements(text: str, replacements: list[tuple[int, int, str]]) -> s
     in reverse order of ``replacements``, as when applied one by one from the end."""
     ordered = sorted(replacements, key=lambda r: (r[0], r[1]), reverse=True)
     ordered.reverse()
+    chunks = []  # the pieces joined a few thousand at a time: never all held as small strings
     parts = []
     pos = 0
     for start, end, new in ordered:
@@ -173,8 +174,14 @@ def apply_replacements(text: str, replacements: list[tuple[int, int, str]]) -> s
         parts.append(text[pos:start])
         parts.append(new)
         pos = end
+        if len(parts) >= 4096:
+            chunks.append("".join(parts))
+            parts.clear()
+    del ordered
     parts.append(text[pos:])
-    return "".join(parts)
+    chunks.append("".join(parts))
+    del parts
+    return chunks[0] if len(chunks) == 1 else "".join(chunks)
 
 
 def verify_events(old_events, new_body: str, expected_scalars, splice, file: str, what: str = "rewrite") -> None:
@@ -479,6 +486,32 @@ class _Events:
         raise LookupError(mapping.start)
 
 
+def plan_scalar(body: str, node: Scalar, value: str, file: str, replacements: list, expected_scalars: dict) -> None:
+    """The replacement for one scalar edit (``node`` -> ``value``, in its quote style) and
+    what its event must then hold, added to ``replacements`` and ``expected_scalars``;
+    raises FileError (at the node) for a value that cannot be written safely."""
+    try:
+        rendered, style = render(node, value)
+    except UnsafeValue as exc:
+        raise FileError(file, str(exc), node.line + 1, node.column + 1) from None
+    if node.style in ("|", ">"):
+        # a one-word block scalar: the word on its line is replaced; the header (and so
+        # its chomping) and the line breaks after it are kept
+        span = block_span(body, node)
+        if span is None:
+            raise FileError(
+                file,
+                f"block scalar {node.value!r} is not one word on one line: rewrite it by hand",
+                node.line + 1,
+                node.column + 1,
+            )
+        replacements.append((span[0], span[1], rendered))
+        expected_scalars[node.start] = (value + node.tail, style)
+        return
+    replacements.append((content_start(body, node), node.end, rendered))
+    expected_scalars[node.start] = (value, style)
+
+
 def set_values(text: str, assignments: list[Assignment], file: str = "<values>", what: str = "chart overrides") -> str:
     """The text with every assignment made (see :class:`Assignment`); raises FileError (or
     :class:`Refused`) if it cannot, and the text is not to be used.  ``what`` names the edit
@@ -502,37 +535,30 @@ def edit(
     assignments: list[Assignment],
     file: str,
     what: str = "rewrite",
+    prepared: tuple[list, dict] | None = None,
 ) -> str:
     """One combined plan on ``body`` (no BOM; ``events``/``docs`` its parse): scalars replaced
     in place (``scalar_edits``: node -> new value) and ``assignments`` made, in one splice,
     verified once: the new event stream must be the old one with exactly the new scalar
-    values and the inserted keys' events."""
-    replacements: list[tuple[int, int, str]] = []
-    expected_scalars: dict[int, tuple[str, str]] = {}
+    values and the inserted keys' events.  ``prepared``: ``(replacements, expected scalars)``
+    of scalar edits :func:`plan_scalar` made already (used up: the list is emptied)."""
+    if prepared is None:
+        replacements: list[tuple[int, int, str]] = []
+        expected_scalars: dict[int, tuple[str, str]] = {}
+    else:  # the scalar edits planned already (plan_scalar), taken over: a large file has many
+        replacements, expected_scalars = prepared
     for node, value in scalar_edits:
-        try:
-            rendered, style = render(node, value)
-        except UnsafeValue as exc:
-            raise FileError(file, str(exc), node.line + 1, node.column + 1) from None
-        if node.style in ("|", ">"):
-            # a one-word block scalar: the word on its line is replaced; the header (and so
-            # its chomping) and the line breaks after it are kept
-            span = block_span(body, node)
-            if span is None:
-                raise FileError(
-                    file,
-                    f"block scalar {node.value!r} is not one word on one line: rewrite it by hand",
-                    node.line + 1,
-                    node.column + 1,
-                )
-            replacements.append((span[0], span[1], rendered))
-            expected_scalars[node.start] = (value + node.tail, style)
-            continue
-        replacements.append((content_start(body, node), node.end, rendered))
-        expected_scalars[node.start] = (value, style)
+        plan_scalar(body, node, value, file, replacements, expected_scalars)
     splices: list[tuple[int, int, list]] = []
     if assignments:
-        _plan(body, events, docs, assignments, file, what, replacements, expected_scalars, splices)
+        if prepared is None:
+            _plan(body, events, docs, assignments, file, what, replacements, expected_scalars, splices)
+        else:  # (the prepared plan stays as it was if the assignments are refused)
+            more: list[tuple[int, int, str]] = []
+            more_expected: dict[int, tuple[str, str]] = {}
+            _plan(body, events, docs, assignments, file, what, more, more_expected, splices)
+            replacements.extend(more)
+            expected_scalars.update(more_expected)
     new_body = apply_replacements(body, replacements)
     replacements.clear()  # (not held while both texts are parsed again: a large file has many)
     if new_body != body:

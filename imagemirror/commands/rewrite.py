@@ -104,7 +104,7 @@ def rewrite_one(job: _Job, item, writes: BackgroundWrites | None = None):
     try:
         original = read_bytes(path, display)
         text = decode(original, display)
-        done = rewrite_text(text, display, job.settings, revert=job.revert)
+        done = rewrite_text(text, display, job.settings, revert=job.revert, raw=original)
         if job.extra_edits:
             done = with_source_plan(job.source, path, display, done, job.settings)
         diff = None
