@@ -107,6 +107,7 @@ class Analysis:
         "unedited",
         "prepared",
         "raw",
+        "counted",
     )
 
     def __init__(self, text: str, events: list, docs: list):
@@ -128,6 +129,7 @@ class Analysis:
         # nodes are let go with their sites
         self.prepared: tuple[list, dict] | None = None
         self.raw: bytes | None = None  # the text's UTF-8 bytes, when the caller has them (read, not copied)
+        self.counted = False  # ``analyse(count=...)`` was given each record: ``refs`` and ``unedited`` stay empty
 
     def old_events(self):
         """The text's events again, one at a time (the C parser, or the pure one's list)."""
@@ -138,11 +140,15 @@ class Analysis:
         return event_stream(self.text if self.raw is None else self.raw)
 
 
-def analyse(text: str, file: str, settings: Settings, revert: bool = False, prepare: bool = False) -> Analysis:
+def analyse(
+    text: str, file: str, settings: Settings, revert: bool = False, prepare: bool = False, count=None
+) -> Analysis:
     """Find, classify and plan.  ``text`` has no BOM.  Raises walker.YAMLSyntaxError (and
     its subclass ``sources.kustomize.SourceError``: a file a kustomization names is missing).
     ``prepare`` (for ``rewrite``): a large values file's scalar edits are rendered as they are
-    planned (:attr:`Analysis.prepared`; a value that cannot be written raises FileError).
+    planned (:attr:`Analysis.prepared`; a value that cannot be written raises FileError);
+    ``count(ref, kept)``: given each record of such a file instead of keeping it
+    (:attr:`Analysis.counted`; ``kept``: left as written although a rewrite would fix it).
 
     Each document is read as what its content says it is (:mod:`imagemirror.sources`: a
     values file, a manifest, an Argo CD Application, a Flux HelmRelease, a kustomization, a
@@ -176,6 +182,8 @@ def analyse(text: str, file: str, settings: Settings, revert: bool = False, prep
         streamed = None
         if prepare:
             analysis.prepared = ([], {})
+        if count is not None:  # each record handed to ``count(ref, kept)``, not kept
+            analysis.counted = True
     else:
         found = sources.find(docs, ctx)
     analysis.embedded = ctx.embedded
@@ -217,7 +225,7 @@ def analyse(text: str, file: str, settings: Settings, revert: bool = False, prep
             hint = "inside a string that is not a literal block (`|`): rewrite it by hand"
         planned.append(
             (
-                _Site(site, item.source == "values"),
+                _Site(site, item.source == "values", strings),
                 _Plan(status, upstream, target, hint, edits, inserts, item.source, kept, item.resolved),
             )
         )
@@ -315,7 +323,9 @@ def analyse(text: str, file: str, settings: Settings, revert: bool = False, prep
                 resolved=info.resolved,
             )
         )
-        if info.kept:
+        if analysis.counted:
+            count(analysis.refs.pop(), info.kept)
+        elif info.kept:
             analysis.unedited.append(analysis.refs[-1])
     if any(ref.source is not None for ref in analysis.refs):
         analysis.refs.sort(key=lambda r: (r.line, r.column))
@@ -328,11 +338,12 @@ class _Site:
 
     __slots__ = ("main", "path", "written", "extra", "lines")
 
-    def __init__(self, site: Site, values: bool):
+    def __init__(self, site: Site, values: bool, strings: dict[str, str]):
         self.main = site.main.node
         self.path = site.path
-        self.written = site.written()
-        self.extra = site_hints(site, tagless=values)  # (other sources say it their way)
+        written = site.written()
+        self.written = strings.setdefault(written, written)
+        self.extra = site_hints(site, tagless=values) or None  # (other sources say it their way)
         self.lines = _own_lines(site)
 
 

@@ -16,7 +16,7 @@ from .config import Settings
 from .errors import FileError
 from .inventory import analyse
 from .model import FileResult
-from .rules import MIRRORED, UNMIRRORED, is_bitnami
+from .rules import AMBIGUOUS, INVALID, MIRRORED, UNMIRRORED, is_bitnami
 from .sources.kustomize import SourceError
 from .sources.templates import mask
 from .walker import Mapping, Scalar, YAMLSyntaxError, content_start, gc_paused
@@ -30,6 +30,7 @@ __all__ = [
     "allow_insecure",
     "render",
     "rewrite_text",
+    "skipped_line",
 ]
 
 ALLOW_INSECURE = ("global", "security", "allowInsecureImages")
@@ -46,24 +47,66 @@ class Rewritten:
     changed: bool
     notes: list[str] = field(default_factory=list)
     unedited: int = 0  # references a rewrite would fix, left as written (not counted as edited)
+    # ``rewrite_text(summary=True)`` on a large values file: what the command reports of its
+    # references (``result.refs`` is then empty), see :class:`Tally`
+    tally: Tally | None = None
 
 
-def rewrite_text(text: str, file: str, settings: Settings, revert: bool = False, raw: bytes | None = None) -> Rewritten:
+def skipped_line(ref) -> str:
+    """How ``rewrite`` lists a reference it left for review (ambiguous or invalid)."""
+    return f"{ref.file}:{ref.line}:{ref.column}: {ref.status}: {ref.path} {ref.written!r}: {ref.hint}"
+
+
+class Tally:
+    """What ``rewrite`` says of a file's references, counted as they are made instead of
+    keeping them (a large file has one per image): how many it edits, which it leaves for
+    review, and what decides the Bitnami flag."""
+
+    __slots__ = ("wanted", "edited", "unedited", "skipped", "bitnami_mirrored", "embedded_bitnami")
+
+    def __init__(self, revert: bool):
+        self.wanted = MIRRORED if revert else UNMIRRORED
+        self.edited = 0  # references with the status a rewrite fixes and a target
+        self.unedited = 0  # of those, left as written
+        self.skipped: list[str] = []
+        self.bitnami_mirrored = False  # a values file's Bitnami image already on the cache
+        self.embedded_bitnami: set[str] = set()
+
+    def add(self, r, kept: bool) -> None:
+        if r.status == self.wanted and r.target:
+            self.edited += 1
+            if kept:
+                self.unedited += 1
+        if r.status in (AMBIGUOUS, INVALID):
+            self.skipped.append(skipped_line(r))
+        if r.upstream and r.status == MIRRORED and is_bitnami(r.upstream) and r.source is None:
+            self.bitnami_mirrored = True
+        if r.source is not None and r.target and r.upstream and is_bitnami(r.upstream) and ".helm.values" in r.path:
+            self.embedded_bitnami.add(r.path.rsplit(".helm.values", 1)[0] + ".helm.values")
+
+
+def rewrite_text(
+    text: str, file: str, settings: Settings, revert: bool = False, raw: bytes | None = None, summary: bool = False
+) -> Rewritten:
     """Rewrite ``text`` (a BOM is kept) -> :class:`Rewritten`.  ``raw``: the bytes ``text`` was
     strictly decoded from, when the caller has them (the re-parses read them, not a copy).
+    ``summary``: a large values file's references are counted (:attr:`Rewritten.tally`), not kept.
 
     Raises :class:`FileError` for invalid YAML (with line and column) and when the
     result would not verify (the caller leaves the file untouched).
     """
     with gc_paused():  # the events and nodes of both parses live until the end
-        return _rewrite_text(text, file, settings, revert, raw)
+        return _rewrite_text(text, file, settings, revert, raw, summary)
 
 
-def _rewrite_text(text: str, file: str, settings: Settings, revert: bool, raw: bytes | None) -> Rewritten:
+def _rewrite_text(
+    text: str, file: str, settings: Settings, revert: bool, raw: bytes | None, summary: bool
+) -> Rewritten:
     bom = "\ufeff" if text.startswith("\ufeff") else ""
     body = text[len(bom) :]
     try:
-        analysis = analyse(body, file, settings, revert, prepare=True)
+        tally = Tally(revert) if summary else None
+        analysis = analyse(body, file, settings, revert, prepare=True, count=tally.add if tally else None)
     except SourceError as exc:
         raise FileError(file, exc.message, exc.line, exc.column) from None
     except YAMLSyntaxError as exc:
@@ -71,13 +114,19 @@ def _rewrite_text(text: str, file: str, settings: Settings, revert: bool, raw: b
     if raw is not None and not bom and analysis.events is None and not analysis.pure and not analysis.masked:
         analysis.raw = raw
     result = FileResult(file, refs=analysis.refs, notes=list(analysis.notes))
+    if not analysis.counted:
+        tally = None
     # left as written although a rewrite would fix them (suppressed, or sharing a scalar)
     wanted = MIRRORED if revert else UNMIRRORED
-    unedited = sum(1 for r in analysis.unedited if r.status == wanted and r.target)
+    if tally is not None:
+        unedited = tally.unedited
+    else:
+        unedited = sum(1 for r in analysis.unedited if r.status == wanted and r.target)
     # the flag when a Bitnami image moves here or is already on the cache (one left unmoved --
     # an anchor shared with a non-image key -- does not need it)
     insecure = not revert and (
         analysis.bitnami_relocated
+        or (tally.bitnami_mirrored if tally is not None else False)
         or any(
             r.upstream and r.status == MIRRORED and is_bitnami(r.upstream) and r.source is None for r in analysis.refs
         )
@@ -93,6 +142,7 @@ def _rewrite_text(text: str, file: str, settings: Settings, revert: bool, raw: b
                 and is_bitnami(r.upstream)
                 and ".helm.values" in r.path
             }
+            | (tally.embedded_bitnami if tally is not None else set())
         )
         for where in embedded_bitnami:
             result.notes.append(
@@ -100,7 +150,7 @@ def _rewrite_text(text: str, file: str, settings: Settings, revert: bool, raw: b
                 "global.security.allowInsecureImages: true there by hand (Bitnami charts refuse them without it)"
             )
     if not analysis.edits and not analysis.prepared and not insecure and not analysis.inserts:
-        return Rewritten(text, result, False, unedited=unedited)
+        return Rewritten(text, result, False, unedited=unedited, tally=tally)
     scalar_edits = list(analysis.edits.values())
     if analysis.inserts or analysis.embedded or analysis.masked:
         if insecure and _flag_state(analysis.docs) != "true":
@@ -115,8 +165,8 @@ def _rewrite_text(text: str, file: str, settings: Settings, revert: bool, raw: b
         )
         analysis.prepared = None
     if new_body == body:
-        return Rewritten(text, result, False, unedited=unedited)
-    return Rewritten(bom + new_body, result, True, unedited=unedited)
+        return Rewritten(text, result, False, unedited=unedited, tally=tally)
+    return Rewritten(bom + new_body, result, True, unedited=unedited, tally=tally)
 
 
 def _edit_sources(body: str, analysis, scalar_edits: list, file: str) -> str:

@@ -15,7 +15,7 @@ from ..files import BackgroundWrites, decode, read_bytes, write_atomic
 from ..inventory import Source, ValuesText, settle
 from ..model import FileResult
 from ..parallel import map_files, worth_forking
-from ..rewrite import Rewritten, allow_insecure, rewrite_text
+from ..rewrite import Rewritten, allow_insecure, rewrite_text, skipped_line
 from ..rules import AMBIGUOUS, INVALID, MIRRORED, UNMIRRORED
 from ..yaml_edit import set_values
 from .common import report_errors, settings_for, unified_diff, warn
@@ -104,7 +104,10 @@ def rewrite_one(job: _Job, item, writes: BackgroundWrites | None = None):
     try:
         original = read_bytes(path, display)
         text = decode(original, display)
-        done = rewrite_text(text, display, job.settings, revert=job.revert, raw=original)
+        # (the source's plan needs the references; the core's own summary does not: counted)
+        done = rewrite_text(
+            text, display, job.settings, revert=job.revert, raw=original, summary=not job.extra_edits
+        )
         if job.extra_edits:
             done = with_source_plan(job.source, path, display, done, job.settings)
         diff = None
@@ -116,24 +119,23 @@ def rewrite_one(job: _Job, item, writes: BackgroundWrites | None = None):
                 writes.submit(display, path, new, original, display)
             elif job.write:
                 write_atomic(path, new, original, display)
-        return done.result, done.changed, diff, done.unedited
+        return done.result, done.changed, diff, done.unedited, done.tally
     except FileError as exc:
-        return FileResult(display, error=exc), False, None, 0
+        return FileResult(display, error=exc), False, None, 0, None
 
 
 def _outcome(job: _Job, outcome):
     """What the summary needs of one file, small to send back from a worker: the references
     themselves stay there (pickling thousands of them costs more than the report)."""
-    result, was_changed, diff, unedited = outcome
+    result, was_changed, diff, unedited, tally = outcome
     if result.error is not None:
         return result, was_changed, diff, 0, []
     wanted = MIRRORED if job.revert else UNMIRRORED
     n = sum(1 for r in result.refs if r.status == wanted and r.target) - unedited
-    skipped = [
-        f"{ref.file}:{ref.line}:{ref.column}: {ref.status}: {ref.path} {ref.written!r}: {ref.hint}"
-        for ref in result.refs
-        if ref.status in (AMBIGUOUS, INVALID)
-    ]
+    skipped = [skipped_line(ref) for ref in result.refs if ref.status in (AMBIGUOUS, INVALID)]
+    if tally is not None:  # a large values file: its references were counted, not kept
+        n += tally.edited
+        skipped.extend(tally.skipped)
     result.refs = []  # counted and formatted above
     return result, was_changed, diff, n, skipped
 
@@ -154,7 +156,7 @@ def write_files(job: _Job, targets, jobs: int) -> list:
         failed = writes.wait()
         return [
             _outcome(
-                job, (FileResult(o[0].file, error=failed[o[0].file]), False, None, 0) if o[0].file in failed else o
+                job, (FileResult(o[0].file, error=failed[o[0].file]), False, None, 0, None) if o[0].file in failed else o
             )
             for o in done
         ]
