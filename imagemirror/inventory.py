@@ -225,8 +225,18 @@ def analyse(
             hint = "inside a string that is not a literal block (`|`): rewrite it by hand"
         planned.append(
             (
-                _Site(site, item.source == "values", strings),
-                _Plan(status, upstream, target, hint, edits, inserts, item.source, kept, item.resolved),
+                _Site(site, item.source == "values", strings, not analysis.counted),
+                _Plan(
+                    status,
+                    upstream,
+                    _one_of(strings, str(target)) if target is not None else None,
+                    hint,
+                    [(node, strings.setdefault(value, value)) for node, value in edits] if release else edits,
+                    inserts,
+                    item.source,
+                    kept,
+                    item.resolved,
+                ),
             )
         )
     del item, site
@@ -316,7 +326,7 @@ def analyse(
                 written=written,
                 upstream=_one_of(strings, _same_string(upstream.qualified(), written)) if upstream is not None else None,
                 status=info.status,
-                target=_one_of(strings, str(info.target)) if info.target is not None else None,
+                target=info.target,
                 hint=hint,
                 lines=site.lines,
                 source=None if info.source == "values" else info.source,
@@ -338,13 +348,13 @@ class _Site:
 
     __slots__ = ("main", "path", "written", "extra", "lines")
 
-    def __init__(self, site: Site, values: bool, strings: dict[str, str]):
+    def __init__(self, site: Site, values: bool, strings: dict[str, str], lines: bool = True):
         self.main = site.main.node
         self.path = site.path
         written = site.written()
         self.written = strings.setdefault(written, written)
         self.extra = site_hints(site, tagless=values) or None  # (other sources say it their way)
-        self.lines = _own_lines(site)
+        self.lines = _own_lines(site) if lines else ()  # (for suppression, not counting)
 
 
 class _Plan:

@@ -24,7 +24,8 @@ from hypothesis import strategies as st
 from imagemirror import inventory, sources
 from imagemirror.config import parse_settings
 from imagemirror.errors import FileError
-from imagemirror.rewrite import rewrite_text
+from imagemirror.rewrite import rewrite_text, skipped_line
+from imagemirror.rules import AMBIGUOUS, INVALID, MIRRORED, UNMIRRORED
 from imagemirror.walker import YAMLSyntaxError, compose_text, find_sites, stream_values
 
 from strategies import documents
@@ -69,12 +70,33 @@ def outcome(text: str, settings=SETTINGS, revert: bool = False):
     return planned, written
 
 
+def report(text: str, settings=SETTINGS, revert: bool = False, summary: bool = False):
+    """What ``rewrite`` reports of ``text``: the new text, the notes, how many references it
+    edits, those it leaves for review -- from the records, or counted (``summary``)."""
+    try:
+        done = rewrite_text(text, FILE, settings, revert=revert, summary=summary)
+    except FileError as exc:
+        return ("error", str(exc))
+    wanted = MIRRORED if revert else UNMIRRORED
+    refs = done.result.refs
+    edited = sum(1 for r in refs if r.status == wanted and r.target) - done.unedited
+    skipped = [skipped_line(r) for r in refs if r.status in (AMBIGUOUS, INVALID)]
+    if summary and done.tally is not None:
+        assert not refs  # counted, not kept
+        edited += done.tally.edited
+        skipped += done.tally.skipped
+    return done.text, done.changed, done.result.notes, edited, skipped
+
+
 def same_both_ways(text: str, settings=SETTINGS, revert: bool = False) -> None:
     with stream_from(1 << 62):
         whole = outcome(text, settings, revert)
+        whole_report = report(text, settings, revert)
     with stream_from(0):
         streamed = outcome(text, settings, revert)
+        counted = report(text, settings, revert, summary=True)
     assert streamed == whole
+    assert counted == whole_report  # rewrite's summary of a large file: counted as the records are made
 
 
 def site_view(sites) -> list:
