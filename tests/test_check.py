@@ -834,3 +834,17 @@ def test_the_fix_hint_is_a_command_that_runs(gitops):
     )
     done = invoke("rewrite", "environments")
     assert done.exit_code == 0 and invoke("check", "environments").exit_code == 0
+
+
+def test_check_without_a_cache_registry_is_a_settings_error(tmp_path, monkeypatch):
+    """With no ``registry:`` (the settings file missing, or deleted in a pull request) nothing
+    can be judged mirrored: every image was a warning and the gate passed (exit 0).  Exit 2."""
+    (tmp_path / ".git").mkdir()
+    (tmp_path / "values.yaml").write_text("image: docker.io/library/nginx:1.25\n")
+    monkeypatch.chdir(tmp_path)
+    res = invoke("check", ".")
+    assert res.exit_code == 2 and res.stdout == ""
+    assert res.stderr.strip() == (
+        "imagemirror: error: no cache registry configured: set `registry:` in .imagemirror.yaml or pass --registry"
+    )
+    assert invoke("check", ".", "--registry", REG).exit_code == 1

@@ -251,6 +251,8 @@ def check_paths(
     paths = [Path(p) for p in paths]
     cli_deny = canonical_deny(deny)
     settings = settings_for(paths, config, registry)
+    if settings.registry is None:  # nothing could be judged mirrored: the gate must not pass
+        raise ConfigError("no cache registry configured: set `registry:` in .imagemirror.yaml or pass --registry")
     all_deny = cli_deny | frozenset(settings.deny)
     found: Scan = scan(paths, settings, jobs, source=source)
     for note in found.notes:
