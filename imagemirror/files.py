@@ -16,7 +16,7 @@ from .errors import FileError
 from .model import FileResult
 from .sources import detect
 
-VALUES_NAME = re.compile(r"(?:values\.ya?ml|values-.+\.ya?ml|.+-values\.ya?ml|.+\.values\.ya?ml)\Z")
+VALUES_NAME = re.compile(r"(?:values\.ya?ml|values[-.].+\.ya?ml|.+-values\.ya?ml|.+\.values\.ya?ml)\Z")
 SKIP_DIRS = frozenset({".git", ".hg", ".svn"})
 
 

@@ -664,6 +664,9 @@ def test_hook_files_regex_matches_scanned_names():
         "x-values.yml",
         "a.values.yml",
         "values_prod.yaml",
+        "values.prod.yaml",
+        "values.staging.yml",
+        "values.yaml.gotmpl",
     ]
     for hook in hooks:
         assert hook["language"] == "python"
@@ -848,3 +851,11 @@ def test_check_without_a_cache_registry_is_a_settings_error(tmp_path, monkeypatc
         "imagemirror: error: no cache registry configured: set `registry:` in .imagemirror.yaml or pass --registry"
     )
     assert invoke("check", ".", "--registry", REG).exit_code == 1
+
+
+def test_values_dot_environment_files_are_scanned(gitops):
+    """``values.prod.yaml`` (a common name for an environment's values) was skipped by the
+    folder scan and the pre-commit hooks: its images passed the gate unseen."""
+    Path("environments", "prod", "wordpress", "values.prod.yaml").write_text("image: nginx:1.25\n")
+    res = invoke("check", "environments")
+    assert res.exit_code == 1 and "values.prod.yaml:1:8: IM001 nginx:1.25" in res.stdout
