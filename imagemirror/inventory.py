@@ -178,7 +178,7 @@ def analyse(
     rules = settings.ruleset
     ctx = sources.Context(file, text, rules, revert)
     if streamed is not None:
-        found = [sources.Found(site, "values") for site in streamed[1]]
+        found: list = [sources.Found(site, "values") for site in streamed[1]]
         streamed = None
         if prepare:
             analysis.prepared = ([], {})
@@ -324,7 +324,9 @@ def analyse(
                 column=column,
                 path=site.path,
                 written=written,
-                upstream=_one_of(strings, _same_string(upstream.qualified(), written)) if upstream is not None else None,
+                upstream=_one_of(strings, _same_string(upstream.qualified(), written))
+                if upstream is not None
+                else None,
                 status=info.status,
                 target=info.target,
                 hint=hint,

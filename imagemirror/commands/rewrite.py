@@ -117,9 +117,7 @@ def rewrite_one(job: _Job, item, writes: BackgroundWrites | None = None):
         original = read_bytes(path, display)
         text = decode(original, display)
         # (the source's plan needs the references; the core's own summary does not: counted)
-        done = rewrite_text(
-            text, display, job.settings, revert=job.revert, raw=original, summary=not job.extra_edits
-        )
+        done = rewrite_text(text, display, job.settings, revert=job.revert, raw=original, summary=not job.extra_edits)
         if job.extra_edits:
             done = with_source_plan(job.source, path, display, done, job.settings)
         diff = None
@@ -168,7 +166,8 @@ def write_files(job: _Job, targets, jobs: int) -> list:
         failed = writes.wait()
         return [
             _outcome(
-                job, (FileResult(o[0].file, error=failed[o[0].file]), False, None, 0, None) if o[0].file in failed else o
+                job,
+                (FileResult(o[0].file, error=failed[o[0].file]), False, None, 0, None) if o[0].file in failed else o,
             )
             for o in done
         ]
