@@ -154,8 +154,22 @@ def split_name(image: str) -> str:
     return image[:colon] if colon > slash else image
 
 
+_FUTURE: dict[tuple, tuple] = {}  # (id(rules), revert, name) -> (rules, future name)
+
+
 def future(name: str, rules, revert: bool) -> str:
-    """The name a rewrite gives an image named ``name`` (itself when it stays)."""
+    """The name a rewrite gives an image named ``name`` (itself when it stays); remembered per
+    rules: a repository's kustomizations name the same images again and again."""
+    key = (id(rules), revert, name)
+    hit = _FUTURE.get(key)
+    if hit is not None and hit[0] is rules:
+        return hit[1]
+    moved = _future(name, rules, revert)
+    _FUTURE[key] = (rules, moved)
+    return moved
+
+
+def _future(name: str, rules, revert: bool) -> str:
     try:
         status, upstream, target = rules.classify(parse(name))
     except (InvalidReference, TypeError, KeyError):
@@ -259,6 +273,7 @@ def resolved(folder: str, ctx: Context, keys: dict | None = None, generate: bool
 def clear_cache() -> None:
     _RESOLVED.clear()
     _IMAGES.clear()
+    _FUTURE.clear()
 
 
 def _read(path: str) -> str | None:
