@@ -23,6 +23,7 @@ line and column; URLs and remote bases are not followed.
 from __future__ import annotations
 
 import os
+import stat
 
 from ..reference import InvalidReference, parse
 from ..rules import MIRRORED, UNMIRRORED
@@ -279,8 +280,11 @@ def clear_cache() -> None:
 def _read(path: str) -> str | None:
     """A resource's text (strict UTF-8, as the scan reads it), or None.  (Not through
     ``files``: ``files`` finds manifests with ``sources.detect``, which loads this package.)"""
-    if os.path.islink(path) or not os.path.isfile(path):
-        return None  # symbolic links are never followed; a FIFO would block
+    try:
+        if not stat.S_ISREG(os.lstat(path).st_mode):
+            return None  # symbolic links are never followed; a FIFO would block
+    except OSError:
+        return None
     try:
         with open(path, "rb") as fh:
             data = fh.read()
@@ -359,11 +363,15 @@ def _incoming(folder: str, ctx: Context, stack: set, keys: dict | None = None) -
             if value is None or _remote(value):
                 continue
             path = os.path.join(folder, value)
-            if os.path.islink(path):
+            try:
+                mode = os.lstat(path).st_mode  # one system call for islink, isdir and isfile
+            except OSError:
+                continue
+            if stat.S_ISLNK(mode):
                 continue  # never followed
-            if os.path.isdir(path):
+            if stat.S_ISDIR(mode):
                 out.extend(_output(path, ctx, stack))
-            elif os.path.isfile(path):
+            elif stat.S_ISREG(mode):
                 for n in _image_names(path, ctx):
                     out.append((n, future(n, ctx.rules, ctx.revert)))
     return out
