@@ -131,6 +131,11 @@ def discover(
         trees = [str(r) for r in roots]
         real_s, given_s = str(real), str(given)
         folders: dict[tuple[str, str], tuple[Path, str | None]] = {}
+        try:
+            given_rel = os.path.relpath(os.path.join(cwd, given_s), cwd)
+        except ValueError:
+            given_rel = None
+        prefix = given_s if given_s.endswith(os.sep) else given_s + os.sep
         for folder, real_folder, name, head in _values_files(given_s, real_s, trees, set(), notes, False):
             key = os.path.join(real_folder, name)  # str(Path(real_folder, name)): both are normal
             if patterns and (
@@ -143,14 +148,25 @@ def discover(
             # once per folder: where its files are read from and how they are shown
             here = folders.get((folder, real_folder))
             if here is None:
-                if real_folder != os.path.join(real_s, os.path.relpath(folder, given_s)):
+                # below ``given``: its path joined by names from scandir (never "." or ".."),
+                # so relative paths are string work, not relpath's
+                if folder == given_s:
+                    inside = "."
+                elif folder.startswith(prefix):
+                    inside = folder[len(prefix) :]
+                else:
+                    inside = os.path.relpath(folder, given_s)
+                if real_folder != os.path.join(real_s, inside):
                     parent = Path(real_folder)  # reached through a link: read and write the target itself
+                    rel = _relative(parent, cwd)
                 else:
                     parent = Path(folder)
-                try:
-                    rel = os.path.relpath(os.path.join(cwd, parent), cwd)
-                except ValueError:
-                    rel = None
+                    if given_rel is None or given_rel.startswith("..") or inside.startswith(".."):
+                        rel = _relative(parent, cwd)
+                    elif inside == ".":
+                        rel = given_rel
+                    else:
+                        rel = inside if given_rel == "." else os.path.join(given_rel, inside)
                 here = folders[(folder, real_folder)] = (parent, rel)
             parent, rel = here
             path = parent / name
@@ -160,6 +176,13 @@ def discover(
             if head is not None:
                 _keep(str(path), head)
     return found, problems
+
+
+def _relative(path: Path, cwd: str) -> str | None:
+    try:
+        return os.path.relpath(os.path.join(cwd, path), cwd)
+    except ValueError:
+        return None
 
 
 def _values_files(folder: str, real: str, trees: list[str], active: set[str], notes: list[str], in_chart: bool):
