@@ -156,6 +156,14 @@ def _source(effective: bool, offline: bool, renderer: str = "auto", unrendered: 
     return EffectiveSource(offline=offline, renderer=renderer, unrendered=unrendered, connect=chart_client)
 
 
+_BY_CONTENT = click.option(
+    "--by-content",
+    is_flag=True,
+    help="Read a named file only when a folder's scan would (values files by name, other YAML by "
+    "content, not a chart's templates, exclude: honoured): for pre-commit, which names every staged file.",
+)
+
+
 def _effective_options(func):
     func = click.option(
         "--renderer",
@@ -239,9 +247,21 @@ def list_command(paths, config, registry, fmt, jobs, effective, offline, rendere
     is_flag=True,
     help="Exit 1 when a file was changed (the pre-commit fixer's convention).",
 )
+@_BY_CONTENT
 @_effective_options
 def rewrite_command(
-    paths, config, registry, dry_run, check_only, revert, jobs, nonzero_on_change, effective, offline, renderer
+    paths,
+    config,
+    registry,
+    dry_run,
+    check_only,
+    revert,
+    jobs,
+    nonzero_on_change,
+    by_content,
+    effective,
+    offline,
+    renderer,
 ):
     """Rewrite image references to the cache registry, byte-exactly, in place."""
     from .commands.rewrite import rewrite_files
@@ -257,6 +277,7 @@ def rewrite_command(
         jobs=jobs,
         nonzero_on_change=nonzero_on_change,
         source=_source(effective, offline, renderer),
+        by_content=by_content,
     )
 
 
@@ -284,6 +305,7 @@ def rewrite_command(
     is_flag=True,
     help="Also ask the cache: a pinned tag that moved (IM008), a pinned digest it lacks (IM009).",
 )
+@_BY_CONTENT
 @_registry_options
 @_effective_options
 def check_command(
@@ -295,6 +317,7 @@ def check_command(
     strict,
     jobs,
     online,
+    by_content,
     insecure,
     ca_bundle,
     deadline,
@@ -327,6 +350,7 @@ def check_command(
         jobs=jobs,
         source=_source(effective, offline, renderer),
         resolver=resolver,
+        by_content=by_content,
     )
 
 

@@ -16,7 +16,7 @@ from .errors import FileError
 from .model import FileResult
 from .sources import detect
 
-VALUES_NAME = re.compile(r"(?:values\.ya?ml|values-.+\.ya?ml|.+-values\.ya?ml|.+\.values\.ya?ml)\Z")
+VALUES_NAME = re.compile(r"(?:values\.ya?ml|values[-.].+\.ya?ml|.+-values\.ya?ml|.+\.values\.ya?ml)\Z")
 SKIP_DIRS = frozenset({".git", ".hg", ".svn"})
 
 
@@ -443,3 +443,27 @@ class BackgroundWrites:
             self._pool.shutdown(wait=True)
             self._pending = []
         return failed
+
+
+def selected(path: Path, settings: Settings) -> bool:
+    """Would the scan of a folder holding ``path`` read it (``--by-content``: pre-commit names
+    every staged YAML file)?  Values files by name, other YAML by content (manifests, Argo CD,
+    Flux, kustomize, helmfile), nothing inside a chart but its values files, ``exclude:`` globs
+    honoured.  A folder is always selected (it is searched with those rules)."""
+    if path.is_dir():
+        return True
+    real = path.resolve()
+    root = settings.path.parent.resolve() if settings.path else None
+    roots = [r for r in (root, Path.cwd().resolve()) if r is not None]
+    if _excluded(real, roots, [glob_regex(p) for p in settings.exclude]):
+        return False
+    if VALUES_NAME.match(path.name):
+        return True
+    if not detect.candidate(path.name):
+        return False
+    for parent in real.parents:  # a chart's templates are Helm's, not YAML
+        if (parent / "Chart.yaml").is_file():
+            return False
+        if parent == root:
+            break
+    return detect.by_name(path.name, str(path.parent)) or detect.is_manifest(path)

@@ -641,13 +641,17 @@ def test_renovate_config_needs_a_registry(tmp_path, monkeypatch):
 
 
 def test_hook_files_regex_matches_scanned_names():
+    """The hooks are given every file a folder's scan could read (values files by name, other
+    YAML by content: ``--by-content`` then picks as the scan does)."""
     from ruamel.yaml import YAML
 
     from imagemirror.files import VALUES_NAME
+    from imagemirror.sources.detect import YAML_NAME
 
     hooks = YAML(typ="safe").load((REPO / ".pre-commit-hooks.yaml").read_text())
     assert [h["id"] for h in hooks] == ["imagemirror-check", "imagemirror-rewrite"]
-    assert hooks[1]["entry"] == "imagemirror rewrite --exit-nonzero-on-change"
+    assert hooks[0]["entry"] == "imagemirror check --by-content"
+    assert hooks[1]["entry"] == "imagemirror rewrite --by-content --exit-nonzero-on-change"
     names = [
         "values.yaml",
         "values.yml",
@@ -664,13 +668,22 @@ def test_hook_files_regex_matches_scanned_names():
         "x-values.yml",
         "a.values.yml",
         "values_prod.yaml",
+        "values.prod.yaml",
+        "values.staging.yml",
+        "values.yaml.gotmpl",
+        "deployment.yaml",
+        "helmfile.yaml.gotmpl",
+        "kustomization.yml",
+        "Kustomization",
+        "notes.txt",
     ]
     for hook in hooks:
         assert hook["language"] == "python"
         pattern = re.compile(hook["files"])
         for name in names:
             for path in (name, f"environments/prod/{name}"):
-                assert bool(pattern.search(path)) == bool(VALUES_NAME.match(name)), (hook["id"], path)
+                scanned = bool(YAML_NAME.match(name)) or bool(VALUES_NAME.match(name))
+                assert bool(pattern.search(path)) == scanned, (hook["id"], path)
 
 
 # --- the README's CI, pre-commit and Renovate sections ----------------------------------------
@@ -834,3 +847,56 @@ def test_the_fix_hint_is_a_command_that_runs(gitops):
     )
     done = invoke("rewrite", "environments")
     assert done.exit_code == 0 and invoke("check", "environments").exit_code == 0
+
+
+def test_check_without_a_cache_registry_is_a_settings_error(tmp_path, monkeypatch):
+    """With no ``registry:`` (the settings file missing, or deleted in a pull request) nothing
+    can be judged mirrored: every image was a warning and the gate passed (exit 0).  Exit 2."""
+    (tmp_path / ".git").mkdir()
+    (tmp_path / "values.yaml").write_text("image: docker.io/library/nginx:1.25\n")
+    monkeypatch.chdir(tmp_path)
+    res = invoke("check", ".")
+    assert res.exit_code == 2 and res.stdout == ""
+    assert res.stderr.strip() == (
+        "imagemirror: error: no cache registry configured: set `registry:` in .imagemirror.yaml or pass --registry"
+    )
+    assert invoke("check", ".", "--registry", REG).exit_code == 1
+
+
+def test_values_dot_environment_files_are_scanned(gitops):
+    """``values.prod.yaml`` (a common name for an environment's values) was skipped by the
+    folder scan and the pre-commit hooks: its images passed the gate unseen."""
+    Path("environments", "prod", "wordpress", "values.prod.yaml").write_text("image: nginx:1.25\n")
+    res = invoke("check", "environments")
+    assert res.exit_code == 1 and "values.prod.yaml:1:8: IM001 nginx:1.25" in res.stdout
+
+
+def test_by_content_reads_a_named_file_only_when_a_folder_scan_would(tmp_path, monkeypatch):
+    (tmp_path / ".git").mkdir()
+    (tmp_path / ".imagemirror.yaml").write_text(f"registry: {REG}\nexclude: ['vendor/**']\n")
+    pod = "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers: [{name: a, image: nginx:1}]\n"
+    files = {
+        "apps/pod.yaml": pod,  # a manifest: read
+        "apps/values-prod.yaml": "image: redis:7\n",  # a values file by name: read
+        "docker-compose.yml": "services:\n  web:\n    image: nginx:1\n",  # no images by content
+        "vendor/pod.yaml": pod,  # excluded
+        "chart/Chart.yaml": "apiVersion: v2\nname: c\nversion: 1.0.0\n",
+        "chart/templates/pod.yaml": pod,  # a chart's template: Helm's
+        "chart/values.yaml": "image: busybox:1\n",  # the chart's values: read
+    }
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    monkeypatch.chdir(tmp_path)
+    res = invoke("check", "--by-content", "--format", "json", *files)
+    assert res.exit_code == 1, res.stderr
+    assert sorted({f["file"] for f in json.loads(res.stdout)["findings"]}) == [
+        "apps/pod.yaml",
+        "apps/values-prod.yaml",
+        "chart/values.yaml",
+    ]
+    assert invoke("rewrite", "--by-content", *files).exit_code == 0
+    assert (tmp_path / "docker-compose.yml").read_text() == files["docker-compose.yml"]
+    assert (tmp_path / "vendor/pod.yaml").read_text() == pod
+    assert (tmp_path / "chart/templates/pod.yaml").read_text() == pod
+    assert invoke("check", "--by-content", *files).exit_code == 0

@@ -46,6 +46,7 @@ from .. import __version__, output
 from .. import report as fmt_mod
 from ..drift import drift_findings
 from ..errors import ConfigError, Exit
+from ..files import selected
 from ..inventory import NUMERIC_TAG_MARK, Scan, Source, scan
 from ..model import ImageRef
 from ..reference import InvalidReference, canonical_host, is_domain, parse
@@ -241,6 +242,7 @@ def check_paths(
     env=None,
     source: Source | None = None,
     resolver=None,
+    by_content: bool = False,
 ) -> int:
     """Scan ``paths`` (from ``source``, default the values text) and report; the exit code
     follows ``imagemirror.errors``.
@@ -251,6 +253,10 @@ def check_paths(
     paths = [Path(p) for p in paths]
     cli_deny = canonical_deny(deny)
     settings = settings_for(paths, config, registry)
+    if settings.registry is None:  # nothing could be judged mirrored: the gate must not pass
+        raise ConfigError("no cache registry configured: set `registry:` in .imagemirror.yaml or pass --registry")
+    if by_content:  # the files a folder's scan would read (pre-commit names every staged file)
+        paths = [p for p in paths if selected(p, settings)]
     all_deny = cli_deny | frozenset(settings.deny)
     found: Scan = scan(paths, settings, jobs, source=source)
     for note in found.notes:

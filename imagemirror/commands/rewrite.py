@@ -11,7 +11,7 @@ from pathlib import Path
 from .. import output
 from ..config import Settings
 from ..errors import ConfigError, Exit, FileError
-from ..files import BackgroundWrites, decode, read_bytes, write_atomic
+from ..files import BackgroundWrites, decode, read_bytes, selected, write_atomic
 from ..inventory import Source, ValuesText, settle
 from ..model import FileResult
 from ..parallel import map_files, worth_forking
@@ -67,11 +67,19 @@ def rewrite_files(
     jobs: int = 0,
     nonzero_on_change: bool = False,
     source: Source | None = None,
+    by_content: bool = False,
 ) -> int:
     """Plan (which files, from which source), write (each file rewritten, written or diffed,
     on every core), summarise (one line per changed file and the totals, on stderr)."""
     job, targets, problems = plan_files(
-        paths, config, registry, source, revert=revert, dry_run=dry_run, write=not (dry_run or check_only)
+        paths,
+        config,
+        registry,
+        source,
+        revert=revert,
+        dry_run=dry_run,
+        write=not (dry_run or check_only),
+        by_content=by_content,
     )
     if not job.source.parallel:  # e.g. a plan that reads a release's other layers: one process
         jobs = 1
@@ -84,11 +92,15 @@ def rewrite_files(
     return Exit.OK
 
 
-def plan_files(paths, config, registry, source: Source | None, *, revert: bool, dry_run: bool, write: bool):
+def plan_files(
+    paths, config, registry, source: Source | None, *, revert: bool, dry_run: bool, write: bool, by_content=False
+):
     """The settings, the source and the files it yields -> ``(job, targets, problems)``."""
     settings = settings_for(paths, config, registry)
     if settings.registry is None:
         raise ConfigError("no cache registry configured: set `registry:` in .imagemirror.yaml or pass --registry")
+    if by_content:  # the files a folder's scan would read (pre-commit names every staged file)
+        paths = [p for p in paths if selected(Path(p), settings)]
     if source is None or revert:  # --revert maps the text back; no source adds edits to that
         source = ValuesText()
     targets, problems, notes = source.files(paths, settings)

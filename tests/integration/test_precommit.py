@@ -175,6 +175,32 @@ def test_check_hook_fails_with_line_and_fix_then_rewrite_hook_fixes(user_repo):
     assert proc.stdout.count("Passed") == 2
 
 
+def test_hooks_read_a_staged_manifest_by_content(user_repo):
+    """A Deployment is no values file by name: the hooks used to skip it, so nginx came back
+    through a manifest unseen.  Now both hooks read it (``--by-content``), and a YAML file
+    that holds no images by its content (a CI config) is still left alone."""
+    root, env = user_repo
+    git = require_binary("git")
+    manifest = (
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  template:\n"
+        "    spec:\n      containers:\n        - name: web\n          image: nginx:1.25\n"
+    )
+    _append(root, "apps/web/deployment.yaml", manifest)
+    _append(root, ".gitlab-ci.yml", "build:\n  image: nginx:1.25\n  script: [make]\n")
+    _run([git, "add", "-A"], root, env, check=True)
+    proc = _pre_commit("run", "imagemirror-check", cwd=root, env=env)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert (
+        f"apps/web/deployment.yaml:10:18: IM002 nginx:1.25 is pulled from denied registry docker.io; use {TARGET}"
+        in (proc.stdout)
+    )
+    assert ".gitlab-ci.yml" not in proc.stdout
+    proc = _pre_commit("run", "imagemirror-rewrite", cwd=root, env=env)
+    assert proc.returncode == 1 and "files were modified by this hook" in proc.stdout, proc.stdout + proc.stderr
+    assert (root / "apps/web/deployment.yaml").read_text() == manifest.replace("nginx:1.25", TARGET)
+    assert (root / ".gitlab-ci.yml").read_text() == "build:\n  image: nginx:1.25\n  script: [make]\n"
+
+
 def test_git_commit_blocked_by_installed_hook(user_repo):
     """As a new user: `pre-commit install`, then a commit bringing nginx back is refused."""
     root, env = user_repo
