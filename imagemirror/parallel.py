@@ -80,8 +80,8 @@ def _setters(cls) -> tuple:
 
         out = []
         for f in dataclasses.fields(cls):
-            slot = getattr(cls, f.name, None)
-            if type(slot).__name__ == "member_descriptor":
+            slot = cls.__dict__.get(f.name)
+            if slot is not None and type(slot).__name__ == "member_descriptor":
                 out.append(slot.__set__)
             else:
                 out.append(lambda obj, value, name=f.name: object.__setattr__(obj, name, value))
@@ -112,6 +112,8 @@ def _fast_results() -> None:
         ):
             names = tuple(f.name for f in dataclasses.fields(cls))
             _setters(cls)
-            ForkingPickler.register(
-                cls, lambda obj, cls=cls, names=names: (_rebuild, (cls, tuple([getattr(obj, n) for n in names])))
-            )
+
+            def reduce(obj, cls=cls, names=names):
+                return _rebuild, (cls, tuple([getattr(obj, n) for n in names]))
+
+            ForkingPickler.register(cls, reduce)
