@@ -92,6 +92,7 @@ def discover(
     """
     patterns = [glob_regex(p) for p in settings.exclude]
     notes = [] if notes is None else notes
+    _forget_reads()
     found: list[tuple[Path, str]] = []
     problems: list[FileResult] = []
     seen: set[str] = set()
@@ -128,19 +129,60 @@ def discover(
         real = given.resolve()
         roots = base_roots + [real]
         trees = [str(r) for r in roots]
-        for folder, real_folder, name in _values_files(str(given), str(real), trees, set(), notes, False):
-            path = Path(folder, name)
-            resolved = Path(real_folder, name)
-            if _excluded(resolved, roots, patterns) or _excluded(path.absolute(), roots, patterns):
+        real_s, given_s = str(real), str(given)
+        folders: dict[tuple[str, str], tuple[Path, str | None]] = {}
+        try:
+            given_rel = os.path.relpath(os.path.join(cwd, given_s), cwd)
+        except ValueError:
+            given_rel = None
+        prefix = given_s if given_s.endswith(os.sep) else given_s + os.sep
+        for folder, real_folder, name, head in _values_files(given_s, real_s, trees, set(), notes, False):
+            key = os.path.join(real_folder, name)  # str(Path(real_folder, name)): both are normal
+            if patterns and (
+                _excluded(Path(key), roots, patterns) or _excluded(Path(folder, name).absolute(), roots, patterns)
+            ):
                 continue
-            key = str(resolved)
             if key in seen:
                 continue
             seen.add(key)
-            if real_folder != os.path.join(str(real), os.path.relpath(folder, str(given))):
-                path = resolved  # reached through a link: read and write the target itself
-            found.append((path, display_name(path, cwd)))
+            # once per folder: where its files are read from and how they are shown
+            here = folders.get((folder, real_folder))
+            if here is None:
+                # below ``given``: its path joined by names from scandir (never "." or ".."),
+                # so relative paths are string work, not relpath's
+                if folder == given_s:
+                    inside = "."
+                elif folder.startswith(prefix):
+                    inside = folder[len(prefix) :]
+                else:
+                    inside = os.path.relpath(folder, given_s)
+                if real_folder != os.path.join(real_s, inside):
+                    parent = Path(real_folder)  # reached through a link: read and write the target itself
+                    rel = _relative(parent, cwd)
+                else:
+                    parent = Path(folder)
+                    if given_rel is None or given_rel.startswith("..") or inside.startswith(".."):
+                        rel = _relative(parent, cwd)
+                    elif inside == ".":
+                        rel = given_rel
+                    else:
+                        rel = inside if given_rel == "." else os.path.join(given_rel, inside)
+                here = folders[(folder, real_folder)] = (parent, rel)
+            parent, rel = here
+            path = parent / name
+            # display_name(path, cwd), from the folder's relative path
+            shown = None if rel is None else (name if rel == "." else f"{rel}/{name}")
+            found.append((path, str(path) if shown is None or shown.startswith("..") else shown))
+            if head is not None:
+                _keep(str(path), head)
     return found, problems
+
+
+def _relative(path: Path, cwd: str) -> str | None:
+    try:
+        return os.path.relpath(os.path.join(cwd, path), cwd)
+    except ValueError:
+        return None
 
 
 def _values_files(folder: str, real: str, trees: list[str], active: set[str], notes: list[str], in_chart: bool):
@@ -160,9 +202,9 @@ def _values_files(folder: str, real: str, trees: list[str], active: set[str], no
     in_chart = in_chart or any(e.name == "Chart.yaml" for e in entries)
     subfolders = []
     for entry in entries:
-        shown = os.path.join(folder, entry.name)
         try:
             if entry.is_symlink():
+                shown = os.path.join(folder, entry.name)
                 target = os.path.realpath(entry.path)
                 try:
                     st = os.stat(entry.path)
@@ -184,7 +226,7 @@ def _values_files(folder: str, real: str, trees: list[str], active: set[str], no
                         continue
                     subfolders.append((entry.name, target))
                 elif stat.S_ISREG(st.st_mode) and VALUES_NAME.match(entry.name):
-                    yield folder, os.path.dirname(target), os.path.basename(target)
+                    yield folder, os.path.dirname(target), os.path.basename(target), None
                 elif VALUES_NAME.match(entry.name):
                     notes.append(f"{shown}: not a regular file, skipped")
                 continue
@@ -196,17 +238,20 @@ def _values_files(folder: str, real: str, trees: list[str], active: set[str], no
         if is_dir:
             if entry.name not in SKIP_DIRS:
                 subfolders.append((entry.name, os.path.join(real, entry.name)))
-        elif is_file and VALUES_NAME.match(entry.name):
-            yield folder, real, entry.name
         elif VALUES_NAME.match(entry.name):
-            notes.append(f"{shown}: not a regular file, skipped")
-        elif (
-            is_file
-            and not in_chart
-            and detect.candidate(entry.name)
-            and (detect.by_name(entry.name, folder) or detect.is_manifest(entry.path))
-        ):
-            yield folder, real, entry.name
+            if is_file:
+                yield folder, real, entry.name, None
+            else:
+                notes.append(f"{os.path.join(folder, entry.name)}: not a regular file, skipped")
+        elif is_file and not in_chart and detect.candidate(entry.name):
+            if detect.by_name(entry.name, folder):
+                yield folder, real, entry.name, None
+            else:
+                # the head read to tell a manifest is, for a small file, the whole file:
+                # kept for the scan (``read_text``), which then does not read it again
+                manifest, whole = detect.head(entry.path)
+                if manifest:
+                    yield folder, real, entry.name, whole
     for name, sub_real in subfolders:
         yield from _values_files(os.path.join(folder, name), sub_real, trees, active, notes, in_chart)
 
@@ -243,8 +288,29 @@ def decode(data: bytes, display: str) -> str:
         raise FileError(display, f"not UTF-8: byte 0x{data[exc.start]:02x} cannot be decoded", line, column) from None
 
 
+# Small manifests' bytes read by the latest ``discover`` (to tell them by content), until the
+# scan reads them: one read per file, not two.  Bounded; a write (``write_atomic``) drops its file.
+_READ: dict[str, bytes] = {}
+_READ_MAX = 32 << 20
+_read_total = 0
+
+
+def _forget_reads() -> None:
+    global _read_total
+    _READ.clear()
+    _read_total = 0
+
+
+def _keep(path: str, data: bytes) -> None:
+    global _read_total
+    if _read_total + len(data) <= _READ_MAX:
+        _READ[path] = data
+        _read_total += len(data)
+
+
 def read_text(path: Path, display: str) -> str:
-    return decode(read_bytes(path, display), display)
+    data = _READ.pop(str(path), None) if _READ else None
+    return decode(read_bytes(path, display) if data is None else data, display)
 
 
 def write_atomic(path: Path, data: bytes, original: bytes, display: str) -> None:
@@ -258,6 +324,7 @@ def write_atomic(path: Path, data: bytes, original: bytes, display: str) -> None
     split them), an owner or group we may not give the new file, an extended attribute
     we cannot copy.
     """
+    _READ.pop(str(path), None)
     try:
         st = os.lstat(path)
     except OSError as exc:

@@ -35,9 +35,15 @@ def candidate(name: str) -> bool:
 
 def is_manifest(path) -> bool:
     """The head of the file has a top-level ``apiVersion`` and ``kind``."""
+    return head(path)[0]
+
+
+def head(path) -> tuple[bool, bytes | None]:
+    """``(is_manifest(path), the file's bytes when its head is all of it, else None)``."""
     try:
         with open(path, "rb") as fh:
-            head = fh.read(HEAD)
+            data = fh.read(HEAD)
     except OSError:
-        return False
-    return _KIND.search(head) is not None and _API.search(head) is not None
+        return False, None
+    manifest = _KIND.search(data) is not None and _API.search(data) is not None
+    return manifest, (data if manifest and len(data) < HEAD else None)

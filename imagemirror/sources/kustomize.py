@@ -23,6 +23,7 @@ line and column; URLs and remote bases are not followed.
 from __future__ import annotations
 
 import os
+import stat
 
 from ..reference import InvalidReference, parse
 from ..rules import MIRRORED, UNMIRRORED
@@ -154,8 +155,22 @@ def split_name(image: str) -> str:
     return image[:colon] if colon > slash else image
 
 
+_FUTURE: dict[tuple, tuple] = {}  # (id(rules), revert, name) -> (rules, future name)
+
+
 def future(name: str, rules, revert: bool) -> str:
-    """The name a rewrite gives an image named ``name`` (itself when it stays)."""
+    """The name a rewrite gives an image named ``name`` (itself when it stays); remembered per
+    rules: a repository's kustomizations name the same images again and again."""
+    key = (id(rules), revert, name)
+    hit = _FUTURE.get(key)
+    if hit is not None and hit[0] is rules:
+        return hit[1]
+    moved = _future(name, rules, revert)
+    _FUTURE[key] = (rules, moved)
+    return moved
+
+
+def _future(name: str, rules, revert: bool) -> str:
     try:
         status, upstream, target = rules.classify(parse(name))
     except (InvalidReference, TypeError, KeyError):
@@ -259,13 +274,17 @@ def resolved(folder: str, ctx: Context, keys: dict | None = None, generate: bool
 def clear_cache() -> None:
     _RESOLVED.clear()
     _IMAGES.clear()
+    _FUTURE.clear()
 
 
 def _read(path: str) -> str | None:
     """A resource's text (strict UTF-8, as the scan reads it), or None.  (Not through
     ``files``: ``files`` finds manifests with ``sources.detect``, which loads this package.)"""
-    if os.path.islink(path) or not os.path.isfile(path):
-        return None  # symbolic links are never followed; a FIFO would block
+    try:
+        if not stat.S_ISREG(os.lstat(path).st_mode):
+            return None  # symbolic links are never followed; a FIFO would block
+    except OSError:
+        return None
     try:
         with open(path, "rb") as fh:
             data = fh.read()
@@ -344,11 +363,15 @@ def _incoming(folder: str, ctx: Context, stack: set, keys: dict | None = None) -
             if value is None or _remote(value):
                 continue
             path = os.path.join(folder, value)
-            if os.path.islink(path):
+            try:
+                mode = os.lstat(path).st_mode  # one system call for islink, isdir and isfile
+            except OSError:
+                continue
+            if stat.S_ISLNK(mode):
                 continue  # never followed
-            if os.path.isdir(path):
+            if stat.S_ISDIR(mode):
                 out.extend(_output(path, ctx, stack))
-            elif os.path.isfile(path):
+            elif stat.S_ISREG(mode):
                 for n in _image_names(path, ctx):
                     out.append((n, future(n, ctx.rules, ctx.revert)))
     return out
