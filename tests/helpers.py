@@ -1,6 +1,14 @@
-"""Test helpers: compare documents as data, apart from the paths a rewrite may change."""
+"""Test helpers: compare documents as data, apart from the paths a rewrite may change; run the
+CLI and read what kustomize built (the GitOps source tests)."""
 
 from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
 
 from ruamel.yaml import YAML
 
@@ -101,3 +109,49 @@ def assert_line_edits_are_scalar_swaps(before: str, after: str) -> int:
                 assert not any(c in mid for c in " \t#\r\n"), (a, b)
             swaps += 1
     return swaps
+
+
+# --- the GitOps source tests (test_sources_flux_kustomization/_patches/_substitute) --------------
+
+REPO = Path(__file__).resolve().parent.parent
+REG = "123456789012.dkr.ecr.af-south-1.amazonaws.com"
+_PREFIXES = {"docker.io": "docker-hub", "ghcr.io": "github", "quay.io": "quay", "registry.k8s.io": "k8s"}
+
+
+def run(*args, cwd):
+    """``imagemirror ARGS`` in a process of its own, from this tree, without colour or CI format."""
+    return subprocess.run(
+        [sys.executable, "-m", "imagemirror", *map(str, args)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO), "NO_COLOR": "1", "GITHUB_ACTIONS": ""},
+    )
+
+
+def pod_images(objects: list[dict]) -> list[str]:
+    """The init containers' and containers' images of built workloads, in order."""
+    out = []
+    for obj in objects:
+        pod = obj["spec"]["template"]["spec"]
+        out += [c["image"] for c in pod.get("initContainers", []) + pod["containers"]]
+    return out
+
+
+def without_images(objects: list[dict]) -> str:
+    """Built objects as JSON with every image blanked (what else a rewrite must not change)."""
+    return re.sub(r'"image": "[^"]*"', '"image": "-"', json.dumps(objects, sort_keys=True))
+
+
+def cache_form(image: str) -> str:
+    """The cache's form of an upstream image, written out independently of imagemirror's rules
+    (the tests' expectation): host -> prefix, Docker Hub's ``library/``, tag and digest kept."""
+    name, sep, rest = image.partition("@") if "@" in image else (image, "", "")
+    slash, colon = name.rfind("/"), name.rfind(":")
+    tag = name[colon:] if colon > slash else ""
+    name = name[: len(name) - len(tag)]
+    first = name.split("/", 1)[0]
+    host, path = (first, name.split("/", 1)[1]) if "." in first else ("docker.io", name)
+    if host == "docker.io" and "/" not in path:
+        path = "library/" + path
+    return f"{REG}/{_PREFIXES[host]}/{path}{tag}{sep}{rest}"

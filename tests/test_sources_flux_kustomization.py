@@ -11,19 +11,16 @@ the cache's form of the image before.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from ruamel.yaml import YAML
 
 from conftest import require_binary
+from helpers import REG, cache_form, run
 
-REPO = Path(__file__).resolve().parent.parent
-REG = "123456789012.dkr.ecr.af-south-1.amazonaws.com"
 DIGEST = "sha256:" + "b" * 64
 
 DEPLOY = """\
@@ -65,16 +62,6 @@ spec:
       newTag: "7.2"
     - {{name: busybox, digest: "{digest}"}}
 """
-
-
-def run(*args, cwd):
-    return subprocess.run(
-        [sys.executable, "-m", "imagemirror", *map(str, args)],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(REPO), "NO_COLOR": "1", "GITHUB_ACTIONS": ""},
-    )
 
 
 def make_repo(root: Path, with_kustomization: bool) -> Path:
@@ -123,19 +110,6 @@ def flux_build(kubectl: str, root: Path, ks: Path, work: Path) -> list[str]:
         pod = obj["spec"]["template"]["spec"]
         found += [c["image"] for c in pod.get("initContainers", []) + pod["containers"]]
     return found
-
-
-def cache_form(image: str) -> str:
-    rules = {"docker.io": "docker-hub", "ghcr.io": "github"}
-    name, sep, rest = image.partition("@") if "@" in image else (image, "", "")
-    slash, colon = name.rfind("/"), name.rfind(":")
-    tag = name[colon:] if colon > slash else ""
-    name = name[: len(name) - len(tag)]
-    first = name.split("/", 1)[0]
-    host, path = (first, name.split("/", 1)[1]) if "." in first else ("docker.io", name)
-    if host == "docker.io" and "/" not in path:
-        path = "library/" + path
-    return f"{REG}/{rules[host]}/{path}{tag}{sep}{rest}"
 
 
 def test_check_sees_every_spec_images_entry(tmp_path):

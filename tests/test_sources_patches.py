@@ -9,19 +9,15 @@ the cache's form of every image it built before, and nothing else changes.
 from __future__ import annotations
 
 import json
-import os
-import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 from ruamel.yaml import YAML
 
 from conftest import require_binary
+from helpers import REG, cache_form, pod_images, run, without_images
 
-REPO = Path(__file__).resolve().parent.parent
-REG = "123456789012.dkr.ecr.af-south-1.amazonaws.com"
 
 DEPLOY = """\
 apiVersion: apps/v1
@@ -95,16 +91,6 @@ patchesStrategicMerge:
 """
 
 
-def run(*args, cwd):
-    return subprocess.run(
-        [sys.executable, "-m", "imagemirror", *map(str, args)],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(REPO), "NO_COLOR": "1", "GITHUB_ACTIONS": ""},
-    )
-
-
 def make_repo(root: Path) -> Path:
     root.mkdir()
     (root / ".git").mkdir()
@@ -120,28 +106,6 @@ def build(kubectl: str, folder: Path) -> list[dict]:
     out = subprocess.run([kubectl, "kustomize", str(folder)], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     return list(YAML(typ="safe", pure=True).load_all(out.stdout))
-
-
-def images(objects: list[dict]) -> list[str]:
-    out = []
-    for obj in objects:
-        pod = obj["spec"]["template"]["spec"]
-        out += [c["image"] for c in pod.get("initContainers", []) + pod["containers"]]
-    return out
-
-
-def without_images(objects: list[dict]) -> str:
-    return re.sub(r'"image": "[^"]*"', '"image": "-"', json.dumps(objects, sort_keys=True))
-
-
-def cache_form(image: str) -> str:
-    rules = {"docker.io": "docker-hub", "ghcr.io": "github", "quay.io": "quay", "registry.k8s.io": "k8s"}
-    name, _, tag = image.rpartition(":")
-    first = name.split("/", 1)[0]
-    host, path = (first, name.split("/", 1)[1]) if "." in first else ("docker.io", name)
-    if host == "docker.io" and "/" not in path:
-        path = "library/" + path
-    return f"{REG}/{rules[host]}/{path}:{tag}"
 
 
 def test_check_sees_the_images_patches_set(tmp_path):
@@ -176,7 +140,7 @@ def test_rewrite_edits_inside_the_patches_and_kustomize_builds_the_cache(tmp_pat
     before = build(kubectl, app)
     # (kustomize applies patchesStrategicMerge first: the sidecar it adds is containers/0 when
     # the JSON6902 patch replaces that image, so pause:3.9 is never deployed)
-    assert sorted(images(before)) == [
+    assert sorted(pod_images(before)) == [
         "busybox:1.36",
         "ghcr.io/acme/api:1",
         "nginx:1.25",
@@ -191,7 +155,7 @@ def test_rewrite_edits_inside_the_patches_and_kustomize_builds_the_cache(tmp_pat
         expected = expected.replace(old, cache_form(old), 1)
     assert text == expected
     after = build(kubectl, app)
-    assert images(after) == [cache_form(i) for i in images(before)]
+    assert pod_images(after) == [cache_form(i) for i in pod_images(before)]
     assert without_images(after) == without_images(before)
     assert run("check", "apps", cwd=app.parent.parent).returncode == 0
     again = run("rewrite", "apps", cwd=app.parent.parent)
@@ -276,7 +240,7 @@ def test_flux_spec_patches(tmp_path):
     (root / "clusters").mkdir()
     (root / "clusters/apps.yaml").write_text(FLUX_KS)
     before = flux_build(kubectl, root, tmp_path / "build")
-    assert "docker.io/bitnami/redis:7.2" in images(before)
+    assert "docker.io/bitnami/redis:7.2" in pod_images(before)
     gate = run("check", "clusters", cwd=root)
     assert gate.returncode == 1
     assert "clusters/apps.yaml:17:18: IM001 docker.io/bitnami/redis:7.2 is not pulled" in gate.stdout
@@ -285,5 +249,5 @@ def test_flux_spec_patches(tmp_path):
         "docker.io/bitnami/redis:7.2", f"{REG}/docker-hub/bitnami/redis:7.2"
     )
     after = flux_build(kubectl, root, tmp_path / "build")
-    assert images(after) == [i if i.startswith(REG) else cache_form(i) for i in images(before)]
+    assert pod_images(after) == [i if i.startswith(REG) else cache_form(i) for i in pod_images(before)]
     assert without_images(after) == without_images(before)

@@ -17,18 +17,15 @@ form of every image, nothing else changed.
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 from ruamel.yaml import YAML
 
 from conftest import require_binary
+from helpers import REG, cache_form, pod_images, run, without_images
 
-REPO = Path(__file__).resolve().parent.parent
-REG = "123456789012.dkr.ecr.af-south-1.amazonaws.com"
 
 KS = """\
 apiVersion: kustomize.toolkit.fluxcd.io/v1
@@ -97,16 +94,6 @@ spec:
 """
 
 
-def run(*args, cwd):
-    return subprocess.run(
-        [sys.executable, "-m", "imagemirror", *map(str, args)],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(REPO), "NO_COLOR": "1", "GITHUB_ACTIONS": ""},
-    )
-
-
 def make_repo(root: Path, deploy: str = DEPLOY, ks: str = KS) -> Path:
     root.mkdir()
     (root / ".git").mkdir()
@@ -161,29 +148,6 @@ def flux_build(kubectl: str, root: Path) -> list[dict]:
     return objects
 
 
-def images(objects: list[dict]) -> list[str]:
-    out = []
-    for obj in objects:
-        pod = obj["spec"]["template"]["spec"]
-        out += [c["image"] for c in pod.get("initContainers", []) + pod["containers"]]
-    return out
-
-
-def without_images(objects: list[dict]) -> str:
-    text = json.dumps(objects, sort_keys=True)
-    return re.sub(r'"image": "[^"]*"', '"image": "-"', text)
-
-
-def cache_form(image: str) -> str:
-    rules = {"docker.io": "docker-hub", "quay.io": "quay"}
-    name, _, tag = image.rpartition(":")
-    first = name.split("/", 1)[0]
-    host, path = (first, name.split("/", 1)[1]) if "." in first else ("docker.io", name)
-    if host == "docker.io" and "/" not in path:
-        path = "library/" + path
-    return f"{REG}/{rules[host]}/{path}:{tag}"
-
-
 # --------------------------------------------------------------------------- check
 
 
@@ -226,7 +190,7 @@ def test_rewrite_edits_the_default_and_the_substitute_value(tmp_path):
     kubectl = require_binary("kubectl")
     root = make_repo(tmp_path / "repo")
     before = flux_build(kubectl, root)
-    assert images(before) == ["quay.io/acme/tool:1.2", "docker.io/app:1.2", "nginx:1.25", "${registry}/raw:1"]
+    assert pod_images(before) == ["quay.io/acme/tool:1.2", "docker.io/app:1.2", "nginx:1.25", "${registry}/raw:1"]
     done = run("rewrite", ".", cwd=root)
     assert done.returncode == 0, done.stderr
     deploy = (root / "apps/base/deploy.yaml").read_text()
@@ -240,7 +204,7 @@ def test_rewrite_edits_the_default_and_the_substitute_value(tmp_path):
     ) in done.stderr
     assert (root / "clusters/prod/vars/kustomization.yaml").read_text() == VARS
     after = flux_build(kubectl, root)
-    assert images(after) == [
+    assert pod_images(after) == [
         "quay.io/acme/tool:1.2",
         cache_form("docker.io/app:1.2"),
         cache_form("nginx:1.25"),
