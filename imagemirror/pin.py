@@ -116,9 +116,9 @@ class PinResult:
 # --------------------------------------------------------------------------- helpers
 
 
-def _parents(docs) -> dict[int, tuple[Mapping, Scalar]]:
-    """id(value node) -> (the mapping holding it, its key), first place seen."""
-    out: dict[int, tuple[Mapping, Scalar]] = {}
+def _pairs(docs):
+    """(mapping, key, value) of every mapping pair, each container visited once (aliases
+    share nodes), depth first."""
     stack = list(docs)
     seen: set[int] = set()
     while stack:
@@ -128,11 +128,19 @@ def _parents(docs) -> dict[int, tuple[Mapping, Scalar]]:
         seen.add(id(node))
         if isinstance(node, Mapping):
             for k, v in node.pairs:
-                if isinstance(k, Scalar):
-                    out.setdefault(id(v), (node, k))
-                stack.append(v)
+                yield node, k, v
+                if not isinstance(v, Scalar):
+                    stack.append(v)
         elif isinstance(node, Sequence):
             stack.extend(node.items)
+
+
+def _parents(docs) -> dict[int, tuple[Mapping, Scalar]]:
+    """id(value node) -> (the mapping holding it, its key), first place seen."""
+    out: dict[int, tuple[Mapping, Scalar]] = {}
+    for mapping, k, v in _pairs(docs):
+        if isinstance(k, Scalar):
+            out.setdefault(id(v), (mapping, k))
     return out
 
 
@@ -641,22 +649,10 @@ def _line_starts(text: str):
 
 
 def _scalars(docs):
-    """(key, value) for every mapping pair whose value is a scalar, each node once."""
-    stack = list(docs)
-    seen: set[int] = set()
-    while stack:
-        node = stack.pop()
-        if id(node) in seen:
-            continue
-        seen.add(id(node))
-        if isinstance(node, Mapping):
-            for k, v in node.pairs:
-                if isinstance(v, Scalar) and isinstance(k, Scalar):
-                    yield k, v
-                else:
-                    stack.append(v)
-        elif isinstance(node, Sequence):
-            stack.extend(node.items)
+    """(key, value) for every mapping pair whose key and value are scalars, each container once."""
+    for _mapping, k, v in _pairs(docs):
+        if isinstance(v, Scalar) and isinstance(k, Scalar):
+            yield k, v
 
 
 def _scalar_of(source: str) -> tuple[str, str] | None:
